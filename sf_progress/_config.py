@@ -1,0 +1,141 @@
+"""Configuration objects and the process-wide "no waiting" testing switch."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import timedelta
+from types import TracebackType
+
+import attrs
+
+from ._backoff import backoff_delay
+from ._ids import to_seconds
+
+__all__ = ["RetryPolicy", "is_testing", "set_testing"]
+
+
+def _initial_delay(value: float | timedelta) -> float:
+    return to_seconds(value, "initial_delay")
+
+
+def _max_delay(value: float | timedelta) -> float:
+    return to_seconds(value, "max_delay")
+
+
+def _retry_after_cap(value: float | timedelta) -> float:
+    return to_seconds(value, "retry_after_cap")
+
+
+def _optional_seconds(value: float | timedelta | None) -> float | None:
+    return None if value is None else to_seconds(value, "timeout")
+
+
+def _fraction(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{attribute.name} must be in [0, 1], got {value!r}")
+
+
+def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if type(value) is not int or value < 1:
+        raise ValueError(f"{attribute.name} must be an int >= 1, got {value!r}")
+
+
+def _at_least_one(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value >= 1.0:
+        raise ValueError(f"{attribute.name} must be >= 1, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """How one request is retried on transient failures (503/504/502, resets, timeouts).
+
+    A request is tried at most ``attempts`` times and never retried once ``timeout``
+    seconds have passed since it started (``None``: no time limit).  Between tries it
+    waits ``backoff_delay`` (exponential from ``initial_delay`` by ``multiplier``, capped
+    at ``max_delay``, then jittered down by up to ``jitter``).  A ``Retry-After`` header is
+    honoured, up to ``retry_after_cap`` seconds.  400/401/403/404/409 are never retried.
+    """
+
+    attempts: int = attrs.field(default=5, validator=_positive_int)
+    timeout: float | None = attrs.field(default=60.0, converter=_optional_seconds)
+    initial_delay: float = attrs.field(default=0.2, converter=_initial_delay)
+    multiplier: float = attrs.field(default=2.0, validator=_at_least_one)
+    max_delay: float = attrs.field(default=10.0, converter=_max_delay)
+    jitter: float = attrs.field(default=0.5, validator=_fraction)
+    retry_after_cap: float = attrs.field(default=60.0, converter=_retry_after_cap)
+
+    def delay(self, retry: int, retry_after: float | None = None, *, rand: float | None = None) -> float:
+        """Return the wait before retry number *retry* (0-based), honouring *retry_after*."""
+        wait = backoff_delay(
+            retry,
+            initial=self.initial_delay,
+            multiplier=self.multiplier,
+            maximum=self.max_delay,
+            jitter=self.jitter,
+            rand=random.random() if rand is None else rand,
+        )
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.retry_after_cap))
+        return wait
+
+
+# --- testing switch ------------------------------------------------------------------
+
+
+@attrs.define
+class _Testing:
+    enabled: bool = False
+    attempts: int | None = None
+
+
+_TESTING = _Testing()
+
+
+class _TestingContext:
+    """Returned by :func:`set_testing`; as a context manager it restores the old state."""
+
+    def __init__(self, previous: _Testing) -> None:
+        self._previous = previous
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        _TESTING.enabled = self._previous.enabled
+        _TESTING.attempts = self._previous.attempts
+
+
+def set_testing(testing: bool, *, attempts: int | None = None) -> _TestingContext:
+    """Remove all waiting (retry backoff and polling delays) for tests.
+
+    With ``testing=True`` every sleep sf_progress would do becomes a bare yield to the
+    event loop; if *attempts* is given, requests are tried at most that many times.
+    Works as a plain call or as ``with set_testing(True): ...`` (restores on exit).
+    """
+    if attempts is not None and (type(attempts) is not int or attempts < 1):
+        raise ValueError(f"attempts must be an int >= 1, got {attempts!r}")
+    previous = _Testing(_TESTING.enabled, _TESTING.attempts)
+    _TESTING.enabled = bool(testing)
+    _TESTING.attempts = attempts if testing else None
+    return _TestingContext(previous)
+
+
+def is_testing() -> bool:
+    """True while :func:`set_testing` has removed all waiting."""
+    return _TESTING.enabled
+
+
+def testing_attempts() -> int | None:
+    """The attempt cap set by :func:`set_testing`, if any."""
+    return _TESTING.attempts if _TESTING.enabled else None
+
+
+async def sleep(seconds: float) -> None:
+    """Sleep, unless the testing switch is on (then only yield to the loop)."""
+    await asyncio.sleep(0 if _TESTING.enabled else seconds)

@@ -1,0 +1,177 @@
+"""The exception tree of sf_progress.
+
+Every exception that crosses the public API is one of these (or ``ValueError`` /
+``TypeError`` / ``RuntimeError`` for misuse, raised before any I/O)::
+
+    SFProgressError                      root: ``except SFProgressError`` catches all
+    ├── FabricError                      the cluster answered with a non-2xx status
+    │   ├── BadRequestError              400 (E_INVALIDARG, FABRIC_E_INVALID_TEST_COMMAND_STATE, ...)
+    │   ├── AuthError                    401 / 403 (the gateway sends an empty body)
+    │   ├── NotFoundError                404 (FABRIC_E_KEY_NOT_FOUND: unknown or purged id)
+    │   ├── ConflictError                409 (FABRIC_E_TEST_COMMAND_OPERATION_ID_ALREADY_EXISTS)
+    │   └── FabricTransientError         408 / 429 / 502 / 503 / 504: retried, then raised
+    ├── TransportError                   no usable HTTP answer: refused, reset, cut body
+    │   └── TransportTimeout             ... no answer in time (also a ``TimeoutError``)
+    └── ResponseFormatError              a 2xx answer whose body is not what the API promises
+
+``FabricError`` carries ``status``, ``code`` (the Fabric error code, or ``None``),
+``message`` (the Fabric error message), ``reason`` (the HTTP reason phrase),
+``retry_after`` (seconds, from a ``Retry-After`` header) and ``ref`` (the
+``OperationRef`` the request concerned, when there is one).  Lower-layer errors (aiohttp,
+``json``, tenacity) are translated in exactly one place, ``_client.py``, and chained as
+``__cause__``; none of them ever reaches the caller.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._models import OperationRef
+
+__all__ = [
+    "AuthError",
+    "BadRequestError",
+    "ConflictError",
+    "FabricError",
+    "FabricTransientError",
+    "NotFoundError",
+    "ResponseFormatError",
+    "SFProgressError",
+    "TransportError",
+    "TransportTimeout",
+]
+
+#: Statuses that are retried: the cluster (or a proxy in front of it) is busy or failing over.
+TRANSIENT_STATUSES = frozenset({408, 429, 502, 503, 504})
+_EXCERPT = 200
+
+
+def excerpt(body: bytes | str, limit: int = _EXCERPT) -> str:
+    """Return a short, printable excerpt of a response body for error messages."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class SFProgressError(Exception):
+    """Root of every error sf_progress raises about the cluster or the network."""
+
+    #: Whether retrying the same request may succeed (set per subclass or instance).
+    transient: bool = False
+
+    def __init__(self, text: str, *, ref: OperationRef | None = None) -> None:
+        super().__init__(text)
+        self.ref = ref
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[SFProgressError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    exc = Exception.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
+
+class FabricError(SFProgressError):
+    """The cluster answered with a non-2xx status (a ``FabricError`` body, or none)."""
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        code: str | None,
+        message: str,
+        reason: str = "",
+        retry_after: float | None = None,
+        ref: OperationRef | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.reason = reason
+        self.retry_after = retry_after
+        head = f"HTTP {status} {code or reason}".rstrip()
+        text = f"{head}: {message}" if message and message not in (code, reason) else head
+        if ref is not None:
+            text += f" [{ref}]"
+        super().__init__(text, ref=ref)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status={self.status!r}, code={self.code!r}, "
+            f"message={self.message!r}, ref={self.ref!r})"
+        )
+
+
+class BadRequestError(FabricError):
+    """400: the cluster rejected the arguments (``E_INVALIDARG`` and friends)."""
+
+
+class AuthError(FabricError):
+    """401 or 403: the credentials are missing, wrong, or lack the admin role."""
+
+
+class NotFoundError(FabricError):
+    """404: no such operation (never started, or purged after its retention time)."""
+
+
+class ConflictError(FabricError):
+    """409: an operation with this OperationId already exists."""
+
+
+class FabricTransientError(FabricError):
+    """408/429/502/503/504: busy, failing over or timed out; retried before it is raised."""
+
+    transient = True
+
+
+_BY_STATUS: dict[int, type[FabricError]] = {
+    400: BadRequestError,
+    401: AuthError,
+    403: AuthError,
+    404: NotFoundError,
+    409: ConflictError,
+    **dict.fromkeys(TRANSIENT_STATUSES, FabricTransientError),
+}
+
+
+def fabric_error_class(status: int) -> type[FabricError]:
+    """Return the ``FabricError`` subclass a caller would branch on for *status*."""
+    return _BY_STATUS.get(status, FabricError)
+
+
+class TransportError(SFProgressError):
+    """No usable HTTP answer: connection refused or reset, body cut short, TLS failure."""
+
+    transient = True
+
+
+class TransportTimeout(TransportError, TimeoutError):
+    """The request got no complete answer within the client-side request timeout."""
+
+
+class ResponseFormatError(SFProgressError):
+    """A 2xx answer whose body is not the JSON the API promises.
+
+    ``excerpt`` holds the start of the body; ``transient`` is true when the JSON was cut
+    short (a truncated answer is worth asking for again; an HTML page is not).
+    """
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        body: bytes | str = b"",
+        truncated: bool = False,
+        ref: OperationRef | None = None,
+    ) -> None:
+        self.excerpt = excerpt(body)
+        self.transient = truncated
+        if self.excerpt:
+            text = f"{text}; body starts: {self.excerpt!r}"
+        if ref is not None:
+            text += f" [{ref}]"
+        super().__init__(text, ref=ref)

@@ -1,0 +1,127 @@
+"""Validation and normalisation of what goes into a URL: ids, timeouts, api-versions.
+
+Everything here is pure and raises ``ValueError`` / ``TypeError`` before any I/O.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import uuid
+from datetime import timedelta
+from urllib.parse import quote, urlsplit
+
+MAX_SERVER_TIMEOUT = 4294967295
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Characters a Fabric name may hold but that must not reach the path literally: the
+# gateway percent-unescapes the id, so encoding them is always a faithful round trip.
+# ``$`` and ``~`` stay literal (the gateway matches ``$`` segments; ``~`` is the delimiter).
+_SAFE_IN_SEGMENT = "~$:@!()*,;'-._"
+# A name segment may not hold these: they would end the path or start a query/fragment.
+_FORBIDDEN = re.compile(r"[?#\\]")
+_API_VERSION = re.compile(r"^(\d+)\.(\d+)(-preview)?$")
+
+
+@functools.lru_cache(maxsize=4096)
+def normalize_service_id(value: str) -> str:
+    """Return the ``~``-delimited service id for ``fabric:/a/b``, ``a/b`` or ``a~b``.
+
+    The result is not URL-encoded; see :func:`encode_service_id`.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"service_id must be a str, not {type(value).__name__}")
+    text = value
+    if text[:8].lower() == "fabric:/":
+        text = text[8:]
+    elif text[:7].lower() == "fabric:":
+        raise ValueError(f"service_id {value!r}: a fabric name starts with 'fabric:/'")
+    if text.startswith("/"):
+        text = text[1:]
+    if not text:
+        raise ValueError("service_id must not be empty")
+    if _CONTROL.search(text):
+        raise ValueError(f"service_id {value!r} contains a control character")
+    if _FORBIDDEN.search(text):
+        raise ValueError(f"service_id {value!r} contains '?', '#' or '\\', which no Fabric name may hold")
+    segments = text.replace("/", "~").split("~")
+    for segment in segments:
+        if segment in ("", ".", ".."):
+            raise ValueError(f"service_id {value!r} has an empty, '.' or '..' name segment")
+        if segment.strip() != segment:
+            raise ValueError(f"service_id {value!r} has a name segment with outer whitespace")
+    return "~".join(segments)
+
+
+@functools.lru_cache(maxsize=4096)
+def encode_service_id(service_id: str) -> str:
+    """Percent-encode a normalised service id for the URL path (``$`` and ``~`` stay literal)."""
+    return quote(service_id, safe=_SAFE_IN_SEGMENT)
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_guid(text: str) -> uuid.UUID:
+    return uuid.UUID(text)
+
+
+def to_guid(value: object, what: str = "id") -> uuid.UUID:
+    """Return *value* (a ``uuid.UUID`` or a GUID string) as a ``uuid.UUID``."""
+    if isinstance(value, uuid.UUID):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a GUID (str or uuid.UUID), not {type(value).__name__}")
+    try:
+        return _parse_guid(value.strip())
+    except ValueError:
+        raise ValueError(f"{what} must be a GUID, got {value[:60]!r}") from None
+
+
+def check_server_timeout(value: object) -> int:
+    """Return a valid server timeout (an int in 1..4294967295 seconds)."""
+    if type(value) is not int or not 1 <= value <= MAX_SERVER_TIMEOUT:
+        raise ValueError(
+            f"timeout must be an int number of seconds in 1..{MAX_SERVER_TIMEOUT}, got {value!r}"
+        )
+    return value
+
+
+def check_api_version(value: object) -> str:
+    """Return *value* if it is an ``N.M`` api-version >= 3.0 (below 3.0 enums are integers)."""
+    match = _API_VERSION.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"api_version must look like '6.0', got {value!r}")
+    if (int(match[1]), int(match[2])) < (3, 0):
+        raise ValueError(f"api_version must be >= 3.0 (older versions send enums as integers), got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def check_endpoint(value: object) -> str:
+    """Return the endpoint without a trailing slash, after checking scheme and host."""
+    if not isinstance(value, str):
+        raise TypeError(f"endpoint must be a str URL, not {type(value).__name__}")
+    if _CONTROL.search(value) or " " in value:
+        raise ValueError(f"endpoint {value!r} contains whitespace or a control character")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"endpoint must be an http:// or https:// URL with a host, got {value!r}")
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ValueError(f"endpoint must not have a query or fragment, got {value!r}")
+    if parts.username or parts.password:
+        raise ValueError("endpoint must not carry credentials; use the client's auth options")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ValueError(f"endpoint has an invalid port: {value!r}") from None
+    return value.rstrip("/")
+
+
+def to_seconds(value: float | timedelta, what: str, *, allow_zero: bool = True) -> float:
+    """Return a duration in seconds from a number or a ``timedelta``."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and type(value) is not bool:
+        seconds = float(value)
+    else:
+        raise TypeError(f"{what} must be a number of seconds or a timedelta, not {type(value).__name__}")
+    if not seconds >= 0 or (seconds == 0 and not allow_zero):
+        raise ValueError(f"{what} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    return seconds

@@ -1,0 +1,430 @@
+"""``FakeCluster``: a real aiohttp.web server on loopback that speaks the Faults REST API.
+
+It follows the wire facts of ``sf-rest-api.md`` §7: literal ``$`` segments, case-sensitive
+query names where the first occurrence wins, lookup of progress by OperationId alone,
+FabricError bodies whose code is also the HTTP reason phrase, 409 on a duplicate start,
+404 for unknown ids, 400 ``E_INVALIDARG`` for bad arguments, enums as integers below
+api-version 3.0.  Operations follow scripts; faults are injected on demand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import random
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from .._models import OperationRef, OperationState
+from ._scripts import HRESULTS, FakeOperation, Fault, Script, wire_state
+
+__all__ = ["FakeCluster"]
+
+_FAULTS_PATH = re.compile(
+    r"^/Faults/Services/(?P<sid>.+)/\$/GetPartitions/(?P<pid>[^/]+)/\$/(?P<action>GetRestartProgress|StartRestart)$"
+)
+_API_VERSION = re.compile(r"^(\d+(?:\.\d+)?)(?:-preview)?$")
+_MODES = ("AllReplicasOrInstances", "OnlyActiveSecondaries")
+_TYPE_RESTART = ("PartitionRestart", 4)
+ROUTES = ("root", "version", "progress", "start", "cancel", "list", "other")
+Planner = Callable[[OperationRef], Script]
+
+
+class _Answer(Exception):
+    """Raised inside the handler to send a FabricError answer."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.response = _fabric_error(status, code, message)
+
+
+def _fabric_error(status: int, code: str, message: str) -> web.Response:
+    body = json.dumps({"Error": {"Code": code, "Message": message}})
+    return web.Response(status=status, reason=code, text=body, content_type="application/json")
+
+
+def _invalid(message: str) -> _Answer:
+    return _Answer(400, "E_INVALIDARG", message)
+
+
+def _parse_query(raw: str) -> dict[str, str]:
+    """Split on '&' then '='; names are case-sensitive, the first occurrence wins, no decoding."""
+    query: dict[str, str] = {}
+    for pair in raw.split("&"):
+        name, _, value = pair.partition("=")
+        if name and name not in query:
+            query[name] = value
+    return query
+
+
+class FakeCluster:
+    """A Service Fabric HTTP gateway with a Fault Analysis Service, on 127.0.0.1.
+
+    ``async with FakeCluster() as cluster:`` starts it on a free port; ``cluster.url`` is
+    its endpoint.  Operations run ``default_script`` unless ``planner(ref)`` or
+    :meth:`plan` says otherwise.  ``clock`` (monotonic seconds) may be replaced to step
+    time by hand.  ``token`` makes every call require ``Authorization: Bearer <token>``.
+    ``retention`` purges terminal operations after that many seconds (404 afterwards,
+    and the id may be reused).  ``services`` (name -> (partition ids, stateful)) makes
+    starts validate their target as a real cluster does: 202 first, Faulted later.
+    """
+
+    def __init__(
+        self,
+        *,
+        default_script: Script | None = None,
+        planner: Planner | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        token: str | None = None,
+        retention: float | None = None,
+        runtime_version: str = "9.1",
+        cluster_version: str = "9.1.1436.9590",
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.default_script = default_script or Script()
+        self.planner = planner
+        self.clock = clock
+        self.token = token
+        self.retention = retention
+        self.runtime_version = float(runtime_version)
+        self.cluster_version = cluster_version
+        self.services: dict[str, tuple[frozenset[uuid.UUID], bool]] = {}
+        self.operations: dict[uuid.UUID, FakeOperation] = {}
+        self.requests = 0
+        self.by_route: collections.Counter[str] = collections.Counter()
+        self.seen: list[tuple[str, str]] = []  # (method, raw path with query) of recent requests
+        self._host, self._port = host, port
+        self._plans: dict[uuid.UUID, Script] = {}
+        self._faults: collections.deque[tuple[frozenset[str] | None, Fault]] = collections.deque()
+        self._fault_rate = 0.0
+        self._rate_faults: tuple[Fault, ...] = ()
+        self._rate_routes: frozenset[str] = frozenset()
+        self._random = random.Random(0)
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> FakeCluster:
+        """Start serving; sets ``url``."""
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port, reuse_address=True)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        port = sockets[0].getsockname()[1] if sockets else self._port
+        self.url = f"http://{self._host}:{port}"
+        return self
+
+    async def close(self) -> None:
+        """Stop serving and close every connection.  Safe to call twice."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> FakeCluster:
+        return await self.start()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"<FakeCluster {self.url or 'not started'} operations={len(self.operations)}>"
+
+    # --- scripting -------------------------------------------------------------------
+
+    def plan(self, operation_id: str | uuid.UUID, script: Script) -> None:
+        """Make the operation with this id (once started) follow *script*."""
+        self._plans[uuid.UUID(str(operation_id))] = script
+
+    def add_operation(
+        self, ref: OperationRef, script: Script | None = None, *, mode: str = _MODES[0]
+    ) -> None:
+        """Create an operation directly, as if it had just been started."""
+        self.operations[ref.operation_id] = FakeOperation(
+            ref, mode, script or self.default_script, self.clock()
+        )
+
+    def add_service(self, name: str, partitions: Iterable[str | uuid.UUID], *, stateful: bool = True) -> None:
+        """Declare a service, so that starts validate their target against it."""
+        sid = OperationRef(name, uuid.UUID(int=0), uuid.UUID(int=0)).service_id
+        self.services[sid] = (frozenset(uuid.UUID(str(p)) for p in partitions), stateful)
+
+    def operation(self, operation_id: str | uuid.UUID) -> FakeOperation:
+        """The fake's record of one operation (``KeyError`` if unknown)."""
+        return self.operations[uuid.UUID(str(operation_id))]
+
+    def state_of(self, operation_id: str | uuid.UUID) -> OperationState:
+        """The operation's state now."""
+        return self.operation(operation_id).state_at(self.clock())[0]
+
+    # --- faults ------------------------------------------------------------------------
+
+    def inject(self, *faults: Fault, routes: Iterable[str] | None = None, times: int = 1) -> None:
+        """Queue faults, each used by one matching request (``routes``: see ``ROUTES``)."""
+        selected = None if routes is None else frozenset(routes)
+        if selected is not None and not selected <= set(ROUTES):
+            raise ValueError(f"routes must be among {ROUTES}")
+        for _ in range(times):
+            for fault in faults:
+                self._faults.append((selected, fault))
+
+    def set_fault_rate(
+        self, rate: float, faults: Iterable[Fault], *, routes: Iterable[str] = ("progress",), seed: int = 0
+    ) -> None:
+        """Answer a random fraction *rate* of matching requests with one of *faults*."""
+        self._fault_rate = rate
+        self._rate_faults = tuple(faults)
+        self._rate_routes = frozenset(routes)
+        self._random = random.Random(seed)
+
+    def clear_faults(self) -> None:
+        """Drop queued faults and stop random ones."""
+        self._faults.clear()
+        self._fault_rate = 0.0
+
+    @property
+    def pending_faults(self) -> int:
+        """Queued faults not yet used."""
+        return len(self._faults)
+
+    def _take_fault(self, route: str) -> Fault | None:
+        for index, (routes, fault) in enumerate(self._faults):
+            if routes is None or route in routes:
+                del self._faults[index]
+                return fault
+        if self._fault_rate and route in self._rate_routes and self._random.random() < self._fault_rate:
+            return self._random.choice(self._rate_faults)
+        return None
+
+    # --- counters ----------------------------------------------------------------------
+
+    def detection_lags(self) -> list[float]:
+        """For each operation seen terminal by a poll: seconds from its end to that poll."""
+        return [lag for op in self.operations.values() if (lag := op.detection_lag) is not None]
+
+    # --- the handler ---------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raw_path, _, raw_query = request.raw_path.partition("?")
+        route, match = self._route(request.method, raw_path)
+        self.requests += 1
+        self.by_route[route] += 1
+        if len(self.seen) < 10_000:
+            self.seen.append((request.method, request.raw_path))
+        fault = self._take_fault(route)
+        if fault is not None:
+            if fault.kind == "slow":
+                await asyncio.sleep(fault.delay)
+            elif fault.kind == "reset":
+                if request.transport is not None:
+                    request.transport.abort()
+                return web.Response(status=500)
+            elif fault.kind == "answer":
+                return web.Response(
+                    status=fault.status,
+                    reason=fault.reason,
+                    body=fault.body,
+                    headers={
+                        **dict(fault.headers),
+                        **({"Content-Type": fault.content_type} if fault.content_type else {}),
+                    },
+                )
+        if self.token is not None and request.headers.get("Authorization") != f"Bearer {self.token}":
+            return web.Response(status=401, reason="Unauthorized")
+        try:
+            response = self._dispatch(route, match, request.method, _parse_query(raw_query))
+        except _Answer as answer:
+            return answer.response
+        if fault is not None and fault.kind == "truncate":
+            return await self._truncate(request, response)
+        return response
+
+    def _route(self, method: str, path: str) -> tuple[str, re.Match[str] | None]:
+        match = _FAULTS_PATH.match(path)
+        if match is not None:
+            return ("progress" if match["action"] == "GetRestartProgress" else "start"), match
+        if path == "/":
+            return "root", None
+        if path == "/$/GetClusterVersion":
+            return "version", None
+        if path in ("/Faults/", "/Faults"):
+            return "list", None
+        if path == "/Faults/$/Cancel":
+            return "cancel", None
+        return "other", None
+
+    def _dispatch(
+        self, route: str, match: re.Match[str] | None, method: str, query: dict[str, str]
+    ) -> web.Response:
+        expected = {"start": "POST", "cancel": "POST"}.get(route, "GET")
+        if route == "other" or method != expected:
+            raise _invalid("The request is not supported: unknown path or verb")
+        if route == "root":
+            return web.Response(
+                text="<html><body>Service Fabric Explorer</body></html>", content_type="text/html"
+            )
+        version = self._api_version(query)
+        if route == "version":
+            return web.json_response({"Version": self.cluster_version})
+        if route == "list":
+            return self._list(query, enums_as_int=version < 3.0)
+        op_id = self._operation_id(query)
+        if route == "cancel":
+            return self._cancel(op_id, query)
+        assert match is not None
+        pid = self._guid(match["pid"], "partition id")
+        if route == "progress":
+            return self._progress(op_id, enums_as_int=version < 3.0)
+        return self._start(match["sid"], pid, op_id, query)
+
+    def _api_version(self, query: dict[str, str]) -> float:
+        match = _API_VERSION.match(query.get("api-version", ""))
+        version = float(match[1]) if match else 0.0
+        if not 1.0 <= version <= self.runtime_version:
+            raise _invalid(f"api-version {query.get('api-version')!r} is not supported")
+        return version
+
+    def _guid(self, text: str, what: str) -> uuid.UUID:
+        try:
+            return uuid.UUID(text)
+        except ValueError:
+            raise _invalid(f"Invalid {what}: {text!r}") from None
+
+    def _operation_id(self, query: dict[str, str]) -> uuid.UUID:
+        if "OperationId" not in query:
+            raise _Answer(404, "FABRIC_E_NAME_DOES_NOT_EXIST", "OperationId is missing")
+        return self._guid(query["OperationId"], "OperationId")
+
+    def _find(self, op_id: uuid.UUID) -> FakeOperation | None:
+        op = self.operations.get(op_id)
+        if op is not None and self.retention is not None:
+            _, ended = op.state_at(self.clock())
+            if ended is not None and self.clock() - ended >= self.retention:
+                del self.operations[op_id]
+                return None
+        return op
+
+    def _not_found(self, op_id: uuid.UUID) -> _Answer:
+        return _Answer(404, "FABRIC_E_KEY_NOT_FOUND", f"OperationId '{op_id}' was not found")
+
+    def _progress(self, op_id: uuid.UUID, *, enums_as_int: bool) -> web.Response:
+        op = self._find(op_id)
+        if op is None:
+            raise self._not_found(op_id)
+        now = self.clock()
+        op.polls += 1
+        body = op.progress_body(now, enums_as_int=enums_as_int)
+        if op.first_seen_terminal_at is None and op.state_at(now)[0].is_terminal:
+            op.first_seen_terminal_at = now
+        return web.json_response(body)
+
+    def _start(self, raw_sid: str, pid: uuid.UUID, op_id: uuid.UUID, query: dict[str, str]) -> web.Response:
+        mode = query.get("RestartPartitionMode")
+        if mode is None:
+            raise _Answer(404, "FABRIC_E_NAME_DOES_NOT_EXIST", "RestartPartitionMode is missing")
+        if mode not in _MODES:
+            raise _invalid(f"Invalid RestartPartitionMode {mode!r}")
+        if self._find(op_id) is not None:
+            raise _Answer(
+                409,
+                "FABRIC_E_TEST_COMMAND_OPERATION_ID_ALREADY_EXISTS",
+                f"OperationId '{op_id}' already exists",
+            )
+        try:
+            ref = OperationRef(unquote(raw_sid), pid, op_id)
+        except ValueError:
+            raise _Answer(400, "FABRIC_E_INVALID_NAME_URI", f"Invalid service id {raw_sid!r}") from None
+        script = self._plans.pop(op_id, None) or (self.planner(ref) if self.planner else self.default_script)
+        script = self._validated(ref, mode, script)
+        self.operations[op_id] = FakeOperation(ref, mode, script, self.clock())
+        return web.Response(status=202, reason="Accepted")
+
+    def _validated(self, ref: OperationRef, mode: str, script: Script) -> Script:
+        """The script a real cluster would follow: 202 first, Faulted if the target is bad."""
+        if not self.services:
+            return script
+        known = self.services.get(ref.service_id)
+        if known is None:
+            problem = "FABRIC_E_SERVICE_DOES_NOT_EXIST"
+        elif ref.partition_id not in known[0]:
+            problem = "FABRIC_E_PARTITION_NOT_FOUND"
+        elif not known[1] and mode == "OnlyActiveSecondaries":
+            problem = "E_INVALIDARG"
+        else:
+            return script
+        return Script(
+            duration=min(script.duration, 0.05), outcome=OperationState.FAULTED, error_code=HRESULTS[problem]
+        )
+
+    def _cancel(self, op_id: uuid.UUID, query: dict[str, str]) -> web.Response:
+        force_text = query.get("Force", "").lower()
+        if force_text not in ("true", "false"):
+            raise _invalid(f"Invalid Force {query.get('Force')!r}")
+        op = self._find(op_id)
+        now = self.clock()
+        if op is None or op.state_at(now)[0].is_terminal:
+            raise self._not_found(op_id)
+        state = op.state_at(now)[0]
+        if force_text == "true":
+            if op.cancelled_at is None and state is not OperationState.ROLLING_BACK:
+                raise _Answer(
+                    400,
+                    "FABRIC_E_INVALID_TEST_COMMAND_STATE",
+                    "Force cancel is only allowed after a graceful cancel or while RollingBack",
+                )
+            op.force_cancelled_at = now
+        elif op.cancelled_at is None:
+            op.cancelled_at = now
+        return web.Response(status=200)
+
+    def _list(self, query: dict[str, str], *, enums_as_int: bool) -> web.Response:
+        try:
+            types = int(query.get("TypeFilter", "65535"))
+            states = int(query.get("StateFilter", "65535"))
+        except ValueError:
+            raise _invalid("TypeFilter and StateFilter must be integers") from None
+        now = self.clock()
+        items: list[dict[str, Any]] = []
+        if types & _TYPE_RESTART[1]:
+            for op_id in list(self.operations):
+                op = self._find(op_id)
+                if op is None:
+                    continue
+                state = op.state_at(now)[0]
+                if states & state.filter_bit:
+                    items.append(
+                        {
+                            "OperationId": str(op_id),
+                            "State": wire_state(state, enums_as_int),
+                            "Type": _TYPE_RESTART[1] if enums_as_int else _TYPE_RESTART[0],
+                        }
+                    )
+                if len(items) >= 10_000:
+                    break
+        return web.json_response(items)
+
+    async def _truncate(self, request: web.Request, response: web.Response) -> web.StreamResponse:
+        body = response.body if isinstance(response.body, bytes) else b""
+        stream = web.StreamResponse(status=response.status, reason=response.reason)
+        stream.content_type = "application/json"
+        stream.content_length = len(body)
+        await stream.prepare(request)
+        await stream.write(body[: len(body) // 2])
+        if request.transport is not None:
+            request.transport.abort()
+        return stream

@@ -1,0 +1,208 @@
+"""What the fake cluster's operations do (scripts) and what it injects (faults)."""
+
+from __future__ import annotations
+
+import json
+
+import attrs
+
+from .._models import OperationRef, OperationState
+
+__all__ = ["FakeOperation", "Fault", "Script"]
+
+#: Signed HRESULTs a Faulted restart reports (sf-rest-api.md §3.3).
+HRESULTS = {
+    "E_ABORT": -2147467260,
+    "E_INVALIDARG": -2147024809,
+    "FABRIC_E_SERVICE_DOES_NOT_EXIST": -2147017779,
+    "FABRIC_E_PARTITION_NOT_FOUND": -2147017753,
+    "FABRIC_E_TIMEOUT": -2147017729,
+    "FABRIC_E_NOT_READY": -2147017785,
+}
+EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
+_OUTCOMES = (OperationState.COMPLETED, OperationState.FAULTED)
+
+
+def _outcome(_: object, attribute: attrs.Attribute[OperationState], value: OperationState) -> None:
+    if value not in _OUTCOMES:
+        raise ValueError(f"outcome must be COMPLETED or FAULTED, got {value!r}")
+
+
+def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value >= 0:
+        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class Script:
+    """The lifecycle of one fake operation.
+
+    Running for ``duration`` seconds, then (for a Faulted outcome) RollingBack for
+    ``rollback`` seconds, then ``outcome``.  A Faulted result carries ``error_code`` (an
+    HRESULT, E_ABORT by default).  With ``result_while_running`` the Running answers carry
+    a zero result with the empty partition GUID, as a real cluster may send.
+    """
+
+    duration: float = attrs.field(default=0.0, validator=_non_negative)
+    outcome: OperationState = attrs.field(default=OperationState.COMPLETED, validator=_outcome)
+    error_code: int | None = None
+    rollback: float = attrs.field(default=0.0, validator=_non_negative)
+    result_while_running: bool = False
+
+    @property
+    def final_error_code(self) -> int:
+        """The ErrorCode the terminal answer carries."""
+        if self.outcome is OperationState.COMPLETED:
+            return 0
+        return HRESULTS["E_ABORT"] if self.error_code is None else self.error_code
+
+
+@attrs.define(eq=False)
+class FakeOperation:
+    """One operation the fake cluster knows, with its lifecycle and what was asked of it."""
+
+    ref: OperationRef
+    mode: str
+    script: Script
+    started_at: float
+    cancelled_at: float | None = None
+    force_cancelled_at: float | None = None
+    polls: int = 0
+    first_seen_terminal_at: float | None = None
+
+    def state_at(self, now: float) -> tuple[OperationState, float | None]:
+        """The state at *now*, and when it became terminal (``None`` while not terminal)."""
+        script = self.script
+        natural_end = self.started_at + script.duration
+        if self.force_cancelled_at is not None:
+            return OperationState.FORCE_CANCELLED, self.force_cancelled_at
+        if self.cancelled_at is not None:
+            # Cancelled while Running: roll back from the cancel; while rolling back a
+            # fault: finish that rollback.  Either way the operation ends Cancelled.
+            start = self.cancelled_at if self.cancelled_at < natural_end else natural_end
+            done = start + script.rollback
+            return (OperationState.ROLLING_BACK, None) if now < done else (OperationState.CANCELLED, done)
+        if now < natural_end:
+            return OperationState.RUNNING, None
+        if script.outcome is OperationState.FAULTED:
+            done = natural_end + script.rollback
+            return (OperationState.ROLLING_BACK, None) if now < done else (OperationState.FAULTED, done)
+        return OperationState.COMPLETED, natural_end
+
+    @property
+    def detection_lag(self) -> float | None:
+        """Seconds from the moment the operation ended to the first poll that saw it."""
+        if self.first_seen_terminal_at is None:
+            return None
+        _, ended = self.state_at(self.first_seen_terminal_at)
+        return None if ended is None else self.first_seen_terminal_at - ended
+
+    def progress_body(self, now: float, *, enums_as_int: bool) -> dict[str, object]:
+        """The JSON body of GetRestartProgress at *now*."""
+        state, _ = self.state_at(now)
+        body: dict[str, object] = {"State": wire_state(state, enums_as_int)}
+        if state.is_terminal:
+            code = 0 if state is not OperationState.FAULTED else self.script.final_error_code
+            body["RestartPartitionResult"] = self._result(code, str(self.ref.partition_id))
+        elif self.script.result_while_running:
+            body["RestartPartitionResult"] = self._result(0, EMPTY_GUID)
+        return body
+
+    def _result(self, code: int, partition: str) -> dict[str, object]:
+        return {
+            "ErrorCode": code,
+            "SelectedPartition": {"ServiceName": self.ref.service_name, "PartitionId": partition},
+        }
+
+
+_STATE_NUMBERS = {
+    OperationState.INVALID: 0,
+    OperationState.RUNNING: 1,
+    OperationState.ROLLING_BACK: 2,
+    OperationState.COMPLETED: 3,
+    OperationState.FAULTED: 4,
+    OperationState.CANCELLED: 5,
+    OperationState.FORCE_CANCELLED: 6,
+}
+
+
+def wire_state(state: OperationState, enums_as_int: bool) -> object:
+    return _STATE_NUMBERS[state] if enums_as_int else state.value
+
+
+@attrs.frozen
+class Fault:
+    """Something the fake cluster does instead of (or before) answering normally.
+
+    Build them with the class methods: ``Fault.service_unavailable()``,
+    ``Fault.gateway_timeout()``, ``Fault.reset()``, ``Fault.truncated()``,
+    ``Fault.slow(2.0)``, ``Fault.unauthorized()``, ``Fault.error(500, "E_FAIL")``, ...
+    """
+
+    kind: str
+    status: int = 200
+    reason: str = ""
+    body: bytes = b""
+    content_type: str = "application/json; charset=utf-8"
+    headers: tuple[tuple[str, str], ...] = ()
+    delay: float = 0.0
+
+    @classmethod
+    def error(
+        cls, status: int, code: str, message: str | None = None, *, retry_after: str | None = None
+    ) -> Fault:
+        """A non-2xx answer with a real FabricError body; reason phrase = the code."""
+        body = json.dumps({"Error": {"Code": code, "Message": message or f"{code} (injected)"}})
+        headers = (("Retry-After", retry_after),) if retry_after is not None else ()
+        return cls("answer", status, code, body.encode(), headers=headers)
+
+    @classmethod
+    def service_unavailable(cls, code: str = "E_ABORT", *, retry_after: str | None = None) -> Fault:
+        """503 with a FabricError body (E_ABORT, FABRIC_E_SERVICE_TOO_BUSY, FABRIC_E_NOT_PRIMARY...)."""
+        return cls.error(503, code, retry_after=retry_after)
+
+    @classmethod
+    def gateway_timeout(cls, code: str = "FABRIC_E_TIMEOUT") -> Fault:
+        """504 with a FabricError body (FABRIC_E_TIMEOUT, FABRIC_E_COMMUNICATION_ERROR)."""
+        return cls.error(504, code)
+
+    @classmethod
+    def empty(cls, status: int, reason: str) -> Fault:
+        """A non-2xx answer with an empty body, as the gateway sends for 401/403."""
+        return cls("answer", status, reason, b"", content_type="")
+
+    @classmethod
+    def unauthorized(cls) -> Fault:
+        """401 with an empty body."""
+        return cls.empty(401, "Unauthorized")
+
+    @classmethod
+    def forbidden(cls) -> Fault:
+        """403 with an empty body."""
+        return cls.empty(403, "Forbidden")
+
+    @classmethod
+    def html(cls, status: int = 502, reason: str = "Bad Gateway") -> Fault:
+        """An HTML page, as a proxy in front of the cluster sends."""
+        page = f"<html><body><h1>{status} {reason}</h1></body></html>".encode()
+        return cls("answer", status, reason, page, content_type="text/html")
+
+    @classmethod
+    def malformed(cls, body: bytes = b'{"State": "Runn', status: int = 200) -> Fault:
+        """A 2xx answer whose body is complete (by Content-Length) but not the promised JSON."""
+        return cls("answer", status, "OK", body)
+
+    @classmethod
+    def reset(cls) -> Fault:
+        """Drop the connection without answering."""
+        return cls("reset")
+
+    @classmethod
+    def truncated(cls) -> Fault:
+        """Send the headers and half of the real body, then drop the connection."""
+        return cls("truncate")
+
+    @classmethod
+    def slow(cls, seconds: float) -> Fault:
+        """Wait *seconds*, then answer normally."""
+        return cls("slow", delay=seconds)
