@@ -114,7 +114,7 @@ def check_endpoint(value: object) -> str:
     return value.rstrip("/")
 
 
-def to_seconds(value: float | timedelta, what: str, *, allow_zero: bool = True) -> float:
+def to_seconds(value: object, what: str, *, allow_zero: bool = True) -> float:
     """Return a duration in seconds from a number or a ``timedelta``."""
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
