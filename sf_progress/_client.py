@@ -116,10 +116,16 @@ def _error_from_answer(
     )
 
 
-def _truncated(body: bytes, exc: ValueError) -> bool:
-    """Whether a JSON decoding error is the body ending too soon (worth a retry)."""
-    pos = getattr(exc, "pos", None)
-    return pos is not None and pos >= len(body.rstrip())
+def _truncated(body: bytes) -> bool:
+    """Whether undecodable JSON looks cut short (worth a retry) rather than wrong.
+
+    An empty body, or one that opens a JSON object/array but never closes it, is taken
+    as truncated; an HTML page or other text is not.
+    """
+    text = body.strip()
+    if not text:
+        return True
+    return text[:1] in (b"{", b"[") and text[-1:] not in (b"}", b"]")
 
 
 class _Stop:
@@ -304,7 +310,7 @@ class ProgressClient:
             raise ResponseFormatError(
                 f"HTTP {status} answer is not valid JSON ({exc})",
                 body=body,
-                truncated=_truncated(body, exc),
+                truncated=_truncated(body),
                 ref=ref,
             ) from None
         return parse(data, body, ref)
