@@ -1,0 +1,326 @@
+"""FakeCluster's wire behaviour (sf-rest-api.md §7), scripting, faults and counters."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from yarl import URL
+
+from sf_progress import OperationRef, OperationState, ProgressClient
+from sf_progress.testing import HRESULTS, FakeCluster, Fault, Script
+
+from .conftest import OID, PID
+
+PROGRESS = f"/Faults/Services/a~b/$/GetPartitions/{PID}/$/GetRestartProgress"
+
+
+@pytest_asyncio.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A raw aiohttp session, to send what ProgressClient never would."""
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def call(
+    http: aiohttp.ClientSession, cluster: FakeCluster, method: str, path: str
+) -> tuple[int, str, object]:
+    async with http.request(method, URL(cluster.url + path, encoded=True)) as response:
+        body = await response.read()
+        data = (
+            await response.json(content_type=None)
+            if body and response.content_type == "application/json"
+            else None
+        )
+        return response.status, response.reason or "", data
+
+
+@pytest.fixture
+def clock(cluster: FakeCluster) -> list[float]:
+    """A hand-stepped clock for the cluster."""
+    now = [0.0]
+    cluster.clock = lambda: now[0]
+    return now
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/Nope", 400, "E_INVALIDARG"),
+        ("POST", f"{PROGRESS}?api-version=3.0&OperationId={OID}", 400, "E_INVALIDARG"),
+        ("GET", f"{PROGRESS}?OperationId={OID}", 400, "E_INVALIDARG"),
+        ("GET", f"{PROGRESS}?api-version=0.5&OperationId={OID}", 400, "E_INVALIDARG"),
+        ("GET", f"{PROGRESS}?api-version=abc&OperationId={OID}", 400, "E_INVALIDARG"),
+        ("GET", f"{PROGRESS}?api-version=3.0&OperationId=nope", 400, "E_INVALIDARG"),
+        ("GET", f"{PROGRESS}?api-version=3.0", 404, "FABRIC_E_NAME_DOES_NOT_EXIST"),
+        ("GET", f"{PROGRESS}?api-version=3.0&operationid={OID}", 404, "FABRIC_E_NAME_DOES_NOT_EXIST"),
+        (
+            "GET",
+            f"/Faults/Services/a~b/$/GetPartitions/zzz/$/GetRestartProgress?api-version=3.0&OperationId={OID}",
+            400,
+            "E_INVALIDARG",
+        ),
+        (
+            "GET",
+            f"/Faults/Services/a~b/%24/GetPartitions/{PID}/%24/GetRestartProgress?api-version=3.0&OperationId={OID}",
+            400,
+            "E_INVALIDARG",
+        ),
+        (
+            "POST",
+            f"/Faults/Services/a~b/$/GetPartitions/{PID}/$/StartRestart?api-version=6.0&OperationId={OID}",
+            404,
+            "FABRIC_E_NAME_DOES_NOT_EXIST",
+        ),
+        (
+            "POST",
+            f"/Faults/Services/a~b/$/GetPartitions/{PID}/$/StartRestart?api-version=6.0&OperationId={OID}"
+            "&RestartPartitionMode=Invalid",
+            400,
+            "E_INVALIDARG",
+        ),
+        (
+            "POST",
+            f"/Faults/Services/a~b/$/GetPartitions/{PID}/$/StartRestart?api-version=6.0&OperationId={OID}"
+            "&RestartPartitionMode=allreplicasorinstances",
+            400,
+            "E_INVALIDARG",
+        ),
+        ("POST", f"/Faults/$/Cancel?api-version=6.0&OperationId={OID}", 400, "E_INVALIDARG"),
+        ("GET", "/Faults/?api-version=6.0&TypeFilter=x", 400, "E_INVALIDARG"),
+    ],
+)
+async def test_bad_requests_get_fabric_errors(
+    http: aiohttp.ClientSession, cluster: FakeCluster, method: str, path: str, status: int, code: str
+) -> None:
+    """Bad paths, verbs, versions and arguments get the gateway's status, body and reason phrase."""
+    got_status, reason, data = await call(http, cluster, method, path)
+    assert (got_status, reason) == (status, code)
+    assert isinstance(data, dict)
+    assert data["Error"]["Code"] == code
+    assert isinstance(data["Error"]["Message"], str)
+
+
+async def test_lookup_by_operation_id_only(
+    http: aiohttp.ClientSession, cluster: FakeCluster, ref: OperationRef
+) -> None:
+    """Progress is found by OperationId alone; service and partition in the path are ignored."""
+    cluster.add_operation(ref)
+    other = f"/Faults/Services/x~y/$/GetPartitions/{uuid.uuid4()}/$/GetRestartProgress?api-version=3.0&OperationId={OID}"
+    status, _, data = await call(http, cluster, "GET", other)
+    assert status == 200
+    assert data == {
+        "State": "Completed",
+        "RestartPartitionResult": {
+            "ErrorCode": 0,
+            "SelectedPartition": {"ServiceName": "fabric:/myapp/myservice", "PartitionId": str(PID)},
+        },
+    }
+
+
+async def test_query_first_occurrence_wins_and_timeout_ignored(
+    http: aiohttp.ClientSession, cluster: FakeCluster, ref: OperationRef
+) -> None:
+    """The first OperationId counts; a non-numeric timeout is ignored."""
+    cluster.add_operation(ref)
+    path = f"{PROGRESS}?api-version=3.0&OperationId={OID}&OperationId={uuid.uuid4()}&timeout=soon"
+    assert (await call(http, cluster, "GET", path))[0] == 200
+
+
+async def test_hierarchical_and_slash_service_ids_route(
+    http: aiohttp.ClientSession, cluster: FakeCluster
+) -> None:
+    """Pre-6.0 ``a/b`` and raw ``fabric:/a/b`` service ids still route to StartRestart."""
+    for sid in ("app/svc", "fabric:/app/svc"):
+        op = uuid.uuid4()
+        path = (
+            f"/Faults/Services/{sid}/$/GetPartitions/{PID}/$/StartRestart?api-version=6.0&OperationId={op}"
+            "&RestartPartitionMode=AllReplicasOrInstances"
+        )
+        assert (await call(http, cluster, "POST", path))[0] == 202
+        assert cluster.operation(op).ref.service_id == "app~svc"
+
+
+async def test_root_and_version(http: aiohttp.ClientSession, cluster: FakeCluster) -> None:
+    """GET / answers 200; GetClusterVersion returns the configured version."""
+    assert (await call(http, cluster, "GET", "/"))[0] == 200
+    assert (await call(http, cluster, "GET", "/$/GetClusterVersion?api-version=6.0"))[2] == {
+        "Version": "9.1.1436.9590"
+    }
+
+
+async def test_enums_as_integers_below_3(
+    http: aiohttp.ClientSession, cluster: FakeCluster, ref: OperationRef
+) -> None:
+    """Below api-version 3.0, State and Type go out as integers."""
+    cluster.add_operation(ref)
+    assert (await call(http, cluster, "GET", "/Faults/?api-version=2.0"))[2] == [
+        {"OperationId": str(OID), "State": 3, "Type": 4}
+    ]
+
+
+async def test_rolling_back_then_faulted(
+    client: ProgressClient, cluster: FakeCluster, clock: list[float], ref: OperationRef
+) -> None:
+    """A Faulted script runs, rolls back, then reports Faulted with its HRESULT."""
+    cluster.add_operation(
+        ref,
+        Script(
+            duration=2, outcome=OperationState.FAULTED, rollback=3, error_code=HRESULTS["FABRIC_E_NOT_READY"]
+        ),
+    )
+    states = []
+    for t in (0, 2, 4.9, 5):
+        clock[0] = t
+        states.append((await client.get_restart_progress(ref)).state)
+    assert states == [
+        OperationState.RUNNING,
+        OperationState.ROLLING_BACK,
+        OperationState.ROLLING_BACK,
+        OperationState.FAULTED,
+    ]
+    assert (await client.get_restart_progress(ref)).error_code == HRESULTS["FABRIC_E_NOT_READY"]
+
+
+async def test_result_while_running(client: ProgressClient, cluster: FakeCluster, ref: OperationRef) -> None:
+    """With result_while_running, Running answers carry a zero result and the empty GUID."""
+    cluster.add_operation(ref, Script(duration=100, result_while_running=True))
+    progress = await client.get_restart_progress(ref)
+    assert progress.state is OperationState.RUNNING
+    assert progress.restart_partition_result is not None
+    assert progress.restart_partition_result.selected_partition is not None
+    assert progress.restart_partition_result.selected_partition.partition_id == uuid.UUID(int=0)
+
+
+async def test_cancel_during_fault_rollback(
+    client: ProgressClient, cluster: FakeCluster, clock: list[float], ref: OperationRef
+) -> None:
+    """A graceful cancel while rolling back a fault ends Cancelled after the rollback."""
+    cluster.add_operation(ref, Script(duration=1, outcome=OperationState.FAULTED, rollback=4))
+    clock[0] = 2
+    await client.cancel_operation(ref)
+    clock[0] = 5
+    assert (await client.get_restart_progress(ref)).state is OperationState.CANCELLED
+
+
+async def test_force_cancel_allowed_while_rolling_back(
+    client: ProgressClient, cluster: FakeCluster, clock: list[float], ref: OperationRef
+) -> None:
+    """Force cancel without a graceful one is allowed while RollingBack."""
+    cluster.add_operation(ref, Script(duration=1, outcome=OperationState.FAULTED, rollback=4))
+    clock[0] = 2
+    await client.cancel_operation(ref, force=True)
+    assert (await client.get_restart_progress(ref)).state is OperationState.FORCE_CANCELLED
+
+
+async def test_retention_purges_and_id_is_reusable(
+    client: ProgressClient, clock: list[float], cluster: FakeCluster
+) -> None:
+    """After the retention time a terminal operation is 404 and its id can be started again."""
+    cluster.retention = 10
+    ref = await client.start_partition_restart("a~b", PID, operation_id=OID)
+    clock[0] = 9
+    assert (await client.get_restart_progress(ref)).state is OperationState.COMPLETED
+    clock[0] = 10
+    with pytest.raises(Exception, match="FABRIC_E_KEY_NOT_FOUND"):
+        await client.get_restart_progress(ref)
+    assert await client.start_partition_restart("a~b", PID, operation_id=OID) == ref
+    clock[0] = 30
+    assert await client.list_fault_operations() == []
+
+
+async def test_service_validation(client: ProgressClient, cluster: FakeCluster, clock: list[float]) -> None:
+    """Unknown partitions and stateless + OnlyActiveSecondaries are accepted, then Faulted."""
+    cluster.add_service("fabric:/app/stateless", [PID], stateful=False)
+    cluster.add_service("fabric:/app/stateful", [PID])
+    wrong_partition = await client.start_partition_restart("app~stateful", uuid.uuid4())
+    stateless = await client.start_partition_restart("app~stateless", PID, mode="OnlyActiveSecondaries")
+    fine = await client.start_partition_restart("app~stateless", PID)
+    clock[0] = 1
+    assert (await client.get_restart_progress(wrong_partition)).error_code == HRESULTS[
+        "FABRIC_E_PARTITION_NOT_FOUND"
+    ]
+    assert (await client.get_restart_progress(stateless)).error_code == HRESULTS["E_INVALIDARG"]
+    assert (await client.get_restart_progress(fine)).state is OperationState.COMPLETED
+
+
+async def test_plan_and_planner(client: ProgressClient, clock: list[float]) -> None:
+    """plan() scripts one id; a planner scripts the rest."""
+    async with FakeCluster(planner=lambda ref: Script(duration=50), clock=lambda: clock[0]) as cluster:
+        async with ProgressClient(cluster.url) as own:
+            cluster.plan(OID, Script(duration=1))
+            planned = await own.start_partition_restart("a~b", PID, operation_id=OID)
+            other = await own.start_partition_restart("a~b", PID)
+            clock[0] = 2
+            assert (await own.get_restart_progress(planned)).state is OperationState.COMPLETED
+            assert (await own.get_restart_progress(other)).state is OperationState.RUNNING
+
+
+async def test_detection_lag_and_poll_counts(
+    client: ProgressClient, cluster: FakeCluster, clock: list[float], ref: OperationRef
+) -> None:
+    """The fake records polls per operation and the lag from completion to the first poll seeing it."""
+    cluster.add_operation(ref, Script(duration=3))
+    for t in (1, 2, 4.5, 6):
+        clock[0] = t
+        await client.get_restart_progress(ref)
+    op = cluster.operation(OID)
+    assert op.polls == 4
+    assert op.detection_lag == pytest.approx(1.5)
+    assert cluster.detection_lags() == [pytest.approx(1.5)]
+    assert cluster.requests == 4
+    assert cluster.by_route["progress"] == 4
+    assert "operations=1" in repr(cluster)
+
+
+async def test_fault_routes_and_retry_after(
+    http: aiohttp.ClientSession, cluster: FakeCluster, ref: OperationRef
+) -> None:
+    """Faults only hit their routes; an injected Retry-After header is sent."""
+    cluster.add_operation(ref)
+    cluster.inject(Fault.service_unavailable("FABRIC_E_SERVICE_TOO_BUSY", retry_after="2"), routes=["list"])
+    assert (await call(http, cluster, "GET", f"{PROGRESS}?api-version=3.0&OperationId={OID}"))[0] == 200
+    async with http.get(cluster.url + "/Faults/?api-version=6.0") as response:
+        assert (response.status, response.reason, response.headers["Retry-After"]) == (
+            503,
+            "FABRIC_E_SERVICE_TOO_BUSY",
+            "2",
+        )
+    with pytest.raises(ValueError, match="routes"):
+        cluster.inject(Fault.reset(), routes=["nowhere"])
+
+
+async def test_fault_rate_is_seeded(
+    http: aiohttp.ClientSession, cluster: FakeCluster, ref: OperationRef
+) -> None:
+    """A random fault rate hits about that share of matching requests, and clear_faults stops it."""
+    cluster.add_operation(ref)
+    cluster.set_fault_rate(0.5, [Fault.gateway_timeout()], seed=3)
+    statuses = [
+        (await call(http, cluster, "GET", f"{PROGRESS}?api-version=3.0&OperationId={OID}"))[0]
+        for _ in range(100)
+    ]
+    assert 30 < statuses.count(504) < 70
+    cluster.clear_faults()
+    assert (await call(http, cluster, "GET", f"{PROGRESS}?api-version=3.0&OperationId={OID}"))[0] == 200
+
+
+def test_script_validation() -> None:
+    """Scripts refuse negative durations and non-terminal outcomes."""
+    with pytest.raises(ValueError, match="duration"):
+        Script(duration=-1)
+    with pytest.raises(ValueError, match="outcome"):
+        Script(outcome=OperationState.RUNNING)
+    assert Script(outcome=OperationState.FAULTED).final_error_code == HRESULTS["E_ABORT"]
+
+
+async def test_close_is_idempotent() -> None:
+    """FakeCluster.close can be called twice; repr works before start."""
+    cluster = FakeCluster()
+    assert "not started" in repr(cluster)
+    await cluster.start()
+    await cluster.close()
+    await cluster.close()

@@ -1,0 +1,35 @@
+"""README stays true: its example runs as written, and CI runs its commands."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def blocks(lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
+
+
+def test_readme_example_runs() -> None:
+    """The first Python block of the README runs and prints the final state."""
+    example = blocks("python")[0]
+    result = subprocess.run(
+        [sys.executable, "-c", example], capture_output=True, text=True, timeout=60, cwd=ROOT, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0].startswith("Completed RestartPartitionResult(error_code=0")
+    assert result.stdout.splitlines()[1] == "404 FABRIC_E_KEY_NOT_FOUND"
+
+
+def test_ci_runs_the_readme_commands() -> None:
+    """.ci/run contains the README's install and test commands, in that order."""
+    install, test = (block.strip() for block in blocks("console")[:2])
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert install in ci
+    assert test in ci
+    assert ci.index(install) < ci.index(test)
