@@ -249,14 +249,14 @@ async def test_service_validation(client: ProgressClient, cluster: FakeCluster, 
 
 async def test_plan_and_planner(client: ProgressClient, clock: list[float]) -> None:
     """plan() scripts one id; a planner scripts the rest."""
-    async with FakeCluster(planner=lambda ref: Script(duration=50), clock=lambda: clock[0]) as cluster:
-        async with ProgressClient(cluster.url) as own:
-            cluster.plan(OID, Script(duration=1))
-            planned = await own.start_partition_restart("a~b", PID, operation_id=OID)
-            other = await own.start_partition_restart("a~b", PID)
-            clock[0] = 2
-            assert (await own.get_restart_progress(planned)).state is OperationState.COMPLETED
-            assert (await own.get_restart_progress(other)).state is OperationState.RUNNING
+    planned_cluster = FakeCluster(planner=lambda ref: Script(duration=50), clock=lambda: clock[0])
+    async with planned_cluster as cluster, ProgressClient(cluster.url) as own:
+        cluster.plan(OID, Script(duration=1))
+        planned = await own.start_partition_restart("a~b", PID, operation_id=OID)
+        other = await own.start_partition_restart("a~b", PID)
+        clock[0] = 2
+        assert (await own.get_restart_progress(planned)).state is OperationState.COMPLETED
+        assert (await own.get_restart_progress(other)).state is OperationState.RUNNING
 
 
 async def test_detection_lag_and_poll_counts(
