@@ -1,0 +1,43 @@
+"""Serve a FakeCluster until interrupted: ``python -m sf_progress.testing [--port N]``.
+
+Prints the cluster's URL on the first line of stdout, then serves until SIGINT/SIGTERM
+or until stdin closes (so a parent process that dies takes the server with it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from ._fake import FakeCluster
+from ._scripts import Script
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if args.watch_stdin:
+        loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not sys.stdin.buffer.read1(4096) else None)
+    async with FakeCluster(
+        host=args.host, port=args.port, default_script=Script(duration=args.duration)
+    ) as cluster:
+        print(cluster.url, flush=True)
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``python -m sf_progress.testing``."""
+    parser = argparse.ArgumentParser(prog="python -m sf_progress.testing", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--duration", type=float, default=0.0, help="seconds each operation runs")
+    parser.add_argument("--watch-stdin", action="store_true", help="exit when stdin closes")
+    asyncio.run(_serve(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
