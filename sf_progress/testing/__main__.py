@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 
@@ -21,7 +22,8 @@ async def _serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if args.watch_stdin:
-        loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not sys.stdin.buffer.read1(4096) else None)
+        fd = sys.stdin.fileno()
+        loop.add_reader(fd, lambda: None if os.read(fd, 4096) else stop.set())
     async with FakeCluster(
         host=args.host, port=args.port, default_script=Script(duration=args.duration)
     ) as cluster:
