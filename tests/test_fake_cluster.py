@@ -324,3 +324,28 @@ async def test_close_is_idempotent() -> None:
     await cluster.start()
     await cluster.close()
     await cluster.close()
+
+
+async def test_fake_cluster_as_a_process(ref: OperationRef) -> None:
+    """``python -m sf_progress.testing`` serves until its stdin closes."""
+    import asyncio
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "sf_progress.testing",
+        "--duration",
+        "0",
+        "--watch-stdin",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stdin is not None
+    url = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
+    async with ProgressClient(url) as client:
+        started = await client.start_partition_restart(ref.service_id, ref.partition_id)
+        assert (await client.get_restart_progress(started)).state is OperationState.COMPLETED
+    proc.stdin.close()
+    assert await asyncio.wait_for(proc.wait(), 30) == 0
