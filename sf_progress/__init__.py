@@ -1,5 +1,6 @@
 """sf_progress: an asyncio client for Service Fabric partition-restart progress."""
 
+from ._batch import BatchSnapshot, BatchWaiter
 from ._client import ProgressClient
 from ._config import RetryPolicy, is_testing, set_testing
 from ._errors import (
@@ -9,10 +10,12 @@ from ._errors import (
     FabricError,
     FabricTransientError,
     NotFoundError,
+    OperationFailed,
     ResponseFormatError,
     SFProgressError,
     TransportError,
     TransportTimeout,
+    WaitTimeout,
 )
 from ._models import (
     FaultOperation,
@@ -25,28 +28,39 @@ from ._models import (
     SelectedPartition,
 )
 from ._version import __version__
+from ._waiting import Backoff, GaveUp, Outcome, OutcomeKind, Retrying, StateChanged
 
 __all__ = [
     "AuthError",
+    "Backoff",
     "BadRequestError",
+    "BatchSnapshot",
+    "BatchWaiter",
     "ConflictError",
     "FabricError",
     "FabricTransientError",
     "FaultOperation",
+    "GaveUp",
     "NotFoundError",
+    "OperationFailed",
     "OperationRef",
     "OperationState",
     "OperationType",
+    "Outcome",
+    "OutcomeKind",
     "PartitionRestartProgress",
     "ProgressClient",
     "ResponseFormatError",
     "RestartPartitionMode",
     "RestartPartitionResult",
     "RetryPolicy",
+    "Retrying",
     "SFProgressError",
     "SelectedPartition",
+    "StateChanged",
     "TransportError",
     "TransportTimeout",
+    "WaitTimeout",
     "__version__",
     "is_testing",
     "set_testing",

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, TypeVar, overload
@@ -21,9 +22,11 @@ from yarl import URL
 
 from . import _config
 from ._backoff import retry_after_seconds
+from ._batch import BatchWaiter, OperationLike, _Engine
 from ._config import RetryPolicy
 from ._errors import (
     ConflictError,
+    OperationFailed,
     ResponseFormatError,
     SFProgressError,
     TransportError,
@@ -51,6 +54,19 @@ from ._models import (
     parse_progress,
 )
 from ._version import __version__
+from ._waiting import (
+    Backoff,
+    EventHook,
+    Outcome,
+    OutcomeKind,
+    Retrying,
+    StateChanged,
+    _Tracker,
+    call_hook,
+    first_due,
+    settings,
+    step,
+)
 
 __all__ = ["ProgressClient"]
 
@@ -58,6 +74,7 @@ logger = logging.getLogger("sf_progress")
 
 T = TypeVar("T")
 _Parse = Callable[[Any, bytes, "OperationRef | None"], T]
+ProgressHook = Callable[[OperationRef, PartitionRestartProgress], Awaitable[None] | None]
 CONTROL_API_VERSION = "6.0"  # the 9.1 spec allows only 6.0 on the Faults control calls
 ALREADY_EXISTS = "FABRIC_E_TEST_COMMAND_OPERATION_ID_ALREADY_EXISTS"
 _STANDARD_PHRASES = frozenset(
@@ -171,7 +188,9 @@ class ProgressClient:
     ``server_timeout`` is the default ``timeout`` query parameter (seconds the cluster
     may spend); each request's client-side timeout is that plus ``timeout_margin``, so
     the client never gives up before the server does.  ``retry`` governs retries of
-    transient failures of one request.
+    transient failures of one request.  ``clock`` (monotonic seconds) and ``sleep`` (an
+    async function) replace the ones waits and retries use, for deterministic tests; by
+    default they follow :func:`sf_progress.set_testing`.
     """
 
     def __init__(
@@ -186,6 +205,8 @@ class ProgressClient:
         retry: RetryPolicy | None = None,
         max_connections: int = 64,
         user_agent: str | None = None,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self._endpoint = check_endpoint(endpoint)
         if session is not None and not isinstance(session, aiohttp.ClientSession):
@@ -210,6 +231,8 @@ class ProgressClient:
         }
         self._progress_query = f"GetRestartProgress?api-version={self._api_version}&OperationId="
         self._timeouts: dict[int, aiohttp.ClientTimeout] = {}
+        self._clock = clock
+        self._sleep = sleep
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -352,7 +375,7 @@ class ProgressClient:
         policy = self._retry
         attempts = _config.testing_attempts() or policy.attempts
         return _t.AsyncRetrying(
-            sleep=_config.sleep,
+            sleep=self._sleep or _config.sleep,
             stop=_Stop(attempts, policy.timeout),
             wait=_Wait(policy),
             retry=_t.retry_if_exception(_is_transient),
@@ -468,6 +491,119 @@ class ProgressClient:
             encoded=True,
         )
         return await self._call("GET", url, server_timeout, None, parse_operation_list)
+
+    # --- waiting --------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return (self._clock or _config.monotonic)()
+
+    async def _poll_once(self, ref: OperationRef, remaining: float) -> PartitionRestartProgress:
+        """One progress read without the per-request retry loop (the waits own retries).
+
+        The server timeout is clipped to the time left, so a poll never runs far past a
+        wait's deadline.
+        """
+        server_timeout = max(1, min(self._server_timeout, math.ceil(remaining)))
+        url = URL(
+            f"{self._base}{ref.path}{self._progress_query}{ref.operation_id}&timeout={server_timeout}",
+            encoded=True,
+        )
+        return await self._attempt("GET", url, server_timeout, ref, parse_progress)
+
+    async def wait_for_completion(
+        self,
+        service_id: str | OperationRef,
+        partition_id: str | uuid.UUID | None = None,
+        operation_id: str | uuid.UUID | None = None,
+        *,
+        deadline: float | timedelta = 600.0,
+        backoff: Backoff | None = None,
+        on_progress: ProgressHook | None = None,
+        not_found_grace: float | timedelta = 10.0,
+        raise_on_failure: bool = False,
+    ) -> PartitionRestartProgress:
+        """Poll until the operation reaches a terminal state; return that progress.
+
+        Returns for any terminal state (Completed, Faulted, Cancelled, ForceCancelled);
+        with ``raise_on_failure=True`` the last three raise ``OperationFailed`` instead.
+        ``deadline`` is the overall budget in seconds: the last sleep is clipped so a final
+        poll happens at the deadline, then ``WaitTimeout`` (carrying the last progress) is
+        raised.  Transient failures (503/504, resets, cut bodies) are retried within the
+        budget; a 404 within ``not_found_grace`` seconds of the start of the wait is taken
+        as "not readable yet".  ``on_progress(ref, progress)``, sync or async, is called
+        on every state change.  Cancelling the caller leaves nothing behind.
+        """
+        ref = _ref_of(service_id, partition_id, operation_id)
+        cfg = settings(backoff, self._retry, not_found_grace, deadline)
+        if type(raise_on_failure) is not bool:
+            raise TypeError("raise_on_failure must be a bool")
+        self._open()
+        sleep = self._sleep or _config.sleep
+        tracker = _Tracker(ref, self._now(), cfg.budget)
+        due = first_due(tracker, cfg)
+        while True:
+            await sleep(max(0.0, due - self._now()))
+            result: PartitionRestartProgress | SFProgressError
+            try:
+                result = await self._poll_once(ref, tracker.deadline - self._now())
+            except SFProgressError as exc:
+                result = exc
+            nxt, event = step(tracker, result, self._now(), cfg)
+            if isinstance(event, StateChanged):
+                await call_hook(on_progress, ref, event.progress)
+            elif isinstance(event, Retrying):
+                logger.info("polling %s failed (%s); retrying in %.2fs", ref, event.error, event.delay)
+            if not isinstance(nxt, Outcome):
+                due = nxt
+                continue
+            if nxt.error is not None:
+                raise nxt.error
+            progress = nxt.progress
+            assert progress is not None
+            if raise_on_failure and nxt.kind is not OutcomeKind.COMPLETED:
+                raise OperationFailed(f"operation ended {progress.state}", ref=ref, progress=progress)
+            return progress
+
+    def wait_many(
+        self,
+        operations: Iterable[OperationLike] | AsyncIterable[OperationLike] | None,
+        *,
+        concurrency: int = 64,
+        max_rate: float | None = None,
+        deadline: float | timedelta = 600.0,
+        backoff: Backoff | None = None,
+        not_found_grace: float | timedelta = 10.0,
+        on_event: EventHook | None = None,
+    ) -> BatchWaiter:
+        """Wait for many operations at once; iterate the result for one ``Outcome`` each.
+
+        ``operations``: ``OperationRef``s or ``(service_id, partition_id, operation_id)``
+        tuples, as an iterable (validated here, before anything is sent), an async
+        iterable (consumed while the batch runs), or ``None`` (then call ``add()`` and
+        ``seal()``).  Each distinct operation yields exactly one outcome, as soon as it
+        ends; a failure of one never disturbs the others.  At most ``concurrency``
+        requests are in flight, and at most ``max_rate`` per second for the whole batch;
+        503/504 answers slow the whole batch down until the cluster recovers.  Each
+        operation has its own ``deadline`` from when it was added.  ``on_event`` receives
+        ``StateChanged``, ``Retrying`` and ``GaveUp`` events.
+        """
+        if type(concurrency) is not int or concurrency < 1:
+            raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
+        rate: object = max_rate
+        if rate is not None and (type(rate) not in (int, float) or not rate > 0):  # type: ignore[operator]
+            raise ValueError(f"max_rate must be a number > 0 or None, got {max_rate!r}")
+        self._open()
+        cfg = settings(backoff, self._retry, not_found_grace, deadline)
+        engine = _Engine(
+            self,
+            cfg,
+            concurrency,
+            None if max_rate is None else float(max_rate),
+            on_event,
+            self._now,
+            self._sleep or _config.sleep,
+        )
+        return BatchWaiter(engine, operations)
 
     async def get_cluster_version(self, *, timeout: int | None = None) -> str:
         """Return the cluster's code version (``GET /$/GetClusterVersion``)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from datetime import timedelta
 from types import TracebackType
 
@@ -12,7 +13,7 @@ import attrs
 from ._backoff import backoff_delay
 from ._ids import to_seconds
 
-__all__ = ["RetryPolicy", "is_testing", "set_testing"]
+__all__ = ["RetryPolicy", "is_testing", "monotonic", "set_testing", "sleep"]
 
 
 def _initial_delay(value: float | timedelta) -> float:
@@ -87,6 +88,7 @@ class RetryPolicy:
 class _Testing:
     enabled: bool = False
     attempts: int | None = None
+    offset: float = 0.0  # virtual seconds "slept" while testing; keeps clock() consistent
 
 
 _TESTING = _Testing()
@@ -115,12 +117,15 @@ def set_testing(testing: bool, *, attempts: int | None = None) -> _TestingContex
     """Remove all waiting (retry backoff and polling delays) for tests.
 
     With ``testing=True`` every sleep sf_progress would do becomes a bare yield to the
-    event loop; if *attempts* is given, requests are tried at most that many times.
-    Works as a plain call or as ``with set_testing(True): ...`` (restores on exit).
+    event loop, and the time it would have slept is added to :func:`monotonic` instead:
+    deadlines, backoff and ``FakeCluster`` operation durations all run on that virtual
+    clock, so a ten-minute wait finishes at once and still behaves as in production.
+    If *attempts* is given, requests are tried at most that many times.  Works as a plain
+    call or as ``with set_testing(True): ...`` (restores on exit).
     """
     if attempts is not None and (type(attempts) is not int or attempts < 1):
         raise ValueError(f"attempts must be an int >= 1, got {attempts!r}")
-    previous = _Testing(_TESTING.enabled, _TESTING.attempts)
+    previous = _Testing(_TESTING.enabled, _TESTING.attempts, _TESTING.offset)
     _TESTING.enabled = bool(testing)
     _TESTING.attempts = attempts if testing else None
     return _TestingContext(previous)
@@ -136,6 +141,16 @@ def testing_attempts() -> int | None:
     return _TESTING.attempts if _TESTING.enabled else None
 
 
+def monotonic() -> float:
+    """The clock sf_progress waits by: ``time.monotonic()`` plus any virtual testing time."""
+    return time.monotonic() + _TESTING.offset
+
+
 async def sleep(seconds: float) -> None:
-    """Sleep, unless the testing switch is on (then only yield to the loop)."""
-    await asyncio.sleep(0 if _TESTING.enabled else seconds)
+    """Sleep; while testing, advance :func:`monotonic` by *seconds* and only yield."""
+    if _TESTING.enabled:
+        if seconds > 0:
+            _TESTING.offset += seconds
+        await asyncio.sleep(0)
+    else:
+        await asyncio.sleep(seconds)

@@ -12,7 +12,9 @@ Every exception that crosses the public API is one of these (or ``ValueError`` /
     │   └── FabricTransientError         408 / 429 / 502 / 503 / 504: retried, then raised
     ├── TransportError                   no usable HTTP answer: refused, reset, cut body
     │   └── TransportTimeout             ... no answer in time (also a ``TimeoutError``)
-    └── ResponseFormatError              a 2xx answer whose body is not what the API promises
+    ├── ResponseFormatError              a 2xx answer whose body is not what the API promises
+    ├── WaitTimeout                      a wait's deadline passed (also a ``TimeoutError``)
+    └── OperationFailed                  opt-in: the operation ended Faulted or Cancelled
 
 ``FabricError`` carries ``status``, ``code`` (the Fabric error code, or ``None``),
 ``message`` (the Fabric error message), ``reason`` (the HTTP reason phrase),
@@ -27,7 +29,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._models import OperationRef
+    from ._models import OperationRef, PartitionRestartProgress
 
 __all__ = [
     "AuthError",
@@ -36,10 +38,12 @@ __all__ = [
     "FabricError",
     "FabricTransientError",
     "NotFoundError",
+    "OperationFailed",
     "ResponseFormatError",
     "SFProgressError",
     "TransportError",
     "TransportTimeout",
+    "WaitTimeout",
 ]
 
 #: Statuses that are retried: the cluster (or a proxy in front of it) is busy or failing over.
@@ -175,3 +179,36 @@ class ResponseFormatError(SFProgressError):
         if ref is not None:
             text += f" [{ref}]"
         super().__init__(text, ref=ref)
+
+
+class WaitTimeout(SFProgressError, TimeoutError):
+    """A wait's deadline passed before the operation reached a terminal state.
+
+    ``last_progress`` is the last progress read (``None`` if no read succeeded),
+    ``last_error`` the last error met while polling, if any; ``deadline`` the budget.
+    """
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        ref: OperationRef | None,
+        deadline: float,
+        last_progress: PartitionRestartProgress | None,
+        last_error: SFProgressError | None = None,
+    ) -> None:
+        super().__init__(text, ref=ref)
+        self.deadline = deadline
+        self.last_progress = last_progress
+        self.last_error = last_error
+
+
+class OperationFailed(SFProgressError):
+    """Raised on request only: the operation ended Faulted, Cancelled or ForceCancelled.
+
+    ``progress`` is the terminal progress (its ``error_code`` holds the HRESULT).
+    """
+
+    def __init__(self, text: str, *, ref: OperationRef | None, progress: PartitionRestartProgress) -> None:
+        super().__init__(text, ref=ref)
+        self.progress = progress

@@ -14,7 +14,6 @@ import collections
 import json
 import random
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from types import TracebackType
@@ -23,6 +22,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from .._config import monotonic
 from .._models import OperationRef, OperationState
 from ._scripts import HRESULTS, FakeOperation, Fault, Script, wire_state
 
@@ -71,7 +71,9 @@ class FakeCluster:
     ``async with FakeCluster() as cluster:`` starts it on a free port; ``cluster.url`` is
     its endpoint.  Operations run ``default_script`` unless ``planner(ref)`` or
     :meth:`plan` says otherwise.  ``clock`` (monotonic seconds) may be replaced to step
-    time by hand.  ``token`` makes every call require ``Authorization: Bearer <token>``.
+    time by hand; by default it is sf_progress's own clock, which ``set_testing(True)``
+    turns virtual, so scripted durations pass as fast as the client "sleeps".
+    ``token`` makes every call require ``Authorization: Bearer <token>``.
     ``retention`` purges terminal operations after that many seconds (404 afterwards,
     and the id may be reused).  ``services`` (name -> (partition ids, stateful)) makes
     starts validate their target as a real cluster does: 202 first, Faulted later.
@@ -82,7 +84,7 @@ class FakeCluster:
         *,
         default_script: Script | None = None,
         planner: Planner | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = monotonic,
         token: str | None = None,
         retention: float | None = None,
         runtime_version: str = "9.1",

@@ -1,0 +1,381 @@
+"""``wait_many``: one due-time scheduler and a few workers over the client's session.
+
+Pending operations live in a heap ordered by the time of their next poll; there is no
+task per operation.  One dispatcher task hands due operations to ``concurrency`` worker
+tasks, pacing them by the shared rate budget and by the cluster's backpressure; workers
+poll once (no per-request retry loop: the scheduler owns retries) and put the operation
+back in the heap or emit its ``Outcome``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import heapq
+import itertools
+import logging
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, cast
+
+import attrs
+
+from ._errors import FabricTransientError, SFProgressError
+from ._models import OperationRef, OperationState, PartitionRestartProgress
+from ._waiting import (
+    EventHook,
+    GaveUp,
+    Outcome,
+    OutcomeKind,
+    Retrying,
+    _Settings,
+    _Tracker,
+    call_hook,
+    first_due,
+    step,
+)
+
+if TYPE_CHECKING:
+    from ._client import ProgressClient
+
+__all__ = ["BatchSnapshot", "BatchWaiter"]
+
+logger = logging.getLogger("sf_progress")
+
+OperationLike = OperationRef | tuple[Any, Any, Any]
+_DONE = object()
+_MIN_FACTOR = 1 / 64
+
+
+@attrs.frozen
+class BatchSnapshot:
+    """A live view of a ``wait_many`` batch, cheap enough to draw progress bars from.
+
+    ``by_state`` counts pending operations by their last state read (``None``: not read
+    yet); ``by_kind`` counts finished operations.  ``oldest_pending`` is the age in seconds
+    of the oldest pending operation.  ``throttle`` is the share of ``concurrency`` (and of
+    ``max_rate``) in use after backpressure: 1.0 when the cluster is healthy.
+    """
+
+    total: int
+    pending: int
+    finished: int
+    in_flight: int
+    by_state: Mapping[OperationState | None, int]
+    by_kind: Mapping[OutcomeKind, int]
+    requests: int
+    retries: int
+    oldest_pending: float | None
+    throttle: float
+
+
+def _as_ref(item: OperationLike) -> OperationRef:
+    if isinstance(item, OperationRef):
+        return item
+    if isinstance(item, tuple):
+        if len(item) != 3:
+            raise TypeError(f"an operation tuple needs 3 ids, got {len(item)}: {item!r}")
+        return OperationRef(*item)
+    raise TypeError(
+        f"expected an OperationRef or a (service_id, partition_id, operation_id) tuple, got {item!r}"
+    )
+
+
+class _Engine:
+    """The scheduler state; tasks reference this, never the public ``BatchWaiter``."""
+
+    def __init__(
+        self,
+        client: ProgressClient,
+        cfg: _Settings,
+        concurrency: int,
+        max_rate: float | None,
+        on_event: EventHook | None,
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]],
+    ) -> None:
+        self.client, self.cfg = client, cfg
+        self.concurrency, self.max_rate, self.on_event = concurrency, max_rate, on_event
+        self.clock, self.sleep = clock, sleep
+        self.heap: list[tuple[float, int, _Tracker]] = []
+        self.seq = itertools.count()
+        self.pending: dict[OperationRef, _Tracker] = {}
+        self.seen: set[OperationRef] = set()
+        self.by_state: collections.Counter[OperationState | None] = collections.Counter()
+        self.by_kind: collections.Counter[OutcomeKind] = collections.Counter()
+        self.outcomes: asyncio.Queue[object] = asyncio.Queue()
+        self.work: asyncio.Queue[_Tracker] = asyncio.Queue()
+        self.wake = asyncio.Event()
+        self.in_flight = self.requests = self.retries = 0
+        self.factor = 1.0  # share of concurrency and rate allowed (AIMD under backpressure)
+        self.pause_until = 0.0
+        self.busy_streak = 0
+        self.next_send = 0.0
+        self.sealed = False
+        self.input_error: BaseException | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+
+    # --- input -------------------------------------------------------------------------
+
+    def add(self, ref: OperationRef) -> bool:
+        if ref in self.seen:
+            return False
+        self.seen.add(ref)
+        tracker = _Tracker(ref, self.clock(), self.cfg.budget)
+        self.pending[ref] = tracker
+        self.by_state[None] += 1
+        heapq.heappush(self.heap, (first_due(tracker, self.cfg), next(self.seq), tracker))
+        self.wake.set()
+        return True
+
+    async def feed(self, source: AsyncIterable[OperationLike]) -> None:
+        index = 0
+        try:
+            async for item in source:
+                try:
+                    self.add(_as_ref(item))
+                except (TypeError, ValueError) as exc:
+                    # Reported once by the iterator; the rest of the input still counts.
+                    if self.input_error is None:
+                        self.input_error = type(exc)(f"operations[{index}]: {exc}")
+                index += 1
+        finally:
+            self.sealed = True
+            self.wake.set()
+
+    # --- scheduling ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.tasks.append(asyncio.ensure_future(self.dispatch()))
+        self.tasks.extend(asyncio.ensure_future(self.worker()) for _ in range(self.concurrency))
+
+    def allowed_in_flight(self) -> int:
+        return max(1, int(self.concurrency * self.factor))
+
+    async def dispatch(self) -> None:
+        while True:
+            self.wake.clear()
+            if not self.heap:
+                if self.sealed and self.in_flight == 0:
+                    self.outcomes.put_nowait(_DONE)
+                    return
+                await self.wake.wait()
+                continue
+            if self.in_flight >= self.allowed_in_flight():
+                await self.wake.wait()
+                continue
+            now = self.clock()
+            target = max(self.heap[0][0], self.pause_until, self.next_send)
+            if target > now:
+                await self._sleep_until(target - now)
+                continue
+            _, _, tracker = heapq.heappop(self.heap)
+            if self.max_rate is not None:
+                self.next_send = max(now, self.next_send) + 1.0 / (self.max_rate * self.factor)
+            self.in_flight += 1
+            self.requests += 1
+            self.work.put_nowait(tracker)
+
+    async def _sleep_until(self, delay: float) -> None:
+        """Sleep *delay* seconds, or less if ``wake`` is set (a new, earlier operation)."""
+        sleeper = asyncio.ensure_future(self.sleep(delay))
+        waker = asyncio.ensure_future(self.wake.wait())
+        try:
+            await asyncio.wait((sleeper, waker), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+
+    async def worker(self) -> None:
+        while True:
+            tracker = await self.work.get()
+            remaining = tracker.deadline - self.clock()
+            result: PartitionRestartProgress | SFProgressError
+            try:
+                result = await self.client._poll_once(tracker.ref, remaining)
+            except SFProgressError as exc:
+                result = exc
+            except Exception as exc:
+                logger.exception("unexpected error polling %s", tracker.ref)
+                error = SFProgressError(f"unexpected error: {exc!r}", ref=tracker.ref)
+                error.__cause__ = exc
+                result = error
+            finally:
+                self.in_flight -= 1
+            await self.after_poll(tracker, result)
+            self.wake.set()
+
+    async def after_poll(self, tracker: _Tracker, result: PartitionRestartProgress | SFProgressError) -> None:
+        now = self.clock()
+        before = tracker.last.state if tracker.last is not None else None
+        self._backpressure(result, now)
+        nxt, event = step(tracker, result, now, self.cfg)
+        if isinstance(nxt, Outcome):
+            self.by_state[before] -= 1
+            del self.pending[tracker.ref]
+            self.by_kind[nxt.kind] += 1
+            self.outcomes.put_nowait(nxt)
+        else:
+            if tracker.last is not None and tracker.last.state is not before:
+                self.by_state[before] -= 1
+                self.by_state[tracker.last.state] += 1
+            heapq.heappush(self.heap, (nxt, next(self.seq), tracker))
+        if isinstance(event, Retrying):
+            self.retries += 1
+        if self.on_event is not None:
+            await self._emit(event)
+            if isinstance(nxt, Outcome) and nxt.kind in (
+                OutcomeKind.NOT_FOUND,
+                OutcomeKind.TIMED_OUT,
+                OutcomeKind.FAILED,
+            ):
+                await self._emit(GaveUp(tracker.ref, nxt))
+
+    def _backpressure(self, result: PartitionRestartProgress | SFProgressError, now: float) -> None:
+        """503/504/Retry-After slow the whole batch down; successes bring it back up."""
+        if isinstance(result, FabricTransientError):
+            self.busy_streak += 1
+            self.factor = max(_MIN_FACTOR, self.factor / 2)
+            pause = self.cfg.retry.delay(self.busy_streak - 1, result.retry_after)
+            self.pause_until = max(self.pause_until, now + pause)
+        elif isinstance(result, PartitionRestartProgress):
+            self.busy_streak = 0
+            if self.factor < 1.0:
+                self.factor = min(1.0, self.factor + 1.0 / self.concurrency)
+
+    async def _emit(self, event: object) -> None:
+        if event is None:
+            return
+        try:
+            await call_hook(self.on_event, event)
+        except Exception:
+            logger.exception("on_event hook raised for %r", event)
+
+    # --- views and shutdown ----------------------------------------------------------------
+
+    def snapshot(self) -> BatchSnapshot:
+        oldest = next(iter(self.pending.values()), None)
+        return BatchSnapshot(
+            total=len(self.seen),
+            pending=len(self.pending),
+            finished=len(self.seen) - len(self.pending),
+            in_flight=self.in_flight,
+            by_state={k: v for k, v in self.by_state.items() if v},
+            by_kind=dict(self.by_kind),
+            requests=self.requests,
+            retries=self.retries,
+            oldest_pending=None if oldest is None else self.clock() - oldest.added,
+            throttle=self.factor,
+        )
+
+    def cancel(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+
+    async def close(self) -> None:
+        self.cancel()
+        tasks, self.tasks = self.tasks, []
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class BatchWaiter:
+    """The async iterator ``ProgressClient.wait_many`` returns: one ``Outcome`` per operation.
+
+    Use it as ``async with client.wait_many(refs) as batch: async for outcome in batch:``.
+    Operations can also arrive while it runs: pass an async iterable, or pass ``None`` and
+    call :meth:`add`, then :meth:`seal` once no more will come.  Breaking out of the loop,
+    :meth:`aclose` or cancelling the consumer stops every task it started; it never closes
+    the client.
+    """
+
+    def __init__(
+        self,
+        engine: _Engine,
+        operations: Iterable[OperationLike] | AsyncIterable[OperationLike] | None,
+    ) -> None:
+        self._engine = engine
+        self._source: AsyncIterable[OperationLike] | None = None
+        self._started = False
+        self._closed = False
+        self._finished = False
+        if operations is None:
+            return
+        if isinstance(operations, AsyncIterable):
+            self._source = operations
+            return
+        refs = []
+        for index, item in enumerate(operations):
+            try:
+                refs.append(_as_ref(item))
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"operations[{index}]: {exc}") from None
+        for ref in refs:
+            engine.add(ref)
+        engine.sealed = True
+
+    def _start(self) -> None:
+        if self._closed:
+            raise RuntimeError("this batch is closed")
+        if not self._started:
+            self._started = True
+            self._engine.start()
+            if self._source is not None:
+                self._engine.tasks.append(asyncio.ensure_future(self._engine.feed(self._source)))
+
+    def add(self, *operations: OperationLike) -> int:
+        """Add operations to wait for; returns how many were new (duplicates are ignored)."""
+        if self._engine.sealed or self._closed:
+            raise RuntimeError("this batch takes no more operations (sealed or closed)")
+        refs = [_as_ref(item) for item in operations]  # validate all before adding any
+        return sum(self._engine.add(ref) for ref in refs)
+
+    def seal(self) -> None:
+        """Declare that no more operations will be added; iteration ends when all are done."""
+        self._engine.sealed = True
+        self._engine.wake.set()
+
+    def snapshot(self) -> BatchSnapshot:
+        """Counts by state, in flight, requests, retries and the oldest pending operation."""
+        return self._engine.snapshot()
+
+    def __aiter__(self) -> BatchWaiter:
+        return self
+
+    async def __anext__(self) -> Outcome:
+        if self._finished:
+            raise StopAsyncIteration
+        self._start()
+        engine = self._engine
+        if engine.input_error is not None:
+            error, engine.input_error = engine.input_error, None
+            raise error
+        item = await engine.outcomes.get()
+        if item is _DONE:
+            self._finished = True
+            await self.aclose()
+            raise StopAsyncIteration
+        return cast(Outcome, item)
+
+    async def aclose(self) -> None:
+        """Stop every task this batch started.  Safe to call more than once."""
+        self._closed = True
+        await self._engine.close()
+
+    async def __aenter__(self) -> BatchWaiter:
+        self._start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def __del__(self) -> None:
+        # Dropped without aclose (e.g. ``break`` out of ``async for``): stop the tasks.
+        self._engine.cancel()
+
+    def __repr__(self) -> str:
+        snap = self._engine.snapshot()
+        state = "closed" if self._closed else "running" if self._started else "not started"
+        return f"<BatchWaiter {state} pending={snap.pending} finished={snap.finished}>"

@@ -1,0 +1,255 @@
+"""Polling policy and the per-operation state machine shared by both waits.
+
+``Backoff`` says how often to poll; ``_Tracker`` remembers one operation; ``step`` turns
+one poll result into either the time of the next poll or a final ``Outcome``.  Nothing
+here does I/O or sleeps, so all of it is tested with plain numbers.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import attrs
+
+from ._backoff import backoff_delay
+from ._config import RetryPolicy
+from ._errors import FabricError, NotFoundError, SFProgressError, WaitTimeout
+from ._ids import to_seconds
+from ._models import OperationRef, OperationState, PartitionRestartProgress
+
+__all__ = ["Backoff", "GaveUp", "Outcome", "OutcomeKind", "Retrying", "StateChanged"]
+
+logger = logging.getLogger("sf_progress")
+
+
+def _initial(value: float | timedelta) -> float:
+    return to_seconds(value, "initial", allow_zero=False)
+
+
+def _maximum(value: float | timedelta) -> float:
+    return to_seconds(value, "maximum", allow_zero=False)
+
+
+def _check_multiplier(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value >= 1.0:
+        raise ValueError(f"multiplier must be >= 1, got {value!r}")
+
+
+def _check_jitter(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"jitter must be in [0, 1], got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class Backoff:
+    """How often a wait polls one operation.
+
+    The first poll comes ``initial`` seconds after the wait starts; each next delay is
+    ``multiplier`` times longer, up to ``maximum``; every delay is then shortened by a
+    random fraction of up to ``jitter`` (so operations started together drift apart, even
+    at the cap).  The defaults (1 s growing by 1.5x to 10 s, 30 % jitter) find a restart
+    that ends within a few seconds about a second after it ends, with 3-5 requests, and
+    poll a long one every 7-10 s.
+    """
+
+    initial: float = attrs.field(default=1.0, converter=_initial)
+    multiplier: float = attrs.field(default=1.5, validator=_check_multiplier)
+    maximum: float = attrs.field(default=10.0, converter=_maximum)
+    jitter: float = attrs.field(default=0.3, validator=_check_jitter)
+
+    @classmethod
+    def fixed(cls, interval: float) -> Backoff:
+        """Poll every *interval* seconds, no growth and no jitter (for comparison)."""
+        return cls(initial=interval, multiplier=1.0, maximum=interval, jitter=0.0)
+
+    def delay(self, poll: int, rand: float) -> float:
+        """The wait before poll number *poll* (0 is the first poll)."""
+        return backoff_delay(
+            poll,
+            initial=self.initial,
+            multiplier=self.multiplier,
+            maximum=self.maximum,
+            jitter=self.jitter,
+            rand=rand,
+        )
+
+
+class OutcomeKind(str, enum.Enum):
+    """How a waited-for operation ended, without string matching."""
+
+    COMPLETED = "completed"
+    FAULTED = "faulted"
+    CANCELLED = "cancelled"
+    NOT_FOUND = "not_found"
+    TIMED_OUT = "timed_out"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_KIND_OF_STATE = {
+    OperationState.COMPLETED: OutcomeKind.COMPLETED,
+    OperationState.FAULTED: OutcomeKind.FAULTED,
+    OperationState.CANCELLED: OutcomeKind.CANCELLED,
+    OperationState.FORCE_CANCELLED: OutcomeKind.CANCELLED,
+}
+
+
+@attrs.frozen
+class Outcome:
+    """How one operation of a wait ended.
+
+    ``state`` is the final state (``None`` if none was read), ``progress`` the last
+    progress seen, ``error`` the error that ended the wait (``NotFoundError``,
+    ``WaitTimeout``, or another ``SFProgressError`` for ``FAILED``), ``polls`` the number
+    of progress requests sent and ``elapsed`` the seconds from being added to the end.
+    """
+
+    ref: OperationRef
+    kind: OutcomeKind
+    progress: PartitionRestartProgress | None
+    error: SFProgressError | None
+    polls: int
+    elapsed: float
+
+    @property
+    def state(self) -> OperationState | None:
+        """The last state read, or ``None``."""
+        return None if self.progress is None else self.progress.state
+
+    @property
+    def ok(self) -> bool:
+        """True when the operation Completed."""
+        return self.kind is OutcomeKind.COMPLETED
+
+
+@attrs.frozen
+class StateChanged:
+    """An operation's state changed (also sent for its first state)."""
+
+    ref: OperationRef
+    progress: PartitionRestartProgress
+    previous: OperationState | None
+
+
+@attrs.frozen
+class Retrying:
+    """A poll failed transiently; the operation is polled again after ``delay`` seconds."""
+
+    ref: OperationRef
+    error: SFProgressError
+    delay: float
+
+
+@attrs.frozen
+class GaveUp:
+    """An operation's wait ended without a terminal state (not found, timed out, failed)."""
+
+    ref: OperationRef
+    outcome: Outcome
+
+
+Event = StateChanged | Retrying | GaveUp
+EventHook = Callable[[Event], Awaitable[None] | None]
+
+
+async def call_hook(hook: Callable[..., object] | None, *args: object) -> None:
+    """Call a sync or async user hook."""
+    if hook is not None:
+        result = hook(*args)
+        if inspect.isawaitable(result):
+            await result
+
+
+class _Tracker:
+    """What a wait remembers about one operation (kept small: 100k of them may be pending)."""
+
+    __slots__ = ("added", "deadline", "failures", "last", "polls", "ref")
+
+    def __init__(self, ref: OperationRef, now: float, budget: float) -> None:
+        self.ref = ref
+        self.added = now
+        self.deadline = now + budget
+        self.polls = 0
+        self.failures = 0
+        self.last: PartitionRestartProgress | None = None
+
+
+@attrs.frozen
+class _Settings:
+    backoff: Backoff
+    retry: RetryPolicy
+    grace: float
+    budget: float
+
+
+def settings(
+    backoff: Backoff | None, retry: RetryPolicy, grace: float | timedelta, deadline: float | timedelta
+) -> _Settings:
+    """Validate the wait options once, before anything is sent."""
+    if backoff is not None and not isinstance(backoff, Backoff):
+        raise TypeError(f"backoff must be a Backoff, not {type(backoff).__name__}")
+    return _Settings(
+        backoff=backoff or Backoff(),
+        retry=retry,
+        grace=to_seconds(grace, "not_found_grace"),
+        budget=to_seconds(deadline, "deadline"),
+    )
+
+
+def first_due(tracker: _Tracker, cfg: _Settings) -> float:
+    """When to send the first poll."""
+    return min(tracker.added + cfg.backoff.delay(0, random.random()), tracker.deadline)
+
+
+def step(
+    tracker: _Tracker, result: PartitionRestartProgress | SFProgressError, now: float, cfg: _Settings
+) -> tuple[float | Outcome, StateChanged | Retrying | None]:
+    """Account for one poll; return the next due time or the final Outcome, and an event."""
+    tracker.polls += 1
+    event: StateChanged | Retrying | None = None
+    if isinstance(result, PartitionRestartProgress):
+        tracker.failures = 0
+        previous = tracker.last
+        tracker.last = result
+        if previous is None or previous.raw_state != result.raw_state:
+            event = StateChanged(tracker.ref, result, None if previous is None else previous.state)
+        kind = _KIND_OF_STATE.get(result.state)
+        if kind is not None:
+            return _end(tracker, kind, None, now), event
+        delay = cfg.backoff.delay(tracker.polls, random.random())
+    elif isinstance(result, NotFoundError) and tracker.last is None and now - tracker.added < cfg.grace:
+        # Right after a start the operation may not be readable yet: a short grace period.
+        delay = cfg.backoff.delay(tracker.polls - 1, random.random())
+    elif isinstance(result, NotFoundError):
+        return _end(tracker, OutcomeKind.NOT_FOUND, result, now), None
+    elif result.transient:
+        tracker.failures += 1
+        retry_after = result.retry_after if isinstance(result, FabricError) else None
+        delay = cfg.retry.delay(tracker.failures - 1, retry_after)
+        event = Retrying(tracker.ref, result, delay)
+    else:
+        return _end(tracker, OutcomeKind.FAILED, result, now), None
+    if now >= tracker.deadline:
+        last_error = result if isinstance(result, SFProgressError) else None
+        timeout = WaitTimeout(
+            f"not finished after {cfg.budget:g}s (last state: "
+            f"{tracker.last.raw_state if tracker.last else 'none read'})",
+            ref=tracker.ref,
+            deadline=cfg.budget,
+            last_progress=tracker.last,
+            last_error=last_error,
+        )
+        return _end(tracker, OutcomeKind.TIMED_OUT, timeout, now), event
+    # The last sleep is clipped so that one final poll happens at the deadline.
+    return min(now + delay, tracker.deadline), event
+
+
+def _end(tracker: _Tracker, kind: OutcomeKind, error: SFProgressError | None, now: float) -> Outcome:
+    return Outcome(tracker.ref, kind, tracker.last, error, tracker.polls, now - tracker.added)
