@@ -103,7 +103,8 @@ class FakeCluster:
         self.operations: dict[uuid.UUID, FakeOperation] = {}
         self.requests = 0
         self.by_route: collections.Counter[str] = collections.Counter()
-        self.seen: list[tuple[str, str]] = []  # (method, raw path with query) of recent requests
+        self.seen: list[tuple[str, str]] = []  # (method, raw path with query) of the first 10k requests
+        self.request_times: list[float] = []  # clock() of the first 1M requests, for rate checks
         self._host, self._port = host, port
         self._plans: dict[uuid.UUID, Script] = {}
         self._faults: collections.deque[tuple[frozenset[str] | None, Fault]] = collections.deque()
@@ -230,6 +231,8 @@ class FakeCluster:
         self.by_route[route] += 1
         if len(self.seen) < 10_000:
             self.seen.append((request.method, request.raw_path))
+        if len(self.request_times) < 1_000_000:
+            self.request_times.append(self.clock())
         fault = self._take_fault(route)
         if fault is not None:
             if fault.kind == "slow":
