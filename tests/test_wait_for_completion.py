@@ -19,6 +19,7 @@ from sf_progress import (
     ProgressClient,
     SFProgressError,
     WaitTimeout,
+    set_testing,
 )
 from sf_progress.testing import FakeCluster, Fault, Script
 
@@ -194,7 +195,7 @@ async def test_cancelling_the_wait_leaves_nothing_behind(ref: OperationRef) -> N
     async with FakeCluster() as cluster:
         cluster.add_operation(ref, Script(duration=1000))
         async with ProgressClient(cluster.url) as client:
-            with __import__("sf_progress").set_testing(False):
+            with set_testing(False):
                 task = asyncio.create_task(client.wait_for_completion(ref, backoff=Backoff(initial=0.01)))
                 await asyncio.sleep(0.3)
                 task.cancel()

@@ -107,7 +107,7 @@ class FakeCluster:
         self.request_times: list[float] = []  # clock() of the first 1M requests, for rate checks
         self._host, self._port = host, port
         self._plans: dict[uuid.UUID, Script] = {}
-        self._faults: collections.deque[tuple[frozenset[str] | None, Fault]] = collections.deque()
+        self._faults: collections.deque[tuple[frozenset[str] | None, str | None, Fault]] = collections.deque()
         self._fault_rate = 0.0
         self._rate_faults: tuple[Fault, ...] = ()
         self._rate_routes: frozenset[str] = frozenset()
@@ -179,14 +179,25 @@ class FakeCluster:
 
     # --- faults ------------------------------------------------------------------------
 
-    def inject(self, *faults: Fault, routes: Iterable[str] | None = None, times: int = 1) -> None:
-        """Queue faults, each used by one matching request (``routes``: see ``ROUTES``)."""
+    def inject(
+        self,
+        *faults: Fault,
+        routes: Iterable[str] | None = None,
+        operation_id: str | uuid.UUID | None = None,
+        times: int = 1,
+    ) -> None:
+        """Queue faults, each used by one matching request.
+
+        ``routes`` limits them to some of ``ROUTES``; ``operation_id`` to requests about
+        that operation.
+        """
         selected = None if routes is None else frozenset(routes)
         if selected is not None and not selected <= set(ROUTES):
             raise ValueError(f"routes must be among {ROUTES}")
+        op = None if operation_id is None else str(uuid.UUID(str(operation_id)))
         for _ in range(times):
             for fault in faults:
-                self._faults.append((selected, fault))
+                self._faults.append((selected, op, fault))
 
     def set_fault_rate(
         self, rate: float, faults: Iterable[Fault], *, routes: Iterable[str] = ("progress",), seed: int = 0
@@ -207,9 +218,11 @@ class FakeCluster:
         """Queued faults not yet used."""
         return len(self._faults)
 
-    def _take_fault(self, route: str) -> Fault | None:
-        for index, (routes, fault) in enumerate(self._faults):
-            if routes is None or route in routes:
+    def _take_fault(self, route: str, query: dict[str, str]) -> Fault | None:
+        for index, (routes, op, fault) in enumerate(self._faults):
+            if (routes is None or route in routes) and (
+                op is None or query.get("OperationId", "").lower() == op
+            ):
                 del self._faults[index]
                 return fault
         if self._fault_rate and route in self._rate_routes and self._random.random() < self._fault_rate:
@@ -233,7 +246,8 @@ class FakeCluster:
             self.seen.append((request.method, request.raw_path))
         if len(self.request_times) < 1_000_000:
             self.request_times.append(self.clock())
-        fault = self._take_fault(route)
+        query = _parse_query(raw_query)
+        fault = self._take_fault(route, query)
         if fault is not None:
             if fault.kind == "slow":
                 await asyncio.sleep(fault.delay)
@@ -254,7 +268,7 @@ class FakeCluster:
         if self.token is not None and request.headers.get("Authorization") != f"Bearer {self.token}":
             return web.Response(status=401, reason="Unauthorized")
         try:
-            response = self._dispatch(route, match, request.method, _parse_query(raw_query))
+            response = self._dispatch(route, match, request.method, query)
         except _Answer as answer:
             return answer.response
         if fault is not None and fault.kind == "truncate":
