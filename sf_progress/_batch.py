@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
+from ._config import virtual_time
 from ._errors import FabricTransientError, SFProgressError
 from ._models import OperationRef, OperationState, PartitionRestartProgress
 from ._waiting import (
@@ -167,7 +168,12 @@ class _Engine:
             now = self.clock()
             target = max(self.heap[0][0], self.pause_until, self.next_send)
             if target > now:
-                await self._sleep_until(target - now)
+                if self.in_flight and virtual_time(self.sleep):
+                    # On the virtual clock, time may only jump once the answers on their
+                    # way are in; otherwise they would be read "later" than they were sent.
+                    await self.wake.wait()
+                else:
+                    await self._sleep_until(target - now)
                 continue
             _, _, tracker = heapq.heappop(self.heap)
             if self.max_rate is not None:

@@ -147,10 +147,19 @@ def monotonic() -> float:
 
 
 async def sleep(seconds: float) -> None:
-    """Sleep; while testing, advance :func:`monotonic` by *seconds* and only yield."""
+    """Sleep; while testing, advance :func:`monotonic` by *seconds* and only yield.
+
+    A virtual sleep cancelled before it resumes (a waiter woken early) does not move
+    the clock.
+    """
     if _TESTING.enabled:
+        await asyncio.sleep(0)
         if seconds > 0:
             _TESTING.offset += seconds
-        await asyncio.sleep(0)
     else:
         await asyncio.sleep(seconds)
+
+
+def virtual_time(sleeper: object) -> bool:
+    """Whether *sleeper* is the testing switch's virtual sleep, now in force."""
+    return _TESTING.enabled and sleeper is sleep
