@@ -166,21 +166,17 @@ class _Engine:
                 await self.wake.wait()
                 continue
             now = self.clock()
-            target = max(self.heap[0][0], self.pause_until, self.next_send)
-            if target > now:
-                if self.in_flight and virtual_time(self.sleep):
-                    # On the virtual clock, time may only jump once the answers on their
-                    # way are in; otherwise they would be read "later" than they were sent.
-                    await self.wake.wait()
-                else:
-                    await self._sleep_until(target - now)
+            tracker = self.take_due(now, keep_slot=False)
+            if tracker is not None:
+                self.work.put_nowait(tracker)
                 continue
-            _, _, tracker = heapq.heappop(self.heap)
-            if self.max_rate is not None:
-                self.next_send = max(now, self.next_send) + 1.0 / (self.max_rate * self.factor)
-            self.in_flight += 1
-            self.requests += 1
-            self.work.put_nowait(tracker)
+            target = max(self.heap[0][0], self.pause_until, self.next_send)
+            if self.in_flight and virtual_time(self.sleep):
+                # On the virtual clock, time may only jump once the answers on their
+                # way are in; otherwise they would be read "later" than they were sent.
+                await self.wake.wait()
+            else:
+                await self._sleep_until(target - now)
 
     async def _sleep_until(self, delay: float) -> None:
         """Sleep *delay* seconds, or less if ``wake`` is set (a new, earlier operation)."""
@@ -194,22 +190,45 @@ class _Engine:
 
     async def worker(self) -> None:
         while True:
-            tracker = await self.work.get()
-            remaining = tracker.deadline - self.clock()
-            result: PartitionRestartProgress | SFProgressError
-            try:
-                result = await self.client._poll_once(tracker.ref, remaining)
-            except SFProgressError as exc:
-                result = exc
-            except Exception as exc:
-                logger.exception("unexpected error polling %s", tracker.ref)
-                error = SFProgressError(f"unexpected error: {exc!r}", ref=tracker.ref)
-                error.__cause__ = exc
-                result = error
-            finally:
-                self.in_flight -= 1
-            await self.after_poll(tracker, result)
+            tracker: _Tracker | None = await self.work.get()
+            while tracker is not None:
+                remaining = tracker.deadline - self.clock()
+                result: PartitionRestartProgress | SFProgressError
+                try:
+                    result = await self.client._poll_once(tracker.ref, remaining)
+                except SFProgressError as exc:
+                    result = exc
+                except Exception as exc:  # a bug must end one operation, not the whole batch
+                    logger.exception("unexpected error polling %s", tracker.ref)
+                    error = SFProgressError(f"unexpected error: {exc!r}", ref=tracker.ref)
+                    error.__cause__ = exc
+                    result = error
+                except BaseException:
+                    self.in_flight -= 1
+                    raise
+                await self.after_poll(tracker, result)
+                # Under load, keep the slot and take the next due operation directly:
+                # no round trip through the dispatcher on the hot path.
+                tracker = self.take_due(self.clock(), keep_slot=True)
+            self.in_flight -= 1
             self.wake.set()
+
+    def take_due(self, now: float, *, keep_slot: bool) -> _Tracker | None:
+        """Pop the next operation if it is due and the budgets allow a request now."""
+        heap = self.heap
+        if not heap or heap[0][0] > now or self.pause_until > now or self.next_send > now:
+            return None
+        if not keep_slot:
+            if self.in_flight >= self.allowed_in_flight():
+                return None
+            self.in_flight += 1
+        elif self.in_flight > self.allowed_in_flight():
+            return None
+        tracker = heapq.heappop(heap)[2]
+        if self.max_rate is not None:
+            self.next_send = max(now, self.next_send) + 1.0 / (self.max_rate * self.factor)
+        self.requests += 1
+        return tracker
 
     async def after_poll(self, tracker: _Tracker, result: PartitionRestartProgress | SFProgressError) -> None:
         now = self.clock()
