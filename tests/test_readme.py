@@ -22,8 +22,10 @@ def test_readme_example_runs() -> None:
         [sys.executable, "-c", example], capture_output=True, text=True, timeout=60, cwd=ROOT, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[0].startswith("Completed RestartPartitionResult(error_code=0")
-    assert result.stdout.splitlines()[1] == "404 FABRIC_E_KEY_NOT_FOUND"
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Completed RestartPartitionResult(error_code=0")
+    assert lines[1] == "{<OutcomeKind.COMPLETED: 'completed'>: 20}"
+    assert lines[2] == "404 FABRIC_E_KEY_NOT_FOUND"
 
 
 def test_ci_runs_the_readme_commands() -> None:
