@@ -28,7 +28,7 @@ from ._models import (
     SelectedPartition,
 )
 from ._version import __version__
-from ._waiting import Backoff, GaveUp, Outcome, OutcomeKind, Retrying, StateChanged
+from ._waiting import Backoff, Event, GaveUp, Outcome, OutcomeKind, Retrying, StateChanged
 
 __all__ = [
     "AuthError",
@@ -37,6 +37,7 @@ __all__ = [
     "BatchSnapshot",
     "BatchWaiter",
     "ConflictError",
+    "Event",
     "FabricError",
     "FabricTransientError",
     "FaultOperation",

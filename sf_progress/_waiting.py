@@ -22,7 +22,7 @@ from ._errors import FabricError, NotFoundError, SFProgressError, WaitTimeout
 from ._ids import to_seconds
 from ._models import OperationRef, OperationState, PartitionRestartProgress
 
-__all__ = ["Backoff", "GaveUp", "Outcome", "OutcomeKind", "Retrying", "StateChanged"]
+__all__ = ["Backoff", "Event", "GaveUp", "Outcome", "OutcomeKind", "Retrying", "StateChanged"]
 
 logger = logging.getLogger("sf_progress")
 
@@ -155,6 +155,7 @@ class GaveUp:
     outcome: Outcome
 
 
+#: What an ``on_event`` hook of ``wait_many`` receives.
 Event = StateChanged | Retrying | GaveUp
 EventHook = Callable[[Event], Awaitable[None] | None]
 
