@@ -12,9 +12,7 @@ from pathlib import Path
 @contextlib.contextmanager
 def fake_cluster_process(duration: float = 0.0) -> Iterator[str]:
     """Start ``python -m sf_progress.testing`` and yield its URL."""
-    with _process(
-        [sys.executable, "-m", "sf_progress.testing", "--duration", str(duration), "--watch-stdin"]
-    ) as url:
+    with _process([sys.executable, "-m", "sf_progress.testing", "--duration", str(duration), "--watch-stdin"]) as url:
         yield url
 
 

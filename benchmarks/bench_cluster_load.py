@@ -21,9 +21,7 @@ from sf_progress import Backoff, OperationRef, ProgressClient, set_testing
 from sf_progress.testing import FakeCluster, Script
 
 
-async def run(
-    policy: Backoff | None, operations: int, seed: int, span: tuple[float, float]
-) -> dict[str, float]:
+async def run(policy: Backoff | None, operations: int, seed: int, span: tuple[float, float]) -> dict[str, float]:
     rng = random.Random(seed)
     async with FakeCluster() as cluster, ProgressClient(cluster.url) as client:
         refs = []

@@ -44,22 +44,16 @@ async def run_workers(total: int, one: Callable[[int], Awaitable[object]]) -> fl
 async def main(requests: int, rounds: int) -> dict[str, object]:
     with fake_cluster_process() as url:
         async with ProgressClient(url, max_connections=IN_FLIGHT) as client:
-            refs = [
-                await client.start_partition_restart("fabric:/bench/svc", uuid.uuid4())
-                for _ in range(IN_FLIGHT)
-            ]
+            refs = [await client.start_partition_restart("fabric:/bench/svc", uuid.uuid4()) for _ in range(IN_FLIGHT)]
             triples = [("fabric:/bench/svc", str(r.partition_id), str(r.operation_id)) for r in refs]
             urls = [
-                f"{url}{r.path}GetRestartProgress?api-version=3.0&OperationId={r.operation_id}&timeout=60"
-                for r in refs
+                f"{url}{r.path}GetRestartProgress?api-version=3.0&OperationId={r.operation_id}&timeout=60" for r in refs
             ]
             connector = aiohttp.TCPConnector(limit=IN_FLIGHT, limit_per_host=IN_FLIGHT)
             async with aiohttp.ClientSession(connector=connector) as session:
 
                 async def bare(i: int) -> object:
-                    async with session.get(
-                        urls[i % IN_FLIGHT], headers={"Accept": "application/json"}
-                    ) as response:
+                    async with session.get(urls[i % IN_FLIGHT], headers={"Accept": "application/json"}) as response:
                         body = await response.read()
                         if response.status != 200:
                             raise RuntimeError(response.status)

@@ -1,5 +1,6 @@
 """sf_progress: an asyncio client for Service Fabric partition-restart progress."""
 
+from ._auth import AadMetadata, AadTokenProvider
 from ._batch import BatchSnapshot, BatchWaiter
 from ._client import ProgressClient
 from ._config import RetryPolicy, is_testing, set_testing
@@ -7,12 +8,14 @@ from ._errors import (
     AuthError,
     BadRequestError,
     ConflictError,
+    CredentialError,
     FabricError,
     FabricTransientError,
     NotFoundError,
     OperationFailed,
     ResponseFormatError,
     SFProgressError,
+    TLSError,
     TransportError,
     TransportTimeout,
     WaitTimeout,
@@ -27,16 +30,20 @@ from ._models import (
     RestartPartitionResult,
     SelectedPartition,
 )
+from ._security import TLSConfig
 from ._version import __version__
 from ._waiting import Backoff, Event, GaveUp, Outcome, OutcomeKind, Retrying, StateChanged
 
 __all__ = [
+    "AadMetadata",
+    "AadTokenProvider",
     "AuthError",
     "Backoff",
     "BadRequestError",
     "BatchSnapshot",
     "BatchWaiter",
     "ConflictError",
+    "CredentialError",
     "Event",
     "FabricError",
     "FabricTransientError",
@@ -59,6 +66,8 @@ __all__ = [
     "SFProgressError",
     "SelectedPartition",
     "StateChanged",
+    "TLSConfig",
+    "TLSError",
     "TransportError",
     "TransportTimeout",
     "WaitTimeout",

@@ -77,9 +77,7 @@ def _as_ref(item: OperationLike) -> OperationRef:
         if len(item) != 3:
             raise TypeError(f"an operation tuple needs 3 ids, got {len(item)}: {item!r}")
         return OperationRef(*item)
-    raise TypeError(
-        f"expected an OperationRef or a (service_id, partition_id, operation_id) tuple, got {item!r}"
-    )
+    raise TypeError(f"expected an OperationRef or a (service_id, partition_id, operation_id) tuple, got {item!r}")
 
 
 class _Engine:

@@ -1,47 +1,28 @@
-"""``ProgressClient``: the session, the URLs, and the one request path.
+"""``ProgressClient``: the public calls, their arguments and URLs, and the two waits.
 
-This is the only module that touches aiohttp's request API, and the single place where
-aiohttp (and ``json``) errors become sf_progress errors.
+Requests go through ``_transport.Transport``, the single place where aiohttp errors
+become sf_progress errors.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import time
 import uuid
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import overload
 
 import aiohttp
-import tenacity as _t
 from yarl import URL
 
 from . import _config
-from ._backoff import retry_after_seconds
+from ._auth import AadMetadata, TokenProvider, parse_aad_metadata
 from ._batch import BatchWaiter, OperationLike, _Engine
 from ._config import RetryPolicy
-from ._errors import (
-    ConflictError,
-    OperationFailed,
-    ResponseFormatError,
-    SFProgressError,
-    TransportError,
-    TransportTimeout,
-    excerpt,
-    fabric_error_class,
-)
-from ._errors import FabricError as _FabricError
-from ._ids import (
-    check_api_version,
-    check_endpoint,
-    check_server_timeout,
-    to_guid,
-    to_seconds,
-)
+from ._errors import OperationFailed, ResponseFormatError, SFProgressError
+from ._ids import check_api_version, check_endpoint, check_server_timeout, to_guid, to_seconds
 from ._models import (
     FaultOperation,
     OperationRef,
@@ -53,7 +34,8 @@ from ._models import (
     parse_operation_list,
     parse_progress,
 )
-from ._version import __version__
+from ._security import CertArg, TLSConfig, VerifyArg
+from ._transport import Transport, ignore_body
 from ._waiting import (
     Backoff,
     EventHook,
@@ -72,108 +54,8 @@ __all__ = ["ProgressClient"]
 
 logger = logging.getLogger("sf_progress")
 
-T = TypeVar("T")
-_Parse = Callable[[Any, bytes, "OperationRef | None"], T]
 ProgressHook = Callable[[OperationRef, PartitionRestartProgress], Awaitable[None] | None]
 CONTROL_API_VERSION = "6.0"  # the 9.1 spec allows only 6.0 on the Faults control calls
-ALREADY_EXISTS = "FABRIC_E_TEST_COMMAND_OPERATION_ID_ALREADY_EXISTS"
-_STANDARD_PHRASES = frozenset(
-    phrase.lower()
-    for phrase in (
-        "OK",
-        "Bad Request",
-        "Unauthorized",
-        "Forbidden",
-        "Not Found",
-        "Conflict",
-        "Internal Server Error",
-        "Bad Gateway",
-        "Service Unavailable",
-        "Gateway Timeout",
-        "Too Many Requests",
-        "Request Timeout",
-        "Method Not Allowed",
-        "Not Implemented",
-    )
-)
-
-
-def _is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, SFProgressError) and exc.transient
-
-
-def _error_from_answer(
-    status: int, reason: str, retry_after: str | None, body: bytes, ref: OperationRef | None
-) -> _FabricError:
-    """Build the ``FabricError`` for a non-2xx answer, whatever its body holds."""
-    code: str | None = None
-    message = ""
-    if body:
-        try:
-            data = json.loads(body)
-        except ValueError:
-            data = None
-        error = data.get("Error") if isinstance(data, dict) else None
-        if isinstance(error, dict):
-            raw_code, raw_message = error.get("Code"), error.get("Message")
-            code = raw_code if isinstance(raw_code, str) and raw_code else None
-            message = raw_message if isinstance(raw_message, str) else ""
-        elif data is None:
-            message = excerpt(body)
-    # The gateway's reason phrase is the error code itself ("504 FABRIC_E_TIMEOUT").
-    if code is None and reason and " " not in reason.strip() and reason.lower() not in _STANDARD_PHRASES:
-        code = reason.strip()
-    return fabric_error_class(status)(
-        status=status,
-        code=code,
-        message=message or reason,
-        reason=reason,
-        retry_after=retry_after_seconds(retry_after, now=time.time()),
-        ref=ref,
-    )
-
-
-def _truncated(body: bytes) -> bool:
-    """Whether undecodable JSON looks cut short (worth a retry) rather than wrong.
-
-    An empty body, or one that opens a JSON object/array but never closes it, is taken
-    as truncated; an HTML page or other text is not.
-    """
-    text = body.strip()
-    if not text:
-        return True
-    return text[:1] in (b"{", b"[") and text[-1:] not in (b"}", b"]")
-
-
-class _Stop:
-    def __init__(self, attempts: int, budget: float | None) -> None:
-        self.attempts, self.budget = attempts, budget
-
-    def __call__(self, state: _t.RetryCallState) -> bool:
-        if state.attempt_number >= self.attempts:
-            return True
-        elapsed = state.seconds_since_start or 0.0
-        return self.budget is not None and elapsed >= self.budget
-
-
-class _Wait:
-    def __init__(self, policy: RetryPolicy) -> None:
-        self.policy = policy
-
-    def __call__(self, state: _t.RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        retry_after = exc.retry_after if isinstance(exc, _FabricError) else None
-        delay = self.policy.delay(state.attempt_number - 1, retry_after)
-        if self.policy.timeout is not None:
-            delay = min(delay, max(0.0, self.policy.timeout - (state.seconds_since_start or 0.0)))
-        return delay
-
-
-def _log_retry(state: _t.RetryCallState) -> None:
-    if logger.isEnabledFor(logging.INFO):
-        exc = state.outcome.exception() if state.outcome is not None else None
-        sleep = state.next_action.sleep if state.next_action is not None else 0.0
-        logger.info("attempt %d failed (%s); retrying in %.2fs", state.attempt_number, exc, sleep)
 
 
 class ProgressClient:
@@ -205,6 +87,13 @@ class ProgressClient:
         retry: RetryPolicy | None = None,
         max_connections: int = 64,
         user_agent: str | None = None,
+        cert: CertArg | None = None,
+        cert_password: str | None = None,
+        verify: VerifyArg = True,
+        server_thumbprints: Iterable[str] | str | None = None,
+        tls: TLSConfig | None = None,
+        token_provider: TokenProvider | None = None,
+        allow_insecure_http: bool = False,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
@@ -213,31 +102,45 @@ class ProgressClient:
             raise TypeError(f"session must be an aiohttp.ClientSession, not {type(session).__name__}")
         self._api_version = check_api_version(api_version)
         self._server_timeout = check_server_timeout(server_timeout)
-        self._margin = to_seconds(timeout_margin, "timeout_margin", allow_zero=False)
-        self._connect_timeout = to_seconds(connect_timeout, "connect_timeout", allow_zero=False)
+        margin = to_seconds(timeout_margin, "timeout_margin", allow_zero=False)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy, not {type(retry).__name__}")
         self._retry = retry or RetryPolicy()
         if type(max_connections) is not int or max_connections < 1:
             raise ValueError(f"max_connections must be an int >= 1, got {max_connections!r}")
-        self._max_connections = max_connections
-        self._session = session
-        self._owns_session = session is None
-        self._closed = False
+        tls = _tls_config(tls, cert, cert_password, verify, server_thumbprints)
+        if token_provider is not None and not callable(token_provider):
+            raise TypeError("token_provider must be a callable returning a token")
+        secured = token_provider is not None or tls.cert is not None or bool(tls.server_thumbprints)
+        if secured and self._endpoint.lower().startswith("http://") and not allow_insecure_http:
+            raise ValueError(
+                "a token or client certificate over plain http:// would travel in clear text; "
+                "use an https:// endpoint, or pass allow_insecure_http=True if you really mean it"
+            )
+        self._transport = Transport(
+            self._endpoint,
+            session=session,
+            margin=margin,
+            connect_timeout=to_seconds(connect_timeout, "connect_timeout", allow_zero=False),
+            retry=self._retry,
+            max_connections=max_connections,
+            user_agent=user_agent,
+            sleep=sleep,
+            tls=tls,
+            token_provider=token_provider,
+        )
+        attach = getattr(token_provider, "attach", None)
+        if callable(attach):
+            attach(self)
         self._base = str(URL(self._endpoint))
-        self._headers = {
-            "Accept": "application/json",
-            "User-Agent": user_agent or f"sf_progress/{__version__} aiohttp/{aiohttp.__version__}",
-        }
         self._progress_query = f"GetRestartProgress?api-version={self._api_version}&OperationId="
-        self._timeouts: dict[int, aiohttp.ClientTimeout] = {}
         self._clock = clock
         self._sleep = sleep
 
     # --- lifecycle -------------------------------------------------------------------
 
     async def __aenter__(self) -> ProgressClient:
-        self._open()
+        self._transport.open()
         return self
 
     async def __aexit__(
@@ -250,17 +153,12 @@ class ProgressClient:
 
     async def aclose(self) -> None:
         """Close the session if this client owns it.  Safe to call more than once."""
-        if self._closed:
-            return
-        self._closed = True
-        session, self._session = self._session, None
-        if self._owns_session and session is not None:
-            await session.close()
+        await self._transport.aclose()
 
     @property
     def closed(self) -> bool:
         """True once :meth:`aclose` has been called."""
-        return self._closed
+        return self._transport.closed
 
     @property
     def endpoint(self) -> str:
@@ -273,115 +171,9 @@ class ProgressClient:
         return self._api_version
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
-        return f"<ProgressClient {self._endpoint!r} api_version={self._api_version!r} {state}>"
-
-    def _open(self) -> aiohttp.ClientSession:
-        if self._closed:
-            raise RuntimeError("this ProgressClient is closed; create a new one")
-        session = self._session
-        if session is None:
-            limit = self._max_connections
-            connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
-            session = self._session = aiohttp.ClientSession(connector=connector)
-        return session
-
-    def _timeout(self, server_timeout: int) -> aiohttp.ClientTimeout:
-        timeout = self._timeouts.get(server_timeout)
-        if timeout is None:
-            timeout = aiohttp.ClientTimeout(
-                total=server_timeout + self._margin, sock_connect=self._connect_timeout
-            )
-            if len(self._timeouts) < 64:
-                self._timeouts[server_timeout] = timeout
-        return timeout
-
-    # --- the one request path ----------------------------------------------------------
-
-    async def _attempt(
-        self, method: str, url: URL, server_timeout: int, ref: OperationRef | None, parse: _Parse[T]
-    ) -> T:
-        """Send one request; return the parsed answer; raise only sf_progress errors."""
-        session = self._open()
-        try:
-            async with session.request(
-                method,
-                url,
-                headers=self._headers,
-                timeout=self._timeout(server_timeout),
-                allow_redirects=False,
-            ) as response:
-                body = await response.read()
-                status = response.status
-                if status >= 300 or status < 200:
-                    raise _error_from_answer(
-                        status, response.reason or "", response.headers.get("Retry-After"), body, ref
-                    )
-        except TimeoutError as exc:
-            raise TransportTimeout(
-                f"no answer from {self._endpoint} within {server_timeout + self._margin:g}s", ref=ref
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise TransportError(f"{method} {self._endpoint}: {type(exc).__name__}: {exc}", ref=ref) from exc
-        except OSError as exc:
-            raise TransportError(f"{method} {self._endpoint}: {exc}", ref=ref) from exc
-        if parse is _ignore_body:
-            return parse(None, body, ref)
-        try:
-            data = json.loads(body)
-        except ValueError as exc:
-            raise ResponseFormatError(
-                f"HTTP {status} answer is not valid JSON ({exc})",
-                body=body,
-                truncated=_truncated(body),
-                ref=ref,
-            ) from None
-        return parse(data, body, ref)
-
-    async def _call(
-        self,
-        method: str,
-        url: URL,
-        server_timeout: int,
-        ref: OperationRef | None,
-        parse: _Parse[T],
-        *,
-        conflict_means_done: bool = False,
-    ) -> T:
-        """One request with transient retries.  The success path builds no retry machinery."""
-        try:
-            return await self._attempt(method, url, server_timeout, ref, parse)
-        except SFProgressError as exc:
-            if not exc.transient:
-                raise
-            first: SFProgressError | None = exc
-
-        async def attempt() -> T:
-            nonlocal first
-            if first is not None:  # replay the first failure so tenacity counts it
-                failure, first = first, None
-                raise failure
-            try:
-                return await self._attempt(method, url, server_timeout, ref, parse)
-            except ConflictError as exc:
-                # A retried start that meets "already exists" means the earlier try landed.
-                if conflict_means_done and exc.code == ALREADY_EXISTS:
-                    return parse(None, b"", ref)
-                raise
-
-        return await self._retrying()(attempt)
-
-    def _retrying(self) -> _t.AsyncRetrying:
-        policy = self._retry
-        attempts = _config.testing_attempts() or policy.attempts
-        return _t.AsyncRetrying(
-            sleep=self._sleep or _config.sleep,
-            stop=_Stop(attempts, policy.timeout),
-            wait=_Wait(policy),
-            retry=_t.retry_if_exception(_is_transient),
-            before_sleep=_log_retry,
-            reraise=True,
-        )
+        state = "closed" if self.closed else "open"
+        auth = " token" if self._transport.tokens is not None else ""
+        return f"<ProgressClient {self._endpoint!r} api_version={self._api_version!r}{auth} {state}>"
 
     def _server_timeout_of(self, timeout: int | None) -> int:
         return self._server_timeout if timeout is None else check_server_timeout(timeout)
@@ -422,7 +214,7 @@ class ProgressClient:
             f"{self._base}{ref.path}{self._progress_query}{ref.operation_id}&timeout={server_timeout}",
             encoded=True,
         )
-        return await self._call("GET", url, server_timeout, ref, parse_progress)
+        return await self._transport.call("GET", url, server_timeout, ref, parse_progress)
 
     async def start_partition_restart(
         self,
@@ -451,7 +243,7 @@ class ProgressClient:
             f"&OperationId={ref.operation_id}&RestartPartitionMode={mode.value}&timeout={server_timeout}",
             encoded=True,
         )
-        await self._call("POST", url, server_timeout, ref, _ignore_body, conflict_means_done=True)
+        await self._transport.call("POST", url, server_timeout, ref, ignore_body, conflict_means_done=True)
         return ref
 
     async def cancel_operation(
@@ -472,7 +264,7 @@ class ProgressClient:
             f"&Force={'true' if force else 'false'}&timeout={server_timeout}",
             encoded=True,
         )
-        await self._call("POST", url, server_timeout, ref, _ignore_body)
+        await self._transport.call("POST", url, server_timeout, ref, ignore_body)
 
     async def list_fault_operations(
         self,
@@ -490,7 +282,7 @@ class ProgressClient:
             f"&StateFilter={states}&timeout={server_timeout}",
             encoded=True,
         )
-        return await self._call("GET", url, server_timeout, None, parse_operation_list)
+        return await self._transport.call("GET", url, server_timeout, None, parse_operation_list)
 
     # --- waiting --------------------------------------------------------------------------
 
@@ -508,7 +300,7 @@ class ProgressClient:
             f"{self._base}{ref.path}{self._progress_query}{ref.operation_id}&timeout={server_timeout}",
             encoded=True,
         )
-        return await self._attempt("GET", url, server_timeout, ref, parse_progress)
+        return await self._transport.attempt("GET", url, server_timeout, ref, parse_progress)
 
     async def wait_for_completion(
         self,
@@ -537,7 +329,7 @@ class ProgressClient:
         cfg = settings(backoff, self._retry, not_found_grace, deadline)
         if type(raise_on_failure) is not bool:
             raise TypeError("raise_on_failure must be a bool")
-        self._open()
+        self._transport.open()
         sleep = self._sleep or _config.sleep
         tracker = _Tracker(ref, self._now(), cfg.budget)
         due = first_due(tracker, cfg)
@@ -592,7 +384,7 @@ class ProgressClient:
         rate: object = max_rate
         if rate is not None and (type(rate) not in (int, float) or not rate > 0):  # type: ignore[operator]
             raise ValueError(f"max_rate must be a number > 0 or None, got {max_rate!r}")
-        self._open()
+        self._transport.open()
         cfg = settings(backoff, self._retry, not_found_grace, deadline)
         engine = _Engine(
             self,
@@ -605,6 +397,15 @@ class ProgressClient:
         )
         return BatchWaiter(engine, operations)
 
+    async def get_aad_metadata(self, *, timeout: int | None = None) -> AadMetadata:
+        """Read the cluster's Azure AD settings (``GET /$/GetAadMetadata``, sent anonymously)."""
+        server_timeout = self._server_timeout_of(timeout)
+        url = URL(
+            f"{self._base}/$/GetAadMetadata?api-version={CONTROL_API_VERSION}&timeout={server_timeout}",
+            encoded=True,
+        )
+        return await self._transport.call("GET", url, server_timeout, None, parse_aad_metadata, anonymous=True)
+
     async def get_cluster_version(self, *, timeout: int | None = None) -> str:
         """Return the cluster's code version (``GET /$/GetClusterVersion``)."""
         server_timeout = self._server_timeout_of(timeout)
@@ -612,11 +413,23 @@ class ProgressClient:
             f"{self._base}/$/GetClusterVersion?api-version={CONTROL_API_VERSION}&timeout={server_timeout}",
             encoded=True,
         )
-        return await self._call("GET", url, server_timeout, None, _parse_version)
+        return await self._transport.call("GET", url, server_timeout, None, _parse_version)
 
 
-def _ignore_body(data: object, body: bytes, ref: OperationRef | None) -> None:
-    """The parse step of calls whose 2xx answer has no body worth reading."""
+def _tls_config(
+    tls: TLSConfig | None,
+    cert: CertArg | None,
+    cert_password: str | None,
+    verify: VerifyArg,
+    server_thumbprints: Iterable[str] | str | None,
+) -> TLSConfig:
+    if tls is None:
+        return TLSConfig(cert=cert, cert_password=cert_password, verify=verify, server_thumbprints=server_thumbprints)
+    if not isinstance(tls, TLSConfig):
+        raise TypeError(f"tls must be a TLSConfig, not {type(tls).__name__}")
+    if cert is not None or cert_password is not None or verify is not True or server_thumbprints is not None:
+        raise TypeError("pass either tls=TLSConfig(...) or cert/verify/server_thumbprints, not both")
+    return tls
 
 
 def _parse_version(data: object, body: bytes, ref: OperationRef | None) -> str:

@@ -11,7 +11,9 @@ Every exception that crosses the public API is one of these (or ``ValueError`` /
     │   ├── ConflictError                409 (FABRIC_E_TEST_COMMAND_OPERATION_ID_ALREADY_EXISTS)
     │   └── FabricTransientError         408 / 429 / 502 / 503 / 504: retried, then raised
     ├── TransportError                   no usable HTTP answer: refused, reset, cut body
-    │   └── TransportTimeout             ... no answer in time (also a ``TimeoutError``)
+    │   ├── TransportTimeout             ... no answer in time (also a ``TimeoutError``)
+    │   └── TLSError                     ... TLS failed: untrusted/unpinned server, cert refused
+    ├── CredentialError                  the token provider failed or gave no usable token
     ├── ResponseFormatError              a 2xx answer whose body is not what the API promises
     ├── WaitTimeout                      a wait's deadline passed (also a ``TimeoutError``)
     └── OperationFailed                  opt-in: the operation ended Faulted or Cancelled
@@ -35,12 +37,14 @@ __all__ = [
     "AuthError",
     "BadRequestError",
     "ConflictError",
+    "CredentialError",
     "FabricError",
     "FabricTransientError",
     "NotFoundError",
     "OperationFailed",
     "ResponseFormatError",
     "SFProgressError",
+    "TLSError",
     "TransportError",
     "TransportTimeout",
     "WaitTimeout",
@@ -155,6 +159,17 @@ class TransportError(SFProgressError):
 
 class TransportTimeout(TransportError, TimeoutError):
     """The request got no complete answer within the client-side request timeout."""
+
+
+class TLSError(TransportError):
+    """The TLS handshake or session failed: the server's certificate is not trusted or
+    matches no pin, or the server refused the client certificate.  Never retried."""
+
+    transient = False
+
+
+class CredentialError(SFProgressError):
+    """The token provider raised, or returned no usable bearer token."""
 
 
 class ResponseFormatError(SFProgressError):

@@ -78,9 +78,7 @@ def to_guid(value: object, what: str = "id") -> uuid.UUID:
 def check_server_timeout(value: object) -> int:
     """Return a valid server timeout (an int in 1..4294967295 seconds)."""
     if type(value) is not int or not 1 <= value <= MAX_SERVER_TIMEOUT:
-        raise ValueError(
-            f"timeout must be an int number of seconds in 1..{MAX_SERVER_TIMEOUT}, got {value!r}"
-        )
+        raise ValueError(f"timeout must be an int number of seconds in 1..{MAX_SERVER_TIMEOUT}, got {value!r}")
     return value
 
 

@@ -198,9 +198,7 @@ class PartitionRestartProgress:
 
     state: OperationState
     restart_partition_result: RestartPartitionResult | None = None
-    raw_state: str = attrs.field(
-        default=attrs.Factory(lambda self: self.state.value, takes_self=True), eq=False
-    )
+    raw_state: str = attrs.field(default=attrs.Factory(lambda self: self.state.value, takes_self=True), eq=False)
 
     @property
     def is_terminal(self) -> bool:

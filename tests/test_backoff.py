@@ -60,9 +60,7 @@ def test_retry_after_seconds_forms() -> None:
     now = 1_700_000_000.0
     assert retry_after_seconds("3", now=now) == 3.0
     assert retry_after_seconds(" 1.5 ", now=now) == 1.5
-    assert retry_after_seconds(email.utils.formatdate(now + 10, usegmt=True), now=now) == pytest.approx(
-        10, abs=1
-    )
+    assert retry_after_seconds(email.utils.formatdate(now + 10, usegmt=True), now=now) == pytest.approx(10, abs=1)
     assert retry_after_seconds(email.utils.formatdate(now - 10, usegmt=True), now=now) == 0.0
     assert retry_after_seconds("-5", now=now) == 0.0
     for junk in (None, "", "soon", "inf", "nan", "Mon, 99 Foo 2020"):

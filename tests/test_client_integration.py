@@ -167,9 +167,7 @@ async def test_non_transient_errors_are_not_retried(
     assert cluster.requests == 1
 
 
-async def test_html_200_is_a_format_error(
-    client: ProgressClient, cluster: FakeCluster, ref: OperationRef
-) -> None:
+async def test_html_200_is_a_format_error(client: ProgressClient, cluster: FakeCluster, ref: OperationRef) -> None:
     """An HTML page with status 200 (a login proxy, say) is a ResponseFormatError with an excerpt."""
     cluster.add_operation(ref)
     cluster.inject(Fault.malformed(b"<html><body>Please sign in</body></html>"))

@@ -91,9 +91,7 @@ async def test_exact_url_and_headers(mocked: aioresponses, unit_client: Progress
 async def test_ids_as_keywords_and_ref(mocked: aioresponses, unit_client: ProgressClient) -> None:
     """The three ids work as keywords, and one OperationRef works alone."""
     mocked.get(PROGRESS_URL, payload=RUNNING, repeat=True)
-    await unit_client.get_restart_progress(
-        service_id="myapp/myservice", partition_id=str(PID), operation_id=OID
-    )
+    await unit_client.get_restart_progress(service_id="myapp/myservice", partition_id=str(PID), operation_id=OID)
     await unit_client.get_restart_progress(OperationRef("myapp~myservice", PID, OID))
     assert len(next(iter(mocked.requests.values()))) == 2
 
@@ -209,9 +207,7 @@ async def test_transient_answers_are_retried_then_succeed(
 ) -> None:
     """503/504/502 are retried with growing backoff, then the answer is returned."""
     mocked.get(PROGRESS_URL, status=503, payload={"Error": {"Code": "E_ABORT"}}, reason="E_ABORT")
-    mocked.get(
-        PROGRESS_URL, status=504, payload={"Error": {"Code": "FABRIC_E_TIMEOUT"}}, reason="FABRIC_E_TIMEOUT"
-    )
+    mocked.get(PROGRESS_URL, status=504, payload={"Error": {"Code": "FABRIC_E_TIMEOUT"}}, reason="FABRIC_E_TIMEOUT")
     mocked.get(PROGRESS_URL, status=502, body=b"<html>bad gateway</html>", reason="Bad Gateway")
     mocked.get(PROGRESS_URL, payload={"State": "Completed"})
     progress = await unit_client.get_restart_progress("myapp~myservice", PID, OID)
@@ -224,9 +220,7 @@ async def test_transient_answers_are_retried_then_succeed(
 
 async def test_retries_stop_after_attempts(mocked: aioresponses, sleeps: list[float]) -> None:
     """After ``attempts`` tries the last transient error is raised as ours, not tenacity's."""
-    mocked.get(
-        PROGRESS_URL, status=503, payload={"Error": {"Code": "FABRIC_E_SERVICE_TOO_BUSY"}}, repeat=True
-    )
+    mocked.get(PROGRESS_URL, status=503, payload={"Error": {"Code": "FABRIC_E_SERVICE_TOO_BUSY"}}, repeat=True)
     async with ProgressClient(BASE, retry=RetryPolicy(attempts=3)) as client:
         with pytest.raises(FabricTransientError) as info:
             await client.get_restart_progress("myapp~myservice", PID, OID)
@@ -290,20 +284,14 @@ async def test_transport_failure_then_success(mocked: aioresponses, unit_client:
     """A reset followed by a good answer returns the answer."""
     mocked.get(PROGRESS_URL, exception=aiohttp.ServerDisconnectedError())
     mocked.get(PROGRESS_URL, payload={"State": "Faulted"})
-    assert (
-        await unit_client.get_restart_progress("myapp~myservice", PID, OID)
-    ).state is OperationState.FAULTED
+    assert (await unit_client.get_restart_progress("myapp~myservice", PID, OID)).state is OperationState.FAULTED
 
 
-async def test_truncated_json_is_retried_html_is_not(
-    mocked: aioresponses, unit_client: ProgressClient
-) -> None:
+async def test_truncated_json_is_retried_html_is_not(mocked: aioresponses, unit_client: ProgressClient) -> None:
     """A 200 whose JSON is cut short is retried; an HTML 200 is a ResponseFormatError at once."""
     mocked.get(PROGRESS_URL, body=b'{"State": "Runn', content_type="application/json")
     mocked.get(PROGRESS_URL, payload=RUNNING)
-    assert (
-        await unit_client.get_restart_progress("myapp~myservice", PID, OID)
-    ).state is OperationState.RUNNING
+    assert (await unit_client.get_restart_progress("myapp~myservice", PID, OID)).state is OperationState.RUNNING
     mocked.get(PROGRESS_URL, body=b"<html><body>Sign in</body></html>", content_type="text/html", repeat=True)
     with pytest.raises(ResponseFormatError) as info:
         await unit_client.get_restart_progress("myapp~myservice", PID, OID)
@@ -312,9 +300,7 @@ async def test_truncated_json_is_retried_html_is_not(
     assert len(next(iter(mocked.requests.values()))) == 3
 
 
-async def test_truncated_json_every_time_gives_format_error(
-    mocked: aioresponses, unit_client: ProgressClient
-) -> None:
+async def test_truncated_json_every_time_gives_format_error(mocked: aioresponses, unit_client: ProgressClient) -> None:
     """Truncated bodies on every try end in a transient ResponseFormatError, not a JSONDecodeError."""
     mocked.get(PROGRESS_URL, body=b'{"State":', repeat=True)
     with pytest.raises(ResponseFormatError) as info:
@@ -338,9 +324,7 @@ async def test_retry_is_logged_without_secrets(
 async def test_start_sends_mode_and_returns_ref(mocked: aioresponses, unit_client: ProgressClient) -> None:
     """StartRestart uses api-version 6.0, the mode, and a generated OperationId."""
     mocked.post(re.compile(r".*StartRestart.*"), status=202)
-    ref = await unit_client.start_partition_restart(
-        "fabric:/myapp/myservice", PID, mode="OnlyActiveSecondaries"
-    )
+    ref = await unit_client.start_partition_restart("fabric:/myapp/myservice", PID, mode="OnlyActiveSecondaries")
     (url,) = sent_urls(mocked)
     assert url == norm(
         f"{BASE}/Faults/Services/myapp~myservice/$/GetPartitions/{PID}/$/StartRestart?api-version=6.0"
@@ -349,9 +333,7 @@ async def test_start_sends_mode_and_returns_ref(mocked: aioresponses, unit_clien
     assert ref.operation_id.version == 4
 
 
-async def test_start_retry_meeting_conflict_is_success(
-    mocked: aioresponses, unit_client: ProgressClient
-) -> None:
+async def test_start_retry_meeting_conflict_is_success(mocked: aioresponses, unit_client: ProgressClient) -> None:
     """A retried start that meets 409 ALREADY_EXISTS means the first try landed."""
     conflict = {"Error": {"Code": "FABRIC_E_TEST_COMMAND_OPERATION_ID_ALREADY_EXISTS", "Message": "exists"}}
     mocked.post(re.compile(r".*StartRestart.*"), exception=aiohttp.ServerDisconnectedError())
@@ -377,9 +359,7 @@ async def test_start_retry_other_conflict_raises(mocked: aioresponses, unit_clie
 
 
 @pytest.mark.parametrize("mode", ["Invalid", "Sometimes", 3])
-async def test_start_rejects_bad_mode(
-    mocked: aioresponses, unit_client: ProgressClient, mode: object
-) -> None:
+async def test_start_rejects_bad_mode(mocked: aioresponses, unit_client: ProgressClient, mode: object) -> None:
     """An unknown or reserved mode is a ValueError before any request."""
     with pytest.raises(ValueError, match="mode"):
         await unit_client.start_partition_restart("a~b", PID, mode=mode)  # type: ignore[arg-type]
@@ -406,9 +386,7 @@ async def test_list_url(mocked: aioresponses, unit_client: ProgressClient) -> No
     """The list call sends both filters as bit masks."""
     mocked.get(re.compile(r".*/Faults/\?.*"), payload=[])
     assert await unit_client.list_fault_operations(state_filter=[OperationState.RUNNING]) == []
-    assert sent_urls(mocked) == [
-        norm(f"{BASE}/Faults/?api-version=6.0&TypeFilter=65535&StateFilter=1&timeout=60")
-    ]
+    assert sent_urls(mocked) == [norm(f"{BASE}/Faults/?api-version=6.0&TypeFilter=65535&StateFilter=1&timeout=60")]
 
 
 async def test_cluster_version_shape_checked(mocked: aioresponses, unit_client: ProgressClient) -> None:
@@ -456,9 +434,9 @@ async def test_injected_session_is_not_closed(mocked: aioresponses) -> None:
 async def test_owned_session_is_closed_and_lazy() -> None:
     """The client creates its session on first use and closes it on aclose."""
     client = ProgressClient(BASE)
-    assert client._session is None
+    assert client._transport.session is None
     async with client:
-        session = client._session
+        session = client._transport.session
         assert session is not None
     assert session.closed
 

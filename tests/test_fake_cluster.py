@@ -25,16 +25,10 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def call(
-    http: aiohttp.ClientSession, cluster: FakeCluster, method: str, path: str
-) -> tuple[int, str, object]:
+async def call(http: aiohttp.ClientSession, cluster: FakeCluster, method: str, path: str) -> tuple[int, str, object]:
     async with http.request(method, URL(cluster.url + path, encoded=True)) as response:
         body = await response.read()
-        data = (
-            await response.json(content_type=None)
-            if body and response.content_type == "application/json"
-            else None
-        )
+        data = await response.json(content_type=None) if body and response.content_type == "application/json" else None
         return response.status, response.reason or "", data
 
 
@@ -109,7 +103,9 @@ async def test_lookup_by_operation_id_only(
 ) -> None:
     """Progress is found by OperationId alone; service and partition in the path are ignored."""
     cluster.add_operation(ref)
-    other = f"/Faults/Services/x~y/$/GetPartitions/{uuid.uuid4()}/$/GetRestartProgress?api-version=3.0&OperationId={OID}"
+    other = (
+        f"/Faults/Services/x~y/$/GetPartitions/{uuid.uuid4()}/$/GetRestartProgress?api-version=3.0&OperationId={OID}"
+    )
     status, _, data = await call(http, cluster, "GET", other)
     assert status == 200
     assert data == {
@@ -130,9 +126,7 @@ async def test_query_first_occurrence_wins_and_timeout_ignored(
     assert (await call(http, cluster, "GET", path))[0] == 200
 
 
-async def test_hierarchical_and_slash_service_ids_route(
-    http: aiohttp.ClientSession, cluster: FakeCluster
-) -> None:
+async def test_hierarchical_and_slash_service_ids_route(http: aiohttp.ClientSession, cluster: FakeCluster) -> None:
     """Pre-6.0 ``a/b`` and raw ``fabric:/a/b`` service ids still route to StartRestart."""
     for sid in ("app/svc", "fabric:/app/svc"):
         op = uuid.uuid4()
@@ -147,14 +141,10 @@ async def test_hierarchical_and_slash_service_ids_route(
 async def test_root_and_version(http: aiohttp.ClientSession, cluster: FakeCluster) -> None:
     """GET / answers 200; GetClusterVersion returns the configured version."""
     assert (await call(http, cluster, "GET", "/"))[0] == 200
-    assert (await call(http, cluster, "GET", "/$/GetClusterVersion?api-version=6.0"))[2] == {
-        "Version": "9.1.1436.9590"
-    }
+    assert (await call(http, cluster, "GET", "/$/GetClusterVersion?api-version=6.0"))[2] == {"Version": "9.1.1436.9590"}
 
 
-async def test_enums_as_integers_below_3(
-    http: aiohttp.ClientSession, cluster: FakeCluster, ref: OperationRef
-) -> None:
+async def test_enums_as_integers_below_3(http: aiohttp.ClientSession, cluster: FakeCluster, ref: OperationRef) -> None:
     """Below api-version 3.0, State and Type go out as integers."""
     cluster.add_operation(ref)
     assert (await call(http, cluster, "GET", "/Faults/?api-version=2.0"))[2] == [
@@ -168,9 +158,7 @@ async def test_rolling_back_then_faulted(
     """A Faulted script runs, rolls back, then reports Faulted with its HRESULT."""
     cluster.add_operation(
         ref,
-        Script(
-            duration=2, outcome=OperationState.FAULTED, rollback=3, error_code=HRESULTS["FABRIC_E_NOT_READY"]
-        ),
+        Script(duration=2, outcome=OperationState.FAULTED, rollback=3, error_code=HRESULTS["FABRIC_E_NOT_READY"]),
     )
     states = []
     for t in (0, 2, 4.9, 5):
@@ -240,9 +228,7 @@ async def test_service_validation(client: ProgressClient, cluster: FakeCluster, 
     stateless = await client.start_partition_restart("app~stateless", PID, mode="OnlyActiveSecondaries")
     fine = await client.start_partition_restart("app~stateless", PID)
     clock[0] = 1
-    assert (await client.get_restart_progress(wrong_partition)).error_code == HRESULTS[
-        "FABRIC_E_PARTITION_NOT_FOUND"
-    ]
+    assert (await client.get_restart_progress(wrong_partition)).error_code == HRESULTS["FABRIC_E_PARTITION_NOT_FOUND"]
     assert (await client.get_restart_progress(stateless)).error_code == HRESULTS["E_INVALIDARG"]
     assert (await client.get_restart_progress(fine)).state is OperationState.COMPLETED
 
@@ -293,15 +279,12 @@ async def test_fault_routes_and_retry_after(
         cluster.inject(Fault.reset(), routes=["nowhere"])
 
 
-async def test_fault_rate_is_seeded(
-    http: aiohttp.ClientSession, cluster: FakeCluster, ref: OperationRef
-) -> None:
+async def test_fault_rate_is_seeded(http: aiohttp.ClientSession, cluster: FakeCluster, ref: OperationRef) -> None:
     """A random fault rate hits about that share of matching requests, and clear_faults stops it."""
     cluster.add_operation(ref)
     cluster.set_fault_rate(0.5, [Fault.gateway_timeout()], seed=3)
     statuses = [
-        (await call(http, cluster, "GET", f"{PROGRESS}?api-version=3.0&OperationId={OID}"))[0]
-        for _ in range(100)
+        (await call(http, cluster, "GET", f"{PROGRESS}?api-version=3.0&OperationId={OID}"))[0] for _ in range(100)
     ]
     assert 30 < statuses.count(504) < 70
     cluster.clear_faults()

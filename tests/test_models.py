@@ -80,9 +80,7 @@ def test_parse_result_while_running_with_empty_guid() -> None:
     )
     assert progress.state is OperationState.RUNNING
     assert progress.restart_partition_result is not None
-    assert progress.restart_partition_result.selected_partition == SelectedPartition(
-        "fabric:/a/b", uuid.UUID(int=0)
-    )
+    assert progress.restart_partition_result.selected_partition == SelectedPartition("fabric:/a/b", uuid.UUID(int=0))
 
 
 def test_parse_faulted_hresult_and_extra_fields() -> None:

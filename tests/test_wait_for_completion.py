@@ -92,9 +92,7 @@ async def test_faulted_is_returned_or_raised(
     assert info.value.ref == ref
 
 
-async def test_cancelled_raises_operation_failed_on_request(
-    client: ProgressClient, cluster: FakeCluster
-) -> None:
+async def test_cancelled_raises_operation_failed_on_request(client: ProgressClient, cluster: FakeCluster) -> None:
     """Cancelled ends count as failures for raise_on_failure."""
     cluster.default_script = Script(duration=100)
     ref = await client.start_partition_restart("a~b", PID)
@@ -112,9 +110,7 @@ async def test_final_poll_at_deadline_then_wait_timeout(cluster: FakeCluster, re
         polls = record_polls(client, time.clock)
         start = time.now
         with pytest.raises(WaitTimeout) as info:
-            await client.wait_for_completion(
-                ref, deadline=30, backoff=Backoff(initial=4, multiplier=2, jitter=0)
-            )
+            await client.wait_for_completion(ref, deadline=30, backoff=Backoff(initial=4, multiplier=2, jitter=0))
     assert [t - start for t in polls] == [4, 12, 22, 30]  # 4, +8, +10 (cap), then +8 clipped to the deadline
     assert info.value.last_progress is not None
     assert info.value.last_progress.state is OperationState.RUNNING
@@ -142,9 +138,7 @@ async def test_transient_failures_never_end_the_wait(
     assert cluster.pending_faults == 0
 
 
-async def test_not_found_grace_period(
-    client: ProgressClient, cluster: FakeCluster, ref: OperationRef
-) -> None:
+async def test_not_found_grace_period(client: ProgressClient, cluster: FakeCluster, ref: OperationRef) -> None:
     """404s right after a start are tolerated for the grace period; then the wait succeeds."""
     cluster.add_operation(ref, Script(duration=5))
     cluster.inject(Fault.error(404, "FABRIC_E_KEY_NOT_FOUND"), routes=["progress"], times=3)
@@ -170,9 +164,7 @@ async def test_non_transient_error_is_raised(ref: OperationRef) -> None:
         assert cluster.requests == 1
 
 
-async def test_on_progress_sync_and_async(
-    client: ProgressClient, cluster: FakeCluster, ref: OperationRef
-) -> None:
+async def test_on_progress_sync_and_async(client: ProgressClient, cluster: FakeCluster, ref: OperationRef) -> None:
     """on_progress is called once per state change, sync or async."""
     cluster.add_operation(ref, Script(duration=20, outcome=OperationState.FAULTED, rollback=20))
     seen: list[OperationState] = []

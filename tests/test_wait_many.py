@@ -101,15 +101,11 @@ async def test_2000_operations_through_faults(client: ProgressClient, cluster: F
     snap = batch.snapshot()
     assert (snap.total, snap.pending, snap.finished, snap.in_flight) == (2000, 0, 2000, 0)
     assert snap.retries > 0
-    assert (
-        snap.requests <= cluster.by_route["progress"]
-    )  # aiohttp re-sends once on a reused, reset connection
+    assert snap.requests <= cluster.by_route["progress"]  # aiohttp re-sends once on a reused, reset connection
     assert others() == set()
 
 
-async def test_one_outcome_per_distinct_operation_and_tuples(
-    client: ProgressClient, cluster: FakeCluster
-) -> None:
+async def test_one_outcome_per_distinct_operation_and_tuples(client: ProgressClient, cluster: FakeCluster) -> None:
     """Duplicates (also as tuples) yield one outcome; tuples are accepted."""
     ops = refs(3)
     for ref in ops:
@@ -290,12 +286,8 @@ async def test_backpressure_pauses_the_whole_batch(client: ProgressClient, clust
     ops = refs(30)
     for ref in ops:
         cluster.add_operation(ref, Script(duration=60))
-    cluster.inject(
-        Fault.service_unavailable("FABRIC_E_SERVICE_TOO_BUSY", retry_after="20"), routes=["progress"]
-    )
-    async with client.wait_many(
-        ops, backoff=Backoff(initial=1, maximum=2, jitter=0.0), concurrency=1
-    ) as batch:
+    cluster.inject(Fault.service_unavailable("FABRIC_E_SERVICE_TOO_BUSY", retry_after="20"), routes=["progress"])
+    async with client.wait_many(ops, backoff=Backoff(initial=1, maximum=2, jitter=0.0), concurrency=1) as batch:
         results = await collect(batch)
     assert all(o.kind is OutcomeKind.COMPLETED for o in results)
     times = cluster.request_times

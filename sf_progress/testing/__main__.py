@@ -24,9 +24,7 @@ async def _serve(args: argparse.Namespace) -> None:
     if args.watch_stdin:
         fd = sys.stdin.fileno()
         loop.add_reader(fd, lambda: None if os.read(fd, 4096) else stop.set())
-    async with FakeCluster(
-        host=args.host, port=args.port, default_script=Script(duration=args.duration)
-    ) as cluster:
+    async with FakeCluster(host=args.host, port=args.port, default_script=Script(duration=args.duration)) as cluster:
         print(cluster.url, flush=True)
         await stop.wait()
 

@@ -156,13 +156,9 @@ class FakeCluster:
         """Make the operation with this id (once started) follow *script*."""
         self._plans[uuid.UUID(str(operation_id))] = script
 
-    def add_operation(
-        self, ref: OperationRef, script: Script | None = None, *, mode: str = _MODES[0]
-    ) -> None:
+    def add_operation(self, ref: OperationRef, script: Script | None = None, *, mode: str = _MODES[0]) -> None:
         """Create an operation directly, as if it had just been started."""
-        self.operations[ref.operation_id] = FakeOperation(
-            ref, mode, script or self.default_script, self.clock()
-        )
+        self.operations[ref.operation_id] = FakeOperation(ref, mode, script or self.default_script, self.clock())
 
     def add_service(self, name: str, partitions: Iterable[str | uuid.UUID], *, stateful: bool = True) -> None:
         """Declare a service, so that starts validate their target against it."""
@@ -220,9 +216,7 @@ class FakeCluster:
 
     def _take_fault(self, route: str, query: dict[str, str]) -> Fault | None:
         for index, (routes, op, fault) in enumerate(self._faults):
-            if (routes is None or route in routes) and (
-                op is None or query.get("OperationId", "").lower() == op
-            ):
+            if (routes is None or route in routes) and (op is None or query.get("OperationId", "").lower() == op):
                 del self._faults[index]
                 return fault
         if self._fault_rate and route in self._rate_routes and self._random.random() < self._fault_rate:
@@ -289,16 +283,12 @@ class FakeCluster:
             return "cancel", None
         return "other", None
 
-    def _dispatch(
-        self, route: str, match: re.Match[str] | None, method: str, query: dict[str, str]
-    ) -> web.Response:
+    def _dispatch(self, route: str, match: re.Match[str] | None, method: str, query: dict[str, str]) -> web.Response:
         expected = {"start": "POST", "cancel": "POST"}.get(route, "GET")
         if route == "other" or method != expected:
             raise _invalid("The request is not supported: unknown path or verb")
         if route == "root":
-            return web.Response(
-                text="<html><body>Service Fabric Explorer</body></html>", content_type="text/html"
-            )
+            return web.Response(text="<html><body>Service Fabric Explorer</body></html>", content_type="text/html")
         version = self._api_version(query)
         if route == "version":
             return web.json_response({"Version": self.cluster_version})
@@ -388,9 +378,7 @@ class FakeCluster:
             problem = "E_INVALIDARG"
         else:
             return script
-        return Script(
-            duration=min(script.duration, 0.05), outcome=OperationState.FAULTED, error_code=HRESULTS[problem]
-        )
+        return Script(duration=min(script.duration, 0.05), outcome=OperationState.FAULTED, error_code=HRESULTS[problem])
 
     def _cancel(self, op_id: uuid.UUID, query: dict[str, str]) -> web.Response:
         force_text = query.get("Force", "").lower()

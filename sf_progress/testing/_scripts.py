@@ -148,9 +148,7 @@ class Fault:
     delay: float = 0.0
 
     @classmethod
-    def error(
-        cls, status: int, code: str, message: str | None = None, *, retry_after: str | None = None
-    ) -> Fault:
+    def error(cls, status: int, code: str, message: str | None = None, *, retry_after: str | None = None) -> Fault:
         """A non-2xx answer with a real FabricError body; reason phrase = the code."""
         body = json.dumps({"Error": {"Code": code, "Message": message or f"{code} (injected)"}})
         headers = (("Retry-After", retry_after),) if retry_after is not None else ()

@@ -30,18 +30,14 @@ async def use(client: ProgressClient) -> None:
     def on_progress(r: OperationRef, p: PartitionRestartProgress) -> None:
         print(r, p.state)
 
-    final = await client.wait_for_completion(
-        ref, deadline=60, backoff=Backoff(initial=0.5), on_progress=on_progress
-    )
+    final = await client.wait_for_completion(ref, deadline=60, backoff=Backoff(initial=0.5), on_progress=on_progress)
     code: int | None = final.error_code
 
     def on_event(event: Event) -> None:
         if isinstance(event, StateChanged):
             print(event.previous, event.progress.state)
 
-    async with client.wait_many(
-        [ref, ("a~b", uuid.uuid4(), uuid.uuid4())], max_rate=50.0, on_event=on_event
-    ) as batch:
+    async with client.wait_many([ref, ("a~b", uuid.uuid4(), uuid.uuid4())], max_rate=50.0, on_event=on_event) as batch:
         async for outcome in batch:
             o: Outcome = outcome
             kind: OutcomeKind = o.kind

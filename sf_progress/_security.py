@@ -1,0 +1,227 @@
+"""TLS for the cluster's HTTPS gateway: client certificates, server verification, pinning.
+
+Everything is resolved once, when the client is built: file problems become a clear
+``ValueError``, never an ``[SSL] PEM lib`` at the first request.  Secrets (key
+passwords, tokens) are kept out of every repr and message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import secrets
+import ssl
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+__all__ = ["TLSConfig"]
+
+logger = logging.getLogger("sf_progress")
+
+_HEX = re.compile(r"^[0-9a-f]+$")
+_PFX_SUFFIXES = (".pfx", ".p12")
+_CA_SUFFIXES = (".pem", ".crt", ".cer", ".ca")
+_warned_no_verify = False
+
+CertArg = str | os.PathLike[str] | tuple[str | os.PathLike[str], str | os.PathLike[str]]
+VerifyArg = bool | str | os.PathLike[str]
+
+
+def normalize_thumbprint(value: str) -> str:
+    """Return a thumbprint as lower-case hex (SHA-1: 40 digits, SHA-256: 64)."""
+    if not isinstance(value, str):
+        raise TypeError(f"a server thumbprint must be a hex str, not {type(value).__name__}")
+    text = re.sub(r"[\s:]", "", value).lower()
+    if not _HEX.match(text) or len(text) not in (40, 64):
+        raise ValueError(f"a server thumbprint must be 40 (SHA-1) or 64 (SHA-256) hex digits, got {value!r}")
+    return text
+
+
+def _thumbprints(values: Iterable[str] | str | None) -> frozenset[str]:
+    if values is None:
+        return frozenset()
+    if isinstance(values, str):
+        values = [values]
+    pins = frozenset(normalize_thumbprint(v) for v in values)
+    if not pins:
+        raise ValueError("server_thumbprints must name at least one thumbprint (or be None)")
+    return pins
+
+
+def _cert(value: object) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, (str, os.PathLike)):
+        return (os.fspath(value),)
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, (str, os.PathLike)) for v in value):
+        return (os.fspath(value[0]), os.fspath(value[1]))
+    raise TypeError("cert must be a path (PEM with key, or .pfx/.p12) or a (cert_path, key_path) tuple")
+
+
+def _verify(value: object) -> bool | str:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (str, os.PathLike)):
+        return os.fspath(value)
+    raise TypeError("verify must be True, False, or the path of a CA bundle file or directory")
+
+
+@attrs.frozen(kw_only=True)
+class TLSConfig:
+    """How to talk TLS to the gateway (``requests``' conventions).
+
+    ``cert``: ``"client.pem"`` (certificate and key in one PEM), ``("client.crt",
+    "client.key")``, or ``"client.pfx"``/``.p12`` (needs ``sf_progress[pfx]``), with
+    ``cert_password`` for an encrypted key or a PFX.  ``verify``: ``True`` (system
+    store), a CA bundle file, a directory of CA files (no ``c_rehash`` needed), or
+    ``False`` (no verification: logged as a warning, once).  ``server_thumbprints``: SHA-1
+    or SHA-256 thumbprints of the server certificate; when given they replace the chain
+    and host-name checks, so self-signed cluster certificates work safely.
+    """
+
+    cert: tuple[str, ...] | None = attrs.field(default=None, converter=_cert)
+    cert_password: str | None = attrs.field(default=None, repr=False)
+    verify: bool | str = attrs.field(default=True, converter=_verify)
+    server_thumbprints: frozenset[str] = attrs.field(default=None, converter=_thumbprints)
+
+    @property
+    def configured(self) -> bool:
+        """Whether anything differs from plain default verification."""
+        return self.cert is not None or self.verify is not True or bool(self.server_thumbprints)
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """Build the client SSL context (raises ``ValueError`` for unreadable files)."""
+        if self.server_thumbprints:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            context.sslobject_class = _pinned_class(self.server_thumbprints)
+        elif self.verify is False:
+            _warn_no_verify()
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        elif self.verify is True:
+            context = ssl.create_default_context()
+        else:
+            context = ssl.create_default_context()
+            _load_cas(context, Path(self.verify))
+        if self.cert is not None:
+            _load_client_cert(context, self.cert, self.cert_password)
+        return context
+
+
+def _warn_no_verify() -> None:
+    global _warned_no_verify
+    if not _warned_no_verify:
+        _warned_no_verify = True
+        logger.warning(
+            "TLS server verification is OFF (verify=False): anyone on the network path can "
+            "impersonate the cluster. Prefer verify='ca.pem' or server_thumbprints=[...]."
+        )
+
+
+def _load_cas(context: ssl.SSLContext, path: Path) -> None:
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in _CA_SUFFIXES)
+        loaded = 0
+        for file in files:
+            try:
+                context.load_verify_locations(cafile=str(file))
+                loaded += 1
+            except (ssl.SSLError, ValueError):
+                logger.debug("skipping %s: not a PEM CA certificate", file)
+        if not loaded:
+            raise ValueError(f"verify: no PEM CA certificate (.pem/.crt/.cer) found in directory {str(path)!r}")
+        return
+    if not path.is_file():
+        raise ValueError(f"verify: no CA bundle file or directory at {str(path)!r}")
+    try:
+        context.load_verify_locations(cafile=str(path))
+    except (ssl.SSLError, ValueError) as exc:
+        raise ValueError(f"verify: {str(path)!r} is not a PEM CA bundle ({exc.__class__.__name__})") from None
+
+
+def _load_client_cert(context: ssl.SSLContext, cert: tuple[str, ...], password: str | None) -> None:
+    for file in cert:
+        if not Path(file).is_file():
+            raise ValueError(f"cert: no file at {file!r}")
+    if len(cert) == 1 and (cert[0].lower().endswith(_PFX_SUFFIXES) or _is_der(cert[0])):
+        _load_pfx(context, cert[0], password)
+        return
+    try:
+        context.load_cert_chain(cert[0], cert[-1] if len(cert) == 2 else None, password=password)
+    except ssl.SSLError as exc:
+        hint = "" if password else " (if the key is encrypted, pass cert_password)"
+        raise ValueError(
+            f"cert: could not load a PEM certificate and private key from {', '.join(map(repr, cert))}"
+            f"{hint}: {exc.reason or exc.__class__.__name__}"
+        ) from None
+
+
+def _is_der(path: str) -> bool:
+    with open(path, "rb") as file:
+        head = file.read(64)
+    return head[:1] == b"\x30" and b"-----BEGIN" not in head
+
+
+def _load_pfx(context: ssl.SSLContext, path: str, password: str | None) -> None:
+    """Load a PKCS#12 file: its key goes through a temporary, encrypted PEM file."""
+    try:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.serialization import pkcs12
+    except ImportError:  # pragma: no cover - depends on the installed extras
+        raise ValueError("cert: reading a .pfx/.p12 needs the 'pfx' extra: pip install 'sf_progress[pfx]'") from None
+    data = Path(path).read_bytes()
+    try:
+        key, certificate, chain = pkcs12.load_key_and_certificates(
+            data, None if password is None else password.encode()
+        )
+    except ValueError:
+        raise ValueError(f"cert: could not open PKCS#12 file {path!r} (wrong cert_password?)") from None
+    if key is None or certificate is None:
+        raise ValueError(f"cert: PKCS#12 file {path!r} holds no private key and certificate")
+    passphrase = secrets.token_urlsafe(32)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase.encode()),
+    )
+    certs_pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in [certificate, *(chain or [])])
+    with tempfile.TemporaryDirectory(prefix="sf_progress-") as tmp:
+        cert_file, key_file = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
+        cert_file.write_bytes(certs_pem)
+        key_file.touch(mode=0o600)
+        key_file.write_bytes(key_pem)
+        context.load_cert_chain(str(cert_file), str(key_file), password=passphrase)
+
+
+def thumbprints_of(der: bytes) -> tuple[str, str]:
+    """The SHA-1 and SHA-256 thumbprints of a DER certificate, as lower-case hex."""
+    return hashlib.sha1(der).hexdigest(), hashlib.sha256(der).hexdigest()
+
+
+def _pinned_class(pins: frozenset[str]) -> type[ssl.SSLObject]:
+    """An SSLObject class that fails the handshake unless the server cert matches a pin."""
+
+    class PinnedSSLObject(ssl.SSLObject):
+        def do_handshake(self) -> None:
+            super().do_handshake()  # raises SSLWantReadError until the handshake is done
+            der = self.getpeercert(binary_form=True)
+            if der is None or not pins.intersection(thumbprints_of(der)):
+                raise ssl.SSLCertVerificationError(
+                    1, "server certificate matches none of the pinned thumbprints (server_thumbprints)"
+                )
+
+    return PinnedSSLObject
+
+
+def tls_repr(config: TLSConfig) -> dict[str, Any]:
+    """A secret-free summary for the client's repr."""
+    return {"cert": bool(config.cert), "verify": config.verify, "pins": len(config.server_thumbprints)}

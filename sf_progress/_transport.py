@@ -1,0 +1,344 @@
+"""The one request path: session, TLS, bearer tokens, transient retries.
+
+This is the only module that sends requests with aiohttp, and the single place where
+aiohttp (and ``json``, ``ssl``) errors become sf_progress errors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import aiohttp
+import tenacity as _t
+from yarl import URL
+
+from . import _config
+from ._auth import TokenCache, TokenProvider
+from ._backoff import retry_after_seconds
+from ._config import RetryPolicy
+from ._errors import (
+    AuthError,
+    ConflictError,
+    ResponseFormatError,
+    SFProgressError,
+    TLSError,
+    TransportError,
+    TransportTimeout,
+    excerpt,
+    fabric_error_class,
+)
+from ._errors import FabricError as _FabricError
+from ._models import OperationRef
+from ._security import TLSConfig
+from ._version import __version__
+
+__all__ = ["Transport"]
+
+logger = logging.getLogger("sf_progress")
+
+T = TypeVar("T")
+Parse = Callable[[Any, bytes, "OperationRef | None"], T]
+ALREADY_EXISTS = "FABRIC_E_TEST_COMMAND_OPERATION_ID_ALREADY_EXISTS"
+_STANDARD_PHRASES = frozenset(
+    phrase.lower()
+    for phrase in (
+        "OK",
+        "Bad Request",
+        "Unauthorized",
+        "Forbidden",
+        "Not Found",
+        "Conflict",
+        "Internal Server Error",
+        "Bad Gateway",
+        "Service Unavailable",
+        "Gateway Timeout",
+        "Too Many Requests",
+        "Request Timeout",
+        "Method Not Allowed",
+        "Not Implemented",
+    )
+)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, SFProgressError) and exc.transient
+
+
+def _error_from_answer(
+    status: int, reason: str, retry_after: str | None, body: bytes, ref: OperationRef | None
+) -> _FabricError:
+    """Build the ``FabricError`` for a non-2xx answer, whatever its body holds."""
+    code: str | None = None
+    message = ""
+    if body:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
+        error = data.get("Error") if isinstance(data, dict) else None
+        if isinstance(error, dict):
+            raw_code, raw_message = error.get("Code"), error.get("Message")
+            code = raw_code if isinstance(raw_code, str) and raw_code else None
+            message = raw_message if isinstance(raw_message, str) else ""
+        elif data is None:
+            message = excerpt(body)
+    # The gateway's reason phrase is the error code itself ("504 FABRIC_E_TIMEOUT").
+    if code is None and reason and " " not in reason.strip() and reason.lower() not in _STANDARD_PHRASES:
+        code = reason.strip()
+    return fabric_error_class(status)(
+        status=status,
+        code=code,
+        message=message or reason,
+        reason=reason,
+        retry_after=retry_after_seconds(retry_after, now=time.time()),
+        ref=ref,
+    )
+
+
+def _truncated(body: bytes) -> bool:
+    """Whether undecodable JSON looks cut short (worth a retry) rather than wrong.
+
+    An empty body, or one that opens a JSON object/array but never closes it, is taken
+    as truncated; an HTML page or other text is not.
+    """
+    text = body.strip()
+    if not text:
+        return True
+    return text[:1] in (b"{", b"[") and text[-1:] not in (b"}", b"]")
+
+
+class _Stop:
+    def __init__(self, attempts: int, budget: float | None) -> None:
+        self.attempts, self.budget = attempts, budget
+
+    def __call__(self, state: _t.RetryCallState) -> bool:
+        if state.attempt_number >= self.attempts:
+            return True
+        elapsed = state.seconds_since_start or 0.0
+        return self.budget is not None and elapsed >= self.budget
+
+
+class _Wait:
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+
+    def __call__(self, state: _t.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        retry_after = exc.retry_after if isinstance(exc, _FabricError) else None
+        delay = self.policy.delay(state.attempt_number - 1, retry_after)
+        if self.policy.timeout is not None:
+            delay = min(delay, max(0.0, self.policy.timeout - (state.seconds_since_start or 0.0)))
+        return delay
+
+
+def _log_retry(state: _t.RetryCallState) -> None:
+    if logger.isEnabledFor(logging.INFO):
+        exc = state.outcome.exception() if state.outcome is not None else None
+        sleep = state.next_action.sleep if state.next_action is not None else 0.0
+        logger.info("attempt %d failed (%s); retrying in %.2fs", state.attempt_number, exc, sleep)
+
+
+def _tls_failure(exc: BaseException) -> bool:
+    """Whether an aiohttp/OS error comes from TLS (a refused or unverified certificate)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (ssl.SSLError, aiohttp.ClientSSLError)):
+            return True
+        current = current.__cause__ or current.__context__ or getattr(current, "os_error", None)
+    return False
+
+
+class Transport:
+    """Owns (or borrows) the session and sends requests for ``ProgressClient``."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        session: aiohttp.ClientSession | None,
+        margin: float,
+        connect_timeout: float,
+        retry: RetryPolicy,
+        max_connections: int,
+        user_agent: str | None,
+        sleep: Callable[[float], Awaitable[None]] | None,
+        tls: TLSConfig | None,
+        token_provider: TokenProvider | None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.session = session
+        self.owns_session = session is None
+        self.closed = False
+        self.margin, self.connect_timeout = margin, connect_timeout
+        self.retry, self.max_connections, self.sleep = retry, max_connections, sleep
+        self.headers = {
+            "Accept": "application/json",
+            "User-Agent": user_agent or f"sf_progress/{__version__} aiohttp/{aiohttp.__version__}",
+        }
+        https = endpoint.lower().startswith("https://")
+        self.ssl: ssl.SSLContext | bool = (tls or TLSConfig()).ssl_context() if https else True
+        self.tokens = None if token_provider is None else TokenCache(token_provider)
+        self.timeouts: dict[int, aiohttp.ClientTimeout] = {}
+
+    def open(self) -> aiohttp.ClientSession:
+        if self.closed:
+            raise RuntimeError("this ProgressClient is closed; create a new one")
+        session = self.session
+        if session is None:
+            limit = self.max_connections
+            connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
+            session = self.session = aiohttp.ClientSession(connector=connector)
+        return session
+
+    async def aclose(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        session, self.session = self.session, None
+        if self.owns_session and session is not None:
+            await session.close()
+
+    def timeout(self, server_timeout: int) -> aiohttp.ClientTimeout:
+        timeout = self.timeouts.get(server_timeout)
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(total=server_timeout + self.margin, sock_connect=self.connect_timeout)
+            if len(self.timeouts) < 64:
+                self.timeouts[server_timeout] = timeout
+        return timeout
+
+    async def attempt(
+        self,
+        method: str,
+        url: URL,
+        server_timeout: int,
+        ref: OperationRef | None,
+        parse: Parse[T],
+        *,
+        anonymous: bool = False,
+    ) -> T:
+        """Send one request; return the parsed answer; raise only sf_progress errors.
+
+        With a token provider, a 401 draws one token refresh and one more try.
+        """
+        if self.tokens is None or anonymous:
+            return await self._send(method, url, server_timeout, ref, parse, self.headers)
+        authorization = await self.tokens.header()
+        try:
+            return await self._send(
+                method, url, server_timeout, ref, parse, {**self.headers, "Authorization": authorization}
+            )
+        except AuthError as exc:
+            if exc.status != 401:
+                raise
+        authorization = await self.tokens.refresh(authorization)
+        return await self._send(
+            method, url, server_timeout, ref, parse, {**self.headers, "Authorization": authorization}
+        )
+
+    async def _send(
+        self,
+        method: str,
+        url: URL,
+        server_timeout: int,
+        ref: OperationRef | None,
+        parse: Parse[T],
+        headers: dict[str, str],
+    ) -> T:
+        session = self.open()
+        try:
+            async with session.request(
+                method,
+                url,
+                headers=headers,
+                timeout=self.timeout(server_timeout),
+                allow_redirects=False,  # never: Authorization must not follow a redirect anywhere
+                ssl=self.ssl,
+            ) as response:
+                body = await response.read()
+                status = response.status
+                if status >= 300 or status < 200:
+                    raise _error_from_answer(
+                        status, response.reason or "", response.headers.get("Retry-After"), body, ref
+                    )
+        except TimeoutError as exc:
+            raise TransportTimeout(
+                f"no answer from {self.endpoint} within {server_timeout + self.margin:g}s", ref=ref
+            ) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            if _tls_failure(exc):
+                raise TLSError(f"TLS with {self.endpoint} failed: {_describe(exc)}", ref=ref) from exc
+            raise TransportError(f"{method} {self.endpoint}: {_describe(exc)}", ref=ref) from exc
+        if parse is ignore_body:
+            return parse(None, body, ref)
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise ResponseFormatError(
+                f"HTTP {status} answer is not valid JSON ({exc})",
+                body=body,
+                truncated=_truncated(body),
+                ref=ref,
+            ) from None
+        return parse(data, body, ref)
+
+    async def call(
+        self,
+        method: str,
+        url: URL,
+        server_timeout: int,
+        ref: OperationRef | None,
+        parse: Parse[T],
+        *,
+        conflict_means_done: bool = False,
+        anonymous: bool = False,
+    ) -> T:
+        """One request with transient retries.  The success path builds no retry machinery."""
+        try:
+            return await self.attempt(method, url, server_timeout, ref, parse, anonymous=anonymous)
+        except SFProgressError as exc:
+            if not exc.transient:
+                raise
+            first: SFProgressError | None = exc
+
+        async def attempt() -> T:
+            nonlocal first
+            if first is not None:  # replay the first failure so tenacity counts it
+                failure, first = first, None
+                raise failure
+            try:
+                return await self.attempt(method, url, server_timeout, ref, parse, anonymous=anonymous)
+            except ConflictError as exc:
+                # A retried start that meets "already exists" means the earlier try landed.
+                if conflict_means_done and exc.code == ALREADY_EXISTS:
+                    return parse(None, b"", ref)
+                raise
+
+        return await self._retrying()(attempt)
+
+    def _retrying(self) -> _t.AsyncRetrying:
+        policy = self.retry
+        attempts = _config.testing_attempts() or policy.attempts
+        return _t.AsyncRetrying(
+            sleep=self.sleep or _config.sleep,
+            stop=_Stop(attempts, policy.timeout),
+            wait=_Wait(policy),
+            retry=_t.retry_if_exception(_is_transient),
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def ignore_body(data: object, body: bytes, ref: OperationRef | None) -> None:
+    """The parse step of calls whose 2xx answer has no body worth reading."""
