@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from ._errors import CredentialError
+from ._errors import CredentialError, SFProgressError
 
 if TYPE_CHECKING:
     from ._client import ProgressClient
@@ -107,6 +107,8 @@ class TokenCache:
             result: Any = self._provider()
             if inspect.isawaitable(result):
                 result = await result
+        except SFProgressError:
+            raise  # already ours (e.g. from AadTokenProvider, or a FabricError reading metadata)
         except Exception as exc:  # the user's provider: any failure is a credential failure
             raise CredentialError(f"the token provider failed: {type(exc).__name__}") from exc
         token: object

@@ -156,13 +156,26 @@ def _load_client_cert(context: ssl.SSLContext, cert: tuple[str, ...], password: 
         _load_pfx(context, cert[0], password)
         return
     try:
-        context.load_cert_chain(cert[0], cert[-1] if len(cert) == 2 else None, password=password)
-    except ssl.SSLError as exc:
+        context.load_cert_chain(
+            cert[0], cert[-1] if len(cert) == 2 else None, password=_no_password if password is None else password
+        )
+    except _KeyIsEncrypted:
+        raise ValueError(f"cert: the private key in {cert[-1]!r} is encrypted; pass cert_password") from None
+    except (ssl.SSLError, OSError) as exc:
         hint = "" if password else " (if the key is encrypted, pass cert_password)"
         raise ValueError(
             f"cert: could not load a PEM certificate and private key from {', '.join(map(repr, cert))}"
-            f"{hint}: {exc.reason or exc.__class__.__name__}"
+            f"{hint}: {getattr(exc, 'reason', None) or exc.__class__.__name__}"
         ) from None
+
+
+class _KeyIsEncrypted(Exception):
+    pass
+
+
+def _no_password() -> str:
+    """OpenSSL asks for a password only for an encrypted key: never prompt on a terminal."""
+    raise _KeyIsEncrypted
 
 
 def _is_der(path: str) -> bool:

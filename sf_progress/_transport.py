@@ -284,7 +284,11 @@ class Transport:
         except (aiohttp.ClientError, OSError) as exc:
             if _tls_failure(exc):
                 raise TLSError(f"TLS with {self.endpoint} failed: {_describe(exc)}", ref=ref) from exc
-            raise TransportError(f"{method} {self.endpoint}: {_describe(exc)}", ref=ref) from exc
+            hint = ""
+            if "ssl" in self.options and isinstance(exc, (aiohttp.ServerDisconnectedError, ConnectionResetError)):
+                # Over TLS 1.3 a refused client certificate shows up only as a closed connection.
+                hint = " (over TLS: if the cluster requires a client certificate, it may have refused this one)"
+            raise TransportError(f"{method} {self.endpoint}: {_describe(exc)}{hint}", ref=ref) from exc
         if parse is ignore_body:
             return parse(None, body, ref)
         try:

@@ -14,6 +14,7 @@ import collections
 import json
 import random
 import re
+import ssl
 import uuid
 from collections.abc import Callable, Iterable
 from types import TracebackType
@@ -34,7 +35,7 @@ _FAULTS_PATH = re.compile(
 _API_VERSION = re.compile(r"^(\d+(?:\.\d+)?)(?:-preview)?$")
 _MODES = ("AllReplicasOrInstances", "OnlyActiveSecondaries")
 _TYPE_RESTART = ("PartitionRestart", 4)
-ROUTES = ("root", "version", "progress", "start", "cancel", "list", "other")
+ROUTES = ("root", "version", "aad", "progress", "start", "cancel", "list", "other")
 Planner = Callable[[OperationRef], Script]
 
 
@@ -73,7 +74,9 @@ class FakeCluster:
     :meth:`plan` says otherwise.  ``clock`` (monotonic seconds) may be replaced to step
     time by hand; by default it is sf_progress's own clock, which ``set_testing(True)``
     turns virtual, so scripted durations pass as fast as the client "sleeps".
-    ``token`` makes every call require ``Authorization: Bearer <token>``.
+    ``token`` makes every call require ``Authorization: Bearer <token>`` (change it to
+    "expire" a token).  ``ssl_context`` serves HTTPS (make it require client
+    certificates to test them); ``aad_metadata`` is what ``GetAadMetadata`` answers.
     ``retention`` purges terminal operations after that many seconds (404 afterwards,
     and the id may be reused).  ``services`` (name -> (partition ids, stateful)) makes
     starts validate their target as a real cluster does: 202 first, Faulted later.
@@ -91,6 +94,8 @@ class FakeCluster:
         cluster_version: str = "9.1.1436.9590",
         host: str = "127.0.0.1",
         port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+        aad_metadata: dict[str, str] | None = None,
     ) -> None:
         self.default_script = default_script or Script()
         self.planner = planner
@@ -106,6 +111,8 @@ class FakeCluster:
         self.seen: list[tuple[str, str]] = []  # (method, raw path with query) of the first 10k requests
         self.request_times: list[float] = []  # clock() of the first 1M requests, for rate checks
         self._host, self._port = host, port
+        self.ssl_context = ssl_context
+        self.aad_metadata = aad_metadata
         self._plans: dict[uuid.UUID, Script] = {}
         self._faults: collections.deque[tuple[frozenset[str] | None, str | None, Fault]] = collections.deque()
         self._fault_rate = 0.0
@@ -125,12 +132,12 @@ class FakeCluster:
             app, access_log=None, handle_signals=False, shutdown_timeout=0.5, handler_cancellation=True
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port, reuse_address=True)
+        site = web.TCPSite(self._runner, self._host, self._port, reuse_address=True, ssl_context=self.ssl_context)
         await site.start()
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         port = sockets[0].getsockname()[1] if sockets else self._port
-        self.url = f"http://{self._host}:{port}"
+        self.url = f"{'https' if self.ssl_context else 'http'}://{self._host}:{port}"
         return self
 
     async def close(self) -> None:
@@ -259,8 +266,11 @@ class FakeCluster:
                         **({"Content-Type": fault.content_type} if fault.content_type else {}),
                     },
                 )
+        if route == "aad":
+            metadata = self.aad_metadata
+            return web.json_response({"type": "aad" if metadata else "none", "metadata": metadata or {}})
         if self.token is not None and request.headers.get("Authorization") != f"Bearer {self.token}":
-            return web.Response(status=401, reason="Unauthorized")
+            return web.Response(status=401, reason="Unauthorized", headers={"WWW-Authenticate": "Bearer"})
         try:
             response = self._dispatch(route, match, request.method, query)
         except _Answer as answer:
@@ -277,6 +287,8 @@ class FakeCluster:
             return "root", None
         if path == "/$/GetClusterVersion":
             return "version", None
+        if path == "/$/GetAadMetadata":
+            return "aad", None
         if path in ("/Faults/", "/Faults"):
             return "list", None
         if path == "/Faults/$/Cancel":

@@ -191,6 +191,11 @@ class Fault:
         return cls("answer", status, "OK", body)
 
     @classmethod
+    def redirect(cls, location: str, status: int = 307) -> Fault:
+        """A redirect to *location* (the client must not follow it with its token)."""
+        return cls("answer", status, "Temporary Redirect", b"", content_type="", headers=(("Location", location),))
+
+    @classmethod
     def reset(cls) -> Fault:
         """Drop the connection without answering."""
         return cls("reset")
