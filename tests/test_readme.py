@@ -28,6 +28,15 @@ def test_readme_example_runs() -> None:
     assert lines[2] == "404 FABRIC_E_KEY_NOT_FOUND"
 
 
+def test_every_python_block_runs() -> None:
+    """Every ```python block of the README runs as written (the others are ```text/console)."""
+    for example in blocks("python")[1:]:
+        result = subprocess.run(
+            [sys.executable, "-c", example], capture_output=True, text=True, timeout=120, cwd=ROOT, check=False
+        )
+        assert result.returncode == 0, result.stderr
+
+
 def test_ci_runs_the_readme_commands() -> None:
     """.ci/run contains the README's install and test commands, in that order."""
     install, test = (block.strip() for block in blocks("console")[:2])
