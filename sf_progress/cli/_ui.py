@@ -1,0 +1,132 @@
+"""What people see: a live progress view of a batch, status lines, and the final summary.
+
+Everything here writes to stderr; stdout carries only data (results, JSON).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from .. import BatchSnapshot, OperationState, Outcome, OutcomeKind
+
+STATE_LABELS = {
+    None: "waiting",
+    OperationState.RUNNING: "running",
+    OperationState.ROLLING_BACK: "rolling back",
+    OperationState.UNKNOWN: "unknown",
+    OperationState.INVALID: "invalid",
+}
+KIND_STYLES = {
+    OutcomeKind.COMPLETED: "green",
+    OutcomeKind.FAULTED: "red",
+    OutcomeKind.CANCELLED: "yellow",
+    OutcomeKind.NOT_FOUND: "magenta",
+    OutcomeKind.TIMED_OUT: "bright_red",
+    OutcomeKind.FAILED: "bold red",
+}
+
+
+def err_console() -> Console:
+    """The console for humans: stderr, with colour only on a terminal."""
+    return Console(stderr=True, highlight=False)
+
+
+def counts_line(snap: BatchSnapshot) -> Text:
+    """One line of counts: pending by state, finished by kind, and request figures."""
+    text = Text()
+    for state, count in sorted(snap.by_state.items(), key=lambda kv: STATE_LABELS.get(kv[0], "")):
+        text.append(f"{STATE_LABELS.get(state, str(state))} {count}  ", style="cyan")
+    for kind in OutcomeKind:
+        count = snap.by_kind.get(kind, 0)
+        if count:
+            text.append(f"{kind.value.replace('_', ' ')} {count}  ", style=KIND_STYLES[kind])
+    text.append(f"| requests {snap.requests}  retries {snap.retries}  in flight {snap.in_flight}", style="dim")
+    if snap.oldest_pending is not None:
+        text.append(f"  oldest {snap.oldest_pending:.0f}s", style="dim")
+    if snap.throttle < 1.0:
+        text.append(f"  throttled to {snap.throttle:.0%}", style="yellow")
+    return text
+
+
+def plain_progress(snap: BatchSnapshot) -> str:
+    return f"progress: {snap.finished}/{snap.total} finished; {counts_line(snap).plain}"
+
+
+class BatchView:
+    """A live progress bar with counts while a batch runs (plain lines when not on a terminal)."""
+
+    def __init__(self, snapshot: Callable[[], BatchSnapshot], *, quiet: bool, title: str) -> None:
+        self.snapshot, self.quiet, self.title = snapshot, quiet, title
+        self.console = err_console()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> BatchView:
+        if not self.quiet:
+            self._task = asyncio.ensure_future(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        if not self.console.is_terminal:
+            last = 0.0
+            while True:
+                await asyncio.sleep(0.5)
+                if time.monotonic() - last >= 5.0:
+                    last = time.monotonic()
+                    self.console.print(plain_progress(self.snapshot()), soft_wrap=True, markup=False)
+        progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+        )
+        task = progress.add_task(self.title, total=None)
+        counts = Text()
+        with Live(Group(progress, counts), console=self.console, refresh_per_second=8, transient=False):
+            while True:
+                snap = self.snapshot()
+                progress.update(task, total=snap.total or None, completed=snap.finished)
+                counts.truncate(0)
+                counts.append_text(counts_line(snap))
+                await asyncio.sleep(0.12)
+
+
+def summary(console: Console, outcomes: list[Outcome], *, total: int, interrupted: bool, skipped: int) -> None:
+    """The closing table: counts by outcome, then the slowest operations."""
+    table = Table(title="sf-progress summary" + (" (interrupted)" if interrupted else ""), title_justify="left")
+    table.add_column("outcome")
+    table.add_column("count", justify="right")
+    for kind in OutcomeKind:
+        count = sum(1 for o in outcomes if o.kind is kind)
+        if count:
+            table.add_row(Text(kind.value.replace("_", " "), style=KIND_STYLES[kind]), str(count))
+    unfinished = total - len(outcomes)
+    if unfinished:
+        table.add_row("not finished", str(unfinished))
+    if skipped:
+        table.add_row("bad input lines", str(skipped))
+    console.print(table)
+    slowest = sorted(outcomes, key=lambda o: o.elapsed, reverse=True)[:5]
+    if slowest:
+        slow = Table(title="slowest operations", title_justify="left")
+        slow.add_column("operation", no_wrap=True, min_width=36)
+        slow.add_column("service", overflow="fold")
+        slow.add_column("outcome")
+        slow.add_column("seconds", justify="right")
+        slow.add_column("polls", justify="right")
+        for o in slowest:
+            slow.add_row(str(o.ref.operation_id), o.ref.service_name, o.kind.value, f"{o.elapsed:.1f}", str(o.polls))
+        console.print(slow)
