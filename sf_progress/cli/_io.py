@@ -32,6 +32,7 @@ class RowParser:
     def __init__(self, report: Callable[[str], None]) -> None:
         self.report = report
         self.header: list[str] | None = None
+        self.jsonl = False  # set by the first JSON line: then every line must be JSON
         self.number = 0
 
     def feed(self, raw: str) -> Row | None:
@@ -39,14 +40,15 @@ class RowParser:
         number, text = self.number, raw.strip()
         if not text or text.startswith("#"):
             return None
-        if text.startswith("{"):
+        if text.startswith("{") or self.jsonl:
+            self.jsonl = self.header is None
             try:
                 data = json.loads(text)
             except json.JSONDecodeError as exc:
                 self.report(f"line {number}: not valid JSON ({exc.msg})")
                 return None
             if not isinstance(data, dict):
-                self.report(f"line {number}: expected a JSON object")
+                self.report(f"line {number}: expected a JSON object with service_id, partition_id, operation_id")
                 return None
             return Row(number, {k: str(v) for k, v in data.items() if v is not None})
         values = next(csv.reader(io.StringIO(text)))

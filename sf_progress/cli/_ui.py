@@ -6,6 +6,7 @@ Everything here writes to stderr; stdout carries only data (results, JSON).
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 
@@ -35,8 +36,11 @@ KIND_STYLES = {
 
 
 def err_console() -> Console:
-    """The console for humans: stderr, with colour only on a terminal."""
-    return Console(stderr=True, highlight=False)
+    """The console for humans: stderr, with colour only on a terminal (120 columns in logs)."""
+    console = Console(stderr=True, highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=True, highlight=False, width=120)
+    return console
 
 
 def counts_line(snap: BatchSnapshot) -> Text:
@@ -123,8 +127,8 @@ def summary(console: Console, outcomes: list[Outcome], *, total: int, interrupte
     if slowest:
         slow = Table(title="slowest operations", title_justify="left")
         slow.add_column("operation", no_wrap=True, min_width=36)
-        slow.add_column("service", overflow="fold")
-        slow.add_column("outcome")
+        slow.add_column("service", overflow="ellipsis", no_wrap=True)
+        slow.add_column("outcome", no_wrap=True)
         slow.add_column("seconds", justify="right")
         slow.add_column("polls", justify="right")
         for o in slowest:
