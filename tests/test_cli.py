@@ -354,3 +354,43 @@ def test_demo_runs_and_summarises() -> None:
     assert sum(counts) == 50
     assert "progress reads" in err
     assert time.monotonic() - started < 60
+
+
+async def test_live_view_on_a_terminal() -> None:
+    """On a terminal the batch view draws a progress bar and the counts line."""
+    import io
+
+    from rich.console import Console
+
+    from sf_progress import BatchSnapshot, OutcomeKind
+    from sf_progress.cli._ui import BatchView
+
+    snap = BatchSnapshot(
+        total=10,
+        pending=4,
+        finished=6,
+        in_flight=2,
+        by_state={OperationState.RUNNING: 3, None: 1},
+        by_kind={OutcomeKind.COMPLETED: 5, OutcomeKind.FAULTED: 1},
+        requests=40,
+        retries=2,
+        oldest_pending=12.0,
+        throttle=0.5,
+    )
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=120)
+    async with BatchView(lambda: snap, quiet=False, title="testing", console=console):
+        await asyncio.sleep(0.3)
+    text = screen.getvalue()
+    for piece in (
+        "testing",
+        "6/10",
+        "running 3",
+        "waiting 1",
+        "completed 5",
+        "faulted 1",
+        "retries 2",
+        "oldest 12s",
+        "throttled to 50%",
+    ):
+        assert piece in text

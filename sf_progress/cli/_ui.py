@@ -67,9 +67,11 @@ def plain_progress(snap: BatchSnapshot) -> str:
 class BatchView:
     """A live progress bar with counts while a batch runs (plain lines when not on a terminal)."""
 
-    def __init__(self, snapshot: Callable[[], BatchSnapshot], *, quiet: bool, title: str) -> None:
+    def __init__(
+        self, snapshot: Callable[[], BatchSnapshot], *, quiet: bool, title: str, console: Console | None = None
+    ) -> None:
         self.snapshot, self.quiet, self.title = snapshot, quiet, title
-        self.console = err_console()
+        self.console = console or err_console()
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> BatchView:
