@@ -210,11 +210,15 @@ class ProgressClient:
         """
         ref = _ref_of(service_id, partition_id, operation_id)
         server_timeout = self._server_timeout if timeout is None else check_server_timeout(timeout)
-        url = URL(
-            f"{self._base}{ref.path}{self._progress_query}{ref.operation_id}&timeout={server_timeout}",
-            encoded=True,
+        return await self._transport.call(
+            "GET", self._progress_url(ref, server_timeout), server_timeout, ref, parse_progress
         )
-        return await self._transport.call("GET", url, server_timeout, ref, parse_progress)
+
+    def _progress_url(self, ref: OperationRef, server_timeout: int) -> URL:
+        """The GetRestartProgress URL (built as an already-encoded string: no re-parsing)."""
+        return URL(
+            f"{self._base}{ref.path}{self._progress_query}{ref.operation_id}&timeout={server_timeout}", encoded=True
+        )
 
     async def start_partition_restart(
         self,
@@ -296,11 +300,9 @@ class ProgressClient:
         wait's deadline.
         """
         server_timeout = max(1, min(self._server_timeout, math.ceil(remaining)))
-        url = URL(
-            f"{self._base}{ref.path}{self._progress_query}{ref.operation_id}&timeout={server_timeout}",
-            encoded=True,
+        return await self._transport.attempt(
+            "GET", self._progress_url(ref, server_timeout), server_timeout, ref, parse_progress
         )
-        return await self._transport.attempt("GET", url, server_timeout, ref, parse_progress)
 
     async def wait_for_completion(
         self,

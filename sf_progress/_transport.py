@@ -245,17 +245,15 @@ class Transport:
         parse: Parse[T],
     ) -> T:
         authorization = await tokens.header()
-        try:
-            return await self._send(
-                method, url, server_timeout, ref, parse, {**self.headers, "Authorization": authorization}
-            )
-        except AuthError as exc:
-            if exc.status != 401:
-                raise
-        authorization = await tokens.refresh(authorization)
-        return await self._send(
-            method, url, server_timeout, ref, parse, {**self.headers, "Authorization": authorization}
-        )
+        for last_try in (False, True):
+            try:
+                headers = {**self.headers, "Authorization": authorization}
+                return await self._send(method, url, server_timeout, ref, parse, headers)
+            except AuthError as exc:
+                if exc.status != 401 or last_try:
+                    raise
+                authorization = await tokens.refresh(authorization)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(
         self,
