@@ -32,7 +32,6 @@ from .. import (
     SFProgressError,
     WaitTimeout,
 )
-from ..testing import FakeCluster, Fault, Script
 from ._connect import connection_options
 from ._io import Row, outcome_record, rows_from, to_ref, write_record
 from ._ui import BatchView, err_console, summary
@@ -466,6 +465,8 @@ async def _started(
 @quiet_option
 def demo(partitions: int, fault_rate: float, seed: int | None, results: IO[str] | None, quiet: bool) -> None:
     """Restart partitions on an embedded fake cluster and watch them: no cluster needed."""
+    from ..testing import FakeCluster, Fault, Script  # only the demo needs the fake cluster
+
     rng = random.Random(seed)
 
     def planner(ref: OperationRef) -> Script:
