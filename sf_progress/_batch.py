@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import heapq
 import itertools
 import logging
@@ -293,7 +294,9 @@ class _Engine:
 
     def cancel(self) -> None:
         for task in self.tasks:
-            task.cancel()
+            if not task.done():
+                with contextlib.suppress(RuntimeError):  # the loop is already closed: nothing to stop
+                    task.cancel()
 
     async def close(self) -> None:
         self.cancel()
