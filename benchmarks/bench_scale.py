@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _server import constant_server_process
+from _server import constant_server_process, pin_to_cores
 
 from sf_progress import Backoff, OperationRef, ProgressClient
 
@@ -108,6 +108,7 @@ if __name__ == "__main__":
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    pin_to_cores()
     if args.child:
         print(json.dumps(asyncio.run(hold(args.child, args.traced))))
     else:

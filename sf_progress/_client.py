@@ -31,8 +31,9 @@ from ._models import (
     PartitionRestartProgress,
     RestartPartitionMode,
     filter_mask,
+    json_body,
     parse_operation_list,
-    parse_progress,
+    progress_from_body,
 )
 from ._security import CertArg, TLSConfig, VerifyArg
 from ._transport import Transport, ignore_body
@@ -211,7 +212,7 @@ class ProgressClient:
         ref = _ref_of(service_id, partition_id, operation_id)
         server_timeout = self._server_timeout if timeout is None else check_server_timeout(timeout)
         return await self._transport.call(
-            "GET", self._progress_url(ref, server_timeout), server_timeout, ref, parse_progress
+            "GET", self._progress_url(ref, server_timeout), server_timeout, ref, progress_from_body
         )
 
     def _progress_url(self, ref: OperationRef, server_timeout: int) -> URL:
@@ -286,7 +287,7 @@ class ProgressClient:
             f"&StateFilter={states}&timeout={server_timeout}",
             encoded=True,
         )
-        return await self._transport.call("GET", url, server_timeout, None, parse_operation_list)
+        return await self._transport.call("GET", url, server_timeout, None, json_body(parse_operation_list))
 
     # --- waiting --------------------------------------------------------------------------
 
@@ -301,7 +302,7 @@ class ProgressClient:
         """
         server_timeout = max(1, min(self._server_timeout, math.ceil(remaining)))
         return await self._transport.attempt(
-            "GET", self._progress_url(ref, server_timeout), server_timeout, ref, parse_progress
+            "GET", self._progress_url(ref, server_timeout), server_timeout, ref, progress_from_body
         )
 
     async def wait_for_completion(
@@ -406,7 +407,9 @@ class ProgressClient:
             f"{self._base}/$/GetAadMetadata?api-version={CONTROL_API_VERSION}&timeout={server_timeout}",
             encoded=True,
         )
-        return await self._transport.call("GET", url, server_timeout, None, parse_aad_metadata, anonymous=True)
+        return await self._transport.call(
+            "GET", url, server_timeout, None, json_body(parse_aad_metadata), anonymous=True
+        )
 
     async def get_cluster_version(self, *, timeout: int | None = None) -> str:
         """Return the cluster's code version (``GET /$/GetClusterVersion``)."""
@@ -415,7 +418,7 @@ class ProgressClient:
             f"{self._base}/$/GetClusterVersion?api-version={CONTROL_API_VERSION}&timeout={server_timeout}",
             encoded=True,
         )
-        return await self._transport.call("GET", url, server_timeout, None, _parse_version)
+        return await self._transport.call("GET", url, server_timeout, None, json_body(_parse_version))
 
 
 def _tls_config(

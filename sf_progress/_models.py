@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
+import json
 import uuid
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import attrs
 
@@ -267,6 +268,61 @@ def _selected(value: object, body: bytes, ref: OperationRef | None) -> SelectedP
     if not isinstance(name, str) or pid is None:
         raise _bad("'SelectedPartition' needs a string ServiceName and a GUID PartitionId", body, ref)
     return SelectedPartition(name, pid)
+
+
+def decode_json(body: bytes, ref: OperationRef | None = None) -> Any:
+    """Decode a 2xx body, or raise ``ResponseFormatError`` (``transient`` if it looks cut short)."""
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise ResponseFormatError(
+            f"the answer is not valid JSON ({exc})", body=body, truncated=_looks_truncated(body), ref=ref
+        ) from None
+
+
+def _looks_truncated(body: bytes) -> bool:
+    """Whether undecodable JSON looks cut short (worth a retry) rather than wrong.
+
+    An empty body, or one that opens a JSON object/array but never closes it, is taken as
+    truncated; an HTML page or other text is not.
+    """
+    text = body.strip()
+    if not text:
+        return True
+    return text[:1] in (b"{", b"[") and text[-1:] not in (b"}", b"]")
+
+
+T = TypeVar("T")
+
+
+def json_body(parse: Callable[[Any, bytes, OperationRef | None], T]) -> Callable[[bytes, OperationRef | None], T]:
+    """Turn a parser of decoded JSON into a parser of the raw body."""
+
+    def from_body(body: bytes, ref: OperationRef | None) -> T:
+        return parse(decode_json(body, ref), body, ref)
+
+    return from_body
+
+
+_MEMO: dict[bytes, PartitionRestartProgress] = {}
+_MEMO_SIZE, _MEMO_BODY = 512, 512
+
+
+def progress_from_body(body: bytes, ref: OperationRef | None) -> PartitionRestartProgress:
+    """``parse_progress`` for a raw body, remembering the answers of small, frequent bodies.
+
+    Progress models are immutable and most answers are byte-identical (every Running
+    operation answers ``{"State":"Running"}``), so a repeated body costs one dict lookup:
+    less than the ``json.loads`` a hand-written loop does.
+    """
+    progress = _MEMO.get(body)
+    if progress is None:
+        progress = parse_progress(decode_json(body, ref), body, ref)
+        if len(body) <= _MEMO_BODY:
+            if len(_MEMO) >= _MEMO_SIZE:
+                _MEMO.clear()
+            _MEMO[body] = progress
+    return progress
 
 
 def parse_progress(data: object, body: bytes, ref: OperationRef | None = None) -> PartitionRestartProgress:

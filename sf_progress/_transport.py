@@ -24,7 +24,6 @@ from ._config import RetryPolicy
 from ._errors import (
     AuthError,
     ConflictError,
-    ResponseFormatError,
     SFProgressError,
     TLSError,
     TransportError,
@@ -42,7 +41,7 @@ __all__ = ["Transport"]
 logger = logging.getLogger("sf_progress")
 
 T = TypeVar("T")
-Parse = Callable[[Any, bytes, "OperationRef | None"], T]
+Parse = Callable[[bytes, "OperationRef | None"], T]
 ALREADY_EXISTS = "FABRIC_E_TEST_COMMAND_OPERATION_ID_ALREADY_EXISTS"
 _STANDARD_PHRASES = frozenset(
     phrase.lower()
@@ -98,18 +97,6 @@ def _error_from_answer(
         retry_after=retry_after_seconds(retry_after, now=time.time()),
         ref=ref,
     )
-
-
-def _truncated(body: bytes) -> bool:
-    """Whether undecodable JSON looks cut short (worth a retry) rather than wrong.
-
-    An empty body, or one that opens a JSON object/array but never closes it, is taken
-    as truncated; an HTML page or other text is not.
-    """
-    text = body.strip()
-    if not text:
-        return True
-    return text[:1] in (b"{", b"[") and text[-1:] not in (b"}", b"]")
 
 
 class _Stop:
@@ -287,18 +274,7 @@ class Transport:
                 # Over TLS 1.3 a refused client certificate shows up only as a closed connection.
                 hint = " (over TLS: if the cluster requires a client certificate, it may have refused this one)"
             raise TransportError(f"{method} {self.endpoint}: {_describe(exc)}{hint}", ref=ref) from exc
-        if parse is ignore_body:
-            return parse(None, body, ref)
-        try:
-            data = json.loads(body)
-        except ValueError as exc:
-            raise ResponseFormatError(
-                f"HTTP {status} answer is not valid JSON ({exc})",
-                body=body,
-                truncated=_truncated(body),
-                ref=ref,
-            ) from None
-        return parse(data, body, ref)
+        return parse(body, ref)
 
     async def call(
         self,
@@ -329,7 +305,7 @@ class Transport:
             except ConflictError as exc:
                 # A retried start that meets "already exists" means the earlier try landed.
                 if conflict_means_done and exc.code == ALREADY_EXISTS:
-                    return parse(None, b"", ref)
+                    return parse(b"", ref)
                 raise
 
         return await self._retrying()(attempt)
@@ -352,5 +328,5 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def ignore_body(data: object, body: bytes, ref: OperationRef | None) -> None:
+def ignore_body(body: bytes, ref: OperationRef | None) -> None:
     """The parse step of calls whose 2xx answer has no body worth reading."""
