@@ -47,6 +47,7 @@ logger = logging.getLogger("sf_progress")
 OperationLike = OperationRef | tuple[Any, Any, Any]
 _DONE = object()
 _MIN_FACTOR = 1 / 64
+_GAVE_UP = frozenset({OutcomeKind.NOT_FOUND, OutcomeKind.TIMED_OUT, OutcomeKind.FAILED})
 
 
 @attrs.frozen
@@ -205,7 +206,10 @@ class _Engine:
                 except BaseException:
                     self.in_flight -= 1
                     raise
-                await self.after_poll(tracker, result)
+                events = self.after_poll(tracker, result)
+                if events:
+                    for event in events:
+                        await self._emit(event)
                 # Under load, keep the slot and take the next due operation directly:
                 # no round trip through the dispatcher on the hot path.
                 tracker = self.take_due(self.clock(), keep_slot=True)
@@ -229,7 +233,8 @@ class _Engine:
         self.requests += 1
         return tracker
 
-    async def after_poll(self, tracker: _Tracker, result: PartitionRestartProgress | SFProgressError) -> None:
+    def after_poll(self, tracker: _Tracker, result: PartitionRestartProgress | SFProgressError) -> list[object] | None:
+        """Account for one poll; return the events for the hook (``None`` without a hook)."""
         now = self.clock()
         before = tracker.last.state if tracker.last is not None else None
         self._backpressure(result, now)
@@ -246,14 +251,12 @@ class _Engine:
             heapq.heappush(self.heap, (nxt, next(self.seq), tracker))
         if isinstance(event, Retrying):
             self.retries += 1
-        if self.on_event is not None:
-            await self._emit(event)
-            if isinstance(nxt, Outcome) and nxt.kind in (
-                OutcomeKind.NOT_FOUND,
-                OutcomeKind.TIMED_OUT,
-                OutcomeKind.FAILED,
-            ):
-                await self._emit(GaveUp(tracker.ref, nxt))
+        if self.on_event is None:
+            return None
+        events: list[object] = [] if event is None else [event]
+        if isinstance(nxt, Outcome) and nxt.kind in _GAVE_UP:
+            events.append(GaveUp(tracker.ref, nxt))
+        return events
 
     def _backpressure(self, result: PartitionRestartProgress | SFProgressError, now: float) -> None:
         """503/504/Retry-After slow the whole batch down; successes bring it back up."""
@@ -268,8 +271,6 @@ class _Engine:
                 self.factor = min(1.0, self.factor + 1.0 / self.concurrency)
 
     async def _emit(self, event: object) -> None:
-        if event is None:
-            return
         try:
             await call_hook(self.on_event, event)
         except Exception:
