@@ -23,6 +23,7 @@ from sf_progress.testing import FakeCluster, Script
 
 async def run(policy: Backoff | None, operations: int, seed: int, span: tuple[float, float]) -> dict[str, float]:
     rng = random.Random(seed)
+    random.seed(seed)  # the jitter, too, for a repeatable run
     async with FakeCluster() as cluster, ProgressClient(cluster.url) as client:
         refs = []
         for _ in range(operations):
