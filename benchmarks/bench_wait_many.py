@@ -66,7 +66,11 @@ async def main(operations: int, seconds: float, rounds: int) -> dict[str, object
             urls = [url + r.path + query.format(r.operation_id) for r in refs]
             connector = aiohttp.TCPConnector(limit=IN_FLIGHT, limit_per_host=IN_FLIGHT)
             async with aiohttp.ClientSession(connector=connector) as session:
-                await bare(session, urls, 1000)  # warm up
+                # Warm up both (connections, caches, allocator): the first rounds of a fresh
+                # process run measurably slower and would skew the pairs.
+                for _ in range(2):
+                    await ours(client, refs, 1.0)
+                    await bare(session, urls, 5000)
                 ours_us, bare_us, polls = [], [], []
                 for _ in range(rounds):
                     cpu, requests = await ours(client, refs, seconds)
