@@ -394,3 +394,20 @@ async def test_live_view_on_a_terminal() -> None:
         "throttled to 50%",
     ):
         assert piece in text
+
+
+@pytest.mark.real_wait
+def test_ctrl_c_during_wait_exits_130_without_traceback() -> None:
+    """SIGINT while `wait` waits for one restart: exit 130, no traceback."""
+    threaded = ThreadedCluster()
+    try:
+        ref = threaded.add(Script(duration=10_000))
+        proc = run_module("wait", *ids(ref), "--endpoint", threaded.cluster.url)
+        assert proc.stderr is not None
+        assert "Running" in proc.stderr.readline()  # the first poll has answered
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130
+        assert "Traceback" not in err
+    finally:
+        threaded.close()

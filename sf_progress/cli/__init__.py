@@ -69,6 +69,9 @@ def run(coro: Coroutine[Any, Any, int]) -> None:
     except SFProgressError as exc:
         err_console().print(f"[red]error:[/] {exc}")
         code = EXIT_ERROR
+    except KeyboardInterrupt:  # Ctrl-C outside a batch (get, wait, restart): no traceback
+        err_console().print("interrupted")
+        code = EXIT_INTERRUPTED
     sys.exit(code)
 
 
