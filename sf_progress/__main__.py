@@ -1,5 +1,5 @@
 """``python -m sf_progress``: the ``sf-progress`` command line (needs the ``cli`` extra)."""
 
-from .cli import main
+from ._launch import main
 
 main()

@@ -411,3 +411,14 @@ def test_ctrl_c_during_wait_exits_130_without_traceback() -> None:
         assert "Traceback" not in err
     finally:
         threaded.close()
+
+
+def test_launcher_explains_missing_extra(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without the cli extra, the sf-progress script says what to install (exit 2)."""
+    from sf_progress import _launch
+
+    monkeypatch.setitem(sys.modules, "sf_progress.cli", None)
+    with pytest.raises(SystemExit) as info:
+        _launch.main()
+    assert info.value.code == 2
+    assert "pip install 'sf_progress[cli]'" in capsys.readouterr().err
