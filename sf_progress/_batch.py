@@ -206,13 +206,15 @@ class _Engine:
                 except BaseException:
                     self.in_flight -= 1
                     raise
-                events = self.after_poll(tracker, result)
+                now = self.clock()
+                events = self.after_poll(tracker, result, now)
                 if events:
                     for event in events:
                         await self._emit(event)
+                    now = self.clock()
                 # Under load, keep the slot and take the next due operation directly:
                 # no round trip through the dispatcher on the hot path.
-                tracker = self.take_due(self.clock(), keep_slot=True)
+                tracker = self.take_due(now, keep_slot=True)
             self.in_flight -= 1
             self.wake.set()
 
@@ -233,9 +235,10 @@ class _Engine:
         self.requests += 1
         return tracker
 
-    def after_poll(self, tracker: _Tracker, result: PartitionRestartProgress | SFProgressError) -> list[object] | None:
+    def after_poll(
+        self, tracker: _Tracker, result: PartitionRestartProgress | SFProgressError, now: float
+    ) -> list[object] | None:
         """Account for one poll; return the events for the hook (``None`` without a hook)."""
-        now = self.clock()
         before = tracker.last.state if tracker.last is not None else None
         self._backpressure(result, now)
         nxt, event = step(tracker, result, now, self.cfg)

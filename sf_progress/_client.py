@@ -395,7 +395,7 @@ class ProgressClient:
             concurrency,
             None if max_rate is None else float(max_rate),
             on_event,
-            self._now,
+            self._clock or _config.monotonic,
             self._sleep or _config.sleep,
         )
         return BatchWaiter(engine, operations)
