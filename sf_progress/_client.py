@@ -135,7 +135,8 @@ class ProgressClient:
             attach(self)
         self._base = str(URL(self._endpoint))
         self._progress_query = f"GetRestartProgress?api-version={self._api_version}&OperationId="
-        self._clock = clock
+        # Resolved once: sf_progress's own clock already follows set_testing() on each call.
+        self._clock = clock or _config.monotonic
         self._sleep = sleep
 
     # --- lifecycle -------------------------------------------------------------------
@@ -210,7 +211,7 @@ class ProgressClient:
         ``timeout`` overrides the server timeout for this call (int seconds).
         """
         ref = _ref_of(service_id, partition_id, operation_id)
-        server_timeout = self._server_timeout if timeout is None else check_server_timeout(timeout)
+        server_timeout = self._server_timeout_of(timeout)
         return await self._transport.call(
             "GET", self._progress_url(ref, server_timeout), server_timeout, ref, progress_from_body
         )
@@ -291,9 +292,6 @@ class ProgressClient:
 
     # --- waiting --------------------------------------------------------------------------
 
-    def _now(self) -> float:
-        return (self._clock or _config.monotonic)()
-
     async def _poll_once(self, ref: OperationRef, remaining: float) -> PartitionRestartProgress:
         """One progress read without the per-request retry loop (the waits own retries).
 
@@ -334,16 +332,16 @@ class ProgressClient:
             raise TypeError("raise_on_failure must be a bool")
         self._transport.open()
         sleep = self._sleep or _config.sleep
-        tracker = _Tracker(ref, self._now(), cfg.budget)
+        tracker = _Tracker(ref, self._clock(), cfg.budget)
         due = first_due(tracker, cfg)
         while True:
-            await sleep(max(0.0, due - self._now()))
+            await sleep(max(0.0, due - self._clock()))
             result: PartitionRestartProgress | SFProgressError
             try:
-                result = await self._poll_once(ref, tracker.deadline - self._now())
+                result = await self._poll_once(ref, tracker.deadline - self._clock())
             except SFProgressError as exc:
                 result = exc
-            nxt, event = step(tracker, result, self._now(), cfg)
+            nxt, event = step(tracker, result, self._clock(), cfg)
             if isinstance(event, StateChanged):
                 await call_hook(on_progress, ref, event.progress)
             elif isinstance(event, Retrying):
@@ -395,7 +393,7 @@ class ProgressClient:
             concurrency,
             None if max_rate is None else float(max_rate),
             on_event,
-            self._clock or _config.monotonic,
+            self._clock,
             self._sleep or _config.sleep,
         )
         return BatchWaiter(engine, operations)

@@ -92,6 +92,11 @@ class OutcomeKind(str, enum.Enum):
     def __str__(self) -> str:
         return self.value
 
+    @classmethod
+    def for_state(cls, state: OperationState) -> OutcomeKind | None:
+        """The outcome a terminal state means (``None`` for a state that is not terminal)."""
+        return _KIND_OF_STATE.get(state)
+
 
 _KIND_OF_STATE = {
     OperationState.COMPLETED: OutcomeKind.COMPLETED,
@@ -221,7 +226,7 @@ def step(
         tracker.last = result
         if previous is None or previous.raw_state != result.raw_state:
             event = StateChanged(tracker.ref, result, None if previous is None else previous.state)
-        kind = _KIND_OF_STATE.get(result.state)
+        kind = OutcomeKind.for_state(result.state)
         if kind is not None:
             return _end(tracker, kind, None, now), event
         delay = cfg.backoff.delay(tracker.polls, random.random())

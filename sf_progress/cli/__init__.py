@@ -106,13 +106,7 @@ def progress_text(progress: PartitionRestartProgress) -> str:
 
 
 def state_exit(progress: PartitionRestartProgress) -> int:
-    kind = {
-        OperationState.COMPLETED: OutcomeKind.COMPLETED,
-        OperationState.FAULTED: OutcomeKind.FAULTED,
-        OperationState.CANCELLED: OutcomeKind.CANCELLED,
-        OperationState.FORCE_CANCELLED: OutcomeKind.CANCELLED,
-    }.get(progress.state, OutcomeKind.COMPLETED)
-    return EXIT_BY_KIND[kind]
+    return EXIT_BY_KIND[OutcomeKind.for_state(progress.state) or OutcomeKind.COMPLETED]
 
 
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -132,19 +126,18 @@ def get(service: str, partition: str, operation: str, output: str, connect: Call
 
     async def go() -> int:
         async with connect() as client:
-            progress = await client.get_restart_progress(*_ids(service, partition, operation))
+            progress = await client.get_restart_progress(_ref(service, partition, operation))
         click.echo(json.dumps(progress_json(progress)) if output == "json" else progress_text(progress))
         return EXIT_OK
 
     run(go())
 
 
-def _ids(service: str, partition: str, operation: str) -> tuple[str, str, str]:
+def _ref(service: str, partition: str, operation: str) -> OperationRef:
     try:
-        OperationRef(service, partition, operation)
+        return OperationRef(service, partition, operation)
     except (ValueError, TypeError) as exc:
         raise click.BadParameter(str(exc)) from None
-    return service, partition, operation
 
 
 async def _wait_one(client: ProgressClient, ref: OperationRef, deadline: float, output: str, quiet: bool) -> int:
@@ -210,7 +203,7 @@ def wait(
 
     async def go() -> int:
         async with connect() as client:
-            return await _wait_one(client, OperationRef(*_ids(service, partition, operation)), deadline, output, quiet)
+            return await _wait_one(client, _ref(service, partition, operation), deadline, output, quiet)
 
     run(go())
 
