@@ -117,7 +117,7 @@ class TokenCache:
         else:
             token, expires_on = getattr(result, "token", None), getattr(result, "expires_on", None)
             expires = float(expires_on) if isinstance(expires_on, (int, float)) else None
-        if not isinstance(token, str) or not token or any(c in token for c in "\r\n\x00 "):
+        if not isinstance(token, str) or not token or " " in token or not token.isprintable() or not token.isascii():
             raise CredentialError("the token provider returned no usable token (a non-empty string is needed)")
         return token, expires
 

@@ -22,7 +22,7 @@ from ._auth import AadMetadata, TokenProvider, parse_aad_metadata
 from ._batch import BatchWaiter, OperationLike, _Engine
 from ._config import RetryPolicy
 from ._errors import OperationFailed, ResponseFormatError, SFProgressError
-from ._ids import check_api_version, check_endpoint, check_server_timeout, to_guid, to_seconds
+from ._ids import check_api_version, check_endpoint, check_header_value, check_server_timeout, to_guid, to_seconds
 from ._models import (
     FaultOperation,
     OperationRef,
@@ -36,7 +36,7 @@ from ._models import (
     progress_from_body,
 )
 from ._security import CertArg, TLSConfig, VerifyArg
-from ._transport import Transport, ignore_body
+from ._transport import LAST_LOOK, MAX_LIST_BODY, Transport, ignore_body
 from ._waiting import (
     Backoff,
     EventHook,
@@ -89,7 +89,7 @@ class ProgressClient:
         max_connections: int = 64,
         user_agent: str | None = None,
         cert: CertArg | None = None,
-        cert_password: str | None = None,
+        cert_password: str | bytes | None = None,
         verify: VerifyArg = True,
         server_thumbprints: Iterable[str] | str | None = None,
         tls: TLSConfig | None = None,
@@ -103,7 +103,9 @@ class ProgressClient:
             raise TypeError(f"session must be an aiohttp.ClientSession, not {type(session).__name__}")
         self._api_version = check_api_version(api_version)
         self._server_timeout = check_server_timeout(server_timeout)
-        margin = to_seconds(timeout_margin, "timeout_margin", allow_zero=False)
+        margin = to_seconds(timeout_margin, "timeout_margin", allow_zero=False, finite=True)
+        if user_agent is not None:
+            check_header_value(user_agent, "user_agent")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy, not {type(retry).__name__}")
         self._retry = retry or RetryPolicy()
@@ -122,7 +124,7 @@ class ProgressClient:
             self._endpoint,
             session=session,
             margin=margin,
-            connect_timeout=to_seconds(connect_timeout, "connect_timeout", allow_zero=False),
+            connect_timeout=to_seconds(connect_timeout, "connect_timeout", allow_zero=False, finite=True),
             retry=self._retry,
             max_connections=max_connections,
             user_agent=user_agent,
@@ -288,19 +290,33 @@ class ProgressClient:
             f"&StateFilter={states}&timeout={server_timeout}",
             encoded=True,
         )
-        return await self._transport.call("GET", url, server_timeout, None, json_body(parse_operation_list))
+        return await self._transport.call(
+            "GET", url, server_timeout, None, json_body(parse_operation_list), limit=MAX_LIST_BODY
+        )
 
     # --- waiting --------------------------------------------------------------------------
 
     async def _poll_once(self, ref: OperationRef, remaining: float) -> PartitionRestartProgress:
         """One progress read without the per-request retry loop (the waits own retries).
 
-        The server timeout is clipped to the time left, so a poll never runs far past a
-        wait's deadline.
+        A wait's deadline is a wall-clock budget: with less than a full request's time
+        left, the server timeout is clipped to it and so is the client-side one (to at
+        least ``LAST_LOOK`` seconds, for the read a wait sends at its deadline).
         """
-        server_timeout = max(1, min(self._server_timeout, math.ceil(remaining)))
-        return await self._transport.attempt(
-            "GET", self._progress_url(ref, server_timeout), server_timeout, ref, progress_from_body
+        transport = self._transport
+        server_timeout = self._server_timeout
+        if remaining >= server_timeout + transport.margin:  # the usual case (also no deadline)
+            return await transport.attempt(
+                "GET", self._progress_url(ref, server_timeout), server_timeout, ref, progress_from_body
+            )
+        server_timeout = max(1, min(server_timeout, math.ceil(remaining)))
+        return await transport.attempt(
+            "GET",
+            self._progress_url(ref, server_timeout),
+            server_timeout,
+            ref,
+            progress_from_body,
+            total=max(remaining, LAST_LOOK),
         )
 
     async def wait_for_completion(
@@ -309,7 +325,7 @@ class ProgressClient:
         partition_id: str | uuid.UUID | None = None,
         operation_id: str | uuid.UUID | None = None,
         *,
-        deadline: float | timedelta = 600.0,
+        deadline: float | timedelta | None = 600.0,
         backoff: Backoff | None = None,
         on_progress: ProgressHook | None = None,
         not_found_grace: float | timedelta = 10.0,
@@ -319,9 +335,10 @@ class ProgressClient:
 
         Returns for any terminal state (Completed, Faulted, Cancelled, ForceCancelled);
         with ``raise_on_failure=True`` the last three raise ``OperationFailed`` instead.
-        ``deadline`` is the overall budget in seconds: the last sleep is clipped so a final
-        poll happens at the deadline, then ``WaitTimeout`` (carrying the last progress) is
-        raised.  Transient failures (503/504, resets, cut bodies) are retried within the
+        ``deadline`` is the overall budget in seconds (``None`` or ``math.inf``: no
+        deadline): the last sleep is clipped so a final poll happens at the deadline, and
+        that read may take at most ``LAST_LOOK`` (1 s) more; then ``WaitTimeout``
+        (carrying the last progress) is raised.  Transient failures (503/504, resets, cut bodies) are retried within the
         budget; a 404 within ``not_found_grace`` seconds of the start of the wait is taken
         as "not readable yet".  ``on_progress(ref, progress)``, sync or async, is called
         on every state change.  Cancelling the caller leaves nothing behind.
@@ -363,7 +380,7 @@ class ProgressClient:
         *,
         concurrency: int = 64,
         max_rate: float | None = None,
-        deadline: float | timedelta = 600.0,
+        deadline: float | timedelta | None = 600.0,
         backoff: Backoff | None = None,
         not_found_grace: float | timedelta = 10.0,
         on_event: EventHook | None = None,
@@ -422,7 +439,7 @@ class ProgressClient:
 def _tls_config(
     tls: TLSConfig | None,
     cert: CertArg | None,
-    cert_password: str | None,
+    cert_password: str | bytes | None,
     verify: VerifyArg,
     server_thumbprints: Iterable[str] | str | None,
 ) -> TLSConfig:

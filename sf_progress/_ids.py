@@ -6,6 +6,7 @@ Everything here is pure and raises ``ValueError`` / ``TypeError`` before any I/O
 from __future__ import annotations
 
 import functools
+import math
 import re
 import uuid
 from datetime import timedelta
@@ -19,7 +20,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SAFE_IN_SEGMENT = "~$:@!()*,;'-._"
 # A name segment may not hold these: they would end the path or start a query/fragment.
 _FORBIDDEN = re.compile(r"[?#\\]")
-_API_VERSION = re.compile(r"^(\d+)\.(\d+)(-preview)?$")
+_API_VERSION = re.compile(r"([0-9]+)\.([0-9]+)(-preview)?")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -84,12 +85,29 @@ def check_server_timeout(value: object) -> int:
 
 def check_api_version(value: object) -> str:
     """Return *value* if it is an ``N.M`` api-version >= 3.0 (below 3.0 enums are integers)."""
-    match = _API_VERSION.match(value) if isinstance(value, str) else None
+    match = _API_VERSION.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise ValueError(f"api_version must look like '6.0', got {value!r}")
     if (int(match[1]), int(match[2])) < (3, 0):
         raise ValueError(f"api_version must be >= 3.0 (older versions send enums as integers), got {value!r}")
     return value  # type: ignore[return-value]
+
+
+def check_header_value(value: object, what: str) -> str:
+    """Return *value* if it can be sent as an HTTP header value (printable Latin-1, no control)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    if not value.isprintable() or not _latin1(value):
+        raise ValueError(f"{what} must be printable text without control characters")
+    return value
+
+
+def _latin1(value: str) -> bool:
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_endpoint(value: object) -> str:
@@ -112,8 +130,11 @@ def check_endpoint(value: object) -> str:
     return value.rstrip("/")
 
 
-def to_seconds(value: object, what: str, *, allow_zero: bool = True) -> float:
-    """Return a duration in seconds from a number or a ``timedelta``."""
+def to_seconds(value: object, what: str, *, allow_zero: bool = True, finite: bool = False) -> float:
+    """Return a duration in seconds from a number or a ``timedelta``.
+
+    NaN is always refused; infinity only when *finite* is set.
+    """
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, (int, float)) and type(value) is not bool:
@@ -122,4 +143,6 @@ def to_seconds(value: object, what: str, *, allow_zero: bool = True) -> float:
         raise TypeError(f"{what} must be a number of seconds or a timedelta, not {type(value).__name__}")
     if not seconds >= 0 or (seconds == 0 and not allow_zero):
         raise ValueError(f"{what} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    if finite and seconds == math.inf:
+        raise ValueError(f"{what} must be finite, got {value!r}")
     return seconds

@@ -278,6 +278,8 @@ def decode_json(body: bytes, ref: OperationRef | None = None) -> Any:
         raise ResponseFormatError(
             f"the answer is not valid JSON ({exc})", body=body, truncated=_looks_truncated(body), ref=ref
         ) from None
+    except RecursionError:
+        raise ResponseFormatError("the answer's JSON is nested too deep to decode", body=body, ref=ref) from None
 
 
 def _looks_truncated(body: bytes) -> bool:

@@ -27,6 +27,7 @@ logger = logging.getLogger("sf_progress")
 _HEX = re.compile(r"^[0-9a-f]+$")
 _PFX_SUFFIXES = (".pfx", ".p12")
 _CA_SUFFIXES = (".pem", ".crt", ".cer", ".ca")
+_CA_HASH = re.compile(r"[0-9a-fA-F]{8}\.[0-9]+")  # OpenSSL's hashed names (c_rehash, /etc/ssl/certs)
 _warned_no_verify = False
 
 CertArg = str | os.PathLike[str] | tuple[str | os.PathLike[str], str | os.PathLike[str]]
@@ -72,6 +73,11 @@ def _verify(value: object) -> bool | str:
     raise TypeError("verify must be True, False, or the path of a CA bundle file or directory")
 
 
+def _check_password(_: object, attribute: attrs.Attribute[str | bytes | None], value: object) -> None:
+    if value is not None and not isinstance(value, (str, bytes)):
+        raise TypeError(f"cert_password must be a str or bytes, not {type(value).__name__}")
+
+
 @attrs.frozen(kw_only=True)
 class TLSConfig:
     """How to talk TLS to the gateway (``requests``' conventions).
@@ -86,7 +92,7 @@ class TLSConfig:
     """
 
     cert: tuple[str, ...] | None = attrs.field(default=None, converter=_cert)
-    cert_password: str | None = attrs.field(default=None, repr=False)
+    cert_password: str | bytes | None = attrs.field(default=None, repr=False, validator=_check_password)
     verify: bool | str = attrs.field(default=True, converter=_verify)
     server_thumbprints: frozenset[str] = attrs.field(default=None, converter=_thumbprints)
 
@@ -127,9 +133,13 @@ def _warn_no_verify() -> None:
         )
 
 
+def _may_be_ca(path: Path) -> bool:
+    return path.suffix.lower() in _CA_SUFFIXES or _CA_HASH.fullmatch(path.name) is not None
+
+
 def _load_cas(context: ssl.SSLContext, path: Path) -> None:
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in _CA_SUFFIXES)
+        files = sorted(p for p in path.iterdir() if p.is_file() and _may_be_ca(p))
         loaded = 0
         for file in files:
             try:
@@ -138,7 +148,10 @@ def _load_cas(context: ssl.SSLContext, path: Path) -> None:
             except (ssl.SSLError, ValueError):
                 logger.debug("skipping %s: not a PEM CA certificate", file)
         if not loaded:
-            raise ValueError(f"verify: no PEM CA certificate (.pem/.crt/.cer) found in directory {str(path)!r}")
+            raise ValueError(
+                f"verify: no PEM CA certificate (.pem/.crt/.cer/.ca, or c_rehash names like 1a2b3c4d.0) "
+                f"found in directory {str(path)!r}"
+            )
         return
     if not path.is_file():
         raise ValueError(f"verify: no CA bundle file or directory at {str(path)!r}")
@@ -148,7 +161,7 @@ def _load_cas(context: ssl.SSLContext, path: Path) -> None:
         raise ValueError(f"verify: {str(path)!r} is not a PEM CA bundle ({exc.__class__.__name__})") from None
 
 
-def _load_client_cert(context: ssl.SSLContext, cert: tuple[str, ...], password: str | None) -> None:
+def _load_client_cert(context: ssl.SSLContext, cert: tuple[str, ...], password: str | bytes | None) -> None:
     for file in cert:
         if not Path(file).is_file():
             raise ValueError(f"cert: no file at {file!r}")
@@ -184,7 +197,7 @@ def _is_der(path: str) -> bool:
     return head[:1] == b"\x30" and b"-----BEGIN" not in head
 
 
-def _load_pfx(context: ssl.SSLContext, path: str, password: str | None) -> None:
+def _load_pfx(context: ssl.SSLContext, path: str, password: str | bytes | None) -> None:
     """Load a PKCS#12 file: its key goes through a temporary, encrypted PEM file."""
     try:
         from cryptography.hazmat.primitives import serialization
@@ -194,7 +207,7 @@ def _load_pfx(context: ssl.SSLContext, path: str, password: str | None) -> None:
     data = Path(path).read_bytes()
     try:
         key, certificate, chain = pkcs12.load_key_and_certificates(
-            data, None if password is None else password.encode()
+            data, password.encode() if isinstance(password, str) else password
         )
     except ValueError:
         raise ValueError(f"cert: could not open PKCS#12 file {path!r} (wrong cert_password?)") from None

@@ -6,8 +6,10 @@ aiohttp (and ``json``, ``ssl``) errors become sf_progress errors.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -24,6 +26,7 @@ from ._config import RetryPolicy
 from ._errors import (
     AuthError,
     ConflictError,
+    ResponseFormatError,
     SFProgressError,
     TLSError,
     TransportError,
@@ -43,6 +46,13 @@ logger = logging.getLogger("sf_progress")
 T = TypeVar("T")
 Parse = Callable[[bytes, "OperationRef | None"], T]
 ALREADY_EXISTS = "FABRIC_E_TEST_COMMAND_OPERATION_ID_ALREADY_EXISTS"
+#: Largest body read from a progress, start, cancel or other small answer (they are under 1 KB).
+MAX_BODY = 64 * 1024
+#: Largest body read from the fault-operation list (about 1.2 MB at its 10,000-item cap).
+MAX_LIST_BODY = 8 * 1024 * 1024
+#: A wait's last read may run this long past its deadline (a read started at the deadline).
+LAST_LOOK = 1.0
+_CODE = re.compile(r"[A-Za-z0-9_]+")
 _STANDARD_PHRASES = frozenset(
     phrase.lower()
     for phrase in (
@@ -74,10 +84,12 @@ def _error_from_answer(
     """Build the ``FabricError`` for a non-2xx answer, whatever its body holds."""
     code: str | None = None
     message = ""
+    # aiohttp decodes a non-ASCII reason phrase with surrogate escapes: make it printable.
+    reason = reason.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     if body:
         try:
             data = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to decode
             data = None
         error = data.get("Error") if isinstance(data, dict) else None
         if isinstance(error, dict):
@@ -87,8 +99,9 @@ def _error_from_answer(
         elif data is None:
             message = excerpt(body)
     # The gateway's reason phrase is the error code itself ("504 FABRIC_E_TIMEOUT").
-    if code is None and reason and " " not in reason.strip() and reason.lower() not in _STANDARD_PHRASES:
-        code = reason.strip()
+    phrase = reason.strip()
+    if code is None and _CODE.fullmatch(phrase) and phrase.lower() not in _STANDARD_PHRASES:
+        code = phrase
     return fabric_error_class(status)(
         status=status,
         code=code,
@@ -176,15 +189,27 @@ class Transport:
             self.options["ssl"] = (tls or TLSConfig()).ssl_context()
         self.tokens = None if token_provider is None else TokenCache(token_provider)
         self.timeouts: dict[int, aiohttp.ClientTimeout] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def open(self) -> aiohttp.ClientSession:
         if self.closed:
             raise RuntimeError("this ProgressClient is closed; create a new one")
         session = self.session
         if session is None:
+            self.loop = _running_loop()
             limit = self.max_connections
             connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
             session = self.session = aiohttp.ClientSession(connector=connector)
+            return session
+        current = _running_loop()
+        if self.loop is None:
+            self.loop = current
+        elif current is not self.loop and current is not None:
+            raise RuntimeError(
+                "this ProgressClient was first used on another event loop (for example an earlier "
+                "asyncio.run()), and its connections belong to that loop; create one client per event "
+                "loop, inside the code that runs on it"
+            )
         return session
 
     async def aclose(self) -> None:
@@ -193,9 +218,15 @@ class Transport:
         self.closed = True
         session, self.session = self.session, None
         if self.owns_session and session is not None:
+            if self.loop is not None and self.loop is not _running_loop() and self.loop.is_closed():
+                session.detach()  # its loop is gone, and its connections with it: nothing to close
+                return
             await session.close()
 
-    def timeout(self, server_timeout: int) -> aiohttp.ClientTimeout:
+    def timeout(self, server_timeout: int, total: float | None = None) -> aiohttp.ClientTimeout:
+        """The client-side timeout: the server's plus the margin, or *total* when given."""
+        if total is not None:
+            return aiohttp.ClientTimeout(total=total, sock_connect=min(total, self.connect_timeout))
         timeout = self.timeouts.get(server_timeout)
         if timeout is None:
             timeout = aiohttp.ClientTimeout(total=server_timeout + self.margin, sock_connect=self.connect_timeout)
@@ -212,15 +243,19 @@ class Transport:
         parse: Parse[T],
         *,
         anonymous: bool = False,
+        limit: int = MAX_BODY,
+        total: float | None = None,
     ) -> Awaitable[T]:
         """Send one request; return the parsed answer; raise only sf_progress errors.
 
-        With a token provider, a 401 draws one token refresh and one more try.  (A plain
-        function returning the coroutine: one frame less on the hot path.)
+        With a token provider, a 401 draws one token refresh and one more try.  A body
+        longer than *limit* bytes is not read.  *total* replaces the client-side timeout
+        (a wait clips it to its deadline).  (A plain function returning the coroutine: one
+        frame less on the hot path.)
         """
         if self.tokens is None or anonymous:
-            return self._send(method, url, server_timeout, ref, parse, self.headers)
-        return self._send_with_token(self.tokens, method, url, server_timeout, ref, parse)
+            return self._send(method, url, server_timeout, ref, parse, self.headers, limit, total)
+        return self._send_with_token(self.tokens, method, url, server_timeout, ref, parse, limit, total)
 
     async def _send_with_token(
         self,
@@ -230,12 +265,14 @@ class Transport:
         server_timeout: int,
         ref: OperationRef | None,
         parse: Parse[T],
+        limit: int,
+        total: float | None,
     ) -> T:
         authorization = await tokens.header()
         for last_try in (False, True):
             try:
                 headers = {**self.headers, "Authorization": authorization}
-                return await self._send(method, url, server_timeout, ref, parse, headers)
+                return await self._send(method, url, server_timeout, ref, parse, headers, limit, total)
             except AuthError as exc:
                 if exc.status != 401 or last_try:
                     raise
@@ -250,22 +287,33 @@ class Transport:
         ref: OperationRef | None,
         parse: Parse[T],
         headers: dict[str, str],
+        limit: int,
+        total: float | None,
     ) -> T:
         session = self.open()
         try:
             async with session.request(
-                method, url, headers=headers, timeout=self.timeout(server_timeout), **self.options
+                method, url, headers=headers, timeout=self.timeout(server_timeout, total), **self.options
             ) as response:
-                body = await response.read()
                 status = response.status
+                length = response.content_length
+                body: bytes | None
+                if length is not None and length <= limit:
+                    body = await response.read()
+                else:
+                    body = await _read_capped(response, limit)
                 if status >= 300 or status < 200:
                     raise _error_from_answer(
-                        status, response.reason or "", response.headers.get("Retry-After"), body, ref
+                        status, response.reason or "", response.headers.get("Retry-After"), body or b"", ref
+                    )
+                if body is None:
+                    raise ResponseFormatError(
+                        f"the answer is larger than {limit:,} bytes, more than this call ever needs; not read",
+                        ref=ref,
                     )
         except TimeoutError as exc:
-            raise TransportTimeout(
-                f"no answer from {self.endpoint} within {server_timeout + self.margin:g}s", ref=ref
-            ) from exc
+            allowed = server_timeout + self.margin if total is None else total
+            raise TransportTimeout(f"no answer from {self.endpoint} within {allowed:g}s", ref=ref) from exc
         except (aiohttp.ClientError, OSError) as exc:
             if _tls_failure(exc):
                 raise TLSError(f"TLS with {self.endpoint} failed: {_describe(exc)}", ref=ref) from exc
@@ -286,10 +334,11 @@ class Transport:
         *,
         conflict_means_done: bool = False,
         anonymous: bool = False,
+        limit: int = MAX_BODY,
     ) -> T:
         """One request with transient retries.  The success path builds no retry machinery."""
         try:
-            return await self.attempt(method, url, server_timeout, ref, parse, anonymous=anonymous)
+            return await self.attempt(method, url, server_timeout, ref, parse, anonymous=anonymous, limit=limit)
         except SFProgressError as exc:
             if not exc.transient:
                 raise
@@ -301,7 +350,7 @@ class Transport:
                 failure, first = first, None
                 raise failure
             try:
-                return await self.attempt(method, url, server_timeout, ref, parse, anonymous=anonymous)
+                return await self.attempt(method, url, server_timeout, ref, parse, anonymous=anonymous, limit=limit)
             except ConflictError as exc:
                 # A retried start that meets "already exists" means the earlier try landed.
                 if conflict_means_done and exc.code == ALREADY_EXISTS:
@@ -321,6 +370,27 @@ class Transport:
             before_sleep=_log_retry,
             reraise=True,
         )
+
+
+async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """Read a body of unknown or too large length: ``None`` once it passes *limit* bytes."""
+    if response.content_length is not None:
+        return None  # announced longer than the limit: not worth a byte
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # called outside a coroutine (e.g. wait_many() before the loop runs)
+        return None
 
 
 def _describe(exc: BaseException) -> str:

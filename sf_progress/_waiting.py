@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import inspect
 import logging
+import math
 import random
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -196,16 +197,19 @@ class _Settings:
 
 
 def settings(
-    backoff: Backoff | None, retry: RetryPolicy, grace: float | timedelta, deadline: float | timedelta
+    backoff: Backoff | None, retry: RetryPolicy, grace: float | timedelta, deadline: float | timedelta | None
 ) -> _Settings:
-    """Validate the wait options once, before anything is sent."""
+    """Validate the wait options once, before anything is sent.
+
+    ``deadline=None`` (or infinity) means no deadline; NaN is refused.
+    """
     if backoff is not None and not isinstance(backoff, Backoff):
         raise TypeError(f"backoff must be a Backoff, not {type(backoff).__name__}")
     return _Settings(
         backoff=backoff or Backoff(),
         retry=retry,
         grace=to_seconds(grace, "not_found_grace"),
-        budget=to_seconds(deadline, "deadline"),
+        budget=math.inf if deadline is None else to_seconds(deadline, "deadline"),
     )
 
 
@@ -243,6 +247,10 @@ def step(
     else:
         return _end(tracker, OutcomeKind.FAILED, result, now), None
     if now >= tracker.deadline:
+        if isinstance(result, NotFoundError) and tracker.last is None:
+            # Every answer said 404: the deadline came within the grace, but "not found" is
+            # what the cluster said, not "too slow".
+            return _end(tracker, OutcomeKind.NOT_FOUND, result, now), None
         last_error = result if isinstance(result, SFProgressError) else None
         timeout = WaitTimeout(
             f"not finished after {cfg.budget:g}s (last state: "

@@ -500,3 +500,39 @@ async def test_aad_provider_with_explicit_scope_and_validation() -> None:
         AadTokenProvider(object())
     with pytest.raises(CredentialError, match="not attached"):
         await AadTokenProvider(credential).scope()
+
+
+async def test_hashed_ca_directory_is_loaded(
+    mtls: FakeCluster, pki: Pki, files: dict[str, Any], tmp_path: Path
+) -> None:
+    """A c_rehash-style directory (files named like 1a2b3c4d.0, as /etc/ssl/certs) is a CA directory."""
+    hashed = tmp_path / "hashed"
+    hashed.mkdir()
+    write(hashed / "1a2b3c4d.0", pki.ca.cert_pem.bytes())
+    write(hashed / "9f8e7d6c.1", b"junk")
+    async with ProgressClient(mtls.url, cert=files["pem"], verify=str(hashed)) as client:
+        assert await progress_state(client) is OperationState.COMPLETED
+
+
+async def test_pfx_password_as_bytes(mtls: FakeCluster, files: dict[str, Any]) -> None:
+    """cert_password may be bytes (as cryptography takes it), for a PFX too."""
+    async with ProgressClient(
+        mtls.url, cert=files["pfx"], cert_password=PASSWORD.encode(), verify=files["ca"]
+    ) as client:
+        assert await progress_state(client) is OperationState.COMPLETED
+
+
+def test_cert_password_of_another_type_is_a_type_error(files: dict[str, Any]) -> None:
+    """A cert_password that is neither str nor bytes is refused at construction."""
+    with pytest.raises(TypeError, match="cert_password"):
+        TLSConfig(cert=files["pfx"], cert_password=1234)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("token", ["abc\x01def", "abc\tdef", "tok\x7fen", "tökén"])
+async def test_tokens_with_control_or_non_ascii_characters_are_credential_errors(
+    secured: FakeCluster, files: dict[str, Any], token: str
+) -> None:
+    """A token that cannot travel in a header is a CredentialError, never aiohttp's ValueError."""
+    async with ProgressClient(secured.url, verify=files["ca"], token_provider=lambda: token) as client:
+        with pytest.raises(CredentialError):
+            await progress_state(client)

@@ -166,6 +166,8 @@ def make_client(
     token_provider: Any = None
     if token_env:
         token = _secret_from_env(token_env, "--token-env")
+        if token is not None and (" " in token or not token.isprintable() or not token.isascii()):
+            raise click.UsageError(f"--token-env: {token_env} holds spaces, control or non-ASCII characters")
         token_provider = lambda: token  # noqa: E731 - a constant token
     elif aad:
         try:
