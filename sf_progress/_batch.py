@@ -17,7 +17,7 @@ import itertools
 import logging
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import attrs
 
@@ -36,9 +36,6 @@ from ._waiting import (
     first_due,
     step,
 )
-
-if TYPE_CHECKING:
-    from ._client import ProgressClient
 
 __all__ = ["BatchSnapshot", "BatchWaiter"]
 
@@ -82,12 +79,41 @@ def _as_ref(item: OperationLike) -> OperationRef:
     raise TypeError(f"expected an OperationRef or a (service_id, partition_id, operation_id) tuple, got {item!r}")
 
 
+class _Abort:
+    """Put in the outcome queue when the batch must end with an error (its client closed)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class _BadInput:
+    """Put in the outcome queue for a bad item of an async input, so it is raised in order."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+Poll = Callable[[OperationRef, float], Awaitable[PartitionRestartProgress]]
+#: The most requests a batch may keep in flight (workers are created only as work needs them).
+MAX_CONCURRENCY = 10_000
+#: The token bucket of ``max_rate`` holds this many seconds' worth of requests (at least one).
+_BURST_SECONDS = 0.05
+
+
 class _Engine:
-    """The scheduler state; tasks reference this, never the public ``BatchWaiter``."""
+    """The scheduler state; tasks reference this, never the public ``BatchWaiter``.
+
+    It is handed a ``poll`` function (one progress read, no retries) and never touches
+    the client that made it.
+    """
 
     def __init__(
         self,
-        client: ProgressClient,
+        poll: Poll,
         cfg: _Settings,
         concurrency: int,
         max_rate: float | None,
@@ -95,7 +121,7 @@ class _Engine:
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]],
     ) -> None:
-        self.client, self.cfg = client, cfg
+        self.poll, self.cfg = poll, cfg
         self.concurrency, self.max_rate, self.on_event = concurrency, max_rate, on_event
         self.clock, self.sleep = clock, sleep
         self.heap: list[tuple[float, int, _Tracker]] = []
@@ -106,15 +132,21 @@ class _Engine:
         self.by_kind: collections.Counter[OutcomeKind] = collections.Counter()
         self.outcomes: asyncio.Queue[object] = asyncio.Queue()
         self.work: asyncio.Queue[_Tracker] = asyncio.Queue()
+        self.events: asyncio.Queue[object] = asyncio.Queue()
         self.wake = asyncio.Event()
         self.in_flight = self.requests = self.retries = 0
+        self.idle = 0  # workers waiting for work
         self.factor = 1.0  # share of concurrency and rate allowed (AIMD under backpressure)
         self.pause_until = 0.0
         self.busy_streak = 0
+        self.tokens = 1.0  # the max_rate bucket
+        self.token_time = clock()
         self.next_send = 0.0
         self.sealed = False
-        self.input_error: BaseException | None = None
+        self.feeding = False  # an async input is still being read
+        self.source_error: BaseException | None = None
         self.tasks: list[asyncio.Task[None]] = []
+        self.ended = False
 
     # --- input -------------------------------------------------------------------------
 
@@ -136,11 +168,13 @@ class _Engine:
                 try:
                     self.add(_as_ref(item))
                 except (TypeError, ValueError) as exc:
-                    # Reported once by the iterator; the rest of the input still counts.
-                    if self.input_error is None:
-                        self.input_error = type(exc)(f"operations[{index}]: {exc}")
+                    # Raised by the iterator in its turn; the rest of the input still counts.
+                    self.outcomes.put_nowait(_BadInput(type(exc)(f"operations[{index}]: {exc}")))
                 index += 1
+        except Exception as exc:  # noqa: BLE001 - the user's source failed: raised after the outcomes so far
+            self.source_error = exc
         finally:
+            self.feeding = False
             self.sealed = True
             self.wake.set()
 
@@ -148,7 +182,8 @@ class _Engine:
 
     def start(self) -> None:
         self.tasks.append(asyncio.ensure_future(self.dispatch()))
-        self.tasks.extend(asyncio.ensure_future(self.worker()) for _ in range(self.concurrency))
+        if self.on_event is not None:
+            self.tasks.append(asyncio.ensure_future(self.deliver_events()))
 
     def allowed_in_flight(self) -> int:
         return max(1, int(self.concurrency * self.factor))
@@ -157,7 +192,8 @@ class _Engine:
         while True:
             self.wake.clear()
             if not self.heap:
-                if self.sealed and self.in_flight == 0:
+                if self.sealed and not self.feeding and self.in_flight == 0:
+                    await self.events.join()  # every event is delivered before the iteration ends
                     self.outcomes.put_nowait(_DONE)
                     return
                 await self.wake.wait()
@@ -168,7 +204,7 @@ class _Engine:
             now = self.clock()
             tracker = self.take_due(now, keep_slot=False)
             if tracker is not None:
-                self.work.put_nowait(tracker)
+                self.hand_over(tracker)
                 continue
             target = max(self.heap[0][0], self.pause_until, self.next_send)
             if self.in_flight and virtual_time(self.sleep):
@@ -177,6 +213,14 @@ class _Engine:
                 await self.wake.wait()
             else:
                 await self._sleep_until(target - now)
+
+    def hand_over(self, tracker: _Tracker) -> None:
+        """Give a due operation to an idle worker, or to a new one (never more than in flight)."""
+        if self.idle:
+            self.idle -= 1
+            self.work.put_nowait(tracker)
+        else:
+            self.tasks.append(asyncio.ensure_future(self.worker(tracker)))
 
     async def _sleep_until(self, delay: float) -> None:
         """Sleep *delay* seconds, or less if ``wake`` is set (a new, earlier operation)."""
@@ -188,14 +232,14 @@ class _Engine:
             sleeper.cancel()
             waker.cancel()
 
-    async def worker(self) -> None:
+    async def worker(self, first: _Tracker) -> None:
+        tracker: _Tracker | None = first
         while True:
-            tracker: _Tracker | None = await self.work.get()
             while tracker is not None:
                 remaining = tracker.deadline - self.clock()
                 result: PartitionRestartProgress | SFProgressError
                 try:
-                    result = await self.client._poll_once(tracker.ref, remaining)
+                    result = await self.poll(tracker.ref, remaining)
                 except SFProgressError as exc:
                     result = exc
                 except Exception as exc:  # a bug must end one operation, not the whole batch
@@ -207,16 +251,14 @@ class _Engine:
                     self.in_flight -= 1
                     raise
                 now = self.clock()
-                events = self.after_poll(tracker, result, now)
-                if events:
-                    for event in events:
-                        await self._emit(event)
-                    now = self.clock()
+                self.after_poll(tracker, result, now)
                 # Under load, keep the slot and take the next due operation directly:
                 # no round trip through the dispatcher on the hot path.
                 tracker = self.take_due(now, keep_slot=True)
             self.in_flight -= 1
             self.wake.set()
+            self.idle += 1
+            tracker = await self.work.get()
 
     def take_due(self, now: float, *, keep_slot: bool) -> _Tracker | None:
         """Pop the next operation if it is due and the budgets allow a request now."""
@@ -229,16 +271,33 @@ class _Engine:
             self.in_flight += 1
         elif self.in_flight > self.allowed_in_flight():
             return None
+        if self.max_rate is not None and not self._take_token(now):
+            if not keep_slot:
+                self.in_flight -= 1
+            return None
         tracker = heapq.heappop(heap)[2]
-        if self.max_rate is not None:
-            self.next_send = max(now, self.next_send) + 1.0 / (self.max_rate * self.factor)
         self.requests += 1
         return tracker
 
-    def after_poll(
-        self, tracker: _Tracker, result: PartitionRestartProgress | SFProgressError, now: float
-    ) -> list[object] | None:
-        """Account for one poll; return the events for the hook (``None`` without a hook)."""
+    def _take_token(self, now: float) -> bool:
+        """The ``max_rate`` token bucket: refill by the time passed, take one if there is one.
+
+        The bucket holds at most ``_BURST_SECONDS`` worth of requests, so a late wake-up
+        is made up for (the rate stays exact) without a burst at the start.
+        """
+        assert self.max_rate is not None
+        rate = self.max_rate * self.factor
+        burst = max(1.0, self.max_rate * _BURST_SECONDS)
+        self.tokens = min(burst, self.tokens + (now - self.token_time) * rate)
+        self.token_time = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        self.next_send = now + (1.0 - self.tokens) / rate
+        return False
+
+    def after_poll(self, tracker: _Tracker, result: PartitionRestartProgress | SFProgressError, now: float) -> None:
+        """Account for one poll; queue the events for the hook, if there is one."""
         before = tracker.last.state if tracker.last is not None else None
         self._backpressure(result, now)
         nxt, event = step(tracker, result, now, self.cfg)
@@ -255,11 +314,11 @@ class _Engine:
         if isinstance(event, Retrying):
             self.retries += 1
         if self.on_event is None:
-            return None
-        events: list[object] = [] if event is None else [event]
+            return
+        if event is not None:
+            self.events.put_nowait(event)
         if isinstance(nxt, Outcome) and nxt.kind in _GAVE_UP:
-            events.append(GaveUp(tracker.ref, nxt))
-        return events
+            self.events.put_nowait(GaveUp(tracker.ref, nxt))
 
     def _backpressure(self, result: PartitionRestartProgress | SFProgressError, now: float) -> None:
         """503/504/Retry-After slow the whole batch down; successes bring it back up."""
@@ -273,11 +332,16 @@ class _Engine:
             if self.factor < 1.0:
                 self.factor = min(1.0, self.factor + 1.0 / self.concurrency)
 
-    async def _emit(self, event: object) -> None:
-        try:
-            await call_hook(self.on_event, event)
-        except Exception:
-            logger.exception("on_event hook raised for %r", event)
+    async def deliver_events(self) -> None:
+        """Call the ``on_event`` hook, in order, from its own task: a slow hook never holds a request slot."""
+        while True:
+            event = await self.events.get()
+            try:
+                await call_hook(self.on_event, event)
+            except Exception:
+                logger.exception("on_event hook raised for %r", event)
+            finally:
+                self.events.task_done()
 
     # --- views and shutdown ----------------------------------------------------------------
 
@@ -303,10 +367,17 @@ class _Engine:
                     task.cancel()
 
     async def close(self) -> None:
+        self.ended = True
         self.cancel()
         tasks, self.tasks = self.tasks, []
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def abort(self, error: BaseException) -> None:
+        """End the batch from outside (its client closed): a waiting consumer gets *error*."""
+        if not self.ended:
+            self.outcomes.put_nowait(_Abort(error))
+        await self.close()
 
 
 class BatchWaiter:
@@ -329,10 +400,12 @@ class BatchWaiter:
         self._started = False
         self._closed = False
         self._finished = False
+        self._consuming = False
         if operations is None:
             return
         if isinstance(operations, AsyncIterable):
             self._source = operations
+            engine.feeding = True
             return
         refs = []
         for index, item in enumerate(operations):
@@ -361,7 +434,10 @@ class BatchWaiter:
         return sum(self._engine.add(ref) for ref in refs)
 
     def seal(self) -> None:
-        """Declare that no more operations will be added; iteration ends when all are done."""
+        """Declare that no more operations will be added; iteration ends when all are done.
+
+        A batch fed by an async iterable also waits for that iterable to end.
+        """
         self._engine.sealed = True
         self._engine.wake.set()
 
@@ -375,17 +451,32 @@ class BatchWaiter:
     async def __anext__(self) -> Outcome:
         if self._finished:
             raise StopAsyncIteration
+        if self._consuming:
+            raise RuntimeError("another task is already iterating this batch: a batch has one consumer")
         self._start()
         engine = self._engine
-        if engine.input_error is not None:
-            error, engine.input_error = engine.input_error, None
-            raise error
-        item = await engine.outcomes.get()
-        if item is _DONE:
-            self._finished = True
-            await self.aclose()
-            raise StopAsyncIteration
-        return cast(Outcome, item)
+        self._consuming = True
+        try:
+            item = await engine.outcomes.get()
+        except BaseException:
+            # Like an async generator, a batch whose __anext__ is cancelled is finished:
+            # nothing of it may keep polling once its consumer is gone.
+            self._closed = True
+            engine.cancel()
+            raise
+        finally:
+            self._consuming = False
+        if type(item) is Outcome:
+            return item
+        if isinstance(item, _BadInput):
+            raise item.error
+        self._finished = True
+        await self.aclose()
+        if isinstance(item, _Abort):
+            raise item.error
+        if engine.source_error is not None:
+            raise engine.source_error
+        raise StopAsyncIteration
 
     async def aclose(self) -> None:
         """Stop every task this batch started.  Safe to call more than once."""

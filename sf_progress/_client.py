@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import uuid
+import weakref
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from datetime import timedelta
 from types import TracebackType
@@ -19,7 +20,7 @@ from yarl import URL
 
 from . import _config
 from ._auth import AadMetadata, TokenProvider, parse_aad_metadata
-from ._batch import BatchWaiter, OperationLike, _Engine
+from ._batch import MAX_CONCURRENCY, BatchWaiter, OperationLike, _Engine
 from ._config import RetryPolicy
 from ._errors import OperationFailed, ResponseFormatError, SFProgressError
 from ._ids import check_api_version, check_endpoint, check_header_value, check_server_timeout, to_guid, to_seconds
@@ -140,6 +141,7 @@ class ProgressClient:
         # Resolved once: sf_progress's own clock already follows set_testing() on each call.
         self._clock = clock or _config.monotonic
         self._sleep = sleep
+        self._engines: weakref.WeakSet[_Engine] = weakref.WeakSet()  # the running batches, stopped by aclose
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -156,7 +158,13 @@ class ProgressClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the session if this client owns it.  Safe to call more than once."""
+        """Stop every batch of this client, then close the session if this client owns it.
+
+        A consumer still iterating a batch gets a ``RuntimeError``.  Safe to call more than once.
+        """
+        engines, self._engines = list(self._engines), weakref.WeakSet()
+        for engine in engines:
+            await engine.abort(RuntimeError("the ProgressClient was closed while this batch was running"))
         await self._transport.aclose()
 
     @property
@@ -347,6 +355,8 @@ class ProgressClient:
         cfg = settings(backoff, self._retry, not_found_grace, deadline)
         if type(raise_on_failure) is not bool:
             raise TypeError("raise_on_failure must be a bool")
+        if on_progress is not None and not callable(on_progress):
+            raise TypeError(f"on_progress must be callable, not {type(on_progress).__name__}")
         self._transport.open()
         sleep = self._sleep or _config.sleep
         tracker = _Tracker(ref, self._clock(), cfg.budget)
@@ -392,20 +402,28 @@ class ProgressClient:
         iterable (consumed while the batch runs), or ``None`` (then call ``add()`` and
         ``seal()``).  Each distinct operation yields exactly one outcome, as soon as it
         ends; a failure of one never disturbs the others.  At most ``concurrency``
-        requests are in flight, and at most ``max_rate`` per second for the whole batch;
+        requests are in flight (workers are started only as work needs them, up to
+        10,000), and at most ``max_rate`` per second for the whole batch (a token bucket
+        holding 50 ms of requests, so the rate holds without a burst at the start);
         503/504 answers slow the whole batch down until the cluster recovers.  Each
         operation has its own ``deadline`` from when it was added.  ``on_event`` receives
-        ``StateChanged``, ``Retrying`` and ``GaveUp`` events.
+        ``StateChanged``, ``Retrying`` and ``GaveUp`` events, in order, from a task of its
+        own: a slow hook delays other events, never a request; all events are delivered
+        before the iteration ends.  Closing the client stops the batch: a consumer still
+        iterating gets a ``RuntimeError``.  A failing async iterable's exception is raised
+        after the outcomes of the operations it gave.
         """
-        if type(concurrency) is not int or concurrency < 1:
-            raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
+        if type(concurrency) is not int or not 1 <= concurrency <= MAX_CONCURRENCY:
+            raise ValueError(f"concurrency must be an int in 1..{MAX_CONCURRENCY}, got {concurrency!r}")
+        if on_event is not None and not callable(on_event):
+            raise TypeError(f"on_event must be callable, not {type(on_event).__name__}")
         rate: object = max_rate
         if rate is not None and (type(rate) not in (int, float) or not rate > 0):  # type: ignore[operator]
             raise ValueError(f"max_rate must be a number > 0 or None, got {max_rate!r}")
         self._transport.open()
         cfg = settings(backoff, self._retry, not_found_grace, deadline)
         engine = _Engine(
-            self,
+            self._poll_once,
             cfg,
             concurrency,
             None if max_rate is None else float(max_rate),
@@ -413,7 +431,9 @@ class ProgressClient:
             self._clock,
             self._sleep or _config.sleep,
         )
-        return BatchWaiter(engine, operations)
+        waiter = BatchWaiter(engine, operations)
+        self._engines.add(engine)
+        return waiter
 
     async def get_aad_metadata(self, *, timeout: int | None = None) -> AadMetadata:
         """Read the cluster's Azure AD settings (``GET /$/GetAadMetadata``, sent anonymously)."""
