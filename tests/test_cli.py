@@ -236,8 +236,11 @@ def test_restart_from_file(fake: ThreadedCluster, tmp_path: Path) -> None:
     source.write_text("\n".join(rows) + "\n")
     result = cli("restart", "--from", str(source), "--endpoint", fake.cluster.url)
     records = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(records) == 6
-    assert {r["kind"] for r in records} == {"completed"}
+    started = [r for r in records if r["event"] == "started"]
+    finished = [r for r in records if r["event"] == "finished"]
+    assert len(started) == len(finished) == 6
+    assert {r["operation_id"] for r in started} == {r["operation_id"] for r in finished}
+    assert {r["kind"] for r in finished} == {"completed"}
     assert "line 8: restart not started" in result.stderr
     assert result.exit_code == 1
     assert fake.cluster.by_route["start"] == 6

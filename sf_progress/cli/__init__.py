@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 import click
 
@@ -41,7 +42,7 @@ from ._batchrun import (
     started_refs,
 )
 from ._connect import connection_options
-from ._io import rows_from
+from ._io import open_input, rows_from
 from ._ui import err_console
 
 EPILOG = (
@@ -172,12 +173,27 @@ class _nothing:
         return None
 
 
+class PositiveNumber(click.types.FloatParamType):
+    """A number > 0; NaN is never one, infinity only where *infinite* allows it."""
+
+    name = "number"
+
+    def __init__(self, *, infinite: bool) -> None:
+        self.infinite = infinite
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        number = super().convert(value, param, ctx)
+        if not number > 0 or (number == math.inf and not self.infinite):
+            self.fail(f"{value!r} must be a {'' if self.infinite else 'finite '}number > 0", param, ctx)
+        return number
+
+
 deadline_option = click.option(
     "--deadline",
-    type=click.FloatRange(min=0, min_open=True),
+    type=PositiveNumber(infinite=True),
     default=600.0,
     show_default=True,
-    help="Give up after this many seconds.",
+    help="Give up after this many seconds (inf: no deadline).",
 )
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress output on stderr.")
 
@@ -210,13 +226,15 @@ def wait(
 
 batch_options = [
     click.option(
-        "--results", type=click.File("w"), help="Write one JSON line per finished operation here (default stdout)."
+        "--results",
+        type=click.File("w", lazy=False),  # opened now: an unwritable path fails before anything starts
+        help="Write one JSON line per finished operation here (default stdout).",
     ),
     click.option(
         "--concurrency", type=click.IntRange(1, 1024), default=64, show_default=True, help="Requests in flight."
     ),
     click.option(
-        "--max-rate", type=click.FloatRange(min=0, min_open=True), help="At most this many requests per second."
+        "--max-rate", type=PositiveNumber(infinite=False), help="At most this many requests per second."
     ),
     deadline_option,
     quiet_option,
@@ -233,14 +251,14 @@ def with_batch_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option(
     "--from",
     "source",
-    type=click.File("r"),
+    metavar="FILE",
     required=True,
     help="Operations as JSON lines or CSV (service_id, partition_id, operation_id); - for stdin.",
 )
 @with_batch_options
 @connection_options
 def watch(
-    source: IO[str],
+    source: str,
     results: IO[str] | None,
     concurrency: int,
     max_rate: float | None,
@@ -250,7 +268,7 @@ def watch(
 ) -> None:
     """Wait for many restarts listed in a file (or arriving on stdin), with live progress."""
 
-    async def go() -> int:
+    async def go(stream: BinaryIO) -> int:
         async with connect() as client:
             batch = BatchRun(
                 client,
@@ -261,9 +279,10 @@ def watch(
                 quiet=quiet,
                 title="watching",
             )
-            return await batch.watch(refs_from(rows_from(source, batch.report), batch.report))
+            return await batch.watch(refs_from(rows_from(stream, batch.report), batch.report))
 
-    run(go())
+    with open_input(source) as stream:
+        run(go(stream))
 
 
 @main.command(epilog=EPILOG)
@@ -275,13 +294,16 @@ def watch(
     default=RestartPartitionMode.ALL_REPLICAS_OR_INSTANCES.value,
     show_default=True,
 )
-@click.option("--operation-id", help="Use this OperationId (default: a new random one).")
-@click.option("--wait", "wait_for_it", is_flag=True, help="Wait for the restart to end.")
+@click.option(
+    "--operation-id", help="Use this OperationId (default: a new random one; with --from, an operation_id column)."
+)
+@click.option("--wait", "wait_for_it", is_flag=True, help="Wait for the restart to end (always so with --from).")
 @click.option(
     "--from",
     "source",
-    type=click.File("r"),
-    help="Restart many: JSON lines or CSV with service_id, partition_id[, operation_id, mode]; - for stdin.",
+    metavar="FILE",
+    help="Restart many: JSON lines or CSV with service_id, partition_id[, operation_id, mode]; - for stdin. "
+    "Each started restart is written as a 'started' JSON line at once, each result when it ends.",
 )
 @output_option
 @with_batch_options
@@ -292,7 +314,7 @@ def restart(
     mode: str,
     operation_id: str | None,
     wait_for_it: bool,
-    source: IO[str] | None,
+    source: str | None,
     output: str,
     results: IO[str] | None,
     concurrency: int,
@@ -304,6 +326,12 @@ def restart(
     """Start a partition restart (and optionally wait), or restart many from a file and watch them."""
     if (source is None) == (service is None or partition is None):
         raise click.UsageError("give SERVICE and PARTITION, or --from FILE (not both)")
+    if source is not None:
+        if operation_id is not None:
+            raise click.UsageError("--operation-id is for one restart; with --from, give an operation_id column")
+        ctx = click.get_current_context()
+        if output != "json" and ctx.get_parameter_source("output") is not click.core.ParameterSource.DEFAULT:
+            raise click.UsageError("with --from, results are JSON lines (-o json); the summary is on stderr")
 
     async def one(client: ProgressClient, service: str, partition: str) -> int:
         try:
@@ -321,7 +349,7 @@ def restart(
         err_console().print(f"started {ref.operation_id}")
         return await _wait_one(client, ref, deadline, output, quiet)
 
-    async def many(client: ProgressClient, stream: IO[str]) -> int:
+    async def many(client: ProgressClient, stream: BinaryIO) -> int:
         batch = BatchRun(
             client,
             results=results or sys.stdout,
@@ -331,17 +359,21 @@ def restart(
             quiet=quiet,
             title="restarting",
         )
-        return await batch.watch(started_refs(client, rows_from(stream, batch.report), batch.report))
+        return await batch.watch(started_refs(client, rows_from(stream, batch.report), batch))
 
-    async def go() -> int:
+    async def go(stream: BinaryIO | None) -> int:
         async with connect() as client:
-            if source is None:
+            if stream is None:
                 assert service is not None  # checked above
                 assert partition is not None
                 return await one(client, service, partition)
-            return await many(client, source)
+            return await many(client, stream)
 
-    run(go())
+    if source is None:
+        run(go(None))
+        return
+    with open_input(source) as stream:
+        run(go(stream))
 
 
 @main.command(epilog=EPILOG)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import signal
+import sys
 from collections.abc import AsyncIterator, Callable
-from typing import IO
+from typing import IO, Any
+
+from rich.markup import escape
 
 from .. import Backoff, OperationRef, Outcome, OutcomeKind, ProgressClient, RestartPartitionMode, SFProgressError
 from ._io import Row, outcome_record, to_ref, write_record
@@ -32,8 +37,16 @@ _SEVERITY = [
 ]
 
 
+# Ctrl-C, a kill and a closed terminal each end a batch cleanly, with the shell's exit code.
+_EXIT_BY_SIGNAL = {
+    signal.SIGINT: EXIT_INTERRUPTED,
+    signal.SIGTERM: 128 + signal.SIGTERM,
+    signal.SIGHUP: 128 + signal.SIGHUP,
+}
+
+
 class BatchRun:
-    """Feeds a batch, shows it, writes results, summarises; Ctrl-C ends it cleanly."""
+    """Feeds a batch, shows it, writes results, summarises; Ctrl-C, SIGTERM and SIGHUP end it cleanly."""
 
     def __init__(
         self,
@@ -51,24 +64,53 @@ class BatchRun:
         self.options = {"concurrency": concurrency, "max_rate": max_rate, "deadline": deadline, "backoff": backoff}
         self.console = err_console()
         self.skipped = 0
+        self.unrecorded = False  # a record could not be written to the results: exit non-zero
 
     def report(self, message: str) -> None:
         self.skipped += 1
-        self.console.print(f"[yellow]skipped[/] {message}")
+        self.console.print(f"[yellow]skipped[/] {escape(message)}")
+
+    def record(self, record: dict[str, Any]) -> bool:
+        """Write one JSON line to the results; if they cannot take it, put it on stderr instead.
+
+        Returns whether the results took it.
+        """
+        if self.results is not None and not self.unrecorded:
+            try:
+                write_record(self.results, record)
+                return True
+            except (OSError, ValueError) as exc:  # a closed stdout, a full disk, a closed file
+                self.unrecorded = True
+                self.console.print(
+                    f"[red]error:[/] cannot write the results ({escape(str(exc))}); records follow on stderr"
+                )
+        if self.results is not None:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write(json.dumps(record) + "\n")
+                sys.stderr.flush()
+        return False
 
     async def watch(self, refs: AsyncIterator[OperationRef]) -> int:
         outcomes: list[Outcome] = []
-        interrupted = asyncio.Event()
+        stopped_by: list[int] = []
+        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, interrupted.set)
+
+        def on_signal(signum: int) -> None:
+            stopped_by.append(signum)
+            stop.set()
+
+        for signum in _EXIT_BY_SIGNAL:
+            loop.add_signal_handler(signum, on_signal, signum)
+        failure: BaseException | None = None
         batch = self.client.wait_many(refs, **self.options)  # type: ignore[arg-type]
         try:
             async with batch, BatchView(batch.snapshot, quiet=self.quiet, title=self.title):
-                stop = asyncio.ensure_future(interrupted.wait())
+                stopper = asyncio.ensure_future(stop.wait())
                 try:
                     while True:
                         step = asyncio.ensure_future(batch.__anext__())
-                        await asyncio.wait((step, stop), return_when=asyncio.FIRST_COMPLETED)
+                        await asyncio.wait((step, stopper), return_when=asyncio.FIRST_COMPLETED)
                         if not step.done():
                             step.cancel()
                             await asyncio.gather(step, return_exceptions=True)
@@ -77,20 +119,27 @@ class BatchRun:
                             outcome = step.result()
                         except StopAsyncIteration:
                             break
+                        except Exception as exc:  # noqa: BLE001 - the input failed: report it, keep the results
+                            failure = exc
+                            break
                         outcomes.append(outcome)
-                        if self.results is not None:
-                            write_record(self.results, outcome_record(outcome))
+                        self.record(outcome_record(outcome))
                 finally:
-                    stop.cancel()
+                    stopper.cancel()
                 total = batch.snapshot().total
         finally:
-            loop.remove_signal_handler(signal.SIGINT)
-        summary(self.console, outcomes, total=total, interrupted=interrupted.is_set(), skipped=self.skipped)
-        if interrupted.is_set():
-            return EXIT_INTERRUPTED
+            for signum in _EXIT_BY_SIGNAL:
+                loop.remove_signal_handler(signum)
+        summary(self.console, outcomes, total=total, interrupted=bool(stopped_by), skipped=self.skipped)
+        if failure is not None:
+            self.console.print(f"[red]error:[/] reading the input failed: {escape(str(failure))}")
+        if stopped_by:
+            return _EXIT_BY_SIGNAL[signal.Signals(stopped_by[0])]
         kinds = {o.kind for o in outcomes}
         worst = next((k for k in _SEVERITY if k in kinds), OutcomeKind.COMPLETED)
-        return EXIT_ERROR if self.skipped and worst is OutcomeKind.COMPLETED else EXIT_BY_KIND[worst]
+        if (self.skipped or self.unrecorded or failure is not None) and worst is OutcomeKind.COMPLETED:
+            return EXIT_ERROR
+        return EXIT_BY_KIND[worst]
 
 
 async def refs_from(rows: AsyncIterator[Row], report: Callable[[str], None]) -> AsyncIterator[OperationRef]:
@@ -100,18 +149,36 @@ async def refs_from(rows: AsyncIterator[Row], report: Callable[[str], None]) -> 
             yield ref
 
 
-async def started_refs(
-    client: ProgressClient, rows: AsyncIterator[Row], report: Callable[[str], None]
-) -> AsyncIterator[OperationRef]:
-    """Start a restart per row (bad rows and refused starts are reported), yielding each as it starts."""
+def started_record(ref: OperationRef) -> dict[str, Any]:
+    """The line written the moment a restart is accepted, so its OperationId is never lost."""
+    return {
+        "event": "started",
+        "service_id": ref.service_id,
+        "partition_id": str(ref.partition_id),
+        "operation_id": str(ref.operation_id),
+    }
+
+
+async def started_refs(client: ProgressClient, rows: AsyncIterator[Row], run: BatchRun) -> AsyncIterator[OperationRef]:
+    """Start a restart per row (bad rows and refused starts are reported), yielding each as it starts.
+
+    Each accepted start is recorded before anything else happens; if the results cannot
+    take it, it goes to stderr and no further restart is started.
+    """
     async for row in rows:
         fields = row.fields
         try:
-            yield await client.start_partition_restart(
+            ref = await client.start_partition_restart(
                 fields.get("service_id", ""),
                 fields.get("partition_id", ""),
                 mode=fields.get("mode", RestartPartitionMode.ALL_REPLICAS_OR_INSTANCES.value),
                 operation_id=fields.get("operation_id"),
             )
         except (ValueError, TypeError, SFProgressError) as exc:
-            report(f"line {row.line}: restart not started: {exc}")
+            run.report(f"line {row.line}: restart not started: {exc}")
+            continue
+        recorded = run.record(started_record(ref))
+        yield ref
+        if not recorded:
+            run.console.print("[red]error:[/] no further restarts are started: their ids could not be recorded")
+            return

@@ -1,13 +1,25 @@
-"""Operations in (JSON lines or CSV, line by line, bad lines reported) and results out."""
+"""Operations in (JSON lines or CSV, line by line, bad lines reported) and results out.
+
+Input is read as bytes and decoded line by line, so one undecodable line is one bad line.
+Regular files are read in blocks on the event loop; pipes, FIFOs and terminals by a daemon
+thread, so an idle producer never keeps the process alive after Ctrl-C.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
-from collections.abc import AsyncIterator, Callable
-from typing import IO, Any
+import os
+import stat
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import IO, Any, BinaryIO
+
+import click
 
 from .. import OperationRef, Outcome
 
@@ -35,8 +47,20 @@ class RowParser:
         self.jsonl = False  # set by the first JSON line: then every line must be JSON
         self.number = 0
 
+    def feed_bytes(self, raw: bytes) -> Row | None:
+        """Decode and parse one line; an undecodable line is a bad line."""
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.number += 1
+            self.report(f"line {self.number}: not valid UTF-8 (byte {exc.start + 1})")
+            return None
+        return self.feed(text)
+
     def feed(self, raw: str) -> Row | None:
         self.number += 1
+        if self.number == 1:
+            raw = raw.removeprefix("\ufeff")  # a BOM (PowerShell Export-Csv, Excel "CSV UTF-8")
         number, text = self.number, raw.strip()
         if not text or text.startswith("#"):
             return None
@@ -47,16 +71,20 @@ class RowParser:
             except json.JSONDecodeError as exc:
                 self.report(f"line {number}: not valid JSON ({exc.msg})")
                 return None
+            except RecursionError:
+                self.report(f"line {number}: JSON nested too deep")
+                return None
             if not isinstance(data, dict):
                 self.report(f"line {number}: expected a JSON object with service_id, partition_id, operation_id")
                 return None
             return Row(number, {k: str(v) for k, v in data.items() if v is not None})
         values = next(csv.reader(io.StringIO(text)))
         if self.header is None:
-            if "service_id" not in values or "partition_id" not in values:
+            header = [v.strip() for v in values]
+            if "service_id" not in header or "partition_id" not in header:
                 self.report(f"line {number}: a CSV header with service_id, partition_id[, operation_id] is needed")
                 return None
-            self.header = [v.strip() for v in values]
+            self.header = header
             return None
         if len(values) != len(self.header):
             self.report(f"line {number}: {len(values)} CSV fields, the header has {len(self.header)}")
@@ -77,15 +105,84 @@ def to_ref(row: Row, report: Callable[[str], None]) -> OperationRef | None:
         return None
 
 
-async def rows_from(source: IO[str], report: Callable[[str], None]) -> AsyncIterator[Row]:
-    """Rows of a text stream as they arrive (read in a thread, so a pipe can feed them)."""
+@contextlib.contextmanager
+def open_input(path: str) -> Iterator[BinaryIO]:
+    """Open ``--from``'s file (``-``: standard input) for reading bytes, or raise a usage error."""
+    if path == "-":
+        binary: BinaryIO | None = getattr(sys.stdin, "buffer", None)
+        try:
+            if binary is None or binary.closed:
+                raise ValueError
+            with contextlib.suppress(io.UnsupportedOperation):  # an in-memory stdin has no fd
+                os.fstat(binary.fileno())
+        except (ValueError, OSError):
+            raise click.UsageError("--from -: standard input is closed") from None
+        yield binary  # not ours to close
+        return
+    try:
+        file = open(path, "rb")  # noqa: SIM115 - closed below, after the command
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {path!r}: {exc.strerror or exc}", param_hint="--from") from None
+    with file:
+        yield file
+
+
+_BLOCK = 1 << 20
+
+
+async def chunks_from(source: BinaryIO) -> AsyncIterator[bytes]:
+    """The bytes of *source* as they arrive: blocks of a regular file, or a pipe's reads."""
+    try:
+        fd = source.fileno()
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except (OSError, ValueError, io.UnsupportedOperation):  # an in-memory stream (tests)
+        fd, regular = -1, True
+    if regular:
+        while chunk := source.read(_BLOCK):
+            yield chunk
+            await asyncio.sleep(0)
+        return
     loop = asyncio.get_running_loop()
-    parser = RowParser(report)
-    while True:
-        line = await loop.run_in_executor(None, source.readline)
-        if not line:
+    queue: asyncio.Queue[bytes | BaseException] = asyncio.Queue()
+
+    def put(item: bytes | BaseException) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is listening
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+    def pump() -> None:  # a daemon thread: a blocked read never holds up the exit
+        try:
+            while chunk := os.read(fd, 65536):
+                put(chunk)
+        except OSError as exc:
+            put(exc)
             return
-        row = parser.feed(line)
+        put(b"")
+
+    threading.Thread(target=pump, name="sf-progress-input", daemon=True).start()
+    while True:
+        item = await queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        if not item:
+            return
+        yield item
+
+
+async def rows_from(source: BinaryIO, report: Callable[[str], None]) -> AsyncIterator[Row]:
+    """Rows of a byte stream as they arrive; bad lines (undecodable ones too) are reported."""
+    parser = RowParser(report)
+    rest = b""
+    async for chunk in chunks_from(source):
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        for index, line in enumerate(lines):
+            row = parser.feed_bytes(line)
+            if row is not None:
+                yield row
+            if index % 1024 == 1023:
+                await asyncio.sleep(0)  # a large block must not hold the event loop
+    if rest:
+        row = parser.feed_bytes(rest)
         if row is not None:
             yield row
 
@@ -94,6 +191,7 @@ def outcome_record(outcome: Outcome) -> dict[str, Any]:
     """One finished operation as a JSON-ready dict."""
     progress = outcome.progress
     return {
+        "event": "finished",
         "service_id": outcome.ref.service_id,
         "partition_id": str(outcome.ref.partition_id),
         "operation_id": str(outcome.ref.operation_id),

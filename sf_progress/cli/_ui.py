@@ -40,6 +40,8 @@ def err_console() -> Console:
     console = Console(stderr=True, highlight=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console = Console(stderr=True, highlight=False, width=120)
+    elif console.width < 40:  # COLUMNS=0 or a tiny window: still print something readable
+        console = Console(stderr=True, highlight=False, width=80)
     return console
 
 
@@ -128,11 +130,13 @@ def summary(console: Console, outcomes: list[Outcome], *, total: int, interrupte
     slowest = sorted(outcomes, key=lambda o: o.elapsed, reverse=True)[:5]
     if slowest:
         slow = Table(title="slowest operations", title_justify="left")
+        # The operation id and the numbers never shrink; the service name gives way (80 columns fit).
         slow.add_column("operation", no_wrap=True, min_width=36)
-        slow.add_column("service", overflow="ellipsis", no_wrap=True)
-        slow.add_column("outcome", no_wrap=True)
-        slow.add_column("seconds", justify="right")
-        slow.add_column("polls", justify="right")
+        fixed = 36 + 9 + 7 + 5 + 16  # the other columns and the borders
+        slow.add_column("service", overflow="ellipsis", no_wrap=True, max_width=max(8, console.width - fixed))
+        slow.add_column("outcome", no_wrap=True, min_width=9)
+        slow.add_column("seconds", justify="right", no_wrap=True, min_width=7)
+        slow.add_column("polls", justify="right", no_wrap=True, min_width=5)
         for o in slowest:
             slow.add_row(str(o.ref.operation_id), o.ref.service_name, o.kind.value, f"{o.elapsed:.1f}", str(o.polls))
         console.print(slow)
