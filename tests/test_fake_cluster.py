@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 
@@ -332,3 +336,58 @@ async def test_fake_cluster_as_a_process(ref: OperationRef) -> None:
         assert (await client.get_restart_progress(started)).state is OperationState.COMPLETED
     proc.stdin.close()
     assert await asyncio.wait_for(proc.wait(), 30) == 0
+
+
+async def test_ipv6_host_url_has_brackets() -> None:
+    """FakeCluster(host='::1').url is a usable URL: the IPv6 literal is bracketed."""
+    cluster = FakeCluster(host="::1")
+    try:
+        await cluster.start()
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    try:
+        assert cluster.url.startswith("http://[::1]:")
+        async with ProgressClient(cluster.url) as client:
+            assert await client.get_cluster_version()
+    finally:
+        await cluster.close()
+
+
+@pytest.mark.parametrize("sid", ["app~sv%ZZc", "app~svc%F", "app~sv%FFc"])
+async def test_start_with_malformed_percent_encoding_is_refused(cluster: FakeCluster, sid: str) -> None:
+    """A service id with a bad or non-UTF-8 percent escape is a 400, not a 202."""
+    async with aiohttp.ClientSession() as session:
+        url = (
+            f"{cluster.url}/Faults/Services/{sid}/$/GetPartitions/{PID}/$/StartRestart"
+            f"?api-version=6.0&OperationId={uuid.uuid4()}&RestartPartitionMode=AllReplicasOrInstances"
+        )
+        async with session.post(URL(url, encoded=True)) as response:
+            assert response.status == 400
+    assert not cluster.operations
+
+
+async def test_options_star_is_a_fabric_error(cluster: FakeCluster) -> None:
+    """`OPTIONS *` (what aiohttp itself would answer with plain text) gets a FabricError body."""
+    host, port = cluster.url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    answer = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 E_INVALIDARG")
+    assert json.loads(body)["Error"]["Code"] == "E_INVALIDARG"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--port", "-1"], ["--port", "99999"], ["--duration", "nan"], ["--duration", "-2"], ["--host", "no.such.invalid"]],
+)
+def test_server_module_bad_arguments_give_messages_not_tracebacks(args: list[str]) -> None:
+    """python -m sf_progress.testing with a bad --port/--duration/--host: a message and exit 1 or 2."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "sf_progress.testing", *args], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode in (1, 2)
+    assert "Traceback" not in proc.stderr
+    assert "python -m sf_progress.testing" in proc.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import signal
 import sys
@@ -29,14 +30,38 @@ async def _serve(args: argparse.Namespace) -> None:
         await stop.wait()
 
 
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise ValueError(text)
+    return port
+
+
+_port.__name__ = "port (0-65535)"
+
+
+def _duration(text: str) -> float:
+    seconds = float(text)
+    if not 0 <= seconds < math.inf:
+        raise ValueError(text)
+    return seconds
+
+
+_duration.__name__ = "duration (seconds >= 0)"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``python -m sf_progress.testing``."""
     parser = argparse.ArgumentParser(prog="python -m sf_progress.testing", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--duration", type=float, default=0.0, help="seconds each operation runs")
+    parser.add_argument("--port", type=_port, default=0)
+    parser.add_argument("--duration", type=_duration, default=0.0, help="seconds each operation runs")
     parser.add_argument("--watch-stdin", action="store_true", help="exit when stdin closes")
-    asyncio.run(_serve(parser.parse_args(argv)))
+    args = parser.parse_args(argv)
+    try:
+        asyncio.run(_serve(args))
+    except OSError as exc:  # the host does not resolve, the port is taken or not ours to bind
+        parser.exit(1, f"{parser.prog}: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}\n")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import random
 import re
 import ssl
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any
 from urllib.parse import unquote
@@ -54,6 +54,29 @@ def _fabric_error(status: int, code: str, message: str) -> web.Response:
 
 def _invalid(message: str) -> _Answer:
     return _Answer(400, "E_INVALIDARG", message)
+
+
+_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _strict_unquote(text: str) -> str:
+    """Percent-decode a path segment as the gateway does: a bad escape or non-UTF-8 is invalid."""
+    if _PERCENT.search(text):
+        raise ValueError(f"malformed percent-encoding in {text!r}")
+    return unquote(text, errors="strict")
+
+
+@web.middleware
+async def _fabric_errors_only(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """What aiohttp would answer itself (``OPTIONS *``, a bad request line) is a FabricError too."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _fabric_error(400, "E_INVALIDARG", f"The request is not supported: {exc.reason}")
 
 
 def _parse_query(raw: str) -> dict[str, str]:
@@ -126,7 +149,7 @@ class FakeCluster:
 
     async def start(self) -> FakeCluster:
         """Start serving; sets ``url``."""
-        app = web.Application()
+        app = web.Application(middlewares=[_fabric_errors_only])
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=0.5, handler_cancellation=True
@@ -137,7 +160,8 @@ class FakeCluster:
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         port = sockets[0].getsockname()[1] if sockets else self._port
-        self.url = f"{'https' if self.ssl_context else 'http'}://{self._host}:{port}"
+        host = f"[{self._host}]" if ":" in self._host else self._host  # an IPv6 literal
+        self.url = f"{'https' if self.ssl_context else 'http'}://{host}:{port}"
         return self
 
     async def close(self) -> None:
@@ -369,7 +393,7 @@ class FakeCluster:
                 f"OperationId '{op_id}' already exists",
             )
         try:
-            ref = OperationRef(unquote(raw_sid), pid, op_id)
+            ref = OperationRef(_strict_unquote(raw_sid), pid, op_id)
         except ValueError:
             raise _Answer(400, "FABRIC_E_INVALID_NAME_URI", f"Invalid service id {raw_sid!r}") from None
         script = self._plans.pop(op_id, None) or (self.planner(ref) if self.planner else self.default_script)
