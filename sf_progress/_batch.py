@@ -22,11 +22,13 @@ from typing import Any
 import attrs
 
 from ._config import virtual_time
-from ._errors import FabricTransientError, SFProgressError
-from ._models import OperationRef, OperationState, PartitionRestartProgress
+from ._errors import FabricTransientError, NotFoundError, SFProgressError
+from ._models import FaultOperation, OperationRef, OperationState, PartitionRestartProgress
+from ._observer import ListClient, Observer, Subscription
 from ._waiting import (
     EventHook,
     GaveUp,
+    Listed,
     Outcome,
     OutcomeKind,
     Retrying,
@@ -34,6 +36,7 @@ from ._waiting import (
     _Tracker,
     call_hook,
     first_due,
+    listed_progress,
     step,
 )
 
@@ -44,6 +47,12 @@ logger = logging.getLogger("sf_progress")
 OperationLike = OperationRef | tuple[Any, Any, Any]
 _DONE = object()
 _MIN_FACTOR = 1 / 64
+#: Backpressure follows the share of transient (503/504/...) answers, averaged over about
+#: the last 1 / _BUSY_ALPHA answers; above _BUSY_SHARE the cluster is taken as overloaded.
+_BUSY_ALPHA = 0.05
+_BUSY_SHARE = 0.5
+#: After a decrease, the next one waits at least this long (about one round trip of a busy gateway).
+_DECREASE_WINDOW = 0.5
 _GAVE_UP = frozenset({OutcomeKind.NOT_FOUND, OutcomeKind.TIMED_OUT, OutcomeKind.FAILED})
 
 
@@ -55,6 +64,9 @@ class BatchSnapshot:
     yet); ``by_kind`` counts finished operations.  ``oldest_pending`` is the age in seconds
     of the oldest pending operation.  ``throttle`` is the share of ``concurrency`` (and of
     ``max_rate``) in use after backpressure: 1.0 when the cluster is healthy.
+    ``requests`` counts every request sent for the batch: ``progress_reads`` plus
+    ``list_calls`` (fault-operation list calls that served it); ``coalescing`` says whether
+    its pending operations are being watched through the list.
     """
 
     total: int
@@ -67,6 +79,9 @@ class BatchSnapshot:
     retries: int
     oldest_pending: float | None
     throttle: float
+    progress_reads: int = 0
+    list_calls: int = 0
+    coalescing: bool = False
 
 
 def _as_ref(item: OperationLike) -> OperationRef:
@@ -104,11 +119,13 @@ MAX_CONCURRENCY = 10_000
 _BURST_SECONDS = 0.05
 
 
-class _Engine:
+class _Engine(ListClient):
     """The scheduler state; tasks reference this, never the public ``BatchWaiter``.
 
-    It is handed a ``poll`` function (one progress read, no retries) and never touches
-    the client that made it.
+    It is handed a ``poll`` function (one progress read, no retries) and the client's
+    ``Observer``, and never touches the client that made it.  What to read next comes from
+    one of two places: the due-time heap (per-operation reads, and operations the list
+    handed back), or the observer's list tick for operations parked with it.
     """
 
     def __init__(
@@ -120,8 +137,10 @@ class _Engine:
         on_event: EventHook | None,
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]],
+        observer: Observer,
+        coalesce: bool | None = None,
     ) -> None:
-        self.poll, self.cfg = poll, cfg
+        self.poll, self.cfg, self.observer, self.coalesce = poll, cfg, observer, coalesce
         self.concurrency, self.max_rate, self.on_event = concurrency, max_rate, on_event
         self.clock, self.sleep = clock, sleep
         self.heap: list[tuple[float, int, _Tracker]] = []
@@ -134,11 +153,13 @@ class _Engine:
         self.work: asyncio.Queue[_Tracker] = asyncio.Queue()
         self.events: asyncio.Queue[object] = asyncio.Queue()
         self.wake = asyncio.Event()
-        self.in_flight = self.requests = self.retries = 0
+        self.in_flight = self.requests = self.retries = self.list_calls = self.progress_reads = 0
         self.idle = 0  # workers waiting for work
         self.factor = 1.0  # share of concurrency and rate allowed (AIMD under backpressure)
         self.pause_until = 0.0
-        self.busy_streak = 0
+        self.busy_share = 0.0  # moving share of transient answers
+        self.next_decrease = 0.0
+        self.counted = 0  # operations counted with the observer (coalesce None or True)
         self.tokens = 1.0  # the max_rate bucket
         self.token_time = clock()
         self.next_send = 0.0
@@ -154,12 +175,43 @@ class _Engine:
         if ref in self.seen:
             return False
         self.seen.add(ref)
-        tracker = _Tracker(ref, self.clock(), self.cfg.budget)
+        tracker = _Tracker(ref, self.clock(), self.cfg.budget, self, self.coalesce is True)
         self.pending[ref] = tracker
         self.by_state[None] += 1
-        heapq.heappush(self.heap, (first_due(tracker, self.cfg), next(self.seq), tracker))
+        if self.coalesce is not False:
+            self.counted += 1
+            self.observer.count(1)
+        if self.observer.coalescing(self.coalesce):
+            self.observer.subscribe(tracker)  # the list tells when to read it: no read before
+        else:
+            heapq.heappush(self.heap, (first_due(tracker, self.cfg), next(self.seq), tracker))
         self.wake.set()
         return True
+
+    # --- what the observer says ------------------------------------------------------------
+
+    def on_listed(self, sub: Subscription, item: FaultOperation) -> None:
+        tracker = sub
+        assert isinstance(tracker, _Tracker)
+        before = tracker.last.state if tracker.last is not None else None
+        _, event = step(tracker, Listed(listed_progress(item)), self.clock(), self.cfg)
+        if event is not None:
+            self.by_state[before] -= 1
+            self.by_state[item.state] += 1
+            if self.on_event is not None:
+                self.events.put_nowait(event)
+
+    def on_gone(self, sub: Subscription) -> None:
+        assert isinstance(sub, _Tracker)
+        if sub.ref in self.pending and not self.ended:
+            heapq.heappush(self.heap, (self.clock(), next(self.seq), sub))
+            self.wake.set()
+
+    def on_list_call(self) -> None:
+        self.list_calls += 1
+        self.requests += 1
+        if self.max_rate is not None:
+            self.tokens -= 1.0  # a list call counts against the batch's rate like a read
 
     async def feed(self, source: AsyncIterable[OperationLike]) -> None:
         index = 0
@@ -192,7 +244,7 @@ class _Engine:
         while True:
             self.wake.clear()
             if not self.heap:
-                if self.sealed and not self.feeding and self.in_flight == 0:
+                if self.sealed and not self.feeding and not self.pending and self.in_flight == 0:
                     await self.events.join()  # every event is delivered before the iteration ends
                     self.outcomes.put_nowait(_DONE)
                     return
@@ -236,7 +288,7 @@ class _Engine:
         tracker: _Tracker | None = first
         while True:
             while tracker is not None:
-                remaining = tracker.deadline - self.clock()
+                remaining = tracker.deadline_at - self.clock()
                 result: PartitionRestartProgress | SFProgressError
                 try:
                     result = await self.poll(tracker.ref, remaining)
@@ -277,6 +329,7 @@ class _Engine:
             return None
         tracker = heapq.heappop(heap)[2]
         self.requests += 1
+        self.progress_reads += 1
         return tracker
 
     def _take_token(self, now: float) -> bool:
@@ -306,11 +359,19 @@ class _Engine:
             del self.pending[tracker.ref]
             self.by_kind[nxt.kind] += 1
             self.outcomes.put_nowait(nxt)
+            if self.coalesce is not False:
+                self.counted -= 1
+                self.observer.count(-1)
         else:
             if tracker.last is not None and tracker.last.state is not before:
                 self.by_state[before] -= 1
                 self.by_state[tracker.last.state] += 1
-            heapq.heappush(self.heap, (nxt, next(self.seq), tracker))
+            if isinstance(result, (PartitionRestartProgress, NotFoundError)) and self.observer.coalescing(
+                self.coalesce
+            ):
+                self.observer.subscribe(tracker)  # still running (or not readable yet): the list watches it
+            else:
+                heapq.heappush(self.heap, (nxt, next(self.seq), tracker))
         if isinstance(event, Retrying):
             self.retries += 1
         if self.on_event is None:
@@ -321,14 +382,23 @@ class _Engine:
             self.events.put_nowait(GaveUp(tracker.ref, nxt))
 
     def _backpressure(self, result: PartitionRestartProgress | SFProgressError, now: float) -> None:
-        """503/504/Retry-After slow the whole batch down; successes bring it back up."""
+        """Slow the batch down for overload, not for noise.
+
+        One transient answer only retries its own operation.  The batch's share of
+        concurrency and rate is halved when most recent answers are transient — at most
+        once per ``_DECREASE_WINDOW`` — and grows back with each healthy answer, so it
+        recovers within seconds.  A ``Retry-After`` pauses the batch exactly that long.
+        """
         if isinstance(result, FabricTransientError):
-            self.busy_streak += 1
-            self.factor = max(_MIN_FACTOR, self.factor / 2)
-            pause = self.cfg.retry.delay(self.busy_streak - 1, result.retry_after)
-            self.pause_until = max(self.pause_until, now + pause)
+            self.busy_share += _BUSY_ALPHA * (1.0 - self.busy_share)
+            if result.retry_after is not None:
+                pause = min(result.retry_after, self.cfg.retry.retry_after_cap)
+                self.pause_until = max(self.pause_until, now + pause)
+            if self.busy_share > _BUSY_SHARE and now >= self.next_decrease:
+                self.factor = max(_MIN_FACTOR, self.factor / 2)
+                self.next_decrease = now + _DECREASE_WINDOW
         elif isinstance(result, PartitionRestartProgress):
-            self.busy_streak = 0
+            self.busy_share -= _BUSY_ALPHA * self.busy_share
             if self.factor < 1.0:
                 self.factor = min(1.0, self.factor + 1.0 / self.concurrency)
 
@@ -358,9 +428,18 @@ class _Engine:
             retries=self.retries,
             oldest_pending=None if oldest is None else self.clock() - oldest.added,
             throttle=self.factor,
+            progress_reads=self.progress_reads,
+            list_calls=self.list_calls,
+            coalescing=self.observer.parked > 0 and self.observer.coalescing(self.coalesce),
         )
 
     def cancel(self) -> None:
+        # Whatever is still parked with the observer, or counted by it, is no longer waited on.
+        for tracker in self.pending.values():
+            self.observer.unsubscribe(tracker)
+        if self.counted:
+            counted, self.counted = self.counted, 0
+            self.observer.count(-counted)
         for task in self.tasks:
             if not task.done():
                 with contextlib.suppress(RuntimeError):  # the loop is already closed: nothing to stop

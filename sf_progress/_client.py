@@ -6,6 +6,7 @@ become sf_progress errors.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import uuid
@@ -22,7 +23,7 @@ from . import _config
 from ._auth import AadMetadata, TokenProvider, parse_aad_metadata
 from ._batch import MAX_CONCURRENCY, BatchWaiter, OperationLike, _Engine
 from ._config import RetryPolicy
-from ._errors import OperationFailed, ResponseFormatError, SFProgressError
+from ._errors import NotFoundError, OperationFailed, ResponseFormatError, SFProgressError
 from ._ids import check_api_version, check_endpoint, check_header_value, check_server_timeout, to_guid, to_seconds
 from ._models import (
     FaultOperation,
@@ -36,11 +37,13 @@ from ._models import (
     parse_operation_list,
     progress_from_body,
 )
+from ._observer import Observer, Subscription
 from ._security import CertArg, TLSConfig, VerifyArg
 from ._transport import LAST_LOOK, MAX_LIST_BODY, Transport, ignore_body
 from ._waiting import (
     Backoff,
     EventHook,
+    Listed,
     Outcome,
     OutcomeKind,
     Retrying,
@@ -48,6 +51,7 @@ from ._waiting import (
     _Tracker,
     call_hook,
     first_due,
+    listed_progress,
     settings,
     step,
 )
@@ -58,6 +62,9 @@ logger = logging.getLogger("sf_progress")
 
 ProgressHook = Callable[[OperationRef, PartitionRestartProgress], Awaitable[None] | None]
 CONTROL_API_VERSION = "6.0"  # the 9.1 spec allows only 6.0 on the Faults control calls
+# Running | RollingBack: the list then scans only the service's table of active operations.
+_ACTIVE_STATES = OperationState.RUNNING.filter_bit | OperationState.ROLLING_BACK.filter_bit
+_parse_list = json_body(parse_operation_list)
 
 
 class ProgressClient:
@@ -72,9 +79,11 @@ class ProgressClient:
     ``server_timeout`` is the default ``timeout`` query parameter (seconds the cluster
     may spend); each request's client-side timeout is that plus ``timeout_margin``, so
     the client never gives up before the server does.  ``retry`` governs retries of
-    transient failures of one request.  ``clock`` (monotonic seconds) and ``sleep`` (an
-    async function) replace the ones waits and retries use, for deterministic tests; by
-    default they follow :func:`sf_progress.set_testing`.
+    transient failures of one request.  ``list_interval`` is the tick of the
+    fault-operation list call that watches every wait's operations at once (about 1 s,
+    jittered by ±20 %; see ``coalesce`` on the waits).  ``clock`` (monotonic seconds) and
+    ``sleep`` (an async function) replace the ones waits and retries use, for
+    deterministic tests; by default they follow :func:`sf_progress.set_testing`.
     """
 
     def __init__(
@@ -96,10 +105,12 @@ class ProgressClient:
         tls: TLSConfig | None = None,
         token_provider: TokenProvider | None = None,
         allow_insecure_http: bool = False,
+        list_interval: float | timedelta = 1.0,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self._endpoint = check_endpoint(endpoint)
+        self._list_interval = to_seconds(list_interval, "list_interval", allow_zero=False, finite=True)
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise TypeError(f"session must be an aiohttp.ClientSession, not {type(session).__name__}")
         self._api_version = check_api_version(api_version)
@@ -142,6 +153,8 @@ class ProgressClient:
         self._clock = clock or _config.monotonic
         self._sleep = sleep
         self._engines: weakref.WeakSet[_Engine] = weakref.WeakSet()  # the running batches, stopped by aclose
+        self._list_urls: dict[int, URL] = {}
+        self._observer: Observer | None = None
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -165,6 +178,8 @@ class ProgressClient:
         engines, self._engines = list(self._engines), weakref.WeakSet()
         for engine in engines:
             await engine.abort(RuntimeError("the ProgressClient was closed while this batch was running"))
+        if self._observer is not None:
+            await self._observer.close()
         await self._transport.aclose()
 
     @property
@@ -304,6 +319,32 @@ class ProgressClient:
 
     # --- waiting --------------------------------------------------------------------------
 
+    def _watcher(self) -> Observer:
+        """The client's one observer (created on first use): one list call per tick for every wait."""
+        observer = self._observer
+        if observer is None:
+            observer = self._observer = Observer(
+                self._list_active,
+                interval=self._list_interval,
+                retry=self._retry,
+                clock=self._clock,
+                sleep=self._sleep or _config.sleep,
+            )
+        return observer
+
+    async def _list_active(self, type_mask: int) -> list[FaultOperation]:
+        """One list call of the active operations (``StateFilter=3``) of some types, not retried."""
+        url = self._list_urls.get(type_mask)
+        if url is None:
+            url = self._list_urls[type_mask] = URL(
+                f"{self._base}/Faults/?api-version={CONTROL_API_VERSION}&TypeFilter={type_mask}"
+                f"&StateFilter={_ACTIVE_STATES}&timeout={self._server_timeout}",
+                encoded=True,
+            )
+        return await self._transport.attempt(
+            "GET", url, self._server_timeout, None, _parse_list, limit=MAX_LIST_BODY
+        )
+
     async def _poll_once(self, ref: OperationRef, remaining: float) -> PartitionRestartProgress:
         """One progress read without the per-request retry loop (the waits own retries).
 
@@ -338,6 +379,7 @@ class ProgressClient:
         on_progress: ProgressHook | None = None,
         not_found_grace: float | timedelta = 10.0,
         raise_on_failure: bool = False,
+        coalesce: bool | None = None,
     ) -> PartitionRestartProgress:
         """Poll until the operation reaches a terminal state; return that progress.
 
@@ -350,6 +392,13 @@ class ProgressClient:
         budget; a 404 within ``not_found_grace`` seconds of the start of the wait is taken
         as "not readable yet".  ``on_progress(ref, progress)``, sync or async, is called
         on every state change.  Cancelling the caller leaves nothing behind.
+
+        ``coalesce``: with ``True`` the operation is watched through the client's
+        fault-operation list (one list call per tick for every wait on this client; one
+        progress read when the operation leaves the list); with ``False`` it is read on
+        its own backoff; ``None`` (the default) lets the client choose listing whenever it
+        is cheaper for the cluster — from three operations waited on at once, unless the
+        cluster's list of active operations is too long to pay off.
         """
         ref = _ref_of(service_id, partition_id, operation_id)
         cfg = settings(backoff, self._retry, not_found_grace, deadline)
@@ -357,32 +406,54 @@ class ProgressClient:
             raise TypeError("raise_on_failure must be a bool")
         if on_progress is not None and not callable(on_progress):
             raise TypeError(f"on_progress must be callable, not {type(on_progress).__name__}")
+        _check_coalesce(coalesce)
         self._transport.open()
         sleep = self._sleep or _config.sleep
-        tracker = _Tracker(ref, self._clock(), cfg.budget)
-        due = first_due(tracker, cfg)
-        while True:
-            await sleep(max(0.0, due - self._clock()))
-            result: PartitionRestartProgress | SFProgressError
-            try:
-                result = await self._poll_once(ref, tracker.deadline - self._clock())
-            except SFProgressError as exc:
-                result = exc
-            nxt, event = step(tracker, result, self._clock(), cfg)
-            if isinstance(event, StateChanged):
-                await call_hook(on_progress, ref, event.progress)
-            elif isinstance(event, Retrying):
-                logger.info("polling %s failed (%s); retrying in %.2fs", ref, event.error, event.delay)
-            if not isinstance(nxt, Outcome):
-                due = nxt
-                continue
-            if nxt.error is not None:
-                raise nxt.error
-            progress = nxt.progress
-            assert progress is not None
-            if raise_on_failure and nxt.kind is not OutcomeKind.COMPLETED:
-                raise OperationFailed(f"operation ended {progress.state}", ref=ref, progress=progress)
-            return progress
+        observer = self._watcher()
+        heard = _Heard()
+        tracker = _Tracker(ref, self._clock(), cfg.budget, heard, coalesce is True)
+        if coalesce is not False:
+            observer.count(1)
+        try:
+            parked = observer.coalescing(coalesce)
+            due = first_due(tracker, cfg)
+            while True:
+                if parked:
+                    observer.subscribe(tracker)
+                    while (item := await heard.next()) is not None:
+                        _, listed = step(tracker, Listed(listed_progress(item)), self._clock(), cfg)
+                        if isinstance(listed, StateChanged):
+                            await call_hook(on_progress, ref, listed.progress)
+                else:
+                    await sleep(max(0.0, due - self._clock()))
+                result: PartitionRestartProgress | SFProgressError
+                try:
+                    result = await self._poll_once(ref, tracker.deadline_at - self._clock())
+                except SFProgressError as exc:
+                    result = exc
+                nxt, event = step(tracker, result, self._clock(), cfg)
+                if isinstance(event, StateChanged):
+                    await call_hook(on_progress, ref, event.progress)
+                elif isinstance(event, Retrying):
+                    logger.info("polling %s failed (%s); retrying in %.2fs", ref, event.error, event.delay)
+                if not isinstance(nxt, Outcome):
+                    due = nxt
+                    # Still running (or not readable yet): the list may watch it from here.
+                    parked = isinstance(result, (PartitionRestartProgress, NotFoundError)) and observer.coalescing(
+                        coalesce
+                    )
+                    continue
+                if nxt.error is not None:
+                    raise nxt.error
+                progress = nxt.progress
+                assert progress is not None
+                if raise_on_failure and nxt.kind is not OutcomeKind.COMPLETED:
+                    raise OperationFailed(f"operation ended {progress.state}", ref=ref, progress=progress)
+                return progress
+        finally:
+            observer.unsubscribe(tracker)
+            if coalesce is not False:
+                observer.count(-1)
 
     def wait_many(
         self,
@@ -394,6 +465,7 @@ class ProgressClient:
         backoff: Backoff | None = None,
         not_found_grace: float | timedelta = 10.0,
         on_event: EventHook | None = None,
+        coalesce: bool | None = None,
     ) -> BatchWaiter:
         """Wait for many operations at once; iterate the result for one ``Outcome`` each.
 
@@ -411,12 +483,16 @@ class ProgressClient:
         own: a slow hook delays other events, never a request; all events are delivered
         before the iteration ends.  Closing the client stops the batch: a consumer still
         iterating gets a ``RuntimeError``.  A failing async iterable's exception is raised
-        after the outcomes of the operations it gave.
+        after the outcomes of the operations it gave.  ``coalesce`` is as for
+        :meth:`wait_for_completion`: by default the batch's running operations are watched
+        through one list call per tick, shared with every other wait on this client, and
+        each is read once when it leaves the list.
         """
         if type(concurrency) is not int or not 1 <= concurrency <= MAX_CONCURRENCY:
             raise ValueError(f"concurrency must be an int in 1..{MAX_CONCURRENCY}, got {concurrency!r}")
         if on_event is not None and not callable(on_event):
             raise TypeError(f"on_event must be callable, not {type(on_event).__name__}")
+        _check_coalesce(coalesce)
         rate: object = max_rate
         if rate is not None and (type(rate) not in (int, float) or not rate > 0):  # type: ignore[operator]
             raise ValueError(f"max_rate must be a number > 0 or None, got {max_rate!r}")
@@ -430,6 +506,8 @@ class ProgressClient:
             on_event,
             self._clock,
             self._sleep or _config.sleep,
+            self._watcher(),
+            coalesce,
         )
         waiter = BatchWaiter(engine, operations)
         self._engines.add(engine)
@@ -454,6 +532,30 @@ class ProgressClient:
             encoded=True,
         )
         return await self._transport.call("GET", url, server_timeout, None, json_body(_parse_version))
+
+
+def _check_coalesce(coalesce: object) -> None:
+    if coalesce is not None and type(coalesce) is not bool:
+        raise TypeError(f"coalesce must be None, True or False, not {coalesce!r}")
+
+
+class _Heard:
+    """What the observer says to one ``wait_for_completion``: listed items, then ``None`` (read now)."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[FaultOperation | None] = asyncio.Queue()
+
+    def next(self) -> Awaitable[FaultOperation | None]:
+        return self.queue.get()
+
+    def on_listed(self, sub: Subscription, item: FaultOperation) -> None:
+        self.queue.put_nowait(item)
+
+    def on_gone(self, sub: Subscription) -> None:
+        self.queue.put_nowait(None)
+
+    def on_list_call(self) -> None:
+        return None
 
 
 def _tls_config(

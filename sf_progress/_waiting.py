@@ -12,6 +12,7 @@ import inspect
 import logging
 import math
 import random
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -21,7 +22,8 @@ from ._backoff import backoff_delay
 from ._config import RetryPolicy
 from ._errors import FabricError, NotFoundError, SFProgressError, WaitTimeout
 from ._ids import to_seconds
-from ._models import OperationRef, OperationState, PartitionRestartProgress
+from ._models import FaultOperation, OperationRef, OperationState, PartitionRestartProgress
+from ._observer import NOBODY, ListClient, Subscription
 
 __all__ = ["Backoff", "Event", "GaveUp", "Outcome", "OutcomeKind", "Retrying", "StateChanged"]
 
@@ -174,18 +176,57 @@ async def call_hook(hook: Callable[..., object] | None, *args: object) -> None:
             await result
 
 
-class _Tracker:
-    """What a wait remembers about one operation (kept small: 100k of them may be pending)."""
+@attrs.frozen
+class Listed:
+    """An observation from the fault-operation list: the operation is still active.
 
-    __slots__ = ("added", "deadline", "failures", "last", "polls", "ref")
+    ``progress`` carries the listed state (the list has no result object).  It is one
+    more input to :func:`step`; unlike a progress read it is not a poll.
+    """
 
-    def __init__(self, ref: OperationRef, now: float, budget: float) -> None:
+    progress: PartitionRestartProgress
+
+
+_LISTED: dict[tuple[OperationState, str], PartitionRestartProgress] = {}
+
+
+def listed_progress(item: FaultOperation) -> PartitionRestartProgress:
+    """The progress a list item stands for (its state; the list carries no result)."""
+    key = (item.state, item.raw_state)
+    progress = _LISTED.get(key)
+    if progress is None:
+        progress = PartitionRestartProgress(item.state, None, item.raw_state)
+        if len(_LISTED) < 64:
+            _LISTED[key] = progress
+    return progress
+
+
+class _Tracker(Subscription):
+    """What a wait remembers about one operation (kept small: 100k of them may be pending).
+
+    It is also the operation's ``Subscription`` when its wait parks it with the observer.
+    """
+
+    __slots__ = ("added", "deadline_at", "failures", "last", "polls", "ref")
+
+    def __init__(
+        self, ref: OperationRef, now: float, budget: float, owner: ListClient = NOBODY, force: bool = False
+    ) -> None:
+        super().__init__(owner, force)
         self.ref = ref
         self.added = now
-        self.deadline = now + budget
+        self.deadline_at = now + budget
         self.polls = 0
         self.failures = 0
         self.last: PartitionRestartProgress | None = None
+
+    @property
+    def op_id(self) -> uuid.UUID:
+        return self.ref.operation_id
+
+    @property
+    def deadline(self) -> float:
+        return self.deadline_at
 
 
 @attrs.frozen
@@ -215,15 +256,25 @@ def settings(
 
 def first_due(tracker: _Tracker, cfg: _Settings) -> float:
     """When to send the first poll."""
-    return min(tracker.added + cfg.backoff.delay(0, random.random()), tracker.deadline)
+    return min(tracker.added + cfg.backoff.delay(0, random.random()), tracker.deadline_at)
 
 
 def step(
-    tracker: _Tracker, result: PartitionRestartProgress | SFProgressError, now: float, cfg: _Settings
+    tracker: _Tracker, result: PartitionRestartProgress | SFProgressError | Listed, now: float, cfg: _Settings
 ) -> tuple[float | Outcome, StateChanged | Retrying | None]:
-    """Account for one poll; return the next due time or the final Outcome, and an event."""
-    tracker.polls += 1
+    """Account for one poll or list observation; return the next due time or the final Outcome, and an event.
+
+    A ``Listed`` observation only records the state (and its change): an operation seen
+    in the list is active, so its next read is due only at its deadline.
+    """
     event: StateChanged | Retrying | None = None
+    if isinstance(result, Listed):
+        previous = tracker.last
+        if previous is None or previous.raw_state != result.progress.raw_state:
+            tracker.last = result.progress
+            event = StateChanged(tracker.ref, result.progress, None if previous is None else previous.state)
+        return tracker.deadline_at, event
+    tracker.polls += 1
     if isinstance(result, PartitionRestartProgress):
         tracker.failures = 0
         previous = tracker.last
@@ -246,7 +297,7 @@ def step(
         event = Retrying(tracker.ref, result, delay)
     else:
         return _end(tracker, OutcomeKind.FAILED, result, now), None
-    if now >= tracker.deadline:
+    if now >= tracker.deadline_at:
         if isinstance(result, NotFoundError) and tracker.last is None:
             # Every answer said 404: the deadline came within the grace, but "not found" is
             # what the cluster said, not "too slow".
@@ -262,7 +313,7 @@ def step(
         )
         return _end(tracker, OutcomeKind.TIMED_OUT, timeout, now), event
     # The last sleep is clipped so that one final poll happens at the deadline.
-    return min(now + delay, tracker.deadline), event
+    return min(now + delay, tracker.deadline_at), event
 
 
 def _end(tracker: _Tracker, kind: OutcomeKind, error: SFProgressError | None, now: float) -> Outcome:

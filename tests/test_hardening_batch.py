@@ -225,7 +225,7 @@ def _bucket(rate: float) -> _Engine:
         return None
 
     cfg = settings(None, RetryPolicy(), 10.0, 600.0)
-    return _Engine(poll, cfg, 64, rate, None, lambda: 0.0, sleep)  # type: ignore[arg-type]
+    return _Engine(poll, cfg, 64, rate, None, lambda: 0.0, sleep, None)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("rate", [500.0, 1000.0, 3000.0])
