@@ -172,21 +172,37 @@ class _Engine(ListClient):
     # --- input -------------------------------------------------------------------------
 
     def add(self, ref: OperationRef) -> bool:
-        if ref in self.seen:
-            return False
-        self.seen.add(ref)
-        tracker = _Tracker(ref, self.clock(), self.cfg.budget, self, self.coalesce is True)
-        self.pending[ref] = tracker
-        self.by_state[None] += 1
+        return self.add_all((ref,)) == 1
+
+    def add_all(self, refs: Iterable[OperationRef]) -> int:
+        """Add operations (duplicates are ignored); return how many were new.
+
+        All are counted with the observer before any is placed, so a large batch is
+        listed from its first operation on.
+        """
+        now = self.clock()
+        trackers = []
+        for ref in refs:
+            if ref in self.seen:
+                continue
+            self.seen.add(ref)
+            tracker = _Tracker(ref, now, self.cfg.budget, self, self.coalesce is True)
+            self.pending[ref] = tracker
+            trackers.append(tracker)
+        if not trackers:
+            return 0
+        self.by_state[None] += len(trackers)
         if self.coalesce is not False:
-            self.counted += 1
-            self.observer.count(1)
+            self.counted += len(trackers)
+            self.observer.count(len(trackers))
         if self.observer.coalescing(self.coalesce):
-            self.observer.subscribe(tracker)  # the list tells when to read it: no read before
+            for tracker in trackers:
+                self.observer.subscribe(tracker)  # the list tells when to read it: no read before
         else:
-            heapq.heappush(self.heap, (first_due(tracker, self.cfg), next(self.seq), tracker))
+            for tracker in trackers:
+                heapq.heappush(self.heap, (first_due(tracker, self.cfg), next(self.seq), tracker))
         self.wake.set()
-        return True
+        return len(trackers)
 
     # --- what the observer says ------------------------------------------------------------
 
@@ -430,7 +446,7 @@ class _Engine(ListClient):
             throttle=self.factor,
             progress_reads=self.progress_reads,
             list_calls=self.list_calls,
-            coalescing=self.observer.parked > 0 and self.observer.coalescing(self.coalesce),
+            coalescing=self.observer.coalescing(self.coalesce),
         )
 
     def cancel(self) -> None:
@@ -492,8 +508,7 @@ class BatchWaiter:
                 refs.append(_as_ref(item))
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"operations[{index}]: {exc}") from None
-        for ref in refs:
-            engine.add(ref)
+        engine.add_all(refs)
         engine.sealed = True
 
     def _start(self) -> None:
@@ -510,7 +525,7 @@ class BatchWaiter:
         if self._engine.sealed or self._closed:
             raise RuntimeError("this batch takes no more operations (sealed or closed)")
         refs = [_as_ref(item) for item in operations]  # validate all before adding any
-        return sum(self._engine.add(ref) for ref in refs)
+        return self._engine.add_all(refs)
 
     def seal(self) -> None:
         """Declare that no more operations will be added; iteration ends when all are done.

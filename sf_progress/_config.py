@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import random
 import time
+import weakref
 from datetime import timedelta
 from types import TracebackType
+from typing import ClassVar
 
 import attrs
 
@@ -89,6 +93,7 @@ class _Testing:
     enabled: bool = False
     attempts: int | None = None
     offset: float = 0.0  # virtual seconds "slept" while testing; keeps clock() consistent
+    busy: int = 0  # requests on their way (counted by the transport), which hold virtual time still
 
 
 _TESTING = _Testing()
@@ -147,17 +152,86 @@ def monotonic() -> float:
 
 
 async def sleep(seconds: float) -> None:
-    """Sleep; while testing, advance :func:`monotonic` by *seconds* and only yield.
+    """Sleep; while testing, wait on the virtual clock instead (no real waiting).
 
-    A virtual sleep cancelled before it resumes (a waiter woken early) does not move
-    the clock.
+    On the virtual clock, sleepers wake in the order of their end times, and time moves
+    to the next end time only once the work already under way has settled: tasks just
+    woken get their turn and requests on their way get their answers first (they were
+    sent "now", not later).  Concurrent sleeps overlap as real ones do.  A virtual sleep
+    cancelled before it ends does not move the clock.
     """
-    if _TESTING.enabled:
-        await asyncio.sleep(0)
-        if seconds > 0:
-            _TESTING.offset += seconds
-    else:
+    if not _TESTING.enabled:
         await asyncio.sleep(seconds)
+        return
+    await _VirtualTime.of(asyncio.get_running_loop()).sleep(max(0.0, seconds))
+
+
+class _VirtualTime:
+    """The sleepers of one event loop on the virtual clock, and the task that wakes them."""
+
+    _by_loop: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _VirtualTime]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self) -> None:
+        self.sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self.seq = itertools.count()
+        self.task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> _VirtualTime:
+        clock = cls._by_loop.get(loop)
+        if clock is None:
+            clock = cls._by_loop[loop] = cls()
+        return clock
+
+    async def sleep(self, seconds: float) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self.sleepers, (monotonic() + seconds, next(self.seq), future))
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._advance())
+        await future  # cancelled: the entry is skipped when its turn comes
+
+    async def _advance(self) -> None:
+        sleepers = self.sleepers
+        while sleepers:
+            await _settle()
+            while sleepers and sleepers[0][2].done():
+                heapq.heappop(sleepers)  # cancelled sleepers move nothing
+            if not sleepers or not _TESTING.enabled:
+                break
+            target = sleepers[0][0]
+            _TESTING.offset = max(_TESTING.offset, target - time.monotonic())
+            now = monotonic()
+            while sleepers and sleepers[0][0] <= now:
+                future = heapq.heappop(sleepers)[2]
+                if not future.done():
+                    future.set_result(None)
+        for _, _, future in sleepers:  # testing was switched off: wake everyone
+            if not future.done():
+                future.set_result(None)
+        sleepers.clear()
+
+
+async def _settle() -> None:
+    """Let ready tasks run and requests on their way get their answers."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+    for _ in range(10_000):  # at most ~10 s of real time for the answers on their way
+        if _TESTING.busy <= 0:
+            break
+        await asyncio.sleep(0.001)
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def request_started() -> None:
+    """A request is on its way (the virtual clock waits for its answer before moving)."""
+    _TESTING.busy += 1
+
+
+def request_ended() -> None:
+    _TESTING.busy -= 1
 
 
 def virtual_time(sleeper: object) -> bool:

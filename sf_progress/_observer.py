@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
-from ._config import RetryPolicy, virtual_time
+from ._config import RetryPolicy
 from ._errors import FabricError, SFProgressError
 from ._models import FaultOperation, OperationState
 
@@ -156,16 +156,19 @@ class Observer:
     def prefers_list(self) -> bool:
         """Listing is cheaper than reading each operation (the rule ``coalesce=None`` follows).
 
-        A list call costs about one read plus ``ITEM_COST`` per active operation of the
-        whole cluster, once per tick; per-operation reads cost one read per operation every
-        ``_READ_INTERVAL`` seconds.  Below ``MIN_OPERATIONS`` operations, reads win.
+        A list call costs the gateway about one request plus ``ITEM_COST`` reads' worth per
+        active operation of the whole cluster, once per tick; per-operation reads cost one
+        read per operation every ``_READ_INTERVAL`` seconds, and find an ended operation
+        later.  From ``MIN_OPERATIONS`` operations on, the request itself is taken as paid
+        for by the lag it saves (reads as prompt would cost a request per operation per
+        tick), so the list is chosen unless its items alone outweigh the reads: a cluster
+        crowded with other users' operations, known after the first list call.
         """
         if self.waiting < MIN_OPERATIONS or self.clock() < self.degraded_until:
             return False
         if self.last_size is None:
             return True
-        list_cost = (1.0 + self.last_size * ITEM_COST) / self.interval
-        return list_cost <= self.waiting / _READ_INTERVAL
+        return self.last_size * ITEM_COST / self.interval <= self.waiting / _READ_INTERVAL
 
     # --- subscriptions -----------------------------------------------------------------
 
@@ -272,9 +275,6 @@ class Observer:
         """Sleep *delay*, or less when a subscription changes what is due first."""
         if delay == math.inf:
             await self.changed.wait()
-            return
-        if virtual_time(self.sleep):
-            await self.sleep(delay)  # the observer drives virtual time; no early wake-up
             return
         sleeper = asyncio.ensure_future(self.sleep(delay))
         waker = asyncio.ensure_future(self.changed.wait())

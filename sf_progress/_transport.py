@@ -291,6 +291,7 @@ class Transport:
         total: float | None,
     ) -> T:
         session = self.open()
+        _config.request_started()
         try:
             async with session.request(
                 method, url, headers=headers, timeout=self.timeout(server_timeout, total), **self.options
@@ -322,6 +323,8 @@ class Transport:
                 # Over TLS 1.3 a refused client certificate shows up only as a closed connection.
                 hint = " (over TLS: if the cluster requires a client certificate, it may have refused this one)"
             raise TransportError(f"{method} {self.endpoint}: {_describe(exc)}{hint}", ref=ref) from exc
+        finally:
+            _config.request_ended()
         return parse(body, ref)
 
     async def call(

@@ -151,7 +151,7 @@ async def test_root_and_version(http: aiohttp.ClientSession, cluster: FakeCluste
 async def test_enums_as_integers_below_3(http: aiohttp.ClientSession, cluster: FakeCluster, ref: OperationRef) -> None:
     """Below api-version 3.0, State and Type go out as integers."""
     cluster.add_operation(ref)
-    assert (await call(http, cluster, "GET", "/Faults/?api-version=2.0"))[2] == [
+    assert (await call(http, cluster, "GET", "/Faults/?api-version=2.0&StateFilter=65535"))[2] == [
         {"OperationId": str(OID), "State": 3, "Type": 4}
     ]
 
@@ -391,3 +391,58 @@ def test_server_module_bad_arguments_give_messages_not_tracebacks(args: list[str
     assert proc.returncode in (1, 2)
     assert "Traceback" not in proc.stderr
     assert "python -m sf_progress.testing" in proc.stderr
+
+
+async def _listed(http: aiohttp.ClientSession, cluster: FakeCluster, query: str) -> list[dict[str, object]]:
+    status, _, body = await call(http, cluster, "GET", f"/Faults/?api-version=6.0{query}")
+    assert status == 200
+    assert isinstance(body, list)
+    return body
+
+
+async def test_list_filters_as_the_gateway_reads_them(http: aiohttp.ClientSession, cluster: FakeCluster) -> None:
+    """A missing or 0 StateFilter lists nothing; TypeFilter 0 (or missing) means every type."""
+    ref = OperationRef("app~svc", PID, uuid.uuid4())
+    cluster.add_operation(ref, Script(duration=100))
+    assert await _listed(http, cluster, "") == []
+    assert await _listed(http, cluster, "&TypeFilter=4&StateFilter=0") == []
+    assert len(await _listed(http, cluster, "&StateFilter=1")) == 1
+    assert len(await _listed(http, cluster, "&TypeFilter=0&StateFilter=3")) == 1
+    assert await _listed(http, cluster, "&TypeFilter=1&StateFilter=3") == []  # data loss only
+
+
+async def test_list_filters_are_over_inclusive(
+    http: aiohttp.ClientSession, cluster: FakeCluster, clock: list[float]
+) -> None:
+    """StateFilter=Running also lists RollingBack operations; Faulted also lists cancelled ones."""
+    rolling, cancelled = (OperationRef("app~svc", PID, uuid.uuid4()) for _ in range(2))
+    cluster.add_operation(rolling, Script(duration=1, outcome=OperationState.FAULTED, rollback=100))
+    cluster.add_operation(cancelled, Script(duration=100, rollback=0))
+    cluster.operation(cancelled.operation_id).cancelled_at = clock[0]
+    clock[0] += 2
+    assert await _listed(http, cluster, "&StateFilter=1") == [
+        {"OperationId": str(rolling.operation_id), "State": "RollingBack", "Type": "PartitionRestart"}
+    ]
+    assert await _listed(http, cluster, "&StateFilter=16") == [
+        {"OperationId": str(cancelled.operation_id), "State": "Cancelled", "Type": "PartitionRestart"}
+    ]
+
+
+async def test_list_caps_at_10000_with_active_operations_first(
+    http: aiohttp.ClientSession, cluster: FakeCluster, clock: list[float]
+) -> None:
+    """At most 10,000 items, no paging; the active table comes before the history."""
+    for i in range(10_050):
+        cluster.add_operation(OperationRef("app~svc", PID, uuid.uuid4()), Script(duration=0 if i < 60 else 100))
+    clock[0] += 1
+    items = await _listed(http, cluster, "&StateFilter=65535")
+    assert len(items) == 10_000
+    assert [item["State"] for item in items[:9_990]] == ["Running"] * 9_990
+    assert {item["State"] for item in items[9_990:]} == {"Completed"}
+
+
+@pytest.mark.parametrize("status", [400, 404, 405])
+async def test_list_can_be_unsupported(http: aiohttp.ClientSession, cluster: FakeCluster, status: int) -> None:
+    """list_unsupported makes the list call answer as a gateway without it does."""
+    cluster.list_unsupported = status
+    assert (await call(http, cluster, "GET", "/Faults/?api-version=6.0&StateFilter=3"))[0] == status

@@ -28,7 +28,7 @@ def others() -> set[asyncio.Task[object]]:
     return {
         t
         for t in asyncio.all_tasks()
-        if t is not asyncio.current_task() and not t.get_coro().__qualname__.startswith("RequestHandler")  # type: ignore[union-attr]
+        if t is not asyncio.current_task() and not t.get_coro().__qualname__.startswith(("RequestHandler", "_VirtualTime"))  # type: ignore[union-attr]
     }
 
 

@@ -34,6 +34,10 @@ _FAULTS_PATH = re.compile(
 )
 _API_VERSION = re.compile(r"^(\d+(?:\.\d+)?)(?:-preview)?$")
 _MODES = ("AllReplicasOrInstances", "OnlyActiveSecondaries")
+_LIST_CAP = 10_000
+_RUNNING_BIT, _ROLLING_BACK_BIT, _FAULTED_BIT = 1, 2, 16
+_TERMINAL_BITS = 8 | 16 | 32 | 64
+_UNSUPPORTED_CODES = {400: "E_INVALIDARG", 404: "FABRIC_E_INVALID_ADDRESS", 405: "Method Not Allowed"}
 _TYPE_RESTART = ("PartitionRestart", 4)
 ROUTES = ("root", "version", "aad", "progress", "start", "cancel", "list", "other")
 Planner = Callable[[OperationRef], Script]
@@ -103,6 +107,8 @@ class FakeCluster:
     ``retention`` purges terminal operations after that many seconds (404 afterwards,
     and the id may be reused).  ``services`` (name -> (partition ids, stateful)) makes
     starts validate their target as a real cluster does: 202 first, Faulted later.
+    Set ``list_unsupported`` to 400, 404 or 405 to answer the list call as a gateway
+    without it (an older runtime, a proxy) does.
     """
 
     def __init__(
@@ -129,6 +135,8 @@ class FakeCluster:
         self.cluster_version = cluster_version
         self.services: dict[str, tuple[frozenset[uuid.UUID], bool]] = {}
         self.operations: dict[uuid.UUID, FakeOperation] = {}
+        self._active: dict[uuid.UUID, FakeOperation] = {}  # the service's active table
+        self.list_unsupported: int | None = None
         self.requests = 0
         self.by_route: collections.Counter[str] = collections.Counter()
         self.seen: list[tuple[str, str]] = []  # (method, raw path with query) of the first 10k requests
@@ -189,7 +197,8 @@ class FakeCluster:
 
     def add_operation(self, ref: OperationRef, script: Script | None = None, *, mode: str = _MODES[0]) -> None:
         """Create an operation directly, as if it had just been started."""
-        self.operations[ref.operation_id] = FakeOperation(ref, mode, script or self.default_script, self.clock())
+        op = self.operations[ref.operation_id] = FakeOperation(ref, mode, script or self.default_script, self.clock())
+        self._active[ref.operation_id] = op
 
     def add_service(self, name: str, partitions: Iterable[str | uuid.UUID], *, stateful: bool = True) -> None:
         """Declare a service, so that starts validate their target against it."""
@@ -398,7 +407,8 @@ class FakeCluster:
             raise _Answer(400, "FABRIC_E_INVALID_NAME_URI", f"Invalid service id {raw_sid!r}") from None
         script = self._plans.pop(op_id, None) or (self.planner(ref) if self.planner else self.default_script)
         script = self._validated(ref, mode, script)
-        self.operations[op_id] = FakeOperation(ref, mode, script, self.clock())
+        op = self.operations[op_id] = FakeOperation(ref, mode, script, self.clock())
+        self._active[op_id] = op
         return web.Response(status=202, reason="Accepted")
 
     def _validated(self, ref: OperationRef, mode: str, script: Script) -> Script:
@@ -438,29 +448,57 @@ class FakeCluster:
         return web.Response(status=200)
 
     def _list(self, query: dict[str, str], *, enums_as_int: bool) -> web.Response:
+        """GetFaultOperationList as the gateway and the service answer it (faults-protocol §1).
+
+        Both filters are optional (missing: 0); ``StateFilter`` 0 lists nothing, ``TypeFilter``
+        0 every type.  The active table (Running, RollingBack; queued operations are Running)
+        is read first, then the history; the filters are over-inclusive as the service's are;
+        at most 10,000 items, no paging.
+        """
+        if self.list_unsupported is not None:
+            status = self.list_unsupported
+            code = _UNSUPPORTED_CODES.get(status, "E_INVALIDARG")
+            raise _Answer(status, code, "GetFaultOperationList is not supported")
         try:
-            types = int(query.get("TypeFilter", "65535"))
-            states = int(query.get("StateFilter", "65535"))
+            types = int(query.get("TypeFilter", "0"))
+            states = int(query.get("StateFilter", "0"))
         except ValueError:
             raise _invalid("TypeFilter and StateFilter must be integers") from None
+        if types != 0 and not types & _TYPE_RESTART[1]:
+            return web.json_response([])
         now = self.clock()
         items: list[dict[str, Any]] = []
-        if types & _TYPE_RESTART[1]:
+        wire_type = _TYPE_RESTART[1] if enums_as_int else _TYPE_RESTART[0]
+
+        def item(op_id: uuid.UUID, state: OperationState) -> dict[str, Any]:
+            return {"OperationId": str(op_id), "State": wire_state(state, enums_as_int), "Type": wire_type}
+
+        if states & (_RUNNING_BIT | _ROLLING_BACK_BIT):
+            for op_id, active in list(self._active.items()):
+                state = active.state_at(now)[0]
+                if state.is_terminal:
+                    del self._active[op_id]  # moved to the history table
+                    continue
+                # StateFilter=Running also matches an operation rolling back inside a Running step.
+                if states & _RUNNING_BIT or state is OperationState.ROLLING_BACK:
+                    items.append(item(op_id, state))
+                    if len(items) >= _LIST_CAP:
+                        return web.json_response(items)
+        if states & _TERMINAL_BITS:
             for op_id in list(self.operations):
                 op = self._find(op_id)
                 if op is None:
                     continue
                 state = op.state_at(now)[0]
-                if states & state.filter_bit:
-                    items.append(
-                        {
-                            "OperationId": str(op_id),
-                            "State": wire_state(state, enums_as_int),
-                            "Type": _TYPE_RESTART[1] if enums_as_int else _TYPE_RESTART[0],
-                        }
-                    )
-                if len(items) >= 10_000:
-                    break
+                if not state.is_terminal:
+                    continue
+                bit = state.filter_bit
+                # StateFilter=Faulted also matches cancelled operations (a cancel ends in step Failed).
+                cancelled = state in (OperationState.CANCELLED, OperationState.FORCE_CANCELLED)
+                if states & bit or (cancelled and states & _FAULTED_BIT):
+                    items.append(item(op_id, state))
+                    if len(items) >= _LIST_CAP:
+                        break
         return web.json_response(items)
 
     async def _truncate(self, request: web.Request, response: web.Response) -> web.StreamResponse:

@@ -1,0 +1,402 @@
+"""Coalesced waiting: one list call per tick watches every wait on a client (real loopback FakeCluster)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import uuid
+
+import pytest
+
+from sf_progress import (
+    Event,
+    OperationRef,
+    OperationState,
+    Outcome,
+    OutcomeKind,
+    ProgressClient,
+    StateChanged,
+)
+from sf_progress._batch import _Engine
+from sf_progress._config import RetryPolicy
+from sf_progress._errors import FabricTransientError
+from sf_progress._models import PartitionRestartProgress
+from sf_progress._observer import Observer
+from sf_progress._waiting import settings
+from sf_progress.testing import FakeCluster, Fault, Script
+
+from .conftest import PID
+
+KIND = {
+    OperationState.COMPLETED: OutcomeKind.COMPLETED,
+    OperationState.FAULTED: OutcomeKind.FAULTED,
+    OperationState.CANCELLED: OutcomeKind.CANCELLED,
+    OperationState.FORCE_CANCELLED: OutcomeKind.CANCELLED,
+}
+NOISE = [
+    Fault.service_unavailable(),
+    Fault.gateway_timeout(),
+    Fault.reset(),
+    Fault.truncated(),
+    Fault.malformed(b'[{"OperationId'),
+]
+
+
+def refs(n: int) -> list[OperationRef]:
+    return [OperationRef("app~svc", PID, uuid.uuid4()) for _ in range(n)]
+
+
+def others() -> set[asyncio.Task[object]]:
+    return {
+        t
+        for t in asyncio.all_tasks()
+        if t is not asyncio.current_task() and not t.get_coro().__qualname__.startswith(("RequestHandler", "_VirtualTime"))  # type: ignore[union-attr]
+    }
+
+
+async def collect(client: ProgressClient, ops: list[OperationRef], **kwargs: object) -> list[Outcome]:
+    async with client.wait_many(ops, **kwargs) as batch:  # type: ignore[arg-type]
+        return [o async for o in batch]
+
+
+def assert_true_outcomes(outcomes: list[Outcome], cluster: FakeCluster, ops: list[OperationRef]) -> None:
+    assert len(outcomes) == len(ops)
+    assert {o.ref for o in outcomes} == set(ops)
+    for outcome in outcomes:
+        final = cluster.state_of(outcome.ref.operation_id)
+        assert outcome.state is final, outcome
+        assert outcome.kind is KIND[final]
+
+
+async def test_2000_operations_through_faults_on_reads_and_on_the_list(
+    client: ProgressClient, cluster: FakeCluster
+) -> None:
+    """10 % noise on progress reads and on the list: one true outcome each, none lost or doubled."""
+    rng = random.Random(3)
+    ops = refs(2000)
+    for ref in ops:
+        outcome = rng.choice([OperationState.COMPLETED] * 4 + [OperationState.FAULTED])
+        cluster.add_operation(ref, Script(duration=rng.uniform(0.5, 60), outcome=outcome, rollback=rng.uniform(0, 3)))
+    cluster.set_fault_rate(0.10, NOISE, routes=["progress", "list"], seed=4)
+    async with client.wait_many(ops + ops[:50]) as batch:
+        outcomes = [o async for o in batch]
+        snap = batch.snapshot()
+    assert_true_outcomes(outcomes, cluster, ops)
+    assert snap.list_calls > 0
+    assert snap.progress_reads < 1.4 * len(ops)  # about one read each, when it left the list
+    assert others() == set()
+
+
+async def test_active_operations_get_no_progress_read(client: ProgressClient, cluster: FakeCluster) -> None:
+    """While the list shows an operation active it is not read; it is read once when it leaves."""
+    ops = refs(20)
+    for ref in ops:
+        cluster.add_operation(ref, Script(duration=30))
+    outcomes = await collect(client, ops)
+    assert all(o.ok for o in outcomes)
+    assert cluster.by_route["progress"] == 20
+    assert 20 <= cluster.by_route["list"] <= 45  # one list call per ~1 s tick for the whole batch
+    assert all(o.polls == 1 for o in outcomes)
+
+
+async def test_rolling_back_seen_in_the_list_is_a_state_change(client: ProgressClient, cluster: FakeCluster) -> None:
+    """Running -> RollingBack -> Faulted produces both state changes; RollingBack comes from the list."""
+    ops = refs(4)
+    for ref in ops:
+        cluster.add_operation(ref, Script(duration=5, outcome=OperationState.FAULTED, rollback=10))
+    events: list[Event] = []
+    outcomes = await collect(client, ops, on_event=events.append)
+    assert {o.kind for o in outcomes} == {OutcomeKind.FAULTED}
+    states = [e.progress.raw_state for e in events if isinstance(e, StateChanged) and e.ref == ops[0]]
+    assert states == ["Running", "RollingBack", "Faulted"]
+    assert cluster.operation(ops[0].operation_id).polls == 1
+
+
+async def test_operations_added_while_the_batch_runs(client: ProgressClient, cluster: FakeCluster) -> None:
+    """Operations added later join the same list ticks and each ends with its true outcome."""
+    ops = refs(30)
+    for ref in ops:
+        cluster.add_operation(ref, Script(duration=random.uniform(1, 20)))
+    batch = client.wait_many(None)
+    async with batch:
+        batch.add(*ops[:10])
+        outcomes = [await batch.__anext__()]
+        batch.add(*ops[10:])
+        batch.seal()
+        outcomes += [o async for o in batch]
+    assert_true_outcomes(outcomes, cluster, ops)
+    assert batch.snapshot().list_calls > 0
+
+
+async def test_list_unsupported_falls_back_to_reads_logged_once(
+    client: ProgressClient, cluster: FakeCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A gateway answering the list with 405: per-operation reads for that client, logged once."""
+    cluster.list_unsupported = 405
+    ops = refs(10)
+    for ref in ops:
+        cluster.add_operation(ref, Script(duration=20))
+    outcomes = await collect(client, ops)
+    outcomes += await collect(client, refs(0) + ops)
+    assert all(o.ok for o in outcomes)
+    assert cluster.by_route["list"] == 1
+    assert caplog.text.count("does not answer the fault-operation list") == 1
+
+
+async def test_a_truncated_list_means_reads_for_what_it_did_not_show(
+    client: ProgressClient, cluster: FakeCluster
+) -> None:
+    """A list of exactly 10,000 items (others' operations first): ours are read, and end correctly."""
+    crowd = refs(10_000)
+    for ref in crowd:
+        cluster.add_operation(ref, Script(duration=10_000))
+    ops = refs(5)
+    for ref in ops:
+        cluster.add_operation(ref, Script(duration=6))
+    outcomes = await collect(client, ops, coalesce=True)
+    assert all(o.ok for o in outcomes)
+    assert cluster.by_route["progress"] > 5  # read on each tick, since the list could not show them
+
+
+async def test_an_operation_purged_while_pending_is_not_found(client: ProgressClient) -> None:
+    """An operation purged (retention) before its final read: not found, with its last state."""
+    async with FakeCluster(retention=0.01) as cluster:
+        ops = refs(3)
+        for ref in ops:
+            cluster.add_operation(ref, Script(duration=3))
+        async with ProgressClient(cluster.url) as client2:
+            outcomes = await collect(client2, ops, coalesce=True)
+    assert {o.kind for o in outcomes} == {OutcomeKind.NOT_FOUND}
+    assert {o.state for o in outcomes} == {OperationState.RUNNING}
+
+
+async def test_leaving_the_list_while_still_running_parks_it_again(
+    client: ProgressClient, cluster: FakeCluster
+) -> None:
+    """An operation missing from the list while its read says Running is read once per tick, then ends."""
+    ops = refs(3)
+    for ref in ops:
+        cluster.add_operation(ref, Script(duration=8))
+    cluster._active.pop(ops[0].operation_id)  # the list stops showing it; reads still say Running
+    outcomes = await collect(client, ops)
+    assert all(o.ok for o in outcomes)
+    polls = {o.ref: o.polls for o in outcomes}
+    assert polls[ops[1]] == polls[ops[2]] == 1
+    assert 4 <= polls[ops[0]] <= 12  # about one read per tick for 8 s
+
+
+async def test_concurrent_wait_for_completion_calls_share_one_list_call(
+    client: ProgressClient, cluster: FakeCluster
+) -> None:
+    """100 concurrent wait_for_completion calls on one client: one list call per tick serves them all."""
+    ops = refs(100)
+    for ref in ops:
+        cluster.add_operation(ref, Script(duration=20))
+    results = await asyncio.gather(*(client.wait_for_completion(ref) for ref in ops))
+    assert {p.state for p in results} == {OperationState.COMPLETED}
+    assert cluster.by_route["progress"] <= 110  # about one read each
+    assert cluster.by_route["list"] <= 35  # not 100 per tick
+    assert others() == set()
+
+
+async def test_cancelling_one_waiter_leaves_the_others_running(client: ProgressClient, cluster: FakeCluster) -> None:
+    """Cancelling one of several coalesced waits does not disturb the others."""
+    ops = refs(5)
+    for ref in ops:
+        cluster.add_operation(ref, Script(duration=10))
+    tasks = [asyncio.ensure_future(client.wait_for_completion(ref, coalesce=True)) for ref in ops]
+    for _ in range(20):
+        await asyncio.sleep(0)
+    tasks[0].cancel()
+    done = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(done[0], asyncio.CancelledError)
+    assert all(isinstance(p, PartitionRestartProgress) and p.state is OperationState.COMPLETED for p in done[1:])
+    assert others() == set()
+
+
+async def test_closing_the_client_ends_the_observer(cluster: FakeCluster) -> None:
+    """Closing the client stops the observer and every coalesced wait: no task left."""
+    ops = refs(5)
+    for ref in ops:
+        cluster.add_operation(ref, Script(duration=10_000))
+    client = ProgressClient(cluster.url)
+    waits = [asyncio.ensure_future(client.wait_for_completion(ref, coalesce=True, deadline=None)) for ref in ops]
+    for _ in range(50):
+        await asyncio.sleep(0)
+    await client.aclose()
+    for wait in waits:
+        wait.cancel()
+    await asyncio.gather(*waits, return_exceptions=True)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert others() == set()
+
+
+async def test_coalesce_false_never_lists_and_two_operations_are_read(
+    client: ProgressClient, cluster: FakeCluster
+) -> None:
+    """coalesce=False sends no list call; so does the automatic choice for one or two operations."""
+    ops = refs(6)
+    for ref in ops:
+        cluster.add_operation(ref, Script(duration=5))
+    await collect(client, ops, coalesce=False)
+    await collect(client, ops[:2])
+    await client.wait_for_completion(ops[0])
+    assert cluster.by_route["list"] == 0
+
+
+async def test_a_crowded_cluster_switches_to_reads(client: ProgressClient, cluster: FakeCluster) -> None:
+    """With 9,000 other active operations the first list shows listing does not pay: reads instead."""
+    for ref in refs(9000):
+        cluster.add_operation(ref, Script(duration=10_000))
+    ops = refs(10)
+    for ref in ops:
+        cluster.add_operation(ref, Script(duration=60))
+    async with client.wait_many(ops) as batch:
+        outcomes = [o async for o in batch]
+        snap = batch.snapshot()
+    assert all(o.ok for o in outcomes)
+    assert cluster.by_route["list"] <= 3  # the first one, and a look now and then
+    assert not snap.coalescing
+
+
+async def test_transient_list_answers_are_retried_soon_and_end_no_wait(
+    client: ProgressClient, cluster: FakeCluster
+) -> None:
+    """Every list call failing transiently for a while: waits go on, and the list is retried within the tick."""
+    ops = refs(5)
+    for ref in ops:
+        cluster.add_operation(ref, Script(duration=4))
+    cluster.inject(Fault.service_unavailable(), routes=["list"], times=6)
+    times: list[float] = []
+    outcomes = await collect(client, ops, coalesce=True)
+    assert all(o.ok for o in outcomes)
+    list_times = [t for (method, path), t in zip(cluster.seen, cluster.request_times, strict=False) if "/Faults/?" in path]
+    times = [b - a for a, b in itertools.pairwise(list_times)]
+    assert min(times[:5]) < 0.5  # retried soon, not a whole tick later
+
+
+async def test_snapshot_shows_list_calls_and_reads(client: ProgressClient, cluster: FakeCluster) -> None:
+    """snapshot() counts list calls and progress reads, and says whether the batch is coalescing."""
+    ops = refs(5)
+    for ref in ops:
+        cluster.add_operation(ref, Script(duration=5))
+    snaps = []
+    async with client.wait_many(ops) as batch:
+        async for _ in batch:
+            snaps.append(batch.snapshot())
+    assert snaps[0].coalescing
+    final = batch.snapshot()
+    assert final.list_calls >= 4
+    assert final.progress_reads == 5
+    assert final.requests == final.list_calls + final.progress_reads
+
+
+async def test_list_filters_sent(client: ProgressClient, cluster: FakeCluster) -> None:
+    """The list call asks for active operations only (StateFilter=3) of the kinds waited on (TypeFilter=4)."""
+    ops = refs(3)
+    for ref in ops:
+        cluster.add_operation(ref, Script(duration=2))
+    await collect(client, ops)
+    lists = {path for method, path in cluster.seen if path.startswith("/Faults/?")}
+    assert lists == {"/Faults/?api-version=6.0&TypeFilter=4&StateFilter=3&timeout=60"}
+
+
+# --- virtual clock: the tick and the backpressure rule ------------------------------------
+
+
+async def test_tick_is_about_one_second_and_tunable(cluster: FakeCluster) -> None:
+    """List calls come about every list_interval seconds (jittered by up to 20 %)."""
+    for interval in (1.0, 3.0):
+        ops = refs(4)
+        for ref in ops:
+            cluster.add_operation(ref, Script(duration=30))
+        cluster.request_times.clear()
+        cluster.seen.clear()
+        async with ProgressClient(cluster.url, list_interval=interval) as client:
+            await collect(client, ops, coalesce=True)
+        list_times = [t for (_, path), t in zip(cluster.seen, cluster.request_times, strict=False) if "/Faults/?" in path]
+        gaps = [b - a for a, b in itertools.pairwise(list_times)]
+        assert gaps
+        assert all(0.79 * interval <= gap <= 1.21 * interval + 0.05 for gap in gaps)
+
+
+def _engine(concurrency: int = 64) -> _Engine:
+    async def poll(ref: OperationRef, remaining: float) -> PartitionRestartProgress:
+        raise AssertionError
+
+    async def sleep(_: float) -> None:
+        return None
+
+    async def list_active(mask: int) -> list[object]:
+        return []
+
+    observer = Observer(list_active, interval=1.0, retry=RetryPolicy(), clock=lambda: 0.0, sleep=sleep)  # type: ignore[arg-type]
+    cfg = settings(None, RetryPolicy(), 10.0, 600.0)
+    return _Engine(poll, cfg, concurrency, None, None, lambda: 0.0, sleep, observer)
+
+
+def busy(retry_after: float | None = None) -> FabricTransientError:
+    return FabricTransientError(status=503, code="E_ABORT", message="busy", retry_after=retry_after)
+
+
+RUNNING = PartitionRestartProgress(OperationState.RUNNING)
+
+
+def test_one_transient_answer_neither_pauses_nor_halves_the_batch() -> None:
+    """A single 503 among healthy answers changes nothing for the batch (its own operation retries)."""
+    engine = _engine()
+    engine._backpressure(busy(), 1.0)
+    assert (engine.factor, engine.pause_until) == (1.0, 0.0)
+
+
+def test_ten_percent_noise_never_throttles() -> None:
+    """10 % random transient answers over 5,000 answers never slow the batch down."""
+    engine, rng = _engine(), random.Random(1)
+    for i in range(5000):
+        engine._backpressure(busy() if rng.random() < 0.1 else RUNNING, i * 0.001)
+    assert engine.factor == 1.0
+
+
+def test_a_run_of_transient_answers_halves_at_most_once_per_window_then_recovers() -> None:
+    """Sustained 503s halve the batch's share, at most once per window; healthy answers bring it back."""
+    engine = _engine()
+    now = 0.0
+    for _ in range(40):
+        engine._backpressure(busy(), now)
+        now += 0.001
+    assert engine.factor == 0.5  # many 503s, but all within one window
+    for _ in range(400):
+        engine._backpressure(busy(), now)
+        now += 0.01
+    assert engine.factor < 0.5
+    for _ in range(64 * 6):
+        engine._backpressure(RUNNING, now)
+        now += 0.001
+    assert engine.factor == 1.0
+
+
+def test_retry_after_is_honoured_exactly() -> None:
+    """A Retry-After pauses the batch exactly that long (no more, no less)."""
+    engine = _engine()
+    engine._backpressure(busy(retry_after=7.0), 100.0)
+    assert engine.pause_until == 107.0
+    assert engine.factor == 1.0
+
+
+@pytest.mark.parametrize("coalesce", [None, False])
+async def test_noise_costs_little_detection_lag(coalesce: bool | None) -> None:
+    """With 10 % transient answers the mean detection lag stays within 1 s of the calm run's."""
+    lags: dict[float, float] = {}
+    for noise in (0.0, 0.1):
+        rng = random.Random(8)
+        async with FakeCluster() as cluster, ProgressClient(cluster.url) as client:
+            ops = refs(300)
+            for ref in ops:
+                cluster.add_operation(ref, Script(duration=rng.uniform(0.5, 5)))
+            cluster.set_fault_rate(noise, NOISE[:3], routes=["progress", "list"], seed=2)
+            outcomes = await collect(client, ops, coalesce=coalesce)
+            assert_true_outcomes(outcomes, cluster, ops)
+            lags[noise] = sum(cluster.detection_lags()) / len(ops)
+    assert lags[0.1] - lags[0.0] < 1.0
