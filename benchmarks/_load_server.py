@@ -1,0 +1,63 @@
+"""A FakeCluster in its own process, steered over stdin/stdout (one JSON line each way).
+
+Used by bench_cluster_load.py, so that the gateway's CPU is read in the gateway's own
+process, apart from the client's.  Commands: reset, add, crowd, faults, stats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import sys
+import time
+import uuid
+from typing import Any
+
+from sf_progress import OperationRef
+from sf_progress.testing import FakeCluster, Fault, Script
+
+# 10 % transient answers: 5 % 503, 3 % 504, 2 % connection resets (the issue's noisy case).
+NOISE = [Fault.service_unavailable()] * 5 + [Fault.gateway_timeout()] * 3 + [Fault.reset()] * 2
+
+
+def handle(cluster: FakeCluster, command: dict[str, Any]) -> dict[str, Any]:
+    name = command["cmd"]
+    if name == "reset":
+        cluster.operations.clear()
+        cluster._active.clear()
+        cluster.by_route.clear()
+        cluster.requests = 0
+        cluster.clear_faults()
+        gc.collect()  # the last case's operations are not collected on the next one's time
+        return {"ok": True}
+    if name == "add":
+        for sid, pid, oid, duration in command["ops"]:
+            cluster.add_operation(OperationRef(sid, pid, oid), Script(duration=duration))
+        return {"ok": True}
+    if name == "crowd":
+        for _ in range(command["n"]):
+            cluster.add_operation(OperationRef("others~svc", uuid.uuid4(), uuid.uuid4()), Script(duration=1e9))
+        return {"ok": True}
+    if name == "faults":
+        cluster.set_fault_rate(command["rate"], NOISE, routes=["progress", "list"], seed=command.get("seed", 0))
+        return {"ok": True}
+    if name == "stats":
+        return {"cpu_s": time.process_time(), "by_route": dict(cluster.by_route)}
+    if name == "lags":
+        return {"lags": cluster.detection_lags()}
+    raise ValueError(name)
+
+
+async def main() -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    async with FakeCluster() as cluster:
+        print(cluster.url, flush=True)
+        while line := await reader.readline():
+            print(json.dumps(handle(cluster, json.loads(line))), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
