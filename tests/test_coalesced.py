@@ -400,3 +400,20 @@ async def test_noise_costs_little_detection_lag(coalesce: bool | None) -> None:
             assert_true_outcomes(outcomes, cluster, ops)
             lags[noise] = sum(cluster.detection_lags()) / len(ops)
     assert lags[0.1] - lags[0.0] < 1.0
+
+
+async def test_deadline_and_not_found_grace_hold_when_listing(client: ProgressClient, cluster: FakeCluster) -> None:
+    """Listed waits keep their deadline (a final read at it) and the 404 grace, as per-operation reads do."""
+    slow, unknown = refs(3), refs(3)
+    for ref in slow:
+        cluster.add_operation(ref, Script(duration=1_000))
+    started = client._clock()
+    outcomes = await collect(client, slow + unknown, deadline=30, coalesce=True)
+    kinds = {o.ref: o.kind for o in outcomes}
+    assert {kinds[r] for r in slow} == {OutcomeKind.TIMED_OUT}
+    assert {kinds[r] for r in unknown} == {OutcomeKind.NOT_FOUND}
+    by_ref = {o.ref: o for o in outcomes}
+    assert all(29.9 <= by_ref[r].elapsed <= 31.5 for r in slow)
+    assert all(by_ref[r].polls == 1 for r in slow)  # only the final read at the deadline
+    assert all(10 <= by_ref[r].elapsed <= 12.5 for r in unknown)
+    assert client._clock() - started < 40
