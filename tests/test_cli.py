@@ -379,6 +379,9 @@ async def test_live_view_on_a_terminal() -> None:
         retries=2,
         oldest_pending=12.0,
         throttle=0.5,
+        progress_reads=35,
+        list_calls=5,
+        coalescing=True,
     )
     screen = io.StringIO()
     console = Console(file=screen, force_terminal=True, width=120)
@@ -393,6 +396,8 @@ async def test_live_view_on_a_terminal() -> None:
         "completed 5",
         "faulted 1",
         "retries 2",
+        "reads 35",
+        "lists 5 (watching)",
         "oldest 12s",
         "throttled to 50%",
     ):

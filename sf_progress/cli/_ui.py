@@ -54,13 +54,9 @@ def counts_line(snap: BatchSnapshot) -> Text:
         count = snap.by_kind.get(kind, 0)
         if count:
             text.append(f"{kind.value.replace('_', ' ')} {count}  ", style=KIND_STYLES[kind])
-    text.append(
-        f"| reads {snap.progress_reads}  list calls {snap.list_calls}  retries {snap.retries}  "
-        f"in flight {snap.in_flight}",
-        style="dim",
-    )
-    if snap.coalescing:
-        text.append("  watching via list", style="dim")
+    text.append(f"| reads {snap.progress_reads}  retries {snap.retries}  in flight {snap.in_flight}", style="dim")
+    if snap.list_calls or snap.coalescing:
+        text.append(f"  lists {snap.list_calls}{' (watching)' if snap.coalescing else ''}", style="dim")
     if snap.oldest_pending is not None:
         text.append(f"  oldest {snap.oldest_pending:.0f}s", style="dim")
     if snap.throttle < 1.0:
