@@ -51,7 +51,7 @@ def handle(cluster: FakeCluster, command: dict[str, Any]) -> dict[str, Any]:
 
 async def main() -> None:
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
+    reader = asyncio.StreamReader(limit=64 * 1024 * 1024)  # an "add" line holds thousands of operations
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     async with FakeCluster() as cluster:
         print(cluster.url, flush=True)
