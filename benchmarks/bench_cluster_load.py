@@ -154,11 +154,41 @@ def run_case(gateway: Gateway, case: dict[str, Any], client: str, scale: float, 
     }
 
 
+async def _calibration_calls(url: str, refs: list[OperationRef], reads: int, lists: int) -> None:
+    async with ProgressClient(url) as client:
+        if reads:
+            for i in range(reads):
+                await client.get_restart_progress(refs[i % len(refs)])
+        for _ in range(lists):
+            await client._list_active(4)
+
+
+def calibrate(gateway: Gateway) -> dict[str, Any]:
+    """The gateway's CPU for one progress read and for one list call of 10,000 active items."""
+    gateway(cmd="reset")
+    gateway(cmd="crowd", n=10_000)
+    refs = [OperationRef("bench~svc", uuid.uuid4(), uuid.uuid4()) for _ in range(100)]
+    gateway(cmd="add", ops=[[r.service_id, str(r.partition_id), str(r.operation_id), 1e9] for r in refs])
+    cpu: dict[str, float] = {}
+    for what, reads, lists in (("read", 2000, 0), ("list", 0, 20)):
+        before = gateway(cmd="stats")["cpu_s"]
+        asyncio.run(_calibration_calls(gateway.url, refs, reads, lists))
+        cpu[what] = (gateway(cmd="stats")["cpu_s"] - before) * 1000 / (reads or lists)
+    return {
+        "cpu_ms_per_read": round(cpu["read"], 3),
+        "cpu_ms_per_list_of_10100": round(cpu["list"], 2),
+        "list_item_cost_in_reads": round(cpu["list"] / 10_100 / cpu["read"], 4),
+    }
+
+
 def main(scale: float, cases: list[str], seed: int) -> dict[str, Any]:
     clients = ["defaults", "coalesce_false", "loop_1s", "loop_5s"]
     gateway = Gateway()
     result: dict[str, Any] = {"bench": "cluster_load", "clock": "real", "scale": scale}
     try:
+        if "calibrate" in cases:
+            result["calibration"] = calibrate(gateway)
+            cases = [c for c in cases if c != "calibrate"]
         for name in cases:
             result[name] = {client: run_case(gateway, CASES[name], client, scale, seed) for client in clients}
             base = result[name]["loop_1s"]
@@ -176,7 +206,7 @@ def main(scale: float, cases: list[str], seed: int) -> dict[str, Any]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every case's operation count")
-    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--cases", default=",".join(["calibrate", *CASES]))
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     pin_to_cores()

@@ -15,6 +15,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+import math
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
@@ -53,6 +54,8 @@ _BUSY_ALPHA = 0.05
 _BUSY_SHARE = 0.5
 #: After a decrease, the next one waits at least this long (about one round trip of a busy gateway).
 _DECREASE_WINDOW = 0.5
+#: Reads due within one slot of this many seconds are sent together (at most this much later).
+_SLACK = 0.1
 _GAVE_UP = frozenset({OutcomeKind.NOT_FOUND, OutcomeKind.TIMED_OUT, OutcomeKind.FAILED})
 
 
@@ -274,13 +277,18 @@ class _Engine(ListClient):
             if tracker is not None:
                 self.hand_over(tracker)
                 continue
-            target = max(self.heap[0][0], self.pause_until, self.next_send)
-            if self.in_flight and virtual_time(self.sleep):
-                # On the virtual clock, time may only jump once the answers on their
-                # way are in; otherwise they would be read "later" than they were sent.
-                await self.wake.wait()
+            if virtual_time(self.sleep):
+                if self.in_flight:
+                    # On the virtual clock, time may only jump once the answers on their
+                    # way are in; otherwise they would be read "later" than they were sent.
+                    await self.wake.wait()
+                    continue
+                due = self.heap[0][0]
             else:
-                await self._sleep_until(target - now)
+                # Timer coalescing: reads due within the same 100 ms go out together, so
+                # the gateway (and this process) wakes once for them, not once each.
+                due = math.ceil(self.heap[0][0] / _SLACK) * _SLACK
+            await self._sleep_until(max(due, self.pause_until, self.next_send) - now)
 
     def hand_over(self, tracker: _Tracker) -> None:
         """Give a due operation to an idle worker, or to a new one (never more than in flight)."""
