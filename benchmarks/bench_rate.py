@@ -30,7 +30,10 @@ IN_FLIGHT = 64
 
 async def ours(client: ProgressClient, refs: list[OperationRef], rate: float, seconds: float) -> dict[str, float]:
     backoff = Backoff(initial=1e-4, multiplier=1.0, maximum=1e-4, jitter=0.0)
-    async with client.wait_many(refs, concurrency=IN_FLIGHT, max_rate=rate, backoff=backoff, deadline=3600) as batch:
+    batch = client.wait_many(  # per-operation reads: the rate is what is measured
+        refs, concurrency=IN_FLIGHT, max_rate=rate, backoff=backoff, deadline=3600, coalesce=False
+    )
+    async with batch:
         await asyncio.sleep(0.1)
         burst = batch.snapshot().requests
         await asyncio.sleep(0.4)

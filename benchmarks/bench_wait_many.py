@@ -33,7 +33,7 @@ IN_FLIGHT = 64
 async def ours(client: ProgressClient, refs: list[OperationRef], seconds: float) -> tuple[float, int]:
     """Steady state: CPU and polls between two snapshots of a running batch."""
     backoff = Backoff(initial=1e-4, multiplier=1.0, maximum=1e-4, jitter=0.0)
-    async with client.wait_many(refs, concurrency=IN_FLIGHT, backoff=backoff, deadline=3600) as batch:
+    async with client.wait_many(refs, concurrency=IN_FLIGHT, backoff=backoff, deadline=3600, coalesce=False) as batch:
         await asyncio.sleep(0.5)  # warm up: every operation polled a few times
         cpu0, req0 = time.process_time(), batch.snapshot().requests
         await asyncio.sleep(seconds)
