@@ -24,7 +24,7 @@ import attrs
 
 from ._config import virtual_time
 from ._errors import FabricTransientError, NotFoundError, SFProgressError
-from ._models import FaultOperation, OperationRef, OperationState, PartitionRestartProgress
+from ._models import FaultOperation, FaultProgress, OperationRef, OperationState
 from ._observer import ListClient, Observer, Subscription
 from ._waiting import (
     EventHook,
@@ -115,7 +115,7 @@ class _BadInput:
         self.error = error
 
 
-Poll = Callable[[OperationRef, float], Awaitable[PartitionRestartProgress]]
+Poll = Callable[[OperationRef, float], Awaitable[FaultProgress]]
 #: The most requests a batch may keep in flight (workers are created only as work needs them).
 MAX_CONCURRENCY = 10_000
 #: The token bucket of ``max_rate`` holds this many seconds' worth of requests (at least one).
@@ -213,7 +213,7 @@ class _Engine(ListClient):
         tracker = sub
         assert isinstance(tracker, _Tracker)
         before = tracker.last.state if tracker.last is not None else None
-        _, event = step(tracker, Listed(listed_progress(item)), self.clock(), self.cfg)
+        _, event = step(tracker, Listed(listed_progress(item, tracker.ref.kind)), self.clock(), self.cfg)
         if event is not None:
             self.by_state[before] -= 1
             self.by_state[item.state] += 1
@@ -313,7 +313,7 @@ class _Engine(ListClient):
         while True:
             while tracker is not None:
                 remaining = tracker.deadline_at - self.clock()
-                result: PartitionRestartProgress | SFProgressError
+                result: FaultProgress | SFProgressError
                 try:
                     result = await self.poll(tracker.ref, remaining)
                 except SFProgressError as exc:
@@ -373,7 +373,7 @@ class _Engine(ListClient):
         self.next_send = now + (1.0 - self.tokens) / rate
         return False
 
-    def after_poll(self, tracker: _Tracker, result: PartitionRestartProgress | SFProgressError, now: float) -> None:
+    def after_poll(self, tracker: _Tracker, result: FaultProgress | SFProgressError, now: float) -> None:
         """Account for one poll; queue the events for the hook, if there is one."""
         before = tracker.last.state if tracker.last is not None else None
         self._backpressure(result, now)
@@ -390,7 +390,7 @@ class _Engine(ListClient):
             if tracker.last is not None and tracker.last.state is not before:
                 self.by_state[before] -= 1
                 self.by_state[tracker.last.state] += 1
-            if isinstance(result, (PartitionRestartProgress, NotFoundError)) and self.observer.coalescing(
+            if isinstance(result, (FaultProgress, NotFoundError)) and self.observer.coalescing(
                 self.coalesce
             ):
                 self.observer.subscribe(tracker)  # still running (or not readable yet): the list watches it
@@ -405,7 +405,7 @@ class _Engine(ListClient):
         if isinstance(nxt, Outcome) and nxt.kind in _GAVE_UP:
             self.events.put_nowait(GaveUp(tracker.ref, nxt))
 
-    def _backpressure(self, result: PartitionRestartProgress | SFProgressError, now: float) -> None:
+    def _backpressure(self, result: FaultProgress | SFProgressError, now: float) -> None:
         """Slow the batch down for overload, not for noise.
 
         One transient answer only retries its own operation.  The batch's share of
@@ -421,7 +421,7 @@ class _Engine(ListClient):
             if self.busy_share > _BUSY_SHARE and now >= self.next_decrease:
                 self.factor = max(_MIN_FACTOR, self.factor / 2)
                 self.next_decrease = now + _DECREASE_WINDOW
-        elif isinstance(result, PartitionRestartProgress):
+        elif isinstance(result, FaultProgress):
             self.busy_share -= _BUSY_ALPHA * self.busy_share
             if self.factor < 1.0:
                 self.factor = min(1.0, self.factor + 1.0 / self.concurrency)

@@ -20,26 +20,25 @@ import aiohttp
 from yarl import URL
 
 from . import _config
-from ._auth import AadMetadata, TokenProvider, parse_aad_metadata
+from ._auth import TokenProvider
 from ._batch import MAX_CONCURRENCY, BatchWaiter, OperationLike, _Engine
+from ._calls import FaultCalls, ref_of
 from ._config import RetryPolicy
-from ._errors import NotFoundError, OperationFailed, ResponseFormatError, SFProgressError
-from ._ids import check_api_version, check_endpoint, check_header_value, check_server_timeout, to_guid, to_seconds
+from ._errors import NotFoundError, OperationFailed, SFProgressError
+from ._ids import check_api_version, check_endpoint, check_header_value, check_server_timeout, to_seconds
+from ._kinds import KINDS, Urls
 from ._models import (
     FaultOperation,
+    FaultProgress,
     OperationRef,
     OperationState,
     OperationType,
     PartitionRestartProgress,
-    RestartPartitionMode,
-    filter_mask,
-    json_body,
-    parse_operation_list,
-    progress_from_body,
 )
 from ._observer import Observer, Subscription
+from ._parsing import json_body, parse_operation_list
 from ._security import CertArg, TLSConfig, VerifyArg
-from ._transport import LAST_LOOK, MAX_LIST_BODY, Transport, ignore_body
+from ._transport import LAST_LOOK, MAX_LIST_BODY, Transport
 from ._waiting import (
     Backoff,
     EventHook,
@@ -60,15 +59,14 @@ __all__ = ["ProgressClient"]
 
 logger = logging.getLogger("sf_progress")
 
-ProgressHook = Callable[[OperationRef, PartitionRestartProgress], Awaitable[None] | None]
-CONTROL_API_VERSION = "6.0"  # the 9.1 spec allows only 6.0 on the Faults control calls
+ProgressHook = Callable[[OperationRef, FaultProgress], Awaitable[None] | None]
 # Running | RollingBack: the list then scans only the service's table of active operations.
 _ACTIVE_STATES = OperationState.RUNNING.filter_bit | OperationState.ROLLING_BACK.filter_bit
 _parse_list = json_body(parse_operation_list)
 
 
-class ProgressClient:
-    """Async client for the Service Fabric fault-operation REST calls.
+class ProgressClient(FaultCalls):
+    """Async client for the Service Fabric fault-operation REST calls, for every fault kind.
 
     ``endpoint`` is the cluster's HTTP gateway, e.g. ``http://localhost:19080``.  The
     client owns one pooled ``aiohttp.ClientSession`` (at most ``max_connections``
@@ -147,13 +145,11 @@ class ProgressClient:
         attach = getattr(token_provider, "attach", None)
         if callable(attach):
             attach(self)
-        self._base = str(URL(self._endpoint))
-        self._progress_query = f"GetRestartProgress?api-version={self._api_version}&OperationId="
+        self._urls = Urls(str(URL(self._endpoint)), self._api_version)
         # Resolved once: sf_progress's own clock already follows set_testing() on each call.
         self._clock = clock or _config.monotonic
         self._sleep = sleep
         self._engines: weakref.WeakSet[_Engine] = weakref.WeakSet()  # the running batches, stopped by aclose
-        self._list_urls: dict[int, URL] = {}
         self._observer: Observer | None = None
 
     # --- lifecycle -------------------------------------------------------------------
@@ -202,121 +198,6 @@ class ProgressClient:
         auth = " token" if self._transport.tokens is not None else ""
         return f"<ProgressClient {self._endpoint!r} api_version={self._api_version!r}{auth} {state}>"
 
-    def _server_timeout_of(self, timeout: int | None) -> int:
-        return self._server_timeout if timeout is None else check_server_timeout(timeout)
-
-    # --- the calls -------------------------------------------------------------------------
-
-    @overload
-    async def get_restart_progress(
-        self, service_id: OperationRef, /, *, timeout: int | None = None
-    ) -> PartitionRestartProgress: ...
-
-    @overload
-    async def get_restart_progress(
-        self,
-        service_id: str,
-        partition_id: str | uuid.UUID,
-        operation_id: str | uuid.UUID,
-        *,
-        timeout: int | None = None,
-    ) -> PartitionRestartProgress: ...
-
-    async def get_restart_progress(
-        self,
-        service_id: str | OperationRef,
-        partition_id: str | uuid.UUID | None = None,
-        operation_id: str | uuid.UUID | None = None,
-        *,
-        timeout: int | None = None,
-    ) -> PartitionRestartProgress:
-        """Read the progress of a partition restart (Get Partition Restart Progress).
-
-        Pass the service id, partition id and operation id, or one ``OperationRef``.
-        ``timeout`` overrides the server timeout for this call (int seconds).
-        """
-        ref = _ref_of(service_id, partition_id, operation_id)
-        server_timeout = self._server_timeout_of(timeout)
-        return await self._transport.call(
-            "GET", self._progress_url(ref, server_timeout), server_timeout, ref, progress_from_body
-        )
-
-    def _progress_url(self, ref: OperationRef, server_timeout: int) -> URL:
-        """The GetRestartProgress URL (built as an already-encoded string: no re-parsing)."""
-        return URL(
-            f"{self._base}{ref.path}{self._progress_query}{ref.operation_id}&timeout={server_timeout}", encoded=True
-        )
-
-    async def start_partition_restart(
-        self,
-        service_id: str,
-        partition_id: str | uuid.UUID,
-        *,
-        mode: RestartPartitionMode | str = RestartPartitionMode.ALL_REPLICAS_OR_INSTANCES,
-        operation_id: str | uuid.UUID | None = None,
-        timeout: int | None = None,
-    ) -> OperationRef:
-        """Start a partition restart and return the ``OperationRef`` to follow it with.
-
-        A fresh OperationId is generated unless ``operation_id`` is given.  Retries of the
-        same start are safe: a retry that meets 409 "already exists" means an earlier try
-        landed.  An explicit ``operation_id`` that already exists raises ``ConflictError``.
-        """
-        ref = OperationRef(service_id, partition_id, uuid.uuid4() if operation_id is None else operation_id)
-        try:
-            mode = RestartPartitionMode(mode)
-        except ValueError:
-            choices = ", ".join(m.value for m in RestartPartitionMode)
-            raise ValueError(f"mode must be one of {choices}, got {mode!r}") from None
-        server_timeout = self._server_timeout_of(timeout)
-        url = URL(
-            f"{self._base}{ref.path}StartRestart?api-version={CONTROL_API_VERSION}"
-            f"&OperationId={ref.operation_id}&RestartPartitionMode={mode.value}&timeout={server_timeout}",
-            encoded=True,
-        )
-        await self._transport.call("POST", url, server_timeout, ref, ignore_body, conflict_means_done=True)
-        return ref
-
-    async def cancel_operation(
-        self,
-        operation_id: str | uuid.UUID | OperationRef,
-        *,
-        force: bool = False,
-        timeout: int | None = None,
-    ) -> None:
-        """Cancel a running fault operation (``force=True`` only after a graceful cancel)."""
-        ref = operation_id if isinstance(operation_id, OperationRef) else None
-        op_id = ref.operation_id if ref is not None else to_guid(operation_id, "operation_id")
-        if type(force) is not bool:
-            raise TypeError(f"force must be a bool, not {type(force).__name__}")
-        server_timeout = self._server_timeout_of(timeout)
-        url = URL(
-            f"{self._base}/Faults/$/Cancel?api-version={CONTROL_API_VERSION}&OperationId={op_id}"
-            f"&Force={'true' if force else 'false'}&timeout={server_timeout}",
-            encoded=True,
-        )
-        await self._transport.call("POST", url, server_timeout, ref, ignore_body)
-
-    async def list_fault_operations(
-        self,
-        *,
-        type_filter: Iterable[OperationType] | OperationType | None = None,
-        state_filter: Iterable[OperationState] | OperationState | None = None,
-        timeout: int | None = None,
-    ) -> list[FaultOperation]:
-        """List fault operations (at most 10,000), optionally filtered by type and state."""
-        types = filter_mask(type_filter, "type_filter")
-        states = filter_mask(state_filter, "state_filter")
-        server_timeout = self._server_timeout_of(timeout)
-        url = URL(
-            f"{self._base}/Faults/?api-version={CONTROL_API_VERSION}&TypeFilter={types}"
-            f"&StateFilter={states}&timeout={server_timeout}",
-            encoded=True,
-        )
-        return await self._transport.call(
-            "GET", url, server_timeout, None, json_body(parse_operation_list), limit=MAX_LIST_BODY
-        )
-
     # --- waiting --------------------------------------------------------------------------
 
     def _watcher(self) -> Observer:
@@ -334,18 +215,11 @@ class ProgressClient:
 
     async def _list_active(self, type_mask: int) -> list[FaultOperation]:
         """One list call of the active operations (``StateFilter=3``) of some types, not retried."""
-        url = self._list_urls.get(type_mask)
-        if url is None:
-            url = self._list_urls[type_mask] = URL(
-                f"{self._base}/Faults/?api-version={CONTROL_API_VERSION}&TypeFilter={type_mask}"
-                f"&StateFilter={_ACTIVE_STATES}&timeout={self._server_timeout}",
-                encoded=True,
-            )
-        return await self._transport.attempt(
-            "GET", url, self._server_timeout, None, _parse_list, limit=MAX_LIST_BODY
-        )
+        params = f"TypeFilter={type_mask}&StateFilter={_ACTIVE_STATES}"
+        url = self._urls.control("/Faults/", params, self._server_timeout)
+        return await self._transport.attempt("GET", url, self._server_timeout, None, _parse_list, limit=MAX_LIST_BODY)
 
-    async def _poll_once(self, ref: OperationRef, remaining: float) -> PartitionRestartProgress:
+    async def _poll_once(self, ref: OperationRef, remaining: float) -> FaultProgress:
         """One progress read without the per-request retry loop (the waits own retries).
 
         A wait's deadline is a wall-clock budget: with less than a full request's time
@@ -354,19 +228,47 @@ class ProgressClient:
         """
         transport = self._transport
         server_timeout = self._server_timeout
+        parse = KINDS[ref.kind].parse
         if remaining >= server_timeout + transport.margin:  # the usual case (also no deadline)
-            return await transport.attempt(
-                "GET", self._progress_url(ref, server_timeout), server_timeout, ref, progress_from_body
-            )
+            return await transport.attempt("GET", self._urls.progress(ref, server_timeout), server_timeout, ref, parse)
         server_timeout = max(1, min(server_timeout, math.ceil(remaining)))
         return await transport.attempt(
             "GET",
-            self._progress_url(ref, server_timeout),
+            self._urls.progress(ref, server_timeout),
             server_timeout,
             ref,
-            progress_from_body,
+            parse,
             total=max(remaining, LAST_LOOK),
         )
+
+    @overload
+    async def wait_for_completion(
+        self,
+        service_id: OperationRef,
+        /,
+        *,
+        deadline: float | timedelta | None = 600.0,
+        backoff: Backoff | None = None,
+        on_progress: ProgressHook | None = None,
+        not_found_grace: float | timedelta = 10.0,
+        raise_on_failure: bool = False,
+        coalesce: bool | None = None,
+    ) -> FaultProgress: ...
+
+    @overload
+    async def wait_for_completion(
+        self,
+        service_id: str,
+        partition_id: str | uuid.UUID,
+        operation_id: str | uuid.UUID,
+        *,
+        deadline: float | timedelta | None = 600.0,
+        backoff: Backoff | None = None,
+        on_progress: ProgressHook | None = None,
+        not_found_grace: float | timedelta = 10.0,
+        raise_on_failure: bool = False,
+        coalesce: bool | None = None,
+    ) -> PartitionRestartProgress: ...
 
     async def wait_for_completion(
         self,
@@ -380,8 +282,11 @@ class ProgressClient:
         not_found_grace: float | timedelta = 10.0,
         raise_on_failure: bool = False,
         coalesce: bool | None = None,
-    ) -> PartitionRestartProgress:
+    ) -> FaultProgress:
         """Poll until the operation reaches a terminal state; return that progress.
+
+        Any kind: pass its ``OperationRef`` (the three ids name a partition restart); the
+        progress returned is of that kind (``PartitionDataLossProgress``, ...).
 
         Returns for any terminal state (Completed, Faulted, Cancelled, ForceCancelled);
         with ``raise_on_failure=True`` the last three raise ``OperationFailed`` instead.
@@ -400,7 +305,10 @@ class ProgressClient:
         is cheaper for the cluster — from three operations waited on at once, unless the
         cluster's list of active operations is too long to pay off.
         """
-        ref = _ref_of(service_id, partition_id, operation_id)
+        if isinstance(service_id, OperationRef) and partition_id is None and operation_id is None:
+            ref = service_id
+        else:
+            ref = ref_of(OperationType.PARTITION_RESTART, service_id, partition_id, operation_id)
         cfg = settings(backoff, self._retry, not_found_grace, deadline)
         if type(raise_on_failure) is not bool:
             raise TypeError("raise_on_failure must be a bool")
@@ -421,12 +329,12 @@ class ProgressClient:
                 if parked:
                     observer.subscribe(tracker)
                     while (item := await heard.next()) is not None:
-                        _, listed = step(tracker, Listed(listed_progress(item)), self._clock(), cfg)
+                        _, listed = step(tracker, Listed(listed_progress(item, ref.kind)), self._clock(), cfg)
                         if isinstance(listed, StateChanged):
                             await call_hook(on_progress, ref, listed.progress)
                 else:
                     await sleep(max(0.0, due - self._clock()))
-                result: PartitionRestartProgress | SFProgressError
+                result: FaultProgress | SFProgressError
                 try:
                     result = await self._poll_once(ref, tracker.deadline_at - self._clock())
                 except SFProgressError as exc:
@@ -439,9 +347,7 @@ class ProgressClient:
                 if not isinstance(nxt, Outcome):
                     due = nxt
                     # Still running (or not readable yet): the list may watch it from here.
-                    parked = isinstance(result, (PartitionRestartProgress, NotFoundError)) and observer.coalescing(
-                        coalesce
-                    )
+                    parked = isinstance(result, (FaultProgress, NotFoundError)) and observer.coalescing(coalesce)
                     continue
                 if nxt.error is not None:
                     raise nxt.error
@@ -513,26 +419,6 @@ class ProgressClient:
         self._engines.add(engine)
         return waiter
 
-    async def get_aad_metadata(self, *, timeout: int | None = None) -> AadMetadata:
-        """Read the cluster's Azure AD settings (``GET /$/GetAadMetadata``, sent anonymously)."""
-        server_timeout = self._server_timeout_of(timeout)
-        url = URL(
-            f"{self._base}/$/GetAadMetadata?api-version={CONTROL_API_VERSION}&timeout={server_timeout}",
-            encoded=True,
-        )
-        return await self._transport.call(
-            "GET", url, server_timeout, None, json_body(parse_aad_metadata), anonymous=True
-        )
-
-    async def get_cluster_version(self, *, timeout: int | None = None) -> str:
-        """Return the cluster's code version (``GET /$/GetClusterVersion``)."""
-        server_timeout = self._server_timeout_of(timeout)
-        url = URL(
-            f"{self._base}/$/GetClusterVersion?api-version={CONTROL_API_VERSION}&timeout={server_timeout}",
-            encoded=True,
-        )
-        return await self._transport.call("GET", url, server_timeout, None, json_body(_parse_version))
-
 
 def _check_coalesce(coalesce: object) -> None:
     if coalesce is not None and type(coalesce) is not bool:
@@ -572,24 +458,3 @@ def _tls_config(
     if cert is not None or cert_password is not None or verify is not True or server_thumbprints is not None:
         raise TypeError("pass either tls=TLSConfig(...) or cert/verify/server_thumbprints, not both")
     return tls
-
-
-def _parse_version(data: object, body: bytes, ref: OperationRef | None) -> str:
-    version = data.get("Version") if isinstance(data, dict) else None
-    if not isinstance(version, str):
-        raise ResponseFormatError("expected {'Version': <string>}", body=body, ref=ref)
-    return version
-
-
-def _ref_of(
-    service_id: str | OperationRef,
-    partition_id: str | uuid.UUID | None,
-    operation_id: str | uuid.UUID | None,
-) -> OperationRef:
-    if isinstance(service_id, OperationRef):
-        if partition_id is not None or operation_id is not None:
-            raise TypeError("pass either an OperationRef or the three ids, not both")
-        return service_id
-    if partition_id is None or operation_id is None:
-        raise TypeError("partition_id and operation_id are required")
-    return OperationRef(service_id, partition_id, operation_id)

@@ -9,6 +9,7 @@ Every exception that crosses the public API is one of these (or ``ValueError`` /
     │   ├── AuthError                    401 / 403 (the gateway sends an empty body)
     │   ├── NotFoundError                404 (FABRIC_E_KEY_NOT_FOUND: unknown or purged id)
     │   ├── ConflictError                409 (FABRIC_E_TEST_COMMAND_OPERATION_ID_ALREADY_EXISTS)
+    │   ├── OperationKindError           500 E_POINTER: the operation is of another kind than the read
     │   └── FabricTransientError         408 / 429 / 502 / 503 / 504: retried, then raised
     ├── TransportError                   no usable HTTP answer: refused, reset, cut body
     │   ├── TransportTimeout             ... no answer in time (also a ``TimeoutError``)
@@ -31,7 +32,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._models import OperationRef, PartitionRestartProgress
+    from ._models import FaultProgress, OperationRef
 
 __all__ = [
     "AuthError",
@@ -42,6 +43,7 @@ __all__ = [
     "FabricTransientError",
     "NotFoundError",
     "OperationFailed",
+    "OperationKindError",
     "ResponseFormatError",
     "SFProgressError",
     "TLSError",
@@ -99,6 +101,7 @@ class FabricError(SFProgressError):
         self.status = status
         self.code = code
         self.message = message
+        self.retried = False  # set when the answer came to a retry of the request
         self.reason = reason
         self.retry_after = retry_after
         head = f"HTTP {status} {code or reason}".rstrip()
@@ -146,9 +149,30 @@ _BY_STATUS: dict[int, type[FabricError]] = {
 }
 
 
-def fabric_error_class(status: int) -> type[FabricError]:
-    """Return the ``FabricError`` subclass a caller would branch on for *status*."""
+def fabric_error_class(status: int, code: str | None = None) -> type[FabricError]:
+    """Return the ``FabricError`` subclass a caller would branch on for *status* (and *code*)."""
+    if status == 500 and code in _WRONG_KIND_CODES:
+        return OperationKindError
     return _BY_STATUS.get(status, FabricError)
+
+
+class OperationKindError(FabricError):
+    """A progress read of an operation of another kind (500 ``E_POINTER`` / ``0x80004002``).
+
+    The gateway finds the OperationId but cannot read it as the kind asked for; never
+    retried.  Read it with the progress call of its own kind (``get_progress(ref)`` with the
+    ref of the right kind).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.args = (
+            f"{self.args[0]} — the operation is probably of another kind than this progress read asked for",
+        )
+
+
+#: What the gateway answers when an OperationId is read with another kind's progress call.
+_WRONG_KIND_CODES = frozenset({"E_POINTER", "0x80004002", "0x80004003"})
 
 
 class TransportError(SFProgressError):
@@ -209,7 +233,7 @@ class WaitTimeout(SFProgressError, TimeoutError):
         *,
         ref: OperationRef | None,
         deadline: float,
-        last_progress: PartitionRestartProgress | None,
+        last_progress: FaultProgress | None,
         last_error: SFProgressError | None = None,
     ) -> None:
         super().__init__(text, ref=ref)
@@ -224,6 +248,6 @@ class OperationFailed(SFProgressError):
     ``progress`` is the terminal progress (its ``error_code`` holds the HRESULT).
     """
 
-    def __init__(self, text: str, *, ref: OperationRef | None, progress: PartitionRestartProgress) -> None:
+    def __init__(self, text: str, *, ref: OperationRef | None, progress: FaultProgress) -> None:
         super().__init__(text, ref=ref)
         self.progress = progress

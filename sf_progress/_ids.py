@@ -93,6 +93,17 @@ def check_api_version(value: object) -> str:
     return value  # type: ignore[return-value]
 
 
+def check_node_name(value: object) -> str:
+    """Return a node name fit for a URL path segment (``_Node_0``, ``nt1vm_3``, ...)."""
+    if not isinstance(value, str):
+        raise TypeError(f"node_name must be a str, not {type(value).__name__}")
+    if not value or value.strip() != value:
+        raise ValueError(f"node_name must be non-empty, without outer whitespace, got {value!r}")
+    if _CONTROL.search(value) or _FORBIDDEN.search(value) or "/" in value or value in (".", ".."):
+        raise ValueError(f"node_name {value!r} contains '/', '?', '#', '\\' or a control character")
+    return value
+
+
 def check_header_value(value: object, what: str) -> str:
     """Return *value* if it can be sent as an HTTP header value (printable Latin-1, no control)."""
     if not isinstance(value, str):

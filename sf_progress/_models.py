@@ -1,24 +1,36 @@
-"""Frozen value objects, and the one boundary where JSON becomes them."""
+"""Frozen value objects: enums, operation references, progress models and their results.
+
+The JSON boundary where answers become these is ``_parsing.py``.
+"""
 
 from __future__ import annotations
 
 import enum
-import json
 import uuid
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
 import attrs
 
-from ._errors import ResponseFormatError
-from ._ids import encode_service_id, normalize_service_id, to_guid
+from ._ids import check_node_name, encode_service_id, normalize_service_id, to_guid
 
 __all__ = [
+    "DataLossMode",
     "FaultOperation",
+    "FaultProgress",
+    "InvokeDataLossResult",
+    "InvokeQuorumLossResult",
+    "NodeResult",
+    "NodeTransitionProgress",
+    "NodeTransitionResult",
+    "NodeTransitionType",
     "OperationRef",
     "OperationState",
     "OperationType",
+    "PartitionDataLossProgress",
+    "PartitionQuorumLossProgress",
     "PartitionRestartProgress",
+    "QuorumLossMode",
     "RestartPartitionMode",
     "RestartPartitionResult",
     "SelectedPartition",
@@ -116,6 +128,36 @@ class RestartPartitionMode(str, enum.Enum):
         return self.value
 
 
+class DataLossMode(str, enum.Enum):
+    """How much data ``StartDataLoss`` loses."""
+
+    PARTIAL_DATA_LOSS = "PartialDataLoss"
+    FULL_DATA_LOSS = "FullDataLoss"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class QuorumLossMode(str, enum.Enum):
+    """Which replicas ``StartQuorumLoss`` puts into quorum loss."""
+
+    QUORUM_REPLICAS = "QuorumReplicas"
+    ALL_REPLICAS = "AllReplicas"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class NodeTransitionType(str, enum.Enum):
+    """Whether ``StartNodeTransition`` starts or stops a node."""
+
+    START = "Start"
+    STOP = "Stop"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 _Filter = Iterable[OperationState] | Iterable[OperationType] | OperationState | OperationType | None
 
 
@@ -134,43 +176,111 @@ def filter_mask(values: _Filter, what: str) -> int:
     return mask
 
 
-def _service_id(value: str) -> str:
-    return normalize_service_id(value)
-
-
-def _partition_id(value: object) -> uuid.UUID:
-    return to_guid(value, "partition_id")
-
-
 def _operation_id(value: object) -> uuid.UUID:
     return to_guid(value, "operation_id")
 
 
+def _optional_service_id(value: str | None) -> str | None:
+    return None if value is None else normalize_service_id(value)
+
+
+def _optional_partition_id(value: object) -> uuid.UUID | None:
+    return None if value is None else to_guid(value, "partition_id")
+
+
+def _optional_node_name(value: object) -> str | None:
+    return None if value is None else check_node_name(value)
+
+
+def _kind(value: object) -> OperationType:
+    try:
+        kind = OperationType(value)
+    except ValueError:
+        raise ValueError(f"kind must be an OperationType, got {value!r}") from None
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {', '.join(k.value for k in _KINDS)}, got {value!r}")
+    return kind
+
+
+_PARTITION_KINDS = frozenset(
+    {OperationType.PARTITION_RESTART, OperationType.PARTITION_DATA_LOSS, OperationType.PARTITION_QUORUM_LOSS}
+)
+_KINDS = _PARTITION_KINDS | {OperationType.NODE_TRANSITION}
+
+
 @attrs.frozen(cache_hash=True)
 class OperationRef:
-    """Names one fault operation: the service and partition it targets, and its id.
+    """Names one fault operation: its kind, what it targets, and its id.
 
-    ``service_id`` accepts ``fabric:/app/svc``, ``app/svc`` or ``app~svc`` and is kept in
-    the ``~`` form; the two GUIDs accept ``str`` or ``uuid.UUID``.  Invalid values raise
-    ``ValueError`` or ``TypeError`` here, before anything is sent.
+    ``OperationRef(service_id, partition_id, operation_id)`` is a partition restart;
+    :meth:`restart`, :meth:`data_loss`, :meth:`quorum_loss` and :meth:`node_transition`
+    name each kind (``kind`` is an ``OperationType``).  ``service_id`` accepts
+    ``fabric:/app/svc``, ``app/svc`` or ``app~svc`` and is kept in the ``~`` form; the GUIDs
+    accept ``str`` or ``uuid.UUID``.  A node transition has a ``node_name`` and no service
+    or partition.  Invalid values raise ``ValueError`` or ``TypeError`` here, before
+    anything is sent.
     """
 
-    service_id: str = attrs.field(converter=_service_id)
-    partition_id: uuid.UUID = attrs.field(converter=_partition_id)
+    service_id: str | None = attrs.field(converter=_optional_service_id)
+    partition_id: uuid.UUID | None = attrs.field(converter=_optional_partition_id)
     operation_id: uuid.UUID = attrs.field(converter=_operation_id)
+    kind: OperationType = attrs.field(default=OperationType.PARTITION_RESTART, kw_only=True, converter=_kind)
+    node_name: str | None = attrs.field(default=None, kw_only=True, converter=_optional_node_name)
+
+    def __attrs_post_init__(self) -> None:
+        if self.kind is OperationType.NODE_TRANSITION:
+            if self.node_name is None or self.service_id is not None or self.partition_id is not None:
+                raise ValueError("a node transition names a node_name (and no service or partition)")
+        elif self.service_id is None or self.partition_id is None or self.node_name is not None:
+            raise ValueError(f"a {self.kind.value} names a service_id and a partition_id (and no node_name)")
+
+    @classmethod
+    def restart(cls, service_id: str, partition_id: str | uuid.UUID, operation_id: str | uuid.UUID) -> OperationRef:
+        """A partition restart."""
+        return cls(service_id, partition_id, operation_id)
+
+    @classmethod
+    def data_loss(cls, service_id: str, partition_id: str | uuid.UUID, operation_id: str | uuid.UUID) -> OperationRef:
+        """A partition data loss."""
+        return cls(service_id, partition_id, operation_id, kind=OperationType.PARTITION_DATA_LOSS)
+
+    @classmethod
+    def quorum_loss(
+        cls, service_id: str, partition_id: str | uuid.UUID, operation_id: str | uuid.UUID
+    ) -> OperationRef:
+        """A partition quorum loss."""
+        return cls(service_id, partition_id, operation_id, kind=OperationType.PARTITION_QUORUM_LOSS)
+
+    @classmethod
+    def node_transition(cls, node_name: str, operation_id: str | uuid.UUID) -> OperationRef:
+        """A node transition (a node stop or start)."""
+        return cls(None, None, operation_id, kind=OperationType.NODE_TRANSITION, node_name=node_name)
 
     @property
     def service_name(self) -> str:
-        """The service's full name, ``fabric:/app/svc``."""
+        """The service's full name, ``fabric:/app/svc`` (for a node transition: the node's name)."""
+        if self.service_id is None:
+            return self.node_name or ""
         return "fabric:/" + self.service_id.replace("~", "/")
 
     @property
+    def target(self) -> str:
+        """What the operation acts on, for people: ``fabric:/app/svc partition <id>`` or ``node <name>``."""
+        if self.node_name is not None:
+            return f"node {self.node_name}"
+        return f"{self.service_name} partition {self.partition_id}"
+
+    @property
     def path(self) -> str:
-        """The URL path of this partition under ``/Faults``, ids encoded for the wire."""
+        """The URL path of the operation's target under ``/Faults``, ids encoded for the wire."""
+        if self.node_name is not None:
+            return f"/Faults/Nodes/{encode_service_id(self.node_name)}/$/"
+        assert self.service_id is not None
         return f"/Faults/Services/{encode_service_id(self.service_id)}/$/GetPartitions/{self.partition_id}/$/"
 
     def __str__(self) -> str:
-        return f"operation {self.operation_id} on {self.service_name} partition {self.partition_id}"
+        kind = "" if self.kind is OperationType.PARTITION_RESTART else f"{self.kind.value} "
+        return f"{kind}operation {self.operation_id} on {self.target}"
 
 
 @attrs.frozen
@@ -190,16 +300,59 @@ class RestartPartitionResult:
 
 
 @attrs.frozen
-class PartitionRestartProgress:
-    """The answer of Get Partition Restart Progress.
+class InvokeDataLossResult:
+    """``ErrorCode`` (0, or an HRESULT when Faulted) and the partition that lost data."""
+
+    error_code: int
+    selected_partition: SelectedPartition | None
+
+
+@attrs.frozen
+class InvokeQuorumLossResult:
+    """``ErrorCode`` (0, or an HRESULT when Faulted) and the partition put into quorum loss."""
+
+    error_code: int
+    selected_partition: SelectedPartition | None
+
+
+@attrs.frozen
+class NodeResult:
+    """The node a transition acted on; ``node_instance_id`` is the instance id it was given."""
+
+    node_name: str
+    node_instance_id: str
+
+
+@attrs.frozen
+class NodeTransitionResult:
+    """``ErrorCode`` (0, or an HRESULT when Faulted) and the node."""
+
+    error_code: int
+    node_result: NodeResult | None
+
+
+ResultOf = RestartPartitionResult | InvokeDataLossResult | InvokeQuorumLossResult | NodeTransitionResult
+
+
+def _raw_state(self: Any) -> str:
+    return str(self.state.value)
+
+
+class FaultProgress:
+    """What every progress answer has: ``state``, ``raw_state``, ``result`` and ``error_code``.
 
     ``raw_state`` is the state string as sent; it differs from ``state.value`` only when
-    ``state`` is ``OperationState.UNKNOWN``.
+    ``state`` is ``OperationState.UNKNOWN``.  The result object comes back only for
+    Completed and Faulted operations.
     """
 
+    __slots__ = ()
     state: OperationState
-    restart_partition_result: RestartPartitionResult | None = None
-    raw_state: str = attrs.field(default=attrs.Factory(lambda self: self.state.value, takes_self=True), eq=False)
+    raw_state: str
+
+    @property
+    def result(self) -> ResultOf | None:  # pragma: no cover - overridden
+        raise NotImplementedError
 
     @property
     def is_terminal(self) -> bool:
@@ -209,8 +362,60 @@ class PartitionRestartProgress:
     @property
     def error_code(self) -> int | None:
         """The result's ``ErrorCode`` (an HRESULT when Faulted), or ``None`` without a result."""
-        result = self.restart_partition_result
+        result = self.result
         return None if result is None else result.error_code
+
+
+@attrs.frozen
+class PartitionRestartProgress(FaultProgress):
+    """The answer of Get Partition Restart Progress."""
+
+    state: OperationState
+    restart_partition_result: RestartPartitionResult | None = None
+    raw_state: str = attrs.field(default=attrs.Factory(_raw_state, takes_self=True), eq=False)
+
+    @property
+    def result(self) -> RestartPartitionResult | None:
+        return self.restart_partition_result
+
+
+@attrs.frozen
+class PartitionDataLossProgress(FaultProgress):
+    """The answer of Get Data Loss Progress."""
+
+    state: OperationState
+    invoke_data_loss_result: InvokeDataLossResult | None = None
+    raw_state: str = attrs.field(default=attrs.Factory(_raw_state, takes_self=True), eq=False)
+
+    @property
+    def result(self) -> InvokeDataLossResult | None:
+        return self.invoke_data_loss_result
+
+
+@attrs.frozen
+class PartitionQuorumLossProgress(FaultProgress):
+    """The answer of Get Quorum Loss Progress."""
+
+    state: OperationState
+    invoke_quorum_loss_result: InvokeQuorumLossResult | None = None
+    raw_state: str = attrs.field(default=attrs.Factory(_raw_state, takes_self=True), eq=False)
+
+    @property
+    def result(self) -> InvokeQuorumLossResult | None:
+        return self.invoke_quorum_loss_result
+
+
+@attrs.frozen
+class NodeTransitionProgress(FaultProgress):
+    """The answer of Get Node Transition Progress."""
+
+    state: OperationState
+    node_transition_result: NodeTransitionResult | None = None
+    raw_state: str = attrs.field(default=attrs.Factory(_raw_state, takes_self=True), eq=False)
+
+    @property
+    def result(self) -> NodeTransitionResult | None:
+        return self.node_transition_result
 
 
 @attrs.frozen
@@ -222,141 +427,3 @@ class FaultOperation:
     type: OperationType
     raw_state: str = attrs.field(eq=False)
     raw_type: str = attrs.field(eq=False)
-
-
-# --- the JSON boundary --------------------------------------------------------------
-
-
-def _bad(what: str, body: bytes, ref: OperationRef | None) -> ResponseFormatError:
-    return ResponseFormatError(f"unexpected response: {what}", body=body, ref=ref)
-
-
-def _state(data: dict[str, Any], body: bytes, ref: OperationRef | None) -> tuple[OperationState, str]:
-    raw = data.get("State")
-    if type(raw) is not str:
-        raise _bad("'State' is missing or not a string", body, ref)
-    return _STATE_BY_WIRE.get(raw, OperationState.UNKNOWN), raw
-
-
-def _int(value: object) -> int | None:
-    if type(value) is int:
-        return value
-    if isinstance(value, str):  # the rendered REST docs show "0"; accept the same
-        try:
-            return int(value)
-        except ValueError:
-            return None
-    return None
-
-
-def _guid(value: object) -> uuid.UUID | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return to_guid(value)
-    except ValueError:
-        return None
-
-
-def _selected(value: object, body: bytes, ref: OperationRef | None) -> SelectedPartition | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise _bad("'SelectedPartition' is not an object", body, ref)
-    name = value.get("ServiceName")
-    pid = _guid(value.get("PartitionId"))
-    if not isinstance(name, str) or pid is None:
-        raise _bad("'SelectedPartition' needs a string ServiceName and a GUID PartitionId", body, ref)
-    return SelectedPartition(name, pid)
-
-
-def decode_json(body: bytes, ref: OperationRef | None = None) -> Any:
-    """Decode a 2xx body, or raise ``ResponseFormatError`` (``transient`` if it looks cut short)."""
-    try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise ResponseFormatError(
-            f"the answer is not valid JSON ({exc})", body=body, truncated=_looks_truncated(body), ref=ref
-        ) from None
-    except RecursionError:
-        raise ResponseFormatError("the answer's JSON is nested too deep to decode", body=body, ref=ref) from None
-
-
-def _looks_truncated(body: bytes) -> bool:
-    """Whether undecodable JSON looks cut short (worth a retry) rather than wrong.
-
-    An empty body, or one that opens a JSON object/array but never closes it, is taken as
-    truncated; an HTML page or other text is not.
-    """
-    text = body.strip()
-    if not text:
-        return True
-    return text[:1] in (b"{", b"[") and text[-1:] not in (b"}", b"]")
-
-
-T = TypeVar("T")
-
-
-def json_body(parse: Callable[[Any, bytes, OperationRef | None], T]) -> Callable[[bytes, OperationRef | None], T]:
-    """Turn a parser of decoded JSON into a parser of the raw body."""
-
-    def from_body(body: bytes, ref: OperationRef | None) -> T:
-        return parse(decode_json(body, ref), body, ref)
-
-    return from_body
-
-
-_MEMO: dict[bytes, PartitionRestartProgress] = {}
-_MEMO_SIZE, _MEMO_BODY = 512, 512
-
-
-def progress_from_body(body: bytes, ref: OperationRef | None) -> PartitionRestartProgress:
-    """``parse_progress`` for a raw body, remembering the answers of small, frequent bodies.
-
-    Progress models are immutable and most answers are byte-identical (every Running
-    operation answers ``{"State":"Running"}``), so a repeated body costs one dict lookup:
-    less than the ``json.loads`` a hand-written loop does.
-    """
-    progress = _MEMO.get(body)
-    if progress is None:
-        progress = parse_progress(decode_json(body, ref), body, ref)
-        if len(body) <= _MEMO_BODY:
-            if len(_MEMO) >= _MEMO_SIZE:
-                _MEMO.clear()
-            _MEMO[body] = progress
-    return progress
-
-
-def parse_progress(data: object, body: bytes, ref: OperationRef | None = None) -> PartitionRestartProgress:
-    """Build a ``PartitionRestartProgress`` from decoded JSON, or raise ``ResponseFormatError``."""
-    if not isinstance(data, dict):
-        raise _bad("expected a JSON object", body, ref)
-    state, raw = _state(data, body, ref)
-    result = data.get("RestartPartitionResult")
-    if result is None:
-        return PartitionRestartProgress(state, None, raw)
-    if not isinstance(result, dict):
-        raise _bad("'RestartPartitionResult' is not an object", body, ref)
-    code = _int(result.get("ErrorCode", 0))
-    if code is None:
-        raise _bad("'ErrorCode' is not an integer", body, ref)
-    selected = _selected(result.get("SelectedPartition"), body, ref)
-    return PartitionRestartProgress(state, RestartPartitionResult(code, selected), raw)
-
-
-def parse_operation_list(data: object, body: bytes, ref: OperationRef | None = None) -> list[FaultOperation]:
-    """Build the items of ``GetFaultOperationList``, or raise ``ResponseFormatError``."""
-    if not isinstance(data, list):
-        raise _bad("expected a JSON array of operations", body, None)
-    items = []
-    for item in data:
-        if not isinstance(item, dict):
-            raise _bad("an operation is not a JSON object", body, None)
-        op_id = _guid(item.get("OperationId"))
-        raw_type = item.get("Type")
-        if op_id is None or type(raw_type) is not str:
-            raise _bad("an operation lacks a GUID 'OperationId' or a string 'Type'", body, None)
-        state, raw_state = _state(item, body, None)
-        op_type = _TYPE_BY_WIRE.get(raw_type, OperationType.UNKNOWN)
-        items.append(FaultOperation(op_id, state, op_type, raw_state, raw_type))
-    return items

@@ -102,7 +102,7 @@ def _error_from_answer(
     phrase = reason.strip()
     if code is None and _CODE.fullmatch(phrase) and phrase.lower() not in _STANDARD_PHRASES:
         code = phrase
-    return fabric_error_class(status)(
+    return fabric_error_class(status, code)(
         status=status,
         code=code,
         message=message or reason,
@@ -358,6 +358,10 @@ class Transport:
                 # A retried start that meets "already exists" means the earlier try landed.
                 if conflict_means_done and exc.code == ALREADY_EXISTS:
                     return parse(b"", ref)
+                exc.retried = True
+                raise
+            except _FabricError as exc:
+                exc.retried = True
                 raise
 
         return await self._retrying()(attempt)

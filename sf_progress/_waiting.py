@@ -22,8 +22,9 @@ from ._backoff import backoff_delay
 from ._config import RetryPolicy
 from ._errors import FabricError, NotFoundError, SFProgressError, WaitTimeout
 from ._ids import to_seconds
-from ._models import FaultOperation, OperationRef, OperationState, PartitionRestartProgress
+from ._models import FaultOperation, FaultProgress, OperationRef, OperationState, OperationType
 from ._observer import NOBODY, ListClient, Subscription
+from ._parsing import progress_model
 
 __all__ = ["Backoff", "Event", "GaveUp", "Outcome", "OutcomeKind", "Retrying", "StateChanged"]
 
@@ -121,7 +122,7 @@ class Outcome:
 
     ref: OperationRef
     kind: OutcomeKind
-    progress: PartitionRestartProgress | None
+    progress: FaultProgress | None
     error: SFProgressError | None
     polls: int
     elapsed: float
@@ -142,7 +143,7 @@ class StateChanged:
     """An operation's state changed (also sent for its first state)."""
 
     ref: OperationRef
-    progress: PartitionRestartProgress
+    progress: FaultProgress
     previous: OperationState | None
 
 
@@ -184,19 +185,19 @@ class Listed:
     more input to :func:`step`; unlike a progress read it is not a poll.
     """
 
-    progress: PartitionRestartProgress
+    progress: FaultProgress
 
 
-_LISTED: dict[tuple[OperationState, str], PartitionRestartProgress] = {}
+_LISTED: dict[tuple[OperationType, OperationState, str], FaultProgress] = {}
 
 
-def listed_progress(item: FaultOperation) -> PartitionRestartProgress:
-    """The progress a list item stands for (its state; the list carries no result)."""
-    key = (item.state, item.raw_state)
+def listed_progress(item: FaultOperation, kind: OperationType) -> FaultProgress:
+    """The progress of *kind* a list item stands for (its state; the list carries no result)."""
+    key = (kind, item.state, item.raw_state)
     progress = _LISTED.get(key)
     if progress is None:
-        progress = PartitionRestartProgress(item.state, None, item.raw_state)
-        if len(_LISTED) < 64:
+        progress = progress_model(kind)(item.state, None, item.raw_state)
+        if len(_LISTED) < 256:
             _LISTED[key] = progress
     return progress
 
@@ -218,11 +219,15 @@ class _Tracker(Subscription):
         self.deadline_at = now + budget
         self.polls = 0
         self.failures = 0
-        self.last: PartitionRestartProgress | None = None
+        self.last: FaultProgress | None = None
 
     @property
     def op_id(self) -> uuid.UUID:
         return self.ref.operation_id
+
+    @property
+    def type_bit(self) -> int:
+        return self.ref.kind.filter_bit
 
     @property
     def deadline(self) -> float:
@@ -260,7 +265,7 @@ def first_due(tracker: _Tracker, cfg: _Settings) -> float:
 
 
 def step(
-    tracker: _Tracker, result: PartitionRestartProgress | SFProgressError | Listed, now: float, cfg: _Settings
+    tracker: _Tracker, result: FaultProgress | SFProgressError | Listed, now: float, cfg: _Settings
 ) -> tuple[float | Outcome, StateChanged | Retrying | None]:
     """Account for one poll or list observation; return the next due time or the final Outcome, and an event.
 
@@ -275,7 +280,7 @@ def step(
             event = StateChanged(tracker.ref, result.progress, None if previous is None else previous.state)
         return tracker.deadline_at, event
     tracker.polls += 1
-    if isinstance(result, PartitionRestartProgress):
+    if isinstance(result, FaultProgress):
         tracker.failures = 0
         previous = tracker.last
         tracker.last = result

@@ -241,7 +241,7 @@ def test_restart_from_file(fake: ThreadedCluster, tmp_path: Path) -> None:
     assert len(started) == len(finished) == 6
     assert {r["operation_id"] for r in started} == {r["operation_id"] for r in finished}
     assert {r["kind"] for r in finished} == {"completed"}
-    assert "line 8: restart not started" in result.stderr
+    assert "line 8: not started" in result.stderr
     assert result.exit_code == 1
     assert fake.cluster.by_route["start"] == 6
 

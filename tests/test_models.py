@@ -18,7 +18,8 @@ from sf_progress import (
     RestartPartitionResult,
     SelectedPartition,
 )
-from sf_progress._models import filter_mask, parse_operation_list, parse_progress
+from sf_progress._models import filter_mask
+from sf_progress._parsing import parse_operation_list, parse_progress
 
 from .conftest import OID, PID
 

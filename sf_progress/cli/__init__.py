@@ -7,244 +7,106 @@ extra (click, rich).  Exit codes: 0 completed, 1 error, 2 bad usage, 3 faulted,
 
 from __future__ import annotations
 
-import asyncio
 import json
-import math
 import random
 import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from typing import IO, Any, BinaryIO
 
 import click
 
-from .. import (
-    NotFoundError,
-    OperationRef,
-    OperationState,
-    OutcomeKind,
-    PartitionRestartProgress,
-    ProgressClient,
-    RestartPartitionMode,
-    SFProgressError,
-    WaitTimeout,
-)
-from ._batchrun import (
-    EXIT_BY_KIND,
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    EXIT_NOT_FOUND,
-    EXIT_OK,
-    EXIT_TIMED_OUT,
-    BatchRun,
-    refs_from,
-    started_refs,
-)
+from .. import OperationRef, OperationState, OperationType, ProgressClient, RestartPartitionMode
+from .._kinds import KIND_BY_CLI_NAME
+from ._batchrun import EXIT_INTERRUPTED, EXIT_OK, BatchRun, refs_from
+from ._common import EPILOG, deadline_option, output_option, quiet_option, run, wait_one, with_batch_options
 from ._connect import connection_options
 from ._io import open_input, rows_from
+from ._render import progress_json, progress_text
+from ._startcmds import (
+    common_options,
+    run_starts,
+    start_data_loss,
+    start_node_transition,
+    start_quorum_loss,
+    start_restart,
+)
 from ._ui import err_console
-
-EPILOG = (
-    "Exit codes: 0 completed, 1 error, 2 bad usage, 3 faulted, 4 cancelled, 5 timed out, 6 not found, "
-    "130 interrupted (Ctrl-C). Every connection option can also come from an SF_* environment variable."
-)
-
-output_option = click.option(
-    "--output",
-    "-o",
-    type=click.Choice(["human", "json"]),
-    default="human",
-    show_default=True,
-    help="Human-readable text, or JSON on stdout.",
-)
-
-
-def run(coro: Coroutine[Any, Any, int]) -> None:
-    """Run a command's coroutine; translate our errors to messages and exit codes."""
-    try:
-        code = asyncio.run(coro)
-    except NotFoundError as exc:
-        err_console().print(f"[magenta]not found:[/] {exc}")
-        code = EXIT_NOT_FOUND
-    except SFProgressError as exc:
-        err_console().print(f"[red]error:[/] {exc}")
-        code = EXIT_ERROR
-    except KeyboardInterrupt:  # Ctrl-C outside a batch (get, wait, restart): no traceback
-        err_console().print("interrupted")
-        code = EXIT_INTERRUPTED
-    sys.exit(code)
-
-
-def progress_json(progress: PartitionRestartProgress) -> dict[str, Any]:
-    result = progress.restart_partition_result
-    selected = None if result is None else result.selected_partition
-    return {
-        "state": progress.raw_state,
-        "restart_partition_result": None
-        if result is None
-        else {
-            "error_code": result.error_code,
-            "selected_partition": None
-            if selected is None
-            else {
-                "service_name": selected.service_name,
-                "partition_id": str(selected.partition_id),
-            },
-        },
-    }
-
-
-def progress_text(progress: PartitionRestartProgress) -> str:
-    line = progress.raw_state
-    result = progress.restart_partition_result
-    if result is not None:
-        line += f" (error code {result.error_code})"
-        if result.selected_partition is not None:
-            p = result.selected_partition
-            line += f"\n  service   {p.service_name}\n  partition {p.partition_id}"
-    return line
-
-
-def state_exit(progress: PartitionRestartProgress) -> int:
-    return EXIT_BY_KIND[OutcomeKind.for_state(progress.state) or OutcomeKind.COMPLETED]
 
 
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sf_progress")
 def main() -> None:
-    """Track Service Fabric partition restarts: read, wait for, watch, start, demo."""
+    """Track Service Fabric fault operations (restarts, data loss, quorum loss, node transitions):
+    read, wait for, watch, start, demo."""
+
+
+type_option = click.option(
+    "--type",
+    "type_name",
+    type=click.Choice(list(KIND_BY_CLI_NAME)),
+    default="restart",
+    show_default=True,
+    help="The operation's kind; for node-transition the ids are NODE OPERATION.",
+)
 
 
 @main.command(epilog=EPILOG)
-@click.argument("service")
-@click.argument("partition")
-@click.argument("operation")
+@click.argument("ids", nargs=-1, metavar="SERVICE PARTITION OPERATION | NODE OPERATION")
+@type_option
 @output_option
 @connection_options
-def get(service: str, partition: str, operation: str, output: str, connect: Callable[[], ProgressClient]) -> None:
-    """Read the progress of one restart once."""
+def get(ids: tuple[str, ...], type_name: str, output: str, connect: Callable[[], ProgressClient]) -> None:
+    """Read the progress of one fault operation once."""
+    ref = _ref(type_name, ids)
 
     async def go() -> int:
         async with connect() as client:
-            progress = await client.get_restart_progress(_ref(service, partition, operation))
+            progress = await client.get_progress(ref)
         click.echo(json.dumps(progress_json(progress)) if output == "json" else progress_text(progress))
         return EXIT_OK
 
     run(go())
 
 
-def _ref(service: str, partition: str, operation: str) -> OperationRef:
+def _ref(type_name: str, ids: tuple[str, ...]) -> OperationRef:
+    kind = KIND_BY_CLI_NAME[type_name]
+    node = kind is OperationType.NODE_TRANSITION
+    if len(ids) != (2 if node else 3):
+        raise click.UsageError(
+            "give NODE OPERATION for a node transition" if node else "give SERVICE PARTITION OPERATION"
+        )
     try:
-        return OperationRef(service, partition, operation)
+        if node:
+            return OperationRef.node_transition(ids[0], ids[1])
+        return OperationRef(ids[0], ids[1], ids[2], kind=kind)
     except (ValueError, TypeError) as exc:
         raise click.BadParameter(str(exc)) from None
 
 
-async def _wait_one(client: ProgressClient, ref: OperationRef, deadline: float, output: str, quiet: bool) -> int:
-    console = err_console()
-    started = time.monotonic()
-
-    def on_progress(_: OperationRef, progress: PartitionRestartProgress) -> None:
-        if not quiet:
-            console.print(f"[{time.monotonic() - started:6.1f}s] {ref.operation_id}: {progress.raw_state}")
-
-    try:
-        with (
-            console.status(f"waiting for {ref.operation_id}", spinner="dots")
-            if console.is_terminal and not quiet
-            else _nothing()
-        ):
-            progress = await client.wait_for_completion(ref, deadline=deadline, on_progress=on_progress)
-    except WaitTimeout as exc:
-        console.print(f"[bright_red]timed out:[/] {exc}")
-        if output == "json" and exc.last_progress is not None:
-            click.echo(json.dumps(progress_json(exc.last_progress)))
-        return EXIT_TIMED_OUT
-    click.echo(json.dumps(progress_json(progress)) if output == "json" else progress_text(progress))
-    return state_exit(progress)
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-class PositiveNumber(click.types.FloatParamType):
-    """A number > 0; NaN is never one, infinity only where *infinite* allows it."""
-
-    name = "number"
-
-    def __init__(self, *, infinite: bool) -> None:
-        self.infinite = infinite
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        number = super().convert(value, param, ctx)
-        if not number > 0 or (number == math.inf and not self.infinite):
-            self.fail(f"{value!r} must be a {'' if self.infinite else 'finite '}number > 0", param, ctx)
-        return number
-
-
-deadline_option = click.option(
-    "--deadline",
-    type=PositiveNumber(infinite=True),
-    default=600.0,
-    show_default=True,
-    help="Give up after this many seconds (inf: no deadline).",
-)
-quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress output on stderr.")
-
-
 @main.command(epilog=EPILOG)
-@click.argument("service")
-@click.argument("partition")
-@click.argument("operation")
+@click.argument("ids", nargs=-1, metavar="SERVICE PARTITION OPERATION | NODE OPERATION")
+@type_option
 @deadline_option
 @output_option
 @quiet_option
 @connection_options
 def wait(
-    service: str,
-    partition: str,
-    operation: str,
+    ids: tuple[str, ...],
+    type_name: str,
     deadline: float,
     output: str,
     quiet: bool,
     connect: Callable[[], ProgressClient],
 ) -> None:
-    """Wait for one restart to end; the exit code says how it ended."""
+    """Wait for one fault operation to end; the exit code says how it ended."""
+    ref = _ref(type_name, ids)
 
     async def go() -> int:
         async with connect() as client:
-            return await _wait_one(client, _ref(service, partition, operation), deadline, output, quiet)
+            return await wait_one(client, ref, deadline, output, quiet)
 
     run(go())
-
-
-batch_options = [
-    click.option(
-        "--results",
-        type=click.File("w", lazy=False),  # opened now: an unwritable path fails before anything starts
-        help="Write one JSON line per finished operation here (default stdout).",
-    ),
-    click.option(
-        "--concurrency", type=click.IntRange(1, 1024), default=64, show_default=True, help="Requests in flight."
-    ),
-    click.option(
-        "--max-rate", type=PositiveNumber(infinite=False), help="At most this many requests per second."
-    ),
-    deadline_option,
-    quiet_option,
-]
-
-
-def with_batch_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed(batch_options):
-        func = option(func)
-    return func
 
 
 @main.command(epilog=EPILOG)
@@ -253,7 +115,8 @@ def with_batch_options(func: Callable[..., Any]) -> Callable[..., Any]:
     "source",
     metavar="FILE",
     required=True,
-    help="Operations as JSON lines or CSV (service_id, partition_id, operation_id); - for stdin.",
+    help="Operations as JSON lines or CSV (service_id, partition_id, operation_id; a type column for other kinds "
+    "than restart, node_name for node transitions); - for stdin.",
 )
 @with_batch_options
 @connection_options
@@ -266,7 +129,7 @@ def watch(
     quiet: bool,
     connect: Callable[[], ProgressClient],
 ) -> None:
-    """Wait for many restarts listed in a file (or arriving on stdin), with live progress."""
+    """Wait for many fault operations listed in a file (or arriving on stdin), with live progress."""
 
     async def go(stream: BinaryIO) -> int:
         async with connect() as client:
@@ -294,86 +157,67 @@ def watch(
     default=RestartPartitionMode.ALL_REPLICAS_OR_INSTANCES.value,
     show_default=True,
 )
-@click.option(
-    "--operation-id", help="Use this OperationId (default: a new random one; with --from, an operation_id column)."
-)
-@click.option("--wait", "wait_for_it", is_flag=True, help="Wait for the restart to end (always so with --from).")
-@click.option(
-    "--from",
-    "source",
-    metavar="FILE",
-    help="Restart many: JSON lines or CSV with service_id, partition_id[, operation_id, mode]; - for stdin. "
-    "Each started restart is written as a 'started' JSON line at once, each result when it ends.",
-)
-@output_option
-@with_batch_options
-@connection_options
-def restart(
-    service: str | None,
-    partition: str | None,
-    mode: str,
-    operation_id: str | None,
-    wait_for_it: bool,
-    source: str | None,
-    output: str,
-    results: IO[str] | None,
-    concurrency: int,
-    max_rate: float | None,
-    deadline: float,
-    quiet: bool,
-    connect: Callable[[], ProgressClient],
-) -> None:
+@common_options("restart", "service_id, partition_id[, mode]")
+def restart(service: str | None, partition: str | None, mode: str, **options: Any) -> None:
     """Start a partition restart (and optionally wait), or restart many from a file and watch them."""
-    if (source is None) == (service is None or partition is None):
-        raise click.UsageError("give SERVICE and PARTITION, or --from FILE (not both)")
-    if source is not None:
-        if operation_id is not None:
-            raise click.UsageError("--operation-id is for one restart; with --from, give an operation_id column")
-        ctx = click.get_current_context()
-        if output != "json" and ctx.get_parameter_source("output") is not click.core.ParameterSource.DEFAULT:
-            raise click.UsageError("with --from, results are JSON lines (-o json); the summary is on stderr")
+    fields = None if service is None or partition is None else {"service_id": service, "partition_id": partition}
+    if fields is not None:
+        fields["mode"] = mode
+    run_starts(start_restart, fields, what="restart", **options)
 
-    async def one(client: ProgressClient, service: str, partition: str) -> int:
-        try:
-            ref = await client.start_partition_restart(service, partition, mode=mode, operation_id=operation_id)
-        except (ValueError, TypeError) as exc:
-            raise click.BadParameter(str(exc)) from None
-        started = {
-            "service_id": ref.service_id,
-            "partition_id": str(ref.partition_id),
-            "operation_id": str(ref.operation_id),
-        }
-        if not wait_for_it:
-            click.echo(json.dumps(started) if output == "json" else f"started {ref.operation_id}")
-            return EXIT_OK
-        err_console().print(f"started {ref.operation_id}")
-        return await _wait_one(client, ref, deadline, output, quiet)
 
-    async def many(client: ProgressClient, stream: BinaryIO) -> int:
-        batch = BatchRun(
-            client,
-            results=results or sys.stdout,
-            concurrency=concurrency,
-            max_rate=max_rate,
-            deadline=deadline,
-            quiet=quiet,
-            title="restarting",
-        )
-        return await batch.watch(started_refs(client, rows_from(stream, batch.report), batch))
+@main.command(name="data-loss", epilog=EPILOG)
+@click.argument("service", required=False)
+@click.argument("partition", required=False)
+@click.option("--mode", type=click.Choice(["partial", "full"]), default="partial", show_default=True)
+@common_options("data loss", "service_id, partition_id[, mode]")
+def data_loss(service: str | None, partition: str | None, mode: str, **options: Any) -> None:
+    """Invoke data loss on a partition (and optionally wait), or on many from a file."""
+    fields = None if service is None or partition is None else {"service_id": service, "partition_id": partition}
+    if fields is not None:
+        fields["mode"] = mode
+    run_starts(start_data_loss, fields, what="data loss", **options)
 
-    async def go(stream: BinaryIO | None) -> int:
-        async with connect() as client:
-            if stream is None:
-                assert service is not None  # checked above
-                assert partition is not None
-                return await one(client, service, partition)
-            return await many(client, stream)
 
-    if source is None:
-        run(go(None))
-        return
-    with open_input(source) as stream:
-        run(go(stream))
+@main.command(name="quorum-loss", epilog=EPILOG)
+@click.argument("service", required=False)
+@click.argument("partition", required=False)
+@click.option("--duration", type=click.IntRange(min=1), help="Seconds the partition stays in quorum loss.")
+@click.option("--mode", type=click.Choice(["quorum", "all"]), default="quorum", show_default=True)
+@common_options("quorum loss", "service_id, partition_id, duration[, mode]")
+def quorum_loss(service: str | None, partition: str | None, duration: int | None, mode: str, **options: Any) -> None:
+    """Invoke quorum loss on a partition for --duration seconds (and optionally wait), or on many from a file."""
+    fields = None if service is None or partition is None else {"service_id": service, "partition_id": partition}
+    if fields is not None:
+        if duration is None:
+            raise click.UsageError("--duration is required")
+        fields.update(mode=mode, duration=str(duration))
+    run_starts(start_quorum_loss, fields, what="quorum loss", **options)
+
+
+@main.command(name="node-transition", epilog=EPILOG)
+@click.argument("node", required=False)
+@click.argument("transition", required=False, type=click.Choice(["stop", "start"], case_sensitive=False))
+@click.option(
+    "--duration",
+    type=click.IntRange(300, 14400),
+    default=600,
+    show_default=True,
+    help="For a stop: seconds until the node starts again (the runtime takes 300-14400).",
+)
+@click.option("--instance-id", help="The node's InstanceId (default: read from the cluster).")
+@common_options("node transition", "node_name, transition[, duration, node_instance_id]")
+def node_transition(
+    node: str | None, transition: str | None, duration: int, instance_id: str | None, **options: Any
+) -> None:
+    """Stop or start a node (and optionally wait), or many from a file."""
+    fields = None if node is None or transition is None else {"node_name": node, "transition": transition}
+    if fields is not None:
+        fields["duration"] = str(duration)
+        if instance_id is not None:
+            fields["node_instance_id"] = instance_id
+    run_starts(start_node_transition, fields, what="node transition", **options)
+
 
 
 @main.command(epilog=EPILOG)

@@ -7,13 +7,14 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import IO, Any
 
 from rich.markup import escape
 
-from .. import Backoff, OperationRef, Outcome, OutcomeKind, ProgressClient, RestartPartitionMode, SFProgressError
+from .. import Backoff, OperationRef, Outcome, OutcomeKind, ProgressClient, SFProgressError
 from ._io import Row, outcome_record, to_ref, write_record
+from ._render import ref_record
 from ._ui import BatchView, err_console, summary
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -150,35 +151,27 @@ async def refs_from(rows: AsyncIterator[Row], report: Callable[[str], None]) -> 
 
 
 def started_record(ref: OperationRef) -> dict[str, Any]:
-    """The line written the moment a restart is accepted, so its OperationId is never lost."""
-    return {
-        "event": "started",
-        "service_id": ref.service_id,
-        "partition_id": str(ref.partition_id),
-        "operation_id": str(ref.operation_id),
-    }
+    """The line written the moment a start is accepted, so its OperationId is never lost."""
+    return {"event": "started", **ref_record(ref)}
 
 
-async def started_refs(client: ProgressClient, rows: AsyncIterator[Row], run: BatchRun) -> AsyncIterator[OperationRef]:
-    """Start a restart per row (bad rows and refused starts are reported), yielding each as it starts.
+async def started_refs(
+    start: Callable[[Row], Awaitable[OperationRef]], rows: AsyncIterator[Row], run: BatchRun
+) -> AsyncIterator[OperationRef]:
+    """Start one fault per row (bad rows and refused starts are reported), yielding each as it starts.
 
     Each accepted start is recorded before anything else happens; if the results cannot
-    take it, it goes to stderr and no further restart is started.
+    take it, it goes to stderr and no further fault is started.  Starts are sent one
+    after the other, never in parallel.
     """
     async for row in rows:
-        fields = row.fields
         try:
-            ref = await client.start_partition_restart(
-                fields.get("service_id", ""),
-                fields.get("partition_id", ""),
-                mode=fields.get("mode", RestartPartitionMode.ALL_REPLICAS_OR_INSTANCES.value),
-                operation_id=fields.get("operation_id"),
-            )
-        except (ValueError, TypeError, SFProgressError) as exc:
-            run.report(f"line {row.line}: restart not started: {exc}")
+            ref = await start(row)
+        except (ValueError, TypeError, KeyError, SFProgressError) as exc:
+            run.report(f"line {row.line}: not started: {exc}")
             continue
         recorded = run.record(started_record(ref))
         yield ref
         if not recorded:
-            run.console.print("[red]error:[/] no further restarts are started: their ids could not be recorded")
+            run.console.print("[red]error:[/] no further faults are started: their ids could not be recorded")
             return

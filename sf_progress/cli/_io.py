@@ -21,7 +21,8 @@ from typing import IO, Any, BinaryIO
 
 import click
 
-from .. import OperationRef, Outcome
+from .. import OperationRef, OperationType, Outcome
+from ._render import kind_of, ref_record
 
 FIELDS = ("service_id", "partition_id", "operation_id")
 
@@ -93,13 +94,22 @@ class RowParser:
 
 
 def to_ref(row: Row, report: Callable[[str], None]) -> OperationRef | None:
-    """The row as an OperationRef, or ``None`` after reporting why it is not one."""
-    missing = [f for f in FIELDS if f not in row.fields]
+    """The row as an OperationRef (of the kind its ``type`` field names), or ``None`` after reporting why not."""
+    fields = row.fields
+    try:
+        kind = kind_of(fields.get("type", "restart"))
+    except ValueError as exc:
+        report(f"line {row.line}: {exc}")
+        return None
+    needed = ("node_name", "operation_id") if kind is OperationType.NODE_TRANSITION else FIELDS
+    missing = [f for f in needed if f not in fields]
     if missing:
         report(f"line {row.line}: missing {', '.join(missing)}")
         return None
     try:
-        return OperationRef(row.fields["service_id"], row.fields["partition_id"], row.fields["operation_id"])
+        if kind is OperationType.NODE_TRANSITION:
+            return OperationRef.node_transition(fields["node_name"], fields["operation_id"])
+        return OperationRef(fields["service_id"], fields["partition_id"], fields["operation_id"], kind=kind)
     except (ValueError, TypeError) as exc:
         report(f"line {row.line}: {exc}")
         return None
@@ -192,9 +202,7 @@ def outcome_record(outcome: Outcome) -> dict[str, Any]:
     progress = outcome.progress
     return {
         "event": "finished",
-        "service_id": outcome.ref.service_id,
-        "partition_id": str(outcome.ref.partition_id),
-        "operation_id": str(outcome.ref.operation_id),
+        **ref_record(outcome.ref),
         "kind": outcome.kind.value,
         "state": None if progress is None else progress.raw_state,
         "error_code": None if progress is None else progress.error_code,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import random
 import re
 import ssl
@@ -21,43 +20,48 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import unquote
 
+import attrs
 from aiohttp import web
 
 from .._config import monotonic
-from .._models import OperationRef, OperationState
+from .._models import OperationRef, OperationState, OperationType
+from ._answers import Answer as _Answer
+from ._answers import fabric_error as _fabric_error
+from ._answers import invalid as _invalid
 from ._scripts import HRESULTS, FakeOperation, Fault, Script, wire_state
+from ._starts import QUORUM_LOSS_MODES, StartArgs, read_start
 
 __all__ = ["FakeCluster"]
 
-_FAULTS_PATH = re.compile(
-    r"^/Faults/Services/(?P<sid>.+)/\$/GetPartitions/(?P<pid>[^/]+)/\$/(?P<action>GetRestartProgress|StartRestart)$"
+_PARTITION_PATH = re.compile(
+    r"^/Faults/Services/(?P<sid>.+)/\$/GetPartitions/(?P<pid>[^/]+)/\$/(?P<action>"
+    r"GetRestartProgress|StartRestart|GetDataLossProgress|StartDataLoss|GetQuorumLossProgress|StartQuorumLoss)$"
 )
+_NODE_PATH = re.compile(r"^/Faults/Nodes/(?P<node>[^/]+)/\$/(?P<action>GetTransitionProgress|StartTransition/?)$")
+_NODE_INFO = re.compile(r"^/Nodes/(?P<node>[^/]+)$")
+_KIND_OF_ACTION = {
+    "GetRestartProgress": OperationType.PARTITION_RESTART,
+    "StartRestart": OperationType.PARTITION_RESTART,
+    "GetDataLossProgress": OperationType.PARTITION_DATA_LOSS,
+    "StartDataLoss": OperationType.PARTITION_DATA_LOSS,
+    "GetQuorumLossProgress": OperationType.PARTITION_QUORUM_LOSS,
+    "StartQuorumLoss": OperationType.PARTITION_QUORUM_LOSS,
+    "GetTransitionProgress": OperationType.NODE_TRANSITION,
+    "StartTransition": OperationType.NODE_TRANSITION,
+    "StartTransition/": OperationType.NODE_TRANSITION,
+}
+# What a progress read of another kind's OperationId answers (faults-protocol.md §5).
+_WRONG_KIND_CODE = {OperationType.PARTITION_DATA_LOSS: "0x80004002"}
+_DEFAULT_NODES = {f"_Node_{i}": 132500000000000000 + i for i in range(5)}
 _API_VERSION = re.compile(r"^(\d+(?:\.\d+)?)(?:-preview)?$")
 _MODES = ("AllReplicasOrInstances", "OnlyActiveSecondaries")
+_BUSY = "FABRIC_E_NODE_TRANSITION_IN_PROGRESS"
 _LIST_CAP = 10_000
 _RUNNING_BIT, _ROLLING_BACK_BIT, _FAULTED_BIT = 1, 2, 16
 _TERMINAL_BITS = 8 | 16 | 32 | 64
 _UNSUPPORTED_CODES = {400: "E_INVALIDARG", 404: "FABRIC_E_INVALID_ADDRESS", 405: "Method Not Allowed"}
-_TYPE_RESTART = ("PartitionRestart", 4)
-ROUTES = ("root", "version", "aad", "progress", "start", "cancel", "list", "other")
+ROUTES = ("root", "version", "aad", "progress", "start", "cancel", "list", "node", "other")
 Planner = Callable[[OperationRef], Script]
-
-
-class _Answer(Exception):
-    """Raised inside the handler to send a FabricError answer."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.response = _fabric_error(status, code, message)
-
-
-def _fabric_error(status: int, code: str, message: str) -> web.Response:
-    body = json.dumps({"Error": {"Code": code, "Message": message}})
-    return web.Response(status=status, reason=code, text=body, content_type="application/json")
-
-
-def _invalid(message: str) -> _Answer:
-    return _Answer(400, "E_INVALIDARG", message)
 
 
 _PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -137,6 +141,9 @@ class FakeCluster:
         self.operations: dict[uuid.UUID, FakeOperation] = {}
         self._active: dict[uuid.UUID, FakeOperation] = {}  # the service's active table
         self.list_unsupported: int | None = None
+        self.nodes: dict[str, int] = dict(_DEFAULT_NODES)  # node name -> InstanceId
+        self._node_ops: dict[str, FakeOperation] = {}  # the last transition of each node
+        self.quorum_loss_modes: tuple[str, ...] = QUORUM_LOSS_MODES
         self.requests = 0
         self.by_route: collections.Counter[str] = collections.Counter()
         self.seen: list[tuple[str, str]] = []  # (method, raw path with query) of the first 10k requests
@@ -199,11 +206,18 @@ class FakeCluster:
         """Create an operation directly, as if it had just been started."""
         op = self.operations[ref.operation_id] = FakeOperation(ref, mode, script or self.default_script, self.clock())
         self._active[ref.operation_id] = op
+        if ref.node_name is not None:
+            self._node_ops[ref.node_name] = op
 
     def add_service(self, name: str, partitions: Iterable[str | uuid.UUID], *, stateful: bool = True) -> None:
         """Declare a service, so that starts validate their target against it."""
         sid = OperationRef(name, uuid.UUID(int=0), uuid.UUID(int=0)).service_id
+        assert sid is not None
         self.services[sid] = (frozenset(uuid.UUID(str(p)) for p in partitions), stateful)
+
+    def add_node(self, name: str, instance_id: int) -> None:
+        """Declare a node (``GET /Nodes/{name}`` answers its ``InstanceId``); five exist from the start."""
+        self.nodes[name] = instance_id
 
     def operation(self, operation_id: str | uuid.UUID) -> FakeOperation:
         """The fake's record of one operation (``KeyError`` if unknown)."""
@@ -313,9 +327,9 @@ class FakeCluster:
         return response
 
     def _route(self, method: str, path: str) -> tuple[str, re.Match[str] | None]:
-        match = _FAULTS_PATH.match(path)
+        match = _PARTITION_PATH.match(path) or _NODE_PATH.match(path)
         if match is not None:
-            return ("progress" if match["action"] == "GetRestartProgress" else "start"), match
+            return ("progress" if match["action"].startswith("Get") else "start"), match
         if path == "/":
             return "root", None
         if path == "/$/GetClusterVersion":
@@ -326,6 +340,9 @@ class FakeCluster:
             return "list", None
         if path == "/Faults/$/Cancel":
             return "cancel", None
+        match = _NODE_INFO.match(path)
+        if match is not None:
+            return "node", match
         return "other", None
 
     def _dispatch(self, route: str, match: re.Match[str] | None, method: str, query: dict[str, str]) -> web.Response:
@@ -339,14 +356,19 @@ class FakeCluster:
             return web.json_response({"Version": self.cluster_version})
         if route == "list":
             return self._list(query, enums_as_int=version < 3.0)
+        if route == "node":
+            assert match is not None
+            return self._node_info(match["node"])
         op_id = self._operation_id(query)
         if route == "cancel":
             return self._cancel(op_id, query)
         assert match is not None
-        pid = self._guid(match["pid"], "partition id")
+        kind = _KIND_OF_ACTION[match["action"]]
+        if kind is not OperationType.NODE_TRANSITION:
+            self._guid(match["pid"], "partition id")
         if route == "progress":
-            return self._progress(op_id, enums_as_int=version < 3.0)
-        return self._start(match["sid"], pid, op_id, query)
+            return self._progress(op_id, kind, enums_as_int=version < 3.0)
+        return self._start(kind, match, op_id, query)
 
     def _api_version(self, query: dict[str, str]) -> float:
         match = _API_VERSION.match(query.get("api-version", ""))
@@ -378,10 +400,14 @@ class FakeCluster:
     def _not_found(self, op_id: uuid.UUID) -> _Answer:
         return _Answer(404, "FABRIC_E_KEY_NOT_FOUND", f"OperationId '{op_id}' was not found")
 
-    def _progress(self, op_id: uuid.UUID, *, enums_as_int: bool) -> web.Response:
+    def _progress(self, op_id: uuid.UUID, kind: OperationType, *, enums_as_int: bool) -> web.Response:
         op = self._find(op_id)
         if op is None:
             raise self._not_found(op_id)
+        if op.kind is not kind:
+            # The service finds the id, then cannot cast it to the kind asked for (§5).
+            code = _WRONG_KIND_CODE.get(kind, "E_POINTER")
+            raise _Answer(500, code, "System.NullReferenceException (-2147467261) Object reference not set")
         now = self.clock()
         op.polls += 1
         body = op.progress_body(now, enums_as_int=enums_as_int)
@@ -389,40 +415,70 @@ class FakeCluster:
             op.first_seen_terminal_at = now
         return web.json_response(body)
 
-    def _start(self, raw_sid: str, pid: uuid.UUID, op_id: uuid.UUID, query: dict[str, str]) -> web.Response:
-        mode = query.get("RestartPartitionMode")
-        if mode is None:
-            raise _Answer(404, "FABRIC_E_NAME_DOES_NOT_EXIST", "RestartPartitionMode is missing")
-        if mode not in _MODES:
-            raise _invalid(f"Invalid RestartPartitionMode {mode!r}")
+    def _start(
+        self, kind: OperationType, match: re.Match[str], op_id: uuid.UUID, query: dict[str, str]
+    ) -> web.Response:
+        args = read_start(kind, query, quorum_modes=self.quorum_loss_modes)
+        node = None
+        if kind is OperationType.NODE_TRANSITION:
+            node = self._node_name(match["node"])
+            busy = self._node_ops.get(node)
+            # Checked before the duplicate check: a retry of a running transition is "busy" too.
+            if busy is not None and not busy.state_at(self.clock())[0].is_terminal:
+                raise _Answer(400, _BUSY, f"a transition is already in progress on node {node!r}")
         if self._find(op_id) is not None:
             raise _Answer(
                 409,
                 "FABRIC_E_TEST_COMMAND_OPERATION_ID_ALREADY_EXISTS",
                 f"OperationId '{op_id}' already exists",
             )
-        try:
-            ref = OperationRef(_strict_unquote(raw_sid), pid, op_id)
-        except ValueError:
-            raise _Answer(400, "FABRIC_E_INVALID_NAME_URI", f"Invalid service id {raw_sid!r}") from None
+        if node is not None:
+            ref = OperationRef.node_transition(node, op_id)
+        else:
+            try:
+                ref = OperationRef(_strict_unquote(match["sid"]), match["pid"], op_id, kind=kind)
+            except ValueError:
+                raise _Answer(400, "FABRIC_E_INVALID_NAME_URI", f"Invalid service id {match['sid']!r}") from None
         script = self._plans.pop(op_id, None) or (self.planner(ref) if self.planner else self.default_script)
-        script = self._validated(ref, mode, script)
-        op = self.operations[op_id] = FakeOperation(ref, mode, script, self.clock())
+        script = self._validated(ref, args, script)
+        op = self.operations[op_id] = FakeOperation(ref, args.mode, script, self.clock(), args.node_instance_id)
         self._active[op_id] = op
+        if node is not None:
+            self._node_ops[node] = op
         return web.Response(status=202, reason="Accepted")
 
-    def _validated(self, ref: OperationRef, mode: str, script: Script) -> Script:
-        """The script a real cluster would follow: 202 first, Faulted if the target is bad."""
-        if not self.services:
-            return script
-        known = self.services.get(ref.service_id)
-        if known is None:
-            problem = "FABRIC_E_SERVICE_DOES_NOT_EXIST"
-        elif ref.partition_id not in known[0]:
-            problem = "FABRIC_E_PARTITION_NOT_FOUND"
-        elif not known[1] and mode == "OnlyActiveSecondaries":
-            problem = "E_INVALIDARG"
-        else:
+    def _node_name(self, raw: str) -> str:
+        try:
+            return _strict_unquote(raw)
+        except ValueError:
+            raise _invalid(f"Invalid node name {raw!r}") from None
+
+    def _node_info(self, raw: str) -> web.Response:
+        name = self._node_name(raw)
+        instance = self.nodes.get(name)
+        if instance is None:
+            raise _Answer(404, "FABRIC_E_NODE_NOT_FOUND", f"node {name!r} was not found")
+        return web.json_response({"Name": name, "InstanceId": str(instance), "NodeStatus": "Up"})
+
+    def _validated(self, ref: OperationRef, args: StartArgs, script: Script) -> Script:
+        """The script a real cluster would follow: 202 first, Faulted later if the target is bad."""
+        if args.min_duration > script.duration:  # quorum loss stays Running for its duration
+            script = attrs.evolve(script, duration=args.min_duration)
+        problem = None
+        if ref.node_name is not None:
+            if ref.node_name not in self.nodes:
+                problem = "FABRIC_E_NODE_NOT_FOUND"
+        elif self.services:
+            known = self.services.get(ref.service_id or "")
+            if known is None:
+                problem = "FABRIC_E_SERVICE_DOES_NOT_EXIST"
+            elif ref.partition_id not in known[0]:
+                problem = "FABRIC_E_PARTITION_NOT_FOUND"
+            elif not known[1] and ref.kind is not OperationType.PARTITION_RESTART:
+                problem = "FABRIC_E_INVALID_FOR_STATELESS_SERVICES"
+            elif not known[1] and args.mode == "OnlyActiveSecondaries":
+                problem = "E_INVALIDARG"
+        if problem is None:
             return script
         return Script(duration=min(script.duration, 0.05), outcome=OperationState.FAULTED, error_code=HRESULTS[problem])
 
@@ -464,20 +520,24 @@ class FakeCluster:
             states = int(query.get("StateFilter", "0"))
         except ValueError:
             raise _invalid("TypeFilter and StateFilter must be integers") from None
-        if types != 0 and not types & _TYPE_RESTART[1]:
-            return web.json_response([])
         now = self.clock()
         items: list[dict[str, Any]] = []
-        wire_type = _TYPE_RESTART[1] if enums_as_int else _TYPE_RESTART[0]
 
         def item(op_id: uuid.UUID, state: OperationState) -> dict[str, Any]:
+            kind = self.operations[op_id].kind
+            wire_type = kind.filter_bit if enums_as_int else kind.value
             return {"OperationId": str(op_id), "State": wire_state(state, enums_as_int), "Type": wire_type}
+
+        def wanted(op: FakeOperation) -> bool:
+            return types == 0 or bool(types & op.kind.filter_bit)
 
         if states & (_RUNNING_BIT | _ROLLING_BACK_BIT):
             for op_id, active in list(self._active.items()):
                 state = active.state_at(now)[0]
                 if state.is_terminal:
                     del self._active[op_id]  # moved to the history table
+                    continue
+                if not wanted(active):
                     continue
                 # StateFilter=Running also matches an operation rolling back inside a Running step.
                 if states & _RUNNING_BIT or state is OperationState.ROLLING_BACK:
@@ -487,7 +547,7 @@ class FakeCluster:
         if states & _TERMINAL_BITS:
             for op_id in list(self.operations):
                 op = self._find(op_id)
-                if op is None:
+                if op is None or not wanted(op):
                     continue
                 state = op.state_at(now)[0]
                 if not state.is_terminal:

@@ -6,11 +6,11 @@ import json
 
 import attrs
 
-from .._models import OperationRef, OperationState
+from .._models import OperationRef, OperationState, OperationType
 
 __all__ = ["FakeOperation", "Fault", "Script"]
 
-#: Signed HRESULTs a Faulted restart reports (sf-rest-api.md §3.3).
+#: Signed HRESULTs a Faulted operation reports (sf-rest-api.md §3.3, faults-protocol.md §3.3).
 HRESULTS = {
     "E_ABORT": -2147467260,
     "E_INVALIDARG": -2147024809,
@@ -18,6 +18,20 @@ HRESULTS = {
     "FABRIC_E_PARTITION_NOT_FOUND": -2147017753,
     "FABRIC_E_TIMEOUT": -2147017729,
     "FABRIC_E_NOT_READY": -2147017785,
+    "FABRIC_E_NODE_NOT_FOUND": -2147017789,
+    "FABRIC_E_NODE_IS_UP": -2147017788,
+    "FABRIC_E_NODE_IS_DOWN": -2147017633,
+    "FABRIC_E_ALREADY_STOPPED": -2147017634,
+    "FABRIC_E_INSTANCE_ID_MISMATCH": -2147017680,
+    "FABRIC_E_INVALID_FOR_STATELESS_SERVICES": -2147017616,
+    "FABRIC_E_ONLY_VALID_FOR_STATEFUL_PERSISTENT_SERVICES": -2147017615,
+    "FABRIC_E_INVALID_DURATION": -2147017629,
+}
+_RESULT_KEYS = {
+    OperationType.PARTITION_RESTART: "RestartPartitionResult",
+    OperationType.PARTITION_DATA_LOSS: "InvokeDataLossResult",
+    OperationType.PARTITION_QUORUM_LOSS: "InvokeQuorumLossResult",
+    OperationType.NODE_TRANSITION: "NodeTransitionResult",
 }
 EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
 _OUTCOMES = (OperationState.COMPLETED, OperationState.FAULTED)
@@ -65,6 +79,7 @@ class FakeOperation:
     mode: str
     script: Script
     started_at: float
+    node_instance_id: str | None = None  # the instance id a node transition was given
     cancelled_at: float | None = None
     force_cancelled_at: float | None = None
     polls: int = 0
@@ -97,18 +112,30 @@ class FakeOperation:
         _, ended = self.state_at(self.first_seen_terminal_at)
         return None if ended is None else self.first_seen_terminal_at - ended
 
+    @property
+    def kind(self) -> OperationType:
+        return self.ref.kind
+
     def progress_body(self, now: float, *, enums_as_int: bool) -> dict[str, object]:
-        """The JSON body of GetRestartProgress at *now*."""
+        """The JSON body of the operation's progress read at *now*.
+
+        The result object comes only with Completed and Faulted (faults-protocol.md §0.1),
+        unless the script asks for one while Running, as some clusters may send.
+        """
         state, _ = self.state_at(now)
         body: dict[str, object] = {"State": wire_state(state, enums_as_int)}
-        if state.is_terminal:
+        key = _RESULT_KEYS[self.kind]
+        if state in (OperationState.COMPLETED, OperationState.FAULTED):
             code = 0 if state is not OperationState.FAULTED else self.script.final_error_code
-            body["RestartPartitionResult"] = self._result(code, str(self.ref.partition_id))
-        elif self.script.result_while_running:
-            body["RestartPartitionResult"] = self._result(0, EMPTY_GUID)
+            body[key] = self._result(code, str(self.ref.partition_id))
+        elif self.script.result_while_running and not state.is_terminal:
+            body[key] = self._result(0, EMPTY_GUID)
         return body
 
     def _result(self, code: int, partition: str) -> dict[str, object]:
+        if self.kind is OperationType.NODE_TRANSITION:
+            node = {"NodeName": self.ref.node_name, "NodeInstanceId": self.node_instance_id or "0"}
+            return {"ErrorCode": code, "NodeResult": node}
         return {
             "ErrorCode": code,
             "SelectedPartition": {"ServiceName": self.ref.service_name, "PartitionId": partition},

@@ -1,0 +1,98 @@
+"""The table of fault kinds: for each, its progress read, its start call, its result and its list bit.
+
+URLs of every fault call are built here, and only here.  One api-version rule: progress
+reads carry the client's ``api_version`` (default 3.0, which every runtime accepts); start,
+cancel, list and node calls carry 6.0, the only version the 9.1 spec allows for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import attrs
+from yarl import URL
+
+from ._models import FaultProgress, OperationRef, OperationType
+from ._parsing import progress_parser
+
+__all__ = ["CONTROL_API_VERSION", "KINDS", "FaultKind", "Urls"]
+
+CONTROL_API_VERSION = "6.0"
+
+
+@attrs.frozen
+class FaultKind:
+    """What differs between the four kinds of fault operation."""
+
+    type: OperationType
+    progress_action: str  # the last path segment of the progress read
+    start_action: str  # ... and of the start call
+    cli_name: str  # the --type spelling of the command line
+    parse: Callable[[bytes, OperationRef | None], FaultProgress]
+
+    @property
+    def list_bit(self) -> int:
+        """The kind's bit in the list call's ``TypeFilter``."""
+        return self.type.filter_bit
+
+
+KINDS: Mapping[OperationType, FaultKind] = {
+    kind.type: kind
+    for kind in (
+        FaultKind(
+            OperationType.PARTITION_RESTART,
+            "GetRestartProgress",
+            "StartRestart",
+            "restart",
+            progress_parser(OperationType.PARTITION_RESTART),
+        ),
+        FaultKind(
+            OperationType.PARTITION_DATA_LOSS,
+            "GetDataLossProgress",
+            "StartDataLoss",
+            "data-loss",
+            progress_parser(OperationType.PARTITION_DATA_LOSS),
+        ),
+        FaultKind(
+            OperationType.PARTITION_QUORUM_LOSS,
+            "GetQuorumLossProgress",
+            "StartQuorumLoss",
+            "quorum-loss",
+            progress_parser(OperationType.PARTITION_QUORUM_LOSS),
+        ),
+        FaultKind(
+            OperationType.NODE_TRANSITION,
+            "GetTransitionProgress",
+            "StartTransition/",
+            "node-transition",
+            progress_parser(OperationType.NODE_TRANSITION),
+        ),
+    )
+}
+KIND_BY_CLI_NAME = {kind.cli_name: kind.type for kind in KINDS.values()}
+
+
+class Urls:
+    """Builds every URL a client sends, as already-encoded strings (no re-parsing)."""
+
+    def __init__(self, base: str, api_version: str) -> None:
+        self.base = base
+        self._progress = {
+            kind.type: f"{kind.progress_action}?api-version={api_version}&OperationId=" for kind in KINDS.values()
+        }
+
+    def progress(self, ref: OperationRef, server_timeout: int) -> URL:
+        return URL(
+            f"{self.base}{ref.path}{self._progress[ref.kind]}{ref.operation_id}&timeout={server_timeout}",
+            encoded=True,
+        )
+
+    def start(self, ref: OperationRef, params: str, server_timeout: int) -> URL:
+        """A start call; *params* are its kind's own query parameters, already encoded."""
+        action = KINDS[ref.kind].start_action
+        return self.control(f"{ref.path}{action}", f"OperationId={ref.operation_id}&{params}", server_timeout)
+
+    def control(self, path: str, params: str, server_timeout: int) -> URL:
+        """Any other call: *path* under the gateway, *params* before the api-version and timeout."""
+        query = f"?api-version={CONTROL_API_VERSION}" + (f"&{params}" if params else "")
+        return URL(f"{self.base}{path}{query}&timeout={server_timeout}", encoded=True)

@@ -1,0 +1,228 @@
+"""The one boundary where JSON answers become models, for every fault kind."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ._errors import ResponseFormatError
+from ._ids import to_guid
+from ._models import (
+    _STATE_BY_WIRE,
+    _TYPE_BY_WIRE,
+    FaultOperation,
+    FaultProgress,
+    InvokeDataLossResult,
+    InvokeQuorumLossResult,
+    NodeResult,
+    NodeTransitionProgress,
+    NodeTransitionResult,
+    OperationRef,
+    OperationState,
+    OperationType,
+    PartitionDataLossProgress,
+    PartitionQuorumLossProgress,
+    PartitionRestartProgress,
+    RestartPartitionResult,
+    SelectedPartition,
+)
+
+__all__ = ["decode_json", "json_body", "parse_operation_list", "parse_progress", "progress_model", "progress_parser"]
+
+T = TypeVar("T")
+
+
+def _bad(what: str, body: bytes, ref: OperationRef | None) -> ResponseFormatError:
+    return ResponseFormatError(f"unexpected response: {what}", body=body, ref=ref)
+
+
+def _state(data: dict[str, Any], body: bytes, ref: OperationRef | None) -> tuple[OperationState, str]:
+    raw = data.get("State")
+    if type(raw) is not str:
+        raise _bad("'State' is missing or not a string", body, ref)
+    return _STATE_BY_WIRE.get(raw, OperationState.UNKNOWN), raw
+
+
+def _int(value: object) -> int | None:
+    if type(value) is int:
+        return value
+    if isinstance(value, str):  # the rendered REST docs show "0"; accept the same
+        try:
+            return int(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _guid(value: object) -> uuid.UUID | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return to_guid(value)
+    except ValueError:
+        return None
+
+
+def _selected(value: object, body: bytes, ref: OperationRef | None) -> SelectedPartition | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _bad("'SelectedPartition' is not an object", body, ref)
+    name = value.get("ServiceName")
+    pid = _guid(value.get("PartitionId"))
+    if not isinstance(name, str) or pid is None:
+        raise _bad("'SelectedPartition' needs a string ServiceName and a GUID PartitionId", body, ref)
+    return SelectedPartition(name, pid)
+
+
+def _node(value: object, body: bytes, ref: OperationRef | None) -> NodeResult | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _bad("'NodeResult' is not an object", body, ref)
+    name, instance = value.get("NodeName"), value.get("NodeInstanceId")
+    if isinstance(instance, int) and type(instance) is not bool:
+        instance = str(instance)  # a string in the spec; tolerate a number
+    if not isinstance(name, str) or not isinstance(instance, str):
+        raise _bad("'NodeResult' needs a string NodeName and NodeInstanceId", body, ref)
+    return NodeResult(name, instance)
+
+
+def _code(result: dict[str, Any], body: bytes, ref: OperationRef | None) -> int:
+    code = _int(result.get("ErrorCode", 0))
+    if code is None:
+        raise _bad("'ErrorCode' is not an integer", body, ref)
+    return code
+
+
+def _partition_result(cls: Any) -> Callable[[dict[str, Any], bytes, OperationRef | None], Any]:
+    def build(result: dict[str, Any], body: bytes, ref: OperationRef | None) -> Any:
+        return cls(_code(result, body, ref), _selected(result.get("SelectedPartition"), body, ref))
+
+    return build
+
+
+def _node_result(result: dict[str, Any], body: bytes, ref: OperationRef | None) -> NodeTransitionResult:
+    return NodeTransitionResult(_code(result, body, ref), _node(result.get("NodeResult"), body, ref))
+
+
+# Per kind: the progress model, the key of its result object, and how to read that object.
+_SHAPES: dict[OperationType, tuple[Any, str, Callable[[dict[str, Any], bytes, OperationRef | None], Any]]] = {
+    OperationType.PARTITION_RESTART: (
+        PartitionRestartProgress,
+        "RestartPartitionResult",
+        _partition_result(RestartPartitionResult),
+    ),
+    OperationType.PARTITION_DATA_LOSS: (
+        PartitionDataLossProgress,
+        "InvokeDataLossResult",
+        _partition_result(InvokeDataLossResult),
+    ),
+    OperationType.PARTITION_QUORUM_LOSS: (
+        PartitionQuorumLossProgress,
+        "InvokeQuorumLossResult",
+        _partition_result(InvokeQuorumLossResult),
+    ),
+    OperationType.NODE_TRANSITION: (NodeTransitionProgress, "NodeTransitionResult", _node_result),
+}
+
+
+def progress_model(kind: OperationType) -> Any:
+    """The progress model class of *kind*."""
+    return _SHAPES[kind][0]
+
+
+def parse_progress(
+    data: object, body: bytes, ref: OperationRef | None = None, kind: OperationType = OperationType.PARTITION_RESTART
+) -> FaultProgress:
+    """Build the progress model of *kind* from decoded JSON, or raise ``ResponseFormatError``."""
+    model, key, build = _SHAPES[kind]
+    if not isinstance(data, dict):
+        raise _bad("expected a JSON object", body, ref)
+    state, raw = _state(data, body, ref)
+    result = data.get(key)
+    if result is None:
+        return model(state, None, raw)  # type: ignore[no-any-return]
+    if not isinstance(result, dict):
+        raise _bad(f"'{key}' is not an object", body, ref)
+    return model(state, build(result, body, ref), raw)  # type: ignore[no-any-return]
+
+
+def decode_json(body: bytes, ref: OperationRef | None = None) -> Any:
+    """Decode a 2xx body, or raise ``ResponseFormatError`` (``transient`` if it looks cut short)."""
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise ResponseFormatError(
+            f"the answer is not valid JSON ({exc})", body=body, truncated=_looks_truncated(body), ref=ref
+        ) from None
+    except RecursionError:
+        raise ResponseFormatError("the answer's JSON is nested too deep to decode", body=body, ref=ref) from None
+
+
+def _looks_truncated(body: bytes) -> bool:
+    """Whether undecodable JSON looks cut short (worth a retry) rather than wrong.
+
+    An empty body, or one that opens a JSON object/array but never closes it, is taken as
+    truncated; an HTML page or other text is not.
+    """
+    text = body.strip()
+    if not text:
+        return True
+    return text[:1] in (b"{", b"[") and text[-1:] not in (b"}", b"]")
+
+
+def json_body(parse: Callable[[Any, bytes, OperationRef | None], T]) -> Callable[[bytes, OperationRef | None], T]:
+    """Turn a parser of decoded JSON into a parser of the raw body."""
+
+    def from_body(body: bytes, ref: OperationRef | None) -> T:
+        return parse(decode_json(body, ref), body, ref)
+
+    return from_body
+
+
+_MEMO: dict[tuple[OperationType, bytes], FaultProgress] = {}
+_MEMO_SIZE, _MEMO_BODY = 512, 512
+
+
+def progress_parser(kind: OperationType) -> Callable[[bytes, OperationRef | None], FaultProgress]:
+    """``parse_progress`` of *kind* for a raw body, remembering the answers of small, frequent bodies.
+
+    Progress models are immutable and most answers are byte-identical (every Running
+    operation answers ``{"State":"Running"}``), so a repeated body costs one dict lookup:
+    less than the ``json.loads`` a hand-written loop does.  The memo is keyed by kind and
+    body: the same bytes are a different model for another kind.
+    """
+
+    def from_body(body: bytes, ref: OperationRef | None) -> FaultProgress:
+        key = (kind, body)
+        progress = _MEMO.get(key)
+        if progress is None:
+            progress = parse_progress(decode_json(body, ref), body, ref, kind)
+            if len(body) <= _MEMO_BODY:
+                if len(_MEMO) >= _MEMO_SIZE:
+                    _MEMO.clear()
+                _MEMO[key] = progress
+        return progress
+
+    return from_body
+
+
+def parse_operation_list(data: object, body: bytes, ref: OperationRef | None = None) -> list[FaultOperation]:
+    """Build the items of ``GetFaultOperationList``, or raise ``ResponseFormatError``."""
+    if not isinstance(data, list):
+        raise _bad("expected a JSON array of operations", body, None)
+    items = []
+    for item in data:
+        if not isinstance(item, dict):
+            raise _bad("an operation is not a JSON object", body, None)
+        op_id = _guid(item.get("OperationId"))
+        raw_type = item.get("Type")
+        if op_id is None or type(raw_type) is not str:
+            raise _bad("an operation lacks a GUID 'OperationId' or a string 'Type'", body, None)
+        state, raw_state = _state(item, body, None)
+        op_type = _TYPE_BY_WIRE.get(raw_type, OperationType.UNKNOWN)
+        items.append(FaultOperation(op_id, state, op_type, raw_state, raw_type))
+    return items

@@ -1,0 +1,133 @@
+"""What the commands share: options, running a command's coroutine, waiting for one operation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import click
+
+from .. import FaultProgress, NotFoundError, OperationRef, OutcomeKind, ProgressClient, SFProgressError, WaitTimeout
+from ._batchrun import EXIT_BY_KIND, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NOT_FOUND, EXIT_TIMED_OUT
+from ._render import progress_json, progress_text
+from ._ui import err_console
+
+EPILOG = (
+    "Exit codes: 0 completed, 1 error, 2 bad usage, 3 faulted, 4 cancelled, 5 timed out, 6 not found, "
+    "130 interrupted (Ctrl-C). Every connection option can also come from an SF_* environment variable."
+)
+
+output_option = click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["human", "json"]),
+    default="human",
+    show_default=True,
+    help="Human-readable text, or JSON on stdout.",
+)
+
+
+def run(coro: Coroutine[Any, Any, int]) -> None:
+    """Run a command's coroutine; translate our errors to messages and exit codes."""
+    try:
+        code = asyncio.run(coro)
+    except NotFoundError as exc:
+        err_console().print(f"[magenta]not found:[/] {exc}")
+        code = EXIT_NOT_FOUND
+    except SFProgressError as exc:
+        err_console().print(f"[red]error:[/] {exc}")
+        code = EXIT_ERROR
+    except KeyboardInterrupt:  # Ctrl-C outside a batch (get, wait, restart): no traceback
+        err_console().print("interrupted")
+        code = EXIT_INTERRUPTED
+    sys.exit(code)
+
+
+def state_exit(progress: FaultProgress) -> int:
+    return EXIT_BY_KIND[OutcomeKind.for_state(progress.state) or OutcomeKind.COMPLETED]
+
+
+async def wait_one(client: ProgressClient, ref: OperationRef, deadline: float, output: str, quiet: bool) -> int:
+    console = err_console()
+    started = time.monotonic()
+
+    def on_progress(_: OperationRef, progress: FaultProgress) -> None:
+        if not quiet:
+            console.print(f"[{time.monotonic() - started:6.1f}s] {ref.operation_id}: {progress.raw_state}")
+
+    try:
+        with (
+            console.status(f"waiting for {ref.operation_id}", spinner="dots")
+            if console.is_terminal and not quiet
+            else _nothing()
+        ):
+            progress = await client.wait_for_completion(ref, deadline=deadline, on_progress=on_progress)
+    except WaitTimeout as exc:
+        console.print(f"[bright_red]timed out:[/] {exc}")
+        if output == "json" and exc.last_progress is not None:
+            click.echo(json.dumps(progress_json(exc.last_progress)))
+        return EXIT_TIMED_OUT
+    click.echo(json.dumps(progress_json(progress)) if output == "json" else progress_text(progress))
+    return state_exit(progress)
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class PositiveNumber(click.types.FloatParamType):
+    """A number > 0; NaN is never one, infinity only where *infinite* allows it."""
+
+    name = "number"
+
+    def __init__(self, *, infinite: bool) -> None:
+        self.infinite = infinite
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        number = super().convert(value, param, ctx)
+        if not number > 0 or (number == math.inf and not self.infinite):
+            self.fail(f"{value!r} must be a {'' if self.infinite else 'finite '}number > 0", param, ctx)
+        return number
+
+
+deadline_option = click.option(
+    "--deadline",
+    type=PositiveNumber(infinite=True),
+    default=600.0,
+    show_default=True,
+    help="Give up after this many seconds (inf: no deadline).",
+)
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress output on stderr.")
+
+
+batch_options = [
+    click.option(
+        "--results",
+        type=click.File("w", lazy=False),  # opened now: an unwritable path fails before anything starts
+        help="Write one JSON line per finished operation here (default stdout).",
+    ),
+    click.option(
+        "--concurrency", type=click.IntRange(1, 1024), default=64, show_default=True, help="Requests in flight."
+    ),
+    click.option(
+        "--max-rate", type=PositiveNumber(infinite=False), help="At most this many requests per second."
+    ),
+    deadline_option,
+    quiet_option,
+]
+
+
+def with_batch_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(batch_options):
+        func = option(func)
+    return func
+

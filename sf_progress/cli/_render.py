@@ -1,0 +1,66 @@
+"""How progress and operations look on the command line: JSON records and short text."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import attrs
+
+from .. import FaultProgress, OperationRef, OperationType
+from .._kinds import KIND_BY_CLI_NAME, KINDS
+
+#: ``--type`` spellings and the wire names a ``type`` field may also use.
+TYPE_NAMES = {**KIND_BY_CLI_NAME, **{kind.value: kind for kind in KINDS}}
+
+
+def kind_of(name: str) -> OperationType:
+    """The kind a ``--type`` value or a ``type`` field names (``ValueError`` if none)."""
+    kind = TYPE_NAMES.get(name.strip())
+    if kind is None:
+        raise ValueError(f"unknown type {name!r}: use one of {', '.join(KIND_BY_CLI_NAME)}")
+    return kind
+
+
+def cli_name(kind: OperationType) -> str:
+    return KINDS[kind].cli_name
+
+
+def _plain(_: object, __: object, value: Any) -> Any:
+    return str(value) if isinstance(value, uuid.UUID) else value
+
+
+def progress_json(progress: FaultProgress) -> dict[str, Any]:
+    """``{"state": ..., "<result field>": {...} | None}``, field names as in the SDK."""
+    result_field = attrs.fields(type(progress))[1].name  # type: ignore[arg-type]
+    result = progress.result
+    return {
+        "state": progress.raw_state,
+        result_field: None if result is None else attrs.asdict(result, value_serializer=_plain),
+    }
+
+
+def progress_text(progress: FaultProgress) -> str:
+    line = progress.raw_state
+    result = progress.result
+    if result is not None:
+        line += f" (error code {result.error_code})"
+        partition = getattr(result, "selected_partition", None)
+        node = getattr(result, "node_result", None)
+        if partition is not None:
+            line += f"\n  service   {partition.service_name}\n  partition {partition.partition_id}"
+        if node is not None:
+            line += f"\n  node      {node.node_name}\n  instance  {node.node_instance_id}"
+    return line
+
+
+def ref_record(ref: OperationRef) -> dict[str, Any]:
+    """The fields that name an operation in a JSON line (readable back by ``watch --from``)."""
+    record: dict[str, Any] = {"type": cli_name(ref.kind)}
+    if ref.node_name is not None:
+        record["node_name"] = ref.node_name
+    else:
+        record["service_id"] = ref.service_id
+        record["partition_id"] = str(ref.partition_id)
+    record["operation_id"] = str(ref.operation_id)
+    return record

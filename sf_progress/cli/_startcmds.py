@@ -1,0 +1,192 @@
+"""The start commands: restart, data-loss, quorum-loss, node-transition (one target, or many --from a file).
+
+Each reads its target and parameters as fields (from its arguments, or from each row of
+``--from``), starts the fault, records the start at once, and waits if asked (always,
+with ``--from``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import IO, Any, BinaryIO
+
+import click
+
+from .. import (
+    DataLossMode,
+    OperationRef,
+    ProgressClient,
+    QuorumLossMode,
+    RestartPartitionMode,
+)
+from ._batchrun import EXIT_OK, BatchRun, started_refs
+from ._common import output_option, run, wait_one, with_batch_options
+from ._connect import connection_options
+from ._io import Row, open_input, rows_from
+from ._render import ref_record
+from ._ui import err_console
+
+Starter = Callable[[ProgressClient, dict[str, str]], Awaitable[OperationRef]]
+
+_DATA_LOSS_MODES = {"partial": DataLossMode.PARTIAL_DATA_LOSS.value, "full": DataLossMode.FULL_DATA_LOSS.value}
+_QUORUM_LOSS_MODES = {"quorum": QuorumLossMode.QUORUM_REPLICAS.value, "all": QuorumLossMode.ALL_REPLICAS.value}
+
+
+def _field(fields: dict[str, str], name: str) -> str:
+    value = fields.get(name)
+    if value is None:
+        raise ValueError(f"missing {name}")
+    return value
+
+
+def _number(fields: dict[str, str], name: str, default: float | None = None) -> float:
+    text = fields.get(name)
+    if text is None:
+        if default is None:
+            raise ValueError(f"missing {name}")
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, got {text!r}") from None
+
+
+async def start_restart(client: ProgressClient, fields: dict[str, str]) -> OperationRef:
+    return await client.start_partition_restart(
+        _field(fields, "service_id"),
+        _field(fields, "partition_id"),
+        mode=fields.get("mode", RestartPartitionMode.ALL_REPLICAS_OR_INSTANCES.value),
+        operation_id=fields.get("operation_id"),
+    )
+
+
+async def start_data_loss(client: ProgressClient, fields: dict[str, str]) -> OperationRef:
+    mode = fields.get("mode", "partial")
+    return await client.start_data_loss(
+        _field(fields, "service_id"),
+        _field(fields, "partition_id"),
+        _DATA_LOSS_MODES.get(mode.lower(), mode),
+        operation_id=fields.get("operation_id"),
+    )
+
+
+async def start_quorum_loss(client: ProgressClient, fields: dict[str, str]) -> OperationRef:
+    mode = fields.get("mode", "quorum")
+    return await client.start_quorum_loss(
+        _field(fields, "service_id"),
+        _field(fields, "partition_id"),
+        _number(fields, "duration"),
+        _QUORUM_LOSS_MODES.get(mode.lower(), mode),
+        operation_id=fields.get("operation_id"),
+    )
+
+
+async def start_node_transition(client: ProgressClient, fields: dict[str, str]) -> OperationRef:
+    return await client.start_node_transition(
+        _field(fields, "node_name"),
+        _field(fields, "transition"),
+        stop_duration=_number(fields, "duration", 600.0),
+        node_instance_id=fields.get("node_instance_id"),
+        operation_id=fields.get("operation_id"),
+    )
+
+
+def run_starts(
+    starter: Starter,
+    fields: dict[str, str] | None,
+    *,
+    what: str,
+    source: str | None,
+    operation_id: str | None,
+    wait_for_it: bool,
+    output: str,
+    results: IO[str] | None,
+    concurrency: int,
+    max_rate: float | None,
+    deadline: float,
+    quiet: bool,
+    connect: Callable[[], ProgressClient],
+) -> None:
+    """Start one fault (from *fields*) or many (from *source*), as the command line asked."""
+    if (source is None) == (fields is None):
+        raise click.UsageError(f"give the {what} target, or --from FILE (not both)")
+    if source is not None:
+        if operation_id is not None:
+            raise click.UsageError("--operation-id is for one target; with --from, give an operation_id column")
+        ctx = click.get_current_context()
+        if output != "json" and ctx.get_parameter_source("output") is not click.core.ParameterSource.DEFAULT:
+            raise click.UsageError("with --from, results are JSON lines (-o json); the summary is on stderr")
+
+    async def one(client: ProgressClient, fields: dict[str, str]) -> int:
+        if operation_id is not None:
+            fields["operation_id"] = operation_id
+        try:
+            ref = await starter(client, fields)
+        except (ValueError, TypeError) as exc:
+            raise click.BadParameter(str(exc)) from None
+        if not wait_for_it:
+            click.echo(json.dumps(ref_record(ref)) if output == "json" else f"started {ref.operation_id}")
+            return EXIT_OK
+        err_console().print(f"started {ref.operation_id}")
+        return await wait_one(client, ref, deadline, output, quiet)
+
+    async def many(client: ProgressClient, stream: BinaryIO) -> int:
+        batch = BatchRun(
+            client,
+            results=results or sys.stdout,
+            concurrency=concurrency,
+            max_rate=max_rate,
+            deadline=deadline,
+            quiet=quiet,
+            title=f"{what}s",
+        )
+
+        def start(row: Row) -> Awaitable[OperationRef]:
+            return starter(client, dict(row.fields))
+
+        return await batch.watch(started_refs(start, rows_from(stream, batch.report), batch))
+
+    async def go(stream: BinaryIO | None) -> int:
+        async with connect() as client:
+            if stream is None:
+                assert fields is not None
+                return await one(client, fields)
+            return await many(client, stream)
+
+    if source is None:
+        run(go(None))
+        return
+    with open_input(source) as stream:
+        run(go(stream))
+
+
+def common_options(what: str, columns: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options every start command has."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        options: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
+            click.option(
+                "--operation-id",
+                help="Use this OperationId (default: a new random one; with --from, an operation_id column).",
+            ),
+            click.option(
+                "--wait", "wait_for_it", is_flag=True, help=f"Wait for the {what} to end (always so with --from)."
+            ),
+            click.option(
+                "--from",
+                "source",
+                metavar="FILE",
+                help=f"Start many: JSON lines or CSV with {columns}[, operation_id]; - for stdin. Each start "
+                "is written as a 'started' JSON line at once, each result when it ends.",
+            ),
+            output_option,
+            with_batch_options,
+            connection_options,
+        ]
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
