@@ -14,7 +14,7 @@ import weakref
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from datetime import timedelta
 from types import TracebackType
-from typing import overload
+from typing import Any, overload
 
 import aiohttp
 from yarl import URL
@@ -59,7 +59,8 @@ __all__ = ["ProgressClient"]
 
 logger = logging.getLogger("sf_progress")
 
-ProgressHook = Callable[[OperationRef, FaultProgress], Awaitable[None] | None]
+#: ``on_progress(ref, progress)``: *progress* is the model of the ref's kind (``PartitionRestartProgress``, ...).
+ProgressHook = Callable[[OperationRef, Any], Awaitable[None] | None]
 # Running | RollingBack: the list then scans only the service's table of active operations.
 _ACTIVE_STATES = OperationState.RUNNING.filter_bit | OperationState.ROLLING_BACK.filter_bit
 _parse_list = json_body(parse_operation_list)
