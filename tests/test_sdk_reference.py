@@ -76,3 +76,30 @@ async def test_sdk_sees_faulted_hresult_and_errors(cluster: FakeCluster) -> None
     assert dup.value.response.status_code == 409
     assert dup.value.error.error.code == "FABRIC_E_TEST_COMMAND_OPERATION_ID_ALREADY_EXISTS"
     assert all(path.split("?")[1].startswith("api-version=6.0&") for _, path in cluster.seen)
+
+
+async def test_sdk_drives_every_fault_kind(cluster: FakeCluster) -> None:
+    """The SDK starts and reads data loss, quorum loss and node transitions; the list carries every type."""
+    clock = [0.0]
+    cluster.clock = lambda: clock[0]
+    cluster.default_script = Script(duration=10)
+    sdk = sdk_client(cluster.url)
+    loss, quorum, node = (str(uuid.uuid4()) for _ in range(3))
+    await asyncio.to_thread(sdk.start_data_loss, "a~b", str(PID), loss, "PartialDataLoss")
+    await asyncio.to_thread(sdk.start_quorum_loss, "a~b", str(PID), quorum, "QuorumReplicas", 5)
+    await asyncio.to_thread(sdk.start_node_transition, "_Node_0", node, "Stop", "42", 600)
+    listed = await asyncio.to_thread(sdk.get_fault_operation_list, 65535, 3)
+    assert sorted(i.type for i in listed) == ["NodeTransition", "PartitionDataLoss", "PartitionQuorumLoss"]
+    running = await asyncio.to_thread(sdk.get_data_loss_progress, "a~b", str(PID), loss)
+    assert running.state == "Running"
+    assert running.invoke_data_loss_result is None
+    clock[0] = 10
+    data = await asyncio.to_thread(sdk.get_data_loss_progress, "a~b", str(PID), loss)
+    assert data.state == "Completed"
+    assert str(data.invoke_data_loss_result.selected_partition.partition_id) == str(PID)
+    q = await asyncio.to_thread(sdk.get_quorum_loss_progress, "a~b", str(PID), quorum)
+    assert q.invoke_quorum_loss_result.error_code == 0
+    n = await asyncio.to_thread(sdk.get_node_transition_progress, "_Node_0", node)
+    assert n.state == "Completed"
+    assert n.node_transition_result.node_result.node_name == "_Node_0"
+    assert n.node_transition_result.node_result.node_instance_id == "42"
