@@ -82,8 +82,11 @@ class RowParser:
         values = next(csv.reader(io.StringIO(text)))
         if self.header is None:
             header = [v.strip() for v in values]
-            if "service_id" not in header or "partition_id" not in header:
-                self.report(f"line {number}: a CSV header with service_id, partition_id[, operation_id] is needed")
+            if ("service_id" not in header or "partition_id" not in header) and "node_name" not in header:
+                self.report(
+                    f"line {number}: a CSV header with service_id, partition_id[, operation_id] "
+                    "(or node_name for node transitions) is needed"
+                )
                 return None
             self.header = header
             return None
