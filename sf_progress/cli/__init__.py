@@ -226,7 +226,7 @@ def node_transition(
     type=click.IntRange(1, 100_000),
     default=300,
     show_default=True,
-    help="How many partition restarts to simulate.",
+    help="How many fault operations to simulate.",
 )
 @click.option(
     "--fault-rate",
@@ -239,7 +239,10 @@ def node_transition(
 @click.option("--results", type=click.File("w"), help="Write one JSON line per finished restart here.")
 @quiet_option
 def demo(partitions: int, fault_rate: float, seed: int | None, results: IO[str] | None, quiet: bool) -> None:
-    """Restart partitions on an embedded fake cluster and watch them: no cluster needed."""
+    """Inject faults on an embedded fake cluster and watch them: no cluster needed.
+
+    Mostly partition restarts, with some data loss, quorum loss and node stops.
+    """
     from ..testing import FakeCluster, Fault, Script  # only the demo needs the fake cluster
 
     rng = random.Random(seed)
@@ -285,9 +288,23 @@ def demo(partitions: int, fault_rate: float, seed: int | None, results: IO[str] 
                 title="demo restarts",
             )
 
+            for n in range(max(1, partitions // 25)):
+                cluster.add_node(f"demo_node_{n}", 1000 + n)
+
             async def starts() -> AsyncIterator[OperationRef]:
+                # Mostly restarts; some data loss, quorum loss and node stops, as a chaos run mixes them.
+                nodes = iter(range(max(1, partitions // 25)))
                 for i in range(partitions):
-                    ref = await client.start_partition_restart(services[i % len(services)], uuid.uuid4())
+                    service, roll = services[i % len(services)], rng.random()
+                    node = next(nodes, None) if roll < 0.04 else None
+                    if node is not None:
+                        ref = await client.start_node_transition(f"demo_node_{node}", "stop", stop_duration=300)
+                    elif roll < 0.10:
+                        ref = await client.start_data_loss(service, uuid.uuid4())
+                    elif roll < 0.16:
+                        ref = await client.start_quorum_loss(service, uuid.uuid4(), rng.randint(1, 8))
+                    else:
+                        ref = await client.start_partition_restart(service, uuid.uuid4())
                     if rng.random() < 0.03:
                         await client.cancel_operation(ref)
                     yield ref
