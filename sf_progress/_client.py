@@ -21,9 +21,10 @@ from yarl import URL
 
 from . import _config
 from ._auth import TokenProvider
-from ._batch import MAX_CONCURRENCY, BatchWaiter, OperationLike, _Engine
+from ._batch import BatchWaiter
 from ._calls import FaultCalls, ref_of
 from ._config import RetryPolicy
+from ._engine import MAX_CONCURRENCY, OperationLike, _Engine
 from ._errors import NotFoundError, OperationFailed, SFProgressError
 from ._ids import check_api_version, check_endpoint, check_header_value, check_server_timeout, to_seconds
 from ._kinds import KINDS, Urls

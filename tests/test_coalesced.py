@@ -18,8 +18,8 @@ from sf_progress import (
     ProgressClient,
     StateChanged,
 )
-from sf_progress._batch import _Engine
 from sf_progress._config import RetryPolicy
+from sf_progress._engine import _Engine
 from sf_progress._errors import FabricTransientError
 from sf_progress._models import PartitionRestartProgress
 from sf_progress._observer import Observer

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from sf_progress import Event, OperationRef, Outcome, OutcomeKind, ProgressClient, StateChanged
-from sf_progress._batch import _Engine
 from sf_progress._config import RetryPolicy
+from sf_progress._engine import _Engine
 from sf_progress._waiting import settings
 from sf_progress.testing import FakeCluster, Script
 

@@ -15,10 +15,8 @@ import random
 import re
 import ssl
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any
-from urllib.parse import unquote
 
 import attrs
 from aiohttp import web
@@ -26,76 +24,30 @@ from aiohttp import web
 from .._config import monotonic
 from .._models import OperationRef, OperationState, OperationType
 from ._answers import Answer as _Answer
-from ._answers import fabric_error as _fabric_error
 from ._answers import invalid as _invalid
-from ._scripts import HRESULTS, FakeOperation, Fault, Script, wire_state
+from ._scripts import HRESULTS, FakeOperation, Fault, Script
 from ._starts import QUORUM_LOSS_MODES, StartArgs, read_start
-
-__all__ = ["FakeCluster"]
-
-_PARTITION_PATH = re.compile(
-    r"^/Faults/Services/(?P<sid>.+)/\$/GetPartitions/(?P<pid>[^/]+)/\$/(?P<action>"
-    r"GetRestartProgress|StartRestart|GetDataLossProgress|StartDataLoss|GetQuorumLossProgress|StartQuorumLoss)$"
+from ._wire import (
+    API_VERSION,
+    BUSY,
+    DEFAULT_NODES,
+    KIND_OF_ACTION,
+    MODES,
+    NODE_INFO,
+    NODE_PATH,
+    PARTITION_PATH,
+    ROUTES,
+    UNSUPPORTED_CODES,
+    WRONG_KIND_CODE,
+    fabric_errors_only,
+    list_items,
+    parse_query,
+    strict_unquote,
 )
-_NODE_PATH = re.compile(r"^/Faults/Nodes/(?P<node>[^/]+)/\$/(?P<action>GetTransitionProgress|StartTransition/?)$")
-_NODE_INFO = re.compile(r"^/Nodes/(?P<node>[^/]+)$")
-_KIND_OF_ACTION = {
-    "GetRestartProgress": OperationType.PARTITION_RESTART,
-    "StartRestart": OperationType.PARTITION_RESTART,
-    "GetDataLossProgress": OperationType.PARTITION_DATA_LOSS,
-    "StartDataLoss": OperationType.PARTITION_DATA_LOSS,
-    "GetQuorumLossProgress": OperationType.PARTITION_QUORUM_LOSS,
-    "StartQuorumLoss": OperationType.PARTITION_QUORUM_LOSS,
-    "GetTransitionProgress": OperationType.NODE_TRANSITION,
-    "StartTransition": OperationType.NODE_TRANSITION,
-    "StartTransition/": OperationType.NODE_TRANSITION,
-}
-# What a progress read of another kind's OperationId answers (faults-protocol.md §5).
-_WRONG_KIND_CODE = {OperationType.PARTITION_DATA_LOSS: "0x80004002"}
-_DEFAULT_NODES = {f"_Node_{i}": 132500000000000000 + i for i in range(5)}
-_API_VERSION = re.compile(r"^(\d+(?:\.\d+)?)(?:-preview)?$")
-_MODES = ("AllReplicasOrInstances", "OnlyActiveSecondaries")
-_BUSY = "FABRIC_E_NODE_TRANSITION_IN_PROGRESS"
-_LIST_CAP = 10_000
-_RUNNING_BIT, _ROLLING_BACK_BIT, _FAULTED_BIT = 1, 2, 16
-_TERMINAL_BITS = 8 | 16 | 32 | 64
-_UNSUPPORTED_CODES = {400: "E_INVALIDARG", 404: "FABRIC_E_INVALID_ADDRESS", 405: "Method Not Allowed"}
-ROUTES = ("root", "version", "aad", "progress", "start", "cancel", "list", "node", "other")
+
 Planner = Callable[[OperationRef], Script]
 
-
-_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
-
-
-def _strict_unquote(text: str) -> str:
-    """Percent-decode a path segment as the gateway does: a bad escape or non-UTF-8 is invalid."""
-    if _PERCENT.search(text):
-        raise ValueError(f"malformed percent-encoding in {text!r}")
-    return unquote(text, errors="strict")
-
-
-@web.middleware
-async def _fabric_errors_only(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """What aiohttp would answer itself (``OPTIONS *``, a bad request line) is a FabricError too."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return _fabric_error(400, "E_INVALIDARG", f"The request is not supported: {exc.reason}")
-
-
-def _parse_query(raw: str) -> dict[str, str]:
-    """Split on '&' then '='; names are case-sensitive, the first occurrence wins, no decoding."""
-    query: dict[str, str] = {}
-    for pair in raw.split("&"):
-        name, _, value = pair.partition("=")
-        if name and name not in query:
-            query[name] = value
-    return query
-
+__all__ = ["ROUTES", "FakeCluster"]
 
 class FakeCluster:
     """A Service Fabric HTTP gateway with a Fault Analysis Service, on 127.0.0.1.
@@ -141,7 +93,7 @@ class FakeCluster:
         self.operations: dict[uuid.UUID, FakeOperation] = {}
         self._active: dict[uuid.UUID, FakeOperation] = {}  # the service's active table
         self.list_unsupported: int | None = None
-        self.nodes: dict[str, int] = dict(_DEFAULT_NODES)  # node name -> InstanceId
+        self.nodes: dict[str, int] = dict(DEFAULT_NODES)  # node name -> InstanceId
         self._node_ops: dict[str, FakeOperation] = {}  # the last transition of each node
         self.quorum_loss_modes: tuple[str, ...] = QUORUM_LOSS_MODES
         self.requests = 0
@@ -164,7 +116,7 @@ class FakeCluster:
 
     async def start(self) -> FakeCluster:
         """Start serving; sets ``url``."""
-        app = web.Application(middlewares=[_fabric_errors_only])
+        app = web.Application(middlewares=[fabric_errors_only])
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=0.5, handler_cancellation=True
@@ -202,7 +154,7 @@ class FakeCluster:
         """Make the operation with this id (once started) follow *script*."""
         self._plans[uuid.UUID(str(operation_id))] = script
 
-    def add_operation(self, ref: OperationRef, script: Script | None = None, *, mode: str = _MODES[0]) -> None:
+    def add_operation(self, ref: OperationRef, script: Script | None = None, *, mode: str = MODES[0]) -> None:
         """Create an operation directly, as if it had just been started."""
         op = self.operations[ref.operation_id] = FakeOperation(ref, mode, script or self.default_script, self.clock())
         self._active[ref.operation_id] = op
@@ -294,7 +246,7 @@ class FakeCluster:
             self.seen.append((request.method, request.raw_path))
         if len(self.request_times) < 1_000_000:
             self.request_times.append(self.clock())
-        query = _parse_query(raw_query)
+        query = parse_query(raw_query)
         fault = self._take_fault(route, query)
         if fault is not None:
             if fault.kind == "slow":
@@ -327,7 +279,7 @@ class FakeCluster:
         return response
 
     def _route(self, method: str, path: str) -> tuple[str, re.Match[str] | None]:
-        match = _PARTITION_PATH.match(path) or _NODE_PATH.match(path)
+        match = PARTITION_PATH.match(path) or NODE_PATH.match(path)
         if match is not None:
             return ("progress" if match["action"].startswith("Get") else "start"), match
         if path == "/":
@@ -340,7 +292,7 @@ class FakeCluster:
             return "list", None
         if path == "/Faults/$/Cancel":
             return "cancel", None
-        match = _NODE_INFO.match(path)
+        match = NODE_INFO.match(path)
         if match is not None:
             return "node", match
         return "other", None
@@ -363,7 +315,7 @@ class FakeCluster:
         if route == "cancel":
             return self._cancel(op_id, query)
         assert match is not None
-        kind = _KIND_OF_ACTION[match["action"]]
+        kind = KIND_OF_ACTION[match["action"]]
         if kind is not OperationType.NODE_TRANSITION:
             self._guid(match["pid"], "partition id")
         if route == "progress":
@@ -371,7 +323,7 @@ class FakeCluster:
         return self._start(kind, match, op_id, query)
 
     def _api_version(self, query: dict[str, str]) -> float:
-        match = _API_VERSION.match(query.get("api-version", ""))
+        match = API_VERSION.match(query.get("api-version", ""))
         version = float(match[1]) if match else 0.0
         if not 1.0 <= version <= self.runtime_version:
             raise _invalid(f"api-version {query.get('api-version')!r} is not supported")
@@ -406,7 +358,7 @@ class FakeCluster:
             raise self._not_found(op_id)
         if op.kind is not kind:
             # The service finds the id, then cannot cast it to the kind asked for (§5).
-            code = _WRONG_KIND_CODE.get(kind, "E_POINTER")
+            code = WRONG_KIND_CODE.get(kind, "E_POINTER")
             raise _Answer(500, code, "System.NullReferenceException (-2147467261) Object reference not set")
         now = self.clock()
         op.polls += 1
@@ -425,7 +377,7 @@ class FakeCluster:
             busy = self._node_ops.get(node)
             # Checked before the duplicate check: a retry of a running transition is "busy" too.
             if busy is not None and not busy.state_at(self.clock())[0].is_terminal:
-                raise _Answer(400, _BUSY, f"a transition is already in progress on node {node!r}")
+                raise _Answer(400, BUSY, f"a transition is already in progress on node {node!r}")
         if self._find(op_id) is not None:
             raise _Answer(
                 409,
@@ -436,7 +388,7 @@ class FakeCluster:
             ref = OperationRef.node_transition(node, op_id)
         else:
             try:
-                ref = OperationRef(_strict_unquote(match["sid"]), match["pid"], op_id, kind=kind)
+                ref = OperationRef(strict_unquote(match["sid"]), match["pid"], op_id, kind=kind)
             except ValueError:
                 raise _Answer(400, "FABRIC_E_INVALID_NAME_URI", f"Invalid service id {match['sid']!r}") from None
         script = self._plans.pop(op_id, None) or (self.planner(ref) if self.planner else self.default_script)
@@ -449,7 +401,7 @@ class FakeCluster:
 
     def _node_name(self, raw: str) -> str:
         try:
-            return _strict_unquote(raw)
+            return strict_unquote(raw)
         except ValueError:
             raise _invalid(f"Invalid node name {raw!r}") from None
 
@@ -504,61 +456,17 @@ class FakeCluster:
         return web.Response(status=200)
 
     def _list(self, query: dict[str, str], *, enums_as_int: bool) -> web.Response:
-        """GetFaultOperationList as the gateway and the service answer it (faults-protocol §1).
-
-        Both filters are optional (missing: 0); ``StateFilter`` 0 lists nothing, ``TypeFilter``
-        0 every type.  The active table (Running, RollingBack; queued operations are Running)
-        is read first, then the history; the filters are over-inclusive as the service's are;
-        at most 10,000 items, no paging.
-        """
         if self.list_unsupported is not None:
             status = self.list_unsupported
-            code = _UNSUPPORTED_CODES.get(status, "E_INVALIDARG")
+            code = UNSUPPORTED_CODES.get(status, "E_INVALIDARG")
             raise _Answer(status, code, "GetFaultOperationList is not supported")
         try:
             types = int(query.get("TypeFilter", "0"))
             states = int(query.get("StateFilter", "0"))
         except ValueError:
             raise _invalid("TypeFilter and StateFilter must be integers") from None
-        now = self.clock()
-        items: list[dict[str, Any]] = []
-
-        def item(op_id: uuid.UUID, state: OperationState) -> dict[str, Any]:
-            kind = self.operations[op_id].kind
-            wire_type = kind.filter_bit if enums_as_int else kind.value
-            return {"OperationId": str(op_id), "State": wire_state(state, enums_as_int), "Type": wire_type}
-
-        def wanted(op: FakeOperation) -> bool:
-            return types == 0 or bool(types & op.kind.filter_bit)
-
-        if states & (_RUNNING_BIT | _ROLLING_BACK_BIT):
-            for op_id, active in list(self._active.items()):
-                state = active.state_at(now)[0]
-                if state.is_terminal:
-                    del self._active[op_id]  # moved to the history table
-                    continue
-                if not wanted(active):
-                    continue
-                # StateFilter=Running also matches an operation rolling back inside a Running step.
-                if states & _RUNNING_BIT or state is OperationState.ROLLING_BACK:
-                    items.append(item(op_id, state))
-                    if len(items) >= _LIST_CAP:
-                        return web.json_response(items)
-        if states & _TERMINAL_BITS:
-            for op_id in list(self.operations):
-                op = self._find(op_id)
-                if op is None or not wanted(op):
-                    continue
-                state = op.state_at(now)[0]
-                if not state.is_terminal:
-                    continue
-                bit = state.filter_bit
-                # StateFilter=Faulted also matches cancelled operations (a cancel ends in step Failed).
-                cancelled = state in (OperationState.CANCELLED, OperationState.FORCE_CANCELLED)
-                if states & bit or (cancelled and states & _FAULTED_BIT):
-                    items.append(item(op_id, state))
-                    if len(items) >= _LIST_CAP:
-                        break
+        history = (op for op_id in list(self.operations) if (op := self._find(op_id)) is not None)
+        items = list_items(self._active, history, types, states, self.clock(), enums_as_int=enums_as_int)
         return web.json_response(items)
 
     async def _truncate(self, request: web.Request, response: web.Response) -> web.StreamResponse:

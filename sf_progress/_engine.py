@@ -1,0 +1,485 @@
+"""The ``wait_many`` scheduler: one due-time heap, lazily started workers, and the client's observer.
+
+Pending operations live in a heap ordered by the time of their next read, or are parked
+with the client's ``Observer`` (which lists the cluster's active operations once per
+tick); there is no task per operation.  One dispatcher task hands due operations to at
+most ``concurrency`` worker tasks, pacing them by the rate bucket and by the cluster's
+backpressure; workers read once (no per-request retry loop: the scheduler owns retries)
+and put the operation back (in the heap, or parked) or emit its ``Outcome``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import heapq
+import itertools
+import logging
+import math
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from ._config import virtual_time
+from ._errors import FabricTransientError, NotFoundError, SFProgressError
+from ._models import FaultOperation, FaultProgress, OperationRef, OperationState
+from ._observer import ListClient, Observer, Subscription
+from ._waiting import (
+    EventHook,
+    GaveUp,
+    Listed,
+    Outcome,
+    OutcomeKind,
+    Retrying,
+    _Settings,
+    _Tracker,
+    call_hook,
+    first_due,
+    listed_progress,
+    step,
+)
+
+__all__ = ["MAX_CONCURRENCY", "BatchSnapshot", "OperationLike", "as_ref"]
+
+logger = logging.getLogger("sf_progress")
+
+OperationLike = OperationRef | tuple[Any, Any, Any]
+_DONE = object()
+_MIN_FACTOR = 1 / 64
+#: Backpressure follows the share of transient (503/504/...) answers, averaged over about
+#: the last 1 / _BUSY_ALPHA answers; above _BUSY_SHARE the cluster is taken as overloaded.
+_BUSY_ALPHA = 0.05
+_BUSY_SHARE = 0.5
+#: After a decrease, the next one waits at least this long (about one round trip of a busy gateway).
+_DECREASE_WINDOW = 0.5
+#: Reads due within one slot of this many seconds are sent together (at most this much later).
+_SLACK = 0.1
+_GAVE_UP = frozenset({OutcomeKind.NOT_FOUND, OutcomeKind.TIMED_OUT, OutcomeKind.FAILED})
+
+
+@attrs.frozen
+class BatchSnapshot:
+    """A live view of a ``wait_many`` batch, cheap enough to draw progress bars from.
+
+    ``by_state`` counts pending operations by their last state read (``None``: not read
+    yet); ``by_kind`` counts finished operations.  ``oldest_pending`` is the age in seconds
+    of the oldest pending operation.  ``throttle`` is the share of ``concurrency`` (and of
+    ``max_rate``) in use after backpressure: 1.0 when the cluster is healthy.
+    ``requests`` counts every request sent for the batch: ``progress_reads`` plus
+    ``list_calls`` (fault-operation list calls that served it); ``coalescing`` says whether
+    its pending operations are being watched through the list.
+    """
+
+    total: int
+    pending: int
+    finished: int
+    in_flight: int
+    by_state: Mapping[OperationState | None, int]
+    by_kind: Mapping[OutcomeKind, int]
+    requests: int
+    retries: int
+    oldest_pending: float | None
+    throttle: float
+    progress_reads: int = 0
+    list_calls: int = 0
+    coalescing: bool = False
+
+
+def as_ref(item: OperationLike) -> OperationRef:
+    if isinstance(item, OperationRef):
+        return item
+    if isinstance(item, tuple):
+        if len(item) != 3:
+            raise TypeError(f"an operation tuple needs 3 ids, got {len(item)}: {item!r}")
+        return OperationRef(*item)
+    raise TypeError(f"expected an OperationRef or a (service_id, partition_id, operation_id) tuple, got {item!r}")
+
+
+class _Abort:
+    """Put in the outcome queue when the batch must end with an error (its client closed)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class _BadInput:
+    """Put in the outcome queue for a bad item of an async input, so it is raised in order."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+Poll = Callable[[OperationRef, float], Awaitable[FaultProgress]]
+#: The most requests a batch may keep in flight (workers are created only as work needs them).
+MAX_CONCURRENCY = 10_000
+#: The token bucket of ``max_rate`` holds this many seconds' worth of requests (at least one).
+_BURST_SECONDS = 0.05
+
+
+class _Engine(ListClient):
+    """The scheduler state; tasks reference this, never the public ``BatchWaiter``.
+
+    It is handed a ``poll`` function (one progress read, no retries) and the client's
+    ``Observer``, and never touches the client that made it.  What to read next comes from
+    one of two places: the due-time heap (per-operation reads, and operations the list
+    handed back), or the observer's list tick for operations parked with it.
+    """
+
+    def __init__(
+        self,
+        poll: Poll,
+        cfg: _Settings,
+        concurrency: int,
+        max_rate: float | None,
+        on_event: EventHook | None,
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]],
+        observer: Observer,
+        coalesce: bool | None = None,
+    ) -> None:
+        self.poll, self.cfg, self.observer, self.coalesce = poll, cfg, observer, coalesce
+        self.concurrency, self.max_rate, self.on_event = concurrency, max_rate, on_event
+        self.clock, self.sleep = clock, sleep
+        self.heap: list[tuple[float, int, _Tracker]] = []
+        self.seq = itertools.count()
+        self.pending: dict[OperationRef, _Tracker] = {}
+        self.seen: set[OperationRef] = set()
+        self.by_state: collections.Counter[OperationState | None] = collections.Counter()
+        self.by_kind: collections.Counter[OutcomeKind] = collections.Counter()
+        self.outcomes: asyncio.Queue[object] = asyncio.Queue()
+        self.work: asyncio.Queue[_Tracker] = asyncio.Queue()
+        self.events: asyncio.Queue[object] = asyncio.Queue()
+        self.wake = asyncio.Event()
+        self.in_flight = self.requests = self.retries = self.list_calls = self.progress_reads = 0
+        self.idle = 0  # workers waiting for work
+        self.factor = 1.0  # share of concurrency and rate allowed (AIMD under backpressure)
+        self.pause_until = 0.0
+        self.busy_share = 0.0  # moving share of transient answers
+        self.next_decrease = 0.0
+        self.counted = 0  # operations counted with the observer (coalesce None or True)
+        self.tokens = 1.0  # the max_rate bucket
+        self.token_time = clock()
+        self.next_send = 0.0
+        self.sealed = False
+        self.feeding = False  # an async input is still being read
+        self.source_error: BaseException | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+        self.ended = False
+
+    # --- input -------------------------------------------------------------------------
+
+    def add(self, ref: OperationRef) -> bool:
+        return self.add_all((ref,)) == 1
+
+    def add_all(self, refs: Iterable[OperationRef]) -> int:
+        """Add operations (duplicates are ignored); return how many were new.
+
+        All are counted with the observer before any is placed, so a large batch is
+        listed from its first operation on.
+        """
+        now = self.clock()
+        trackers = []
+        for ref in refs:
+            if ref in self.seen:
+                continue
+            self.seen.add(ref)
+            tracker = _Tracker(ref, now, self.cfg.budget, self, self.coalesce is True)
+            self.pending[ref] = tracker
+            trackers.append(tracker)
+        if not trackers:
+            return 0
+        self.by_state[None] += len(trackers)
+        if self.coalesce is not False:
+            self.counted += len(trackers)
+            self.observer.count(len(trackers))
+        if self.observer.coalescing(self.coalesce):
+            for tracker in trackers:
+                self.observer.subscribe(tracker)  # the list tells when to read it: no read before
+        else:
+            for tracker in trackers:
+                heapq.heappush(self.heap, (first_due(tracker, self.cfg), next(self.seq), tracker))
+        self.wake.set()
+        return len(trackers)
+
+    # --- what the observer says ------------------------------------------------------------
+
+    def on_listed(self, sub: Subscription, item: FaultOperation) -> None:
+        tracker = sub
+        assert isinstance(tracker, _Tracker)
+        before = tracker.last.state if tracker.last is not None else None
+        _, event = step(tracker, Listed(listed_progress(item, tracker.ref.kind)), self.clock(), self.cfg)
+        if event is not None:
+            self.by_state[before] -= 1
+            self.by_state[item.state] += 1
+            if self.on_event is not None:
+                self.events.put_nowait(event)
+
+    def on_gone(self, sub: Subscription) -> None:
+        assert isinstance(sub, _Tracker)
+        if sub.ref in self.pending and not self.ended:
+            heapq.heappush(self.heap, (self.clock(), next(self.seq), sub))
+            self.wake.set()
+
+    def on_list_call(self) -> None:
+        self.list_calls += 1
+        self.requests += 1
+        if self.max_rate is not None:
+            self.tokens -= 1.0  # a list call counts against the batch's rate like a read
+
+    async def feed(self, source: AsyncIterable[OperationLike]) -> None:
+        index = 0
+        try:
+            async for item in source:
+                try:
+                    self.add(as_ref(item))
+                except (TypeError, ValueError) as exc:
+                    # Raised by the iterator in its turn; the rest of the input still counts.
+                    self.outcomes.put_nowait(_BadInput(type(exc)(f"operations[{index}]: {exc}")))
+                index += 1
+        except Exception as exc:  # noqa: BLE001 - the user's source failed: raised after the outcomes so far
+            self.source_error = exc
+        finally:
+            self.feeding = False
+            self.sealed = True
+            self.wake.set()
+
+    # --- scheduling ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.tasks.append(asyncio.ensure_future(self.dispatch()))
+        if self.on_event is not None:
+            self.tasks.append(asyncio.ensure_future(self.deliver_events()))
+
+    def allowed_in_flight(self) -> int:
+        return max(1, int(self.concurrency * self.factor))
+
+    async def dispatch(self) -> None:
+        while True:
+            self.wake.clear()
+            if not self.heap:
+                if self.sealed and not self.feeding and not self.pending and self.in_flight == 0:
+                    await self.events.join()  # every event is delivered before the iteration ends
+                    self.outcomes.put_nowait(_DONE)
+                    return
+                await self.wake.wait()
+                continue
+            if self.in_flight >= self.allowed_in_flight():
+                await self.wake.wait()
+                continue
+            now = self.clock()
+            tracker = self.take_due(now, keep_slot=False)
+            if tracker is not None:
+                self.hand_over(tracker)
+                continue
+            if virtual_time(self.sleep):
+                if self.in_flight:
+                    # On the virtual clock, time may only jump once the answers on their
+                    # way are in; otherwise they would be read "later" than they were sent.
+                    await self.wake.wait()
+                    continue
+                due = self.heap[0][0]
+            else:
+                # Timer coalescing: reads due within the same 100 ms go out together, so
+                # the gateway (and this process) wakes once for them, not once each.
+                due = math.ceil(self.heap[0][0] / _SLACK) * _SLACK
+            await self._sleep_until(max(due, self.pause_until, self.next_send) - now)
+
+    def hand_over(self, tracker: _Tracker) -> None:
+        """Give a due operation to an idle worker, or to a new one (never more than in flight)."""
+        if self.idle:
+            self.idle -= 1
+            self.work.put_nowait(tracker)
+        else:
+            self.tasks.append(asyncio.ensure_future(self.worker(tracker)))
+
+    async def _sleep_until(self, delay: float) -> None:
+        """Sleep *delay* seconds, or less if ``wake`` is set (a new, earlier operation)."""
+        sleeper = asyncio.ensure_future(self.sleep(delay))
+        waker = asyncio.ensure_future(self.wake.wait())
+        try:
+            await asyncio.wait((sleeper, waker), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+
+    async def worker(self, first: _Tracker) -> None:
+        tracker: _Tracker | None = first
+        while True:
+            while tracker is not None:
+                remaining = tracker.deadline_at - self.clock()
+                result: FaultProgress | SFProgressError
+                try:
+                    result = await self.poll(tracker.ref, remaining)
+                except SFProgressError as exc:
+                    result = exc
+                except Exception as exc:  # a bug must end one operation, not the whole batch
+                    logger.exception("unexpected error polling %s", tracker.ref)
+                    error = SFProgressError(f"unexpected error: {exc!r}", ref=tracker.ref)
+                    error.__cause__ = exc
+                    result = error
+                except BaseException:
+                    self.in_flight -= 1
+                    raise
+                now = self.clock()
+                self.after_poll(tracker, result, now)
+                # Under load, keep the slot and take the next due operation directly:
+                # no round trip through the dispatcher on the hot path.
+                tracker = self.take_due(now, keep_slot=True)
+            self.in_flight -= 1
+            self.wake.set()
+            self.idle += 1
+            tracker = await self.work.get()
+
+    def take_due(self, now: float, *, keep_slot: bool) -> _Tracker | None:
+        """Pop the next operation if it is due and the budgets allow a request now."""
+        heap = self.heap
+        if not heap or heap[0][0] > now or self.pause_until > now or self.next_send > now:
+            return None
+        if not keep_slot:
+            if self.in_flight >= self.allowed_in_flight():
+                return None
+            self.in_flight += 1
+        elif self.in_flight > self.allowed_in_flight():
+            return None
+        if self.max_rate is not None and not self._take_token(now):
+            if not keep_slot:
+                self.in_flight -= 1
+            return None
+        tracker = heapq.heappop(heap)[2]
+        self.requests += 1
+        self.progress_reads += 1
+        return tracker
+
+    def _take_token(self, now: float) -> bool:
+        """The ``max_rate`` token bucket: refill by the time passed, take one if there is one.
+
+        The bucket holds at most ``_BURST_SECONDS`` worth of requests, so a late wake-up
+        is made up for (the rate stays exact) without a burst at the start.
+        """
+        assert self.max_rate is not None
+        rate = self.max_rate * self.factor
+        burst = max(1.0, self.max_rate * _BURST_SECONDS)
+        self.tokens = min(burst, self.tokens + (now - self.token_time) * rate)
+        self.token_time = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        self.next_send = now + (1.0 - self.tokens) / rate
+        return False
+
+    def after_poll(self, tracker: _Tracker, result: FaultProgress | SFProgressError, now: float) -> None:
+        """Account for one poll; queue the events for the hook, if there is one."""
+        before = tracker.last.state if tracker.last is not None else None
+        self._backpressure(result, now)
+        nxt, event = step(tracker, result, now, self.cfg)
+        if isinstance(nxt, Outcome):
+            self.by_state[before] -= 1
+            del self.pending[tracker.ref]
+            self.by_kind[nxt.kind] += 1
+            self.outcomes.put_nowait(nxt)
+            if self.coalesce is not False:
+                self.counted -= 1
+                self.observer.count(-1)
+        else:
+            if tracker.last is not None and tracker.last.state is not before:
+                self.by_state[before] -= 1
+                self.by_state[tracker.last.state] += 1
+            if isinstance(result, (FaultProgress, NotFoundError)) and self.observer.coalescing(
+                self.coalesce
+            ):
+                self.observer.subscribe(tracker)  # still running (or not readable yet): the list watches it
+            else:
+                heapq.heappush(self.heap, (nxt, next(self.seq), tracker))
+        if isinstance(event, Retrying):
+            self.retries += 1
+        if self.on_event is None:
+            return
+        if event is not None:
+            self.events.put_nowait(event)
+        if isinstance(nxt, Outcome) and nxt.kind in _GAVE_UP:
+            self.events.put_nowait(GaveUp(tracker.ref, nxt))
+
+    def _backpressure(self, result: FaultProgress | SFProgressError, now: float) -> None:
+        """Slow the batch down for overload, not for noise.
+
+        One transient answer only retries its own operation.  The batch's share of
+        concurrency and rate is halved when most recent answers are transient — at most
+        once per ``_DECREASE_WINDOW`` — and grows back with each healthy answer, so it
+        recovers within seconds.  A ``Retry-After`` pauses the batch exactly that long.
+        """
+        if isinstance(result, FabricTransientError):
+            self.busy_share += _BUSY_ALPHA * (1.0 - self.busy_share)
+            if result.retry_after is not None:
+                pause = min(result.retry_after, self.cfg.retry.retry_after_cap)
+                self.pause_until = max(self.pause_until, now + pause)
+            if self.busy_share > _BUSY_SHARE and now >= self.next_decrease:
+                self.factor = max(_MIN_FACTOR, self.factor / 2)
+                self.next_decrease = now + _DECREASE_WINDOW
+        elif isinstance(result, FaultProgress):
+            self.busy_share -= _BUSY_ALPHA * self.busy_share
+            if self.factor < 1.0:
+                self.factor = min(1.0, self.factor + 1.0 / self.concurrency)
+
+    async def deliver_events(self) -> None:
+        """Call the ``on_event`` hook, in order, from its own task: a slow hook never holds a request slot."""
+        while True:
+            event = await self.events.get()
+            try:
+                await call_hook(self.on_event, event)
+            except Exception:
+                logger.exception("on_event hook raised for %r", event)
+            finally:
+                self.events.task_done()
+
+    # --- views and shutdown ----------------------------------------------------------------
+
+    def snapshot(self) -> BatchSnapshot:
+        oldest = next(iter(self.pending.values()), None)
+        return BatchSnapshot(
+            total=len(self.seen),
+            pending=len(self.pending),
+            finished=len(self.seen) - len(self.pending),
+            in_flight=self.in_flight,
+            by_state={k: v for k, v in self.by_state.items() if v},
+            by_kind=dict(self.by_kind),
+            requests=self.requests,
+            retries=self.retries,
+            oldest_pending=None if oldest is None else self.clock() - oldest.added,
+            throttle=self.factor,
+            progress_reads=self.progress_reads,
+            list_calls=self.list_calls,
+            coalescing=self.observer.coalescing(self.coalesce),
+        )
+
+    def cancel(self) -> None:
+        # Whatever is still parked with the observer, or counted by it, is no longer waited on.
+        for tracker in self.pending.values():
+            self.observer.unsubscribe(tracker)
+        if self.counted:
+            counted, self.counted = self.counted, 0
+            self.observer.count(-counted)
+        for task in self.tasks:
+            if not task.done():
+                with contextlib.suppress(RuntimeError):  # the loop is already closed: nothing to stop
+                    task.cancel()
+
+    async def close(self) -> None:
+        self.ended = True
+        self.cancel()
+        tasks, self.tasks = self.tasks, []
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def abort(self, error: BaseException) -> None:
+        """End the batch from outside (its client closed): a waiting consumer gets *error*."""
+        if not self.ended:
+            self.outcomes.put_nowait(_Abort(error))
+        await self.close()
+
+
