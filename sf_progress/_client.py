@@ -25,7 +25,7 @@ from ._batch import BatchWaiter
 from ._calls import FaultCalls, ref_of
 from ._config import RetryPolicy
 from ._engine import MAX_CONCURRENCY, OperationLike, _Engine
-from ._errors import NotFoundError, OperationFailed, SFProgressError
+from ._errors import NotFoundError, OperationNotCompleted, SFProgressError
 from ._ids import check_api_version, check_endpoint, check_header_value, check_server_timeout, to_seconds
 from ._kinds import KINDS, Urls
 from ._models import (
@@ -291,7 +291,7 @@ class ProgressClient(FaultCalls):
         progress returned is of that kind (``PartitionDataLossProgress``, ...).
 
         Returns for any terminal state (Completed, Faulted, Cancelled, ForceCancelled);
-        with ``raise_on_failure=True`` the last three raise ``OperationFailed`` instead.
+        with ``raise_on_failure=True`` the last three raise ``OperationNotCompleted`` instead.
         ``deadline`` is the overall budget in seconds (``None`` or ``math.inf``: no
         deadline): the last sleep is clipped so a final poll happens at the deadline, and
         that read may take at most ``LAST_LOOK`` (1 s) more; then ``WaitTimeout``
@@ -356,7 +356,7 @@ class ProgressClient(FaultCalls):
                 progress = nxt.progress
                 assert progress is not None
                 if raise_on_failure and nxt.kind is not OutcomeKind.COMPLETED:
-                    raise OperationFailed(f"operation ended {progress.state}", ref=ref, progress=progress)
+                    raise OperationNotCompleted(f"operation ended {progress.state}", ref=ref, progress=progress)
                 return progress
         finally:
             observer.unsubscribe(tracker)

@@ -20,12 +20,12 @@ from ._ids import to_seconds
 __all__ = ["RetryPolicy", "is_testing", "monotonic", "set_testing", "sleep"]
 
 
-def _initial_delay(value: float | timedelta) -> float:
-    return to_seconds(value, "initial_delay")
+def _initial(value: float | timedelta) -> float:
+    return to_seconds(value, "initial")
 
 
-def _max_delay(value: float | timedelta) -> float:
-    return to_seconds(value, "max_delay")
+def _maximum(value: float | timedelta) -> float:
+    return to_seconds(value, "maximum")
 
 
 def _retry_after_cap(value: float | timedelta) -> float:
@@ -33,7 +33,7 @@ def _retry_after_cap(value: float | timedelta) -> float:
 
 
 def _optional_seconds(value: float | timedelta | None) -> float | None:
-    return None if value is None else to_seconds(value, "timeout")
+    return None if value is None else to_seconds(value, "budget")
 
 
 def _fraction(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -55,18 +55,18 @@ def _at_least_one(_: object, attribute: attrs.Attribute[float], value: float) ->
 class RetryPolicy:
     """How one request is retried on transient failures (503/504/502, resets, timeouts).
 
-    A request is tried at most ``attempts`` times and never retried once ``timeout``
+    A request is tried at most ``attempts`` times and never retried once ``budget``
     seconds have passed since it started (``None``: no time limit).  Between tries it
-    waits ``backoff_delay`` (exponential from ``initial_delay`` by ``multiplier``, capped
-    at ``max_delay``, then jittered down by up to ``jitter``).  A ``Retry-After`` header is
+    waits ``backoff_delay`` (exponential from ``initial`` by ``multiplier``, capped
+    at ``maximum``, then jittered down by up to ``jitter``).  A ``Retry-After`` header is
     honoured, up to ``retry_after_cap`` seconds.  400/401/403/404/409 are never retried.
     """
 
     attempts: int = attrs.field(default=5, validator=_positive_int)
-    timeout: float | None = attrs.field(default=60.0, converter=_optional_seconds)
-    initial_delay: float = attrs.field(default=0.2, converter=_initial_delay)
+    budget: float | None = attrs.field(default=60.0, converter=_optional_seconds)
+    initial: float = attrs.field(default=0.2, converter=_initial)
     multiplier: float = attrs.field(default=2.0, validator=_at_least_one)
-    max_delay: float = attrs.field(default=10.0, converter=_max_delay)
+    maximum: float = attrs.field(default=10.0, converter=_maximum)
     jitter: float = attrs.field(default=0.5, validator=_fraction)
     retry_after_cap: float = attrs.field(default=60.0, converter=_retry_after_cap)
 
@@ -74,9 +74,9 @@ class RetryPolicy:
         """Return the wait before retry number *retry* (0-based), honouring *retry_after*."""
         wait = backoff_delay(
             retry,
-            initial=self.initial_delay,
+            initial=self.initial,
             multiplier=self.multiplier,
-            maximum=self.max_delay,
+            maximum=self.maximum,
             jitter=self.jitter,
             rand=random.random() if rand is None else rand,
         )

@@ -17,7 +17,7 @@ Every exception that crosses the public API is one of these (or ``ValueError`` /
     ├── CredentialError                  the token provider failed or gave no usable token
     ├── ResponseFormatError              a 2xx answer whose body is not what the API promises
     ├── WaitTimeout                      a wait's deadline passed (also a ``TimeoutError``)
-    └── OperationFailed                  opt-in: the operation ended Faulted or Cancelled
+    └── OperationNotCompleted                  opt-in: the operation ended Faulted or Cancelled
 
 ``FabricError`` carries ``status``, ``code`` (the Fabric error code, or ``None``),
 ``message`` (the Fabric error message), ``reason`` (the HTTP reason phrase),
@@ -42,8 +42,8 @@ __all__ = [
     "FabricError",
     "FabricTransientError",
     "NotFoundError",
-    "OperationFailed",
     "OperationKindError",
+    "OperationNotCompleted",
     "ResponseFormatError",
     "SFProgressError",
     "TLSError",
@@ -242,7 +242,7 @@ class WaitTimeout(SFProgressError, TimeoutError):
         self.last_error = last_error
 
 
-class OperationFailed(SFProgressError):
+class OperationNotCompleted(SFProgressError):
     """Raised on request only: the operation ended Faulted, Cancelled or ForceCancelled.
 
     ``progress`` is the terminal progress (its ``error_code`` holds the HRESULT).

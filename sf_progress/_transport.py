@@ -131,8 +131,8 @@ class _Wait:
         exc = state.outcome.exception() if state.outcome is not None else None
         retry_after = exc.retry_after if isinstance(exc, _FabricError) else None
         delay = self.policy.delay(state.attempt_number - 1, retry_after)
-        if self.policy.timeout is not None:
-            delay = min(delay, max(0.0, self.policy.timeout - (state.seconds_since_start or 0.0)))
+        if self.policy.budget is not None:
+            delay = min(delay, max(0.0, self.policy.budget - (state.seconds_since_start or 0.0)))
         return delay
 
 
@@ -371,7 +371,7 @@ class Transport:
         attempts = _config.testing_attempts() or policy.attempts
         return _t.AsyncRetrying(
             sleep=self.sleep or _config.sleep,
-            stop=_Stop(attempts, policy.timeout),
+            stop=_Stop(attempts, policy.budget),
             wait=_Wait(policy),
             retry=_t.retry_if_exception(_is_transient),
             before_sleep=_log_retry,

@@ -69,13 +69,13 @@ def test_retry_after_seconds_forms() -> None:
 
 def test_retry_policy_defaults_and_delay() -> None:
     """The policy's delay is the pure backoff, raised to Retry-After within the cap."""
-    policy = RetryPolicy(initial_delay=timedelta(seconds=1), jitter=0.0, retry_after_cap=5)
+    policy = RetryPolicy(initial=timedelta(seconds=1), jitter=0.0, retry_after_cap=5)
     assert policy.delay(0, rand=0.3) == 1.0
     assert policy.delay(2, rand=0.3) == 4.0
     assert policy.delay(0, 3.0, rand=0.0) == 3.0
     assert policy.delay(0, 100.0, rand=0.0) == 5.0
     assert RetryPolicy().attempts == 5
-    assert RetryPolicy(timeout=None).timeout is None
+    assert RetryPolicy(budget=None).budget is None
     assert 0.1 <= RetryPolicy().delay(0) <= 0.2
 
 
@@ -86,9 +86,9 @@ def test_retry_policy_defaults_and_delay() -> None:
         {"attempts": 1.5},
         {"jitter": 1.5},
         {"multiplier": 0.5},
-        {"initial_delay": -1},
-        {"timeout": -1},
-        {"max_delay": -2},
+        {"initial": -1},
+        {"budget": -1},
+        {"maximum": -2},
         {"retry_after_cap": -1},
     ],
 )

@@ -242,7 +242,7 @@ async def test_retry_after_is_honoured_within_cap(mocked: aioresponses, sleeps: 
 async def test_retry_time_budget_clips_waits(mocked: aioresponses, sleeps: list[float]) -> None:
     """The retry budget clips the wait so retries end within ``timeout`` seconds."""
     mocked.get(PROGRESS_URL, status=503, headers={"Retry-After": "50"}, body=b"", repeat=True)
-    async with ProgressClient(BASE, retry=RetryPolicy(timeout=1.0, attempts=3)) as client:
+    async with ProgressClient(BASE, retry=RetryPolicy(budget=1.0, attempts=3)) as client:
         with pytest.raises(FabricTransientError):
             await client.get_restart_progress("myapp~myservice", PID, OID)
     assert sleeps

@@ -12,7 +12,7 @@ from sf_progress import (
     AuthError,
     Backoff,
     NotFoundError,
-    OperationFailed,
+    OperationNotCompleted,
     OperationRef,
     OperationState,
     PartitionRestartProgress,
@@ -81,12 +81,12 @@ async def test_ids_and_keywords(client: ProgressClient, cluster: FakeCluster, re
 async def test_faulted_is_returned_or_raised(
     client: ProgressClient, cluster: FakeCluster, ref: OperationRef, outcome: OperationState
 ) -> None:
-    """A Faulted end is returned by default, and raised as OperationFailed on request."""
+    """A Faulted end is returned by default, and raised as OperationNotCompleted on request."""
     cluster.add_operation(ref, Script(duration=3, outcome=outcome, error_code=-2147017729))
     progress = await client.wait_for_completion(ref)
     assert progress.state is OperationState.FAULTED
     assert progress.error_code == -2147017729
-    with pytest.raises(OperationFailed) as info:
+    with pytest.raises(OperationNotCompleted) as info:
         await client.wait_for_completion(ref, raise_on_failure=True)
     assert info.value.progress == progress
     assert info.value.ref == ref
@@ -97,7 +97,7 @@ async def test_cancelled_raises_operation_failed_on_request(client: ProgressClie
     cluster.default_script = Script(duration=100)
     ref = await client.start_partition_restart("a~b", PID)
     await client.cancel_operation(ref)
-    with pytest.raises(OperationFailed, match="Cancelled"):
+    with pytest.raises(OperationNotCompleted, match="Cancelled"):
         await client.wait_for_completion(ref, raise_on_failure=True)
 
 
