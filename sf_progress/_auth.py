@@ -16,14 +16,17 @@ import inspect
 import json
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import attrs
 
 from ._errors import CredentialError, SFProgressError
 
-if TYPE_CHECKING:
-    from ._client import ProgressClient
+
+class MetadataSource(Protocol):
+    """What ``AadTokenProvider`` needs of the client it is attached to."""
+
+    async def get_aad_metadata(self, *, timeout: int | None = None) -> AadMetadata: ...
 
 __all__ = ["AadMetadata", "AadTokenProvider"]
 
@@ -164,12 +167,12 @@ class AadTokenProvider:
             raise TypeError("credential must have a get_token(*scopes) method, like azure-identity's")
         self._credential = credential
         self._scope = scope
-        self._client: ProgressClient | None = None
+        self._client: MetadataSource | None = None
 
     def __repr__(self) -> str:
         return f"<AadTokenProvider credential={type(self._credential).__name__} scope={self._scope!r}>"
 
-    def attach(self, client: ProgressClient) -> None:
+    def attach(self, client: MetadataSource) -> None:
         """Called by ``ProgressClient``: metadata is read through that client."""
         self._client = client
 
