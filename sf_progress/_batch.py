@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterable, Iterable
 from types import TracebackType
 
+from . import _telemetry
 from ._engine import MAX_CONCURRENCY, BatchSnapshot, OperationLike, _Abort, _BadInput, _Engine, as_ref
 from ._waiting import Outcome
 
@@ -53,6 +54,7 @@ class BatchWaiter:
             raise RuntimeError("this batch is closed")
         if not self._started:
             self._started = True
+            self._engine.span = _telemetry.batch_span()
             self._engine.start()
             if self._source is not None:
                 self._engine.tasks.append(asyncio.ensure_future(self._engine.feed(self._source)))

@@ -64,9 +64,8 @@ class FaultCalls:
         if not isinstance(ref, OperationRef):
             raise TypeError(f"ref must be an OperationRef, not {type(ref).__name__}")
         server_timeout = self._server_timeout_of(timeout)
-        return await self._transport.call(
-            "GET", self._urls.progress(ref, server_timeout), server_timeout, ref, KINDS[ref.kind].parse
-        )
+        url = self._urls.progress(ref, server_timeout)
+        return await self._transport.call("GET", url, server_timeout, ref, KINDS[ref.kind].parse, route="progress")
 
     @overload
     async def get_restart_progress(
@@ -265,7 +264,9 @@ class FaultCalls:
     async def _start(self, ref: OperationRef, params: str, timeout: int | None) -> None:
         server_timeout = self._server_timeout_of(timeout)
         url = self._urls.start(ref, params, server_timeout)
-        await self._transport.call("POST", url, server_timeout, ref, ignore_body, conflict_means_done=True)
+        await self._transport.call(
+            "POST", url, server_timeout, ref, ignore_body, conflict_means_done=True, route="start"
+        )
 
     # --- the rest -------------------------------------------------------------------------
 
@@ -284,7 +285,7 @@ class FaultCalls:
         server_timeout = self._server_timeout_of(timeout)
         params = f"OperationId={op_id}&Force={'true' if force else 'false'}"
         url = self._urls.control("/Faults/$/Cancel", params, server_timeout)
-        await self._transport.call("POST", url, server_timeout, ref, ignore_body)
+        await self._transport.call("POST", url, server_timeout, ref, ignore_body, route="cancel")
 
     async def list_fault_operations(
         self,
@@ -298,7 +299,9 @@ class FaultCalls:
         states = filter_mask(state_filter, "state_filter")
         server_timeout = self._server_timeout_of(timeout)
         url = self._urls.control("/Faults/", f"TypeFilter={types}&StateFilter={states}", server_timeout)
-        return await self._transport.call("GET", url, server_timeout, None, _parse_list, limit=MAX_LIST_BODY)
+        return await self._transport.call(
+            "GET", url, server_timeout, None, _parse_list, limit=MAX_LIST_BODY, route="list"
+        )
 
     async def get_aad_metadata(self, *, timeout: int | None = None) -> AadMetadata:
         """Read the cluster's Azure AD settings (``GET /$/GetAadMetadata``, sent anonymously)."""

@@ -19,7 +19,7 @@ from typing import Any, overload
 import aiohttp
 from yarl import URL
 
-from . import _config
+from . import _config, _telemetry
 from ._auth import TokenProvider
 from ._batch import BatchWaiter
 from ._calls import FaultCalls, ref_of
@@ -219,7 +219,9 @@ class ProgressClient(FaultCalls):
         """One list call of the active operations (``StateFilter=3``) of some types, not retried."""
         params = f"TypeFilter={type_mask}&StateFilter={_ACTIVE_STATES}"
         url = self._urls.control("/Faults/", params, self._server_timeout)
-        return await self._transport.attempt("GET", url, self._server_timeout, None, _parse_list, limit=MAX_LIST_BODY)
+        return await self._transport.attempt(
+            "GET", url, self._server_timeout, None, _parse_list, limit=MAX_LIST_BODY, route="list"
+        )
 
     async def _poll_once(self, ref: OperationRef, remaining: float) -> FaultProgress:
         """One progress read without the per-request retry loop (the waits own retries).
@@ -232,7 +234,9 @@ class ProgressClient(FaultCalls):
         server_timeout = self._server_timeout
         parse = KINDS[ref.kind].parse
         if remaining >= server_timeout + transport.margin:  # the usual case (also no deadline)
-            return await transport.attempt("GET", self._urls.progress(ref, server_timeout), server_timeout, ref, parse)
+            return await transport.attempt(
+                "GET", self._urls.progress(ref, server_timeout), server_timeout, ref, parse, route="progress"
+            )
         server_timeout = max(1, min(server_timeout, math.ceil(remaining)))
         return await transport.attempt(
             "GET",
@@ -241,6 +245,7 @@ class ProgressClient(FaultCalls):
             ref,
             parse,
             total=max(remaining, LAST_LOOK),
+            route="progress",
         )
 
     @overload
@@ -322,46 +327,54 @@ class ProgressClient(FaultCalls):
         observer = self._watcher()
         heard = _Heard()
         tracker = _Tracker(ref, self._clock(), cfg.budget, heard, coalesce is True)
-        if coalesce is not False:
-            observer.count(1)
-        try:
-            parked = observer.coalescing(coalesce)
-            due = first_due(tracker, cfg)
-            while True:
-                if parked:
-                    observer.subscribe(tracker)
-                    while (item := await heard.next()) is not None:
-                        _, listed = step(tracker, Listed(listed_progress(item, ref.kind)), self._clock(), cfg)
-                        if isinstance(listed, StateChanged):
-                            await call_hook(on_progress, ref, listed.progress)
-                else:
-                    await sleep(max(0.0, due - self._clock()))
-                result: FaultProgress | SFProgressError
-                try:
-                    result = await self._poll_once(ref, tracker.deadline_at - self._clock())
-                except SFProgressError as exc:
-                    result = exc
-                nxt, event = step(tracker, result, self._clock(), cfg)
-                if isinstance(event, StateChanged):
-                    await call_hook(on_progress, ref, event.progress)
-                elif isinstance(event, Retrying):
-                    logger.info("polling %s failed (%s); retrying in %.2fs", ref, event.error, event.delay)
-                if not isinstance(nxt, Outcome):
-                    due = nxt
-                    # Still running (or not readable yet): the list may watch it from here.
-                    parked = isinstance(result, (FaultProgress, NotFoundError)) and observer.coalescing(coalesce)
-                    continue
-                if nxt.error is not None:
-                    raise nxt.error
-                progress = nxt.progress
-                assert progress is not None
-                if raise_on_failure and nxt.kind is not OutcomeKind.COMPLETED:
-                    raise OperationNotCompleted(f"operation ended {progress.state}", ref=ref, progress=progress)
-                return progress
-        finally:
-            observer.unsubscribe(tracker)
+        _telemetry.operation_started(ref.kind)
+        ended = False
+        with _telemetry.wait_span(ref.kind, str(ref.operation_id)) as span:
             if coalesce is not False:
-                observer.count(-1)
+                observer.count(1)
+            try:
+                parked = observer.coalescing(coalesce)
+                due = first_due(tracker, cfg)
+                while True:
+                    if parked:
+                        observer.subscribe(tracker)
+                        while (item := await heard.next()) is not None:
+                            _, listed = step(tracker, Listed(listed_progress(item, ref.kind)), self._clock(), cfg)
+                            if isinstance(listed, StateChanged):
+                                await call_hook(on_progress, ref, listed.progress)
+                    else:
+                        await sleep(max(0.0, due - self._clock()))
+                    result: FaultProgress | SFProgressError
+                    try:
+                        result = await self._poll_once(ref, tracker.deadline_at - self._clock())
+                    except SFProgressError as exc:
+                        result = exc
+                    nxt, event = step(tracker, result, self._clock(), cfg)
+                    if isinstance(event, StateChanged):
+                        await call_hook(on_progress, ref, event.progress)
+                    elif isinstance(event, Retrying):
+                        logger.info("polling %s failed (%s); retrying in %.2fs", ref, event.error, event.delay)
+                    if not isinstance(nxt, Outcome):
+                        due = nxt
+                        # Still running (or not readable yet): the list may watch it from here.
+                        parked = isinstance(result, (FaultProgress, NotFoundError)) and observer.coalescing(coalesce)
+                        continue
+                    ended = True
+                    _telemetry.operation_ended(ref.kind, nxt.kind.value, nxt.elapsed)
+                    _telemetry.end_wait_span(span, nxt.kind.value, nxt.polls)
+                    if nxt.error is not None:
+                        raise nxt.error
+                    progress = nxt.progress
+                    assert progress is not None
+                    if raise_on_failure and nxt.kind is not OutcomeKind.COMPLETED:
+                        raise OperationNotCompleted(f"operation ended {progress.state}", ref=ref, progress=progress)
+                    return progress
+            finally:
+                observer.unsubscribe(tracker)
+                if coalesce is not False:
+                    observer.count(-1)
+                if not ended:  # cancelled, or the client closed: no outcome to record
+                    _telemetry.operation_dropped(ref.kind)
 
     def wait_many(
         self,

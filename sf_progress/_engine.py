@@ -22,6 +22,7 @@ from typing import Any
 
 import attrs
 
+from . import _telemetry
 from ._config import virtual_time
 from ._errors import FabricTransientError, NotFoundError, SFProgressError
 from ._models import FaultOperation, FaultProgress, OperationRef, OperationState
@@ -171,6 +172,8 @@ class _Engine(ListClient):
         self.source_error: BaseException | None = None
         self.tasks: list[asyncio.Task[None]] = []
         self.ended = False
+        self.dropped = False
+        self.span: object = None  # the batch's sf_progress.wait_many span, while it runs
 
     # --- input -------------------------------------------------------------------------
 
@@ -195,6 +198,8 @@ class _Engine(ListClient):
         if not trackers:
             return 0
         self.by_state[None] += len(trackers)
+        for kind, count in collections.Counter(t.ref.kind for t in trackers).items():
+            _telemetry.operation_started(kind, count)
         if self.coalesce is not False:
             self.counted += len(trackers)
             self.observer.count(len(trackers))
@@ -383,6 +388,7 @@ class _Engine(ListClient):
             del self.pending[tracker.ref]
             self.by_kind[nxt.kind] += 1
             self.outcomes.put_nowait(nxt)
+            _telemetry.operation_ended(tracker.ref.kind, nxt.kind.value, nxt.elapsed)
             if self.coalesce is not False:
                 self.counted -= 1
                 self.observer.count(-1)
@@ -461,6 +467,10 @@ class _Engine(ListClient):
         # Whatever is still parked with the observer, or counted by it, is no longer waited on.
         for tracker in self.pending.values():
             self.observer.unsubscribe(tracker)
+        if self.pending and not self.dropped:
+            self.dropped = True  # the operations still pending end without an outcome
+            for kind, count in collections.Counter(t.ref.kind for t in self.pending.values()).items():
+                _telemetry.operation_dropped(kind, count)
         if self.counted:
             counted, self.counted = self.counted, 0
             self.observer.count(-counted)
@@ -472,6 +482,8 @@ class _Engine(ListClient):
     async def close(self) -> None:
         self.ended = True
         self.cancel()
+        span, self.span = self.span, None
+        _telemetry.end_batch_span(span, len(self.seen), {kind.value: n for kind, n in self.by_kind.items()})
         tasks, self.tasks = self.tasks, []
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)

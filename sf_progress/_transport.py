@@ -19,7 +19,7 @@ import aiohttp
 import tenacity as _t
 from yarl import URL
 
-from . import _config
+from . import _config, _telemetry
 from ._auth import TokenCache, TokenProvider
 from ._backoff import retry_after_seconds
 from ._config import RetryPolicy
@@ -245,6 +245,7 @@ class Transport:
         anonymous: bool = False,
         limit: int = MAX_BODY,
         total: float | None = None,
+        route: str = "other",
     ) -> Awaitable[T]:
         """Send one request; return the parsed answer; raise only sf_progress errors.
 
@@ -254,8 +255,8 @@ class Transport:
         frame less on the hot path.)
         """
         if self.tokens is None or anonymous:
-            return self._send(method, url, server_timeout, ref, parse, self.headers, limit, total)
-        return self._send_with_token(self.tokens, method, url, server_timeout, ref, parse, limit, total)
+            return self._send(method, url, server_timeout, ref, parse, self.headers, limit, total, route)
+        return self._send_with_token(self.tokens, method, url, server_timeout, ref, parse, limit, total, route)
 
     async def _send_with_token(
         self,
@@ -267,12 +268,13 @@ class Transport:
         parse: Parse[T],
         limit: int,
         total: float | None,
+        route: str,
     ) -> T:
         authorization = await tokens.header()
         for last_try in (False, True):
             try:
                 headers = {**self.headers, "Authorization": authorization}
-                return await self._send(method, url, server_timeout, ref, parse, headers, limit, total)
+                return await self._send(method, url, server_timeout, ref, parse, headers, limit, total, route)
             except AuthError as exc:
                 if exc.status != 401 or last_try:
                     raise
@@ -289,9 +291,11 @@ class Transport:
         headers: dict[str, str],
         limit: int,
         total: float | None,
+        route: str,
     ) -> T:
         session = self.open()
         _config.request_started()
+        result = "error"  # for the requests counter: ok, transient or error
         try:
             async with session.request(
                 method, url, headers=headers, timeout=self.timeout(server_timeout, total), **self.options
@@ -304,18 +308,24 @@ class Transport:
                 else:
                     body = await _read_capped(response, limit)
                 if status >= 300 or status < 200:
-                    raise _error_from_answer(
+                    error = _error_from_answer(
                         status, response.reason or "", response.headers.get("Retry-After"), body or b"", ref
                     )
+                    if error.transient:
+                        result = "transient"
+                    raise error
                 if body is None:
                     raise ResponseFormatError(
                         f"the answer is larger than {limit:,} bytes, more than this call ever needs; not read",
                         ref=ref,
                     )
+                result = "ok"
         except TimeoutError as exc:
+            result = "transient"
             allowed = server_timeout + self.margin if total is None else total
             raise TransportTimeout(f"no answer from {self.endpoint} within {allowed:g}s", ref=ref) from exc
         except (aiohttp.ClientError, OSError) as exc:
+            result = "transient"
             if _tls_failure(exc):
                 raise TLSError(f"TLS with {self.endpoint} failed: {_describe(exc)}", ref=ref) from exc
             hint = ""
@@ -325,6 +335,7 @@ class Transport:
             raise TransportError(f"{method} {self.endpoint}: {_describe(exc)}{hint}", ref=ref) from exc
         finally:
             _config.request_ended()
+            _telemetry.request(route, result)
         return parse(body, ref)
 
     async def call(
@@ -338,10 +349,13 @@ class Transport:
         conflict_means_done: bool = False,
         anonymous: bool = False,
         limit: int = MAX_BODY,
+        route: str = "other",
     ) -> T:
         """One request with transient retries.  The success path builds no retry machinery."""
         try:
-            return await self.attempt(method, url, server_timeout, ref, parse, anonymous=anonymous, limit=limit)
+            return await self.attempt(
+                method, url, server_timeout, ref, parse, anonymous=anonymous, limit=limit, route=route
+            )
         except SFProgressError as exc:
             if not exc.transient:
                 raise
@@ -353,7 +367,9 @@ class Transport:
                 failure, first = first, None
                 raise failure
             try:
-                return await self.attempt(method, url, server_timeout, ref, parse, anonymous=anonymous, limit=limit)
+                return await self.attempt(
+                    method, url, server_timeout, ref, parse, anonymous=anonymous, limit=limit, route=route
+                )
             except ConflictError as exc:
                 # A retried start that meets "already exists" means the earlier try landed.
                 if conflict_means_done and exc.code == ALREADY_EXISTS:
