@@ -195,3 +195,42 @@ def test_runs_without_opentelemetry_installed() -> None:
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+@pytest.mark.real_wait
+def test_cli_serves_metrics_for_prometheus(tmp_path: Any) -> None:
+    """watch --metrics-port 0 serves the run's metrics on 127.0.0.1 while it runs; a scrape shows them."""
+    import json
+    import signal
+    import time
+    import urllib.request
+
+    from .test_cli import ThreadedCluster, ids, run_module
+
+    threaded = ThreadedCluster()
+    try:
+        ref = threaded.add(Script(duration=10_000))
+        source = tmp_path / "ops.jsonl"
+        source.write_text(json.dumps(dict(zip(("service_id", "partition_id", "operation_id"), ids(ref), strict=True))))
+        proc = run_module(
+            "watch", "--from", str(source), "--metrics-port", "0", "--endpoint", threaded.cluster.url, "--quiet"
+        )
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert line.startswith("metrics on http://127.0.0.1:"), line
+        url = line.split()[-1]
+        deadline = time.monotonic() + 30
+        text = ""
+        while time.monotonic() < deadline and "sf_progress_requests_total" not in text:
+            time.sleep(0.5)
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                text = answer.read().decode()
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+        assert proc.returncode == 130
+        import re
+
+        assert re.search(r'sf_progress_operations_active\{[^}]*sf_operation_kind="PartitionRestart"[^}]*\} 1\.0', text)
+        assert 'sf_request_route="progress"' in text or 'sf_request_route="list"' in text
+    finally:
+        threaded.close()

@@ -22,6 +22,7 @@ from ._batchrun import EXIT_INTERRUPTED, EXIT_OK, BatchRun, refs_from
 from ._common import EPILOG, deadline_option, output_option, quiet_option, run, wait_one, with_batch_options
 from ._connect import connection_options
 from ._io import open_input, rows_from
+from ._metrics import serve_metrics
 from ._render import progress_json, progress_text
 from ._startcmds import (
     common_options,
@@ -127,6 +128,8 @@ def watch(
     max_rate: float | None,
     deadline: float,
     quiet: bool,
+    metrics_port: int | None,
+    metrics_host: str,
     connect: Callable[[], ProgressClient],
 ) -> None:
     """Wait for many fault operations listed in a file (or arriving on stdin), with live progress."""
@@ -144,7 +147,7 @@ def watch(
             )
             return await batch.watch(refs_from(rows_from(stream, batch.report), batch.report))
 
-    with open_input(source) as stream:
+    with open_input(source) as stream, serve_metrics(metrics_port, metrics_host):
         run(go(stream))
 
 

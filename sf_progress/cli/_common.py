@@ -123,6 +123,14 @@ batch_options = [
     ),
     deadline_option,
     quiet_option,
+    click.option(
+        "--metrics-port",
+        type=click.IntRange(0, 65535),
+        help="Serve the run's metrics for Prometheus on this port (0: any free one) while it runs.",
+    ),
+    click.option(
+        "--metrics-host", default="127.0.0.1", show_default=True, help="The address --metrics-port listens on."
+    ),
 ]
 
 

@@ -25,6 +25,7 @@ from ._batchrun import EXIT_OK, BatchRun, started_refs
 from ._common import output_option, run, wait_one, with_batch_options
 from ._connect import connection_options
 from ._io import Row, open_input, rows_from
+from ._metrics import serve_metrics
 from ._render import ref_record
 from ._ui import err_console
 
@@ -108,6 +109,8 @@ def run_starts(
     deadline: float,
     quiet: bool,
     connect: Callable[[], ProgressClient],
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
 ) -> None:
     """Start one fault (from *fields*) or many (from *source*), as the command line asked."""
     if (source is None) == (fields is None):
@@ -156,9 +159,10 @@ def run_starts(
             return await many(client, stream)
 
     if source is None:
-        run(go(None))
+        with serve_metrics(metrics_port, metrics_host):
+            run(go(None))
         return
-    with open_input(source) as stream:
+    with open_input(source) as stream, serve_metrics(metrics_port, metrics_host):
         run(go(stream))
 
 
