@@ -21,6 +21,7 @@ from ._errors import (
     TransportTimeout,
     WaitTimeout,
 )
+from ._journal import FaultTarget, JournalError
 from ._models import (
     DataLossMode,
     FaultOperation,
@@ -42,6 +43,7 @@ from ._models import (
     RestartPartitionResult,
     SelectedPartition,
 )
+from ._run import FaultRun, RunResult
 from ._security import TLSConfig
 from ._version import __version__
 from ._waiting import Backoff, Event, GaveUp, Outcome, OutcomeKind, Retrying, StateChanged
@@ -62,9 +64,12 @@ __all__ = [
     "FabricTransientError",
     "FaultOperation",
     "FaultProgress",
+    "FaultRun",
+    "FaultTarget",
     "GaveUp",
     "InvokeDataLossResult",
     "InvokeQuorumLossResult",
+    "JournalError",
     "NodeResult",
     "NodeTransitionProgress",
     "NodeTransitionResult",
@@ -87,6 +92,7 @@ __all__ = [
     "RestartPartitionResult",
     "RetryPolicy",
     "Retrying",
+    "RunResult",
     "SFProgressError",
     "SelectedPartition",
     "StateChanged",

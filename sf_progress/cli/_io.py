@@ -21,8 +21,9 @@ from typing import IO, Any, BinaryIO
 
 import click
 
-from .. import OperationRef, OperationType, Outcome
-from ._render import kind_of, ref_record
+from .. import OperationRef, OperationType
+from .._run import outcome_record
+from ._render import kind_of
 
 FIELDS = ("service_id", "partition_id", "operation_id")
 
@@ -200,21 +201,9 @@ async def rows_from(source: BinaryIO, report: Callable[[str], None]) -> AsyncIte
             yield row
 
 
-def outcome_record(outcome: Outcome) -> dict[str, Any]:
-    """One finished operation as a JSON-ready dict."""
-    progress = outcome.progress
-    return {
-        "event": "finished",
-        **ref_record(outcome.ref),
-        "kind": outcome.kind.value,
-        "state": None if progress is None else progress.raw_state,
-        "error_code": None if progress is None else progress.error_code,
-        "error": None if outcome.error is None else str(outcome.error),
-        "polls": outcome.polls,
-        "elapsed_s": round(outcome.elapsed, 3),
-    }
-
-
 def write_record(stream: IO[str], record: dict[str, Any]) -> None:
     stream.write(json.dumps(record) + "\n")
     stream.flush()
+
+
+__all__ = ["FIELDS", "Row", "RowParser", "open_input", "outcome_record", "rows_from", "to_ref", "write_record"]

@@ -7,8 +7,9 @@ from typing import Any
 
 import attrs
 
-from .. import FaultProgress, OperationRef, OperationType
+from .. import FaultProgress, OperationType
 from .._kinds import KIND_BY_CLI_NAME, KINDS
+from .._run import ref_record
 
 #: ``--type`` spellings and the wire names a ``type`` field may also use.
 TYPE_NAMES = {**KIND_BY_CLI_NAME, **{kind.value: kind for kind in KINDS}}
@@ -54,13 +55,4 @@ def progress_text(progress: FaultProgress) -> str:
     return line
 
 
-def ref_record(ref: OperationRef) -> dict[str, Any]:
-    """The fields that name an operation in a JSON line (readable back by ``watch --from``)."""
-    record: dict[str, Any] = {"type": cli_name(ref.kind)}
-    if ref.node_name is not None:
-        record["node_name"] = ref.node_name
-    else:
-        record["service_id"] = ref.service_id
-        record["partition_id"] = str(ref.partition_id)
-    record["operation_id"] = str(ref.operation_id)
-    return record
+__all__ = ["TYPE_NAMES", "cli_name", "kind_of", "progress_json", "progress_text", "ref_record"]
