@@ -17,6 +17,7 @@ Every exception that crosses the public API is one of these (or ``ValueError`` /
     ├── CredentialError                  the token provider failed or gave no usable token
     ├── ResponseFormatError              a 2xx answer whose body is not what the API promises
     ├── WaitTimeout                      a wait's deadline passed (also a ``TimeoutError``)
+    ├── JournalError                     a run's journal cannot be used (also a ``ValueError``)
     └── OperationNotCompleted                  opt-in: the operation ended Faulted or Cancelled
 
 ``FabricError`` carries ``status``, ``code`` (the Fabric error code, or ``None``),
@@ -41,6 +42,7 @@ __all__ = [
     "CredentialError",
     "FabricError",
     "FabricTransientError",
+    "JournalError",
     "NotFoundError",
     "OperationKindError",
     "OperationNotCompleted",
@@ -251,3 +253,7 @@ class OperationNotCompleted(SFProgressError):
     def __init__(self, text: str, *, ref: OperationRef | None, progress: FaultProgress) -> None:
         super().__init__(text, ref=ref)
         self.progress = progress
+
+
+class JournalError(SFProgressError, ValueError):
+    """A fault run's journal cannot be used: unwritable, locked, not ours, newer, or another cluster's."""

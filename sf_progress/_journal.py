@@ -27,6 +27,7 @@ from typing import Any
 
 import attrs
 
+from ._errors import JournalError
 from ._models import OperationRef, OperationType
 
 __all__ = ["JOURNAL_VERSION", "FaultTarget", "Journal", "JournalError", "TargetState"]
@@ -42,10 +43,6 @@ _KIND_NAMES = {
 }
 _KIND_BY_NAME = {name: kind for kind, name in _KIND_NAMES.items()}
 _TYPES = frozenset({"target", "intent", "accepted", "rejected", "state", "outcome"})
-
-
-class JournalError(ValueError):
-    """A journal that cannot be used: not ours, from a newer version, locked, or another cluster's."""
 
 
 def _guid_text(value: object) -> str:

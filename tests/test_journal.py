@@ -107,7 +107,8 @@ async def test_a_purged_operation_is_reported_not_restarted(tmp_path: Path) -> N
         path = tmp_path / "run.jsonl"
         async with await FaultRun.create(path, client, targets(2)) as run:
             await run.start_pending()
-        cluster.clock = lambda: 10_000.0  # long after: purged
+        later = cluster.clock() + 10_000.0
+        cluster.clock = lambda: later  # long after: purged
         async with await FaultRun.resume(path, client) as resumed:
             await resumed.start_pending()
             results = [r async for r in resumed.results(not_found_grace=0)]

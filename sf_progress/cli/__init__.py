@@ -22,10 +22,15 @@ from ._batchrun import EXIT_INTERRUPTED, EXIT_OK, BatchRun, refs_from
 from ._common import EPILOG, deadline_option, output_option, quiet_option, run, wait_one, with_batch_options
 from ._connect import connection_options
 from ._io import open_input, rows_from
+from ._journalrun import run_journal
 from ._metrics import serve_metrics
 from ._render import progress_json, progress_text
 from ._startcmds import (
     common_options,
+    data_loss_target,
+    node_transition_target,
+    quorum_loss_target,
+    restart_target,
     run_starts,
     start_data_loss,
     start_node_transition,
@@ -166,7 +171,7 @@ def restart(service: str | None, partition: str | None, mode: str, **options: An
     fields = None if service is None or partition is None else {"service_id": service, "partition_id": partition}
     if fields is not None:
         fields["mode"] = mode
-    run_starts(start_restart, fields, what="restart", **options)
+    run_starts(start_restart, fields, what="restart", target=restart_target, **options)
 
 
 @main.command(name="data-loss", epilog=EPILOG)
@@ -179,7 +184,7 @@ def data_loss(service: str | None, partition: str | None, mode: str, **options: 
     fields = None if service is None or partition is None else {"service_id": service, "partition_id": partition}
     if fields is not None:
         fields["mode"] = mode
-    run_starts(start_data_loss, fields, what="data loss", **options)
+    run_starts(start_data_loss, fields, what="data loss", target=data_loss_target, **options)
 
 
 @main.command(name="quorum-loss", epilog=EPILOG)
@@ -195,7 +200,7 @@ def quorum_loss(service: str | None, partition: str | None, duration: int | None
         if duration is None:
             raise click.UsageError("--duration is required")
         fields.update(mode=mode, duration=str(duration))
-    run_starts(start_quorum_loss, fields, what="quorum loss", **options)
+    run_starts(start_quorum_loss, fields, what="quorum loss", target=quorum_loss_target, **options)
 
 
 @main.command(name="node-transition", epilog=EPILOG)
@@ -219,8 +224,36 @@ def node_transition(
         fields["duration"] = str(duration)
         if instance_id is not None:
             fields["node_instance_id"] = instance_id
-    run_starts(start_node_transition, fields, what="node transition", **options)
+    run_starts(start_node_transition, fields, what="node transition", target=node_transition_target, **options)
 
+
+
+@main.command(epilog=EPILOG)
+@click.argument("journal", metavar="JOURNAL")
+@click.option("--force", is_flag=True, help="Resume even though the journal names another endpoint.")
+@with_batch_options
+@connection_options
+def resume(
+    journal: str,
+    force: bool,
+    results: IO[str] | None,
+    concurrency: int,
+    max_rate: float | None,
+    deadline: float,
+    quiet: bool,
+    metrics_port: int | None,
+    metrics_host: str,
+    connect: Callable[[], ProgressClient],
+) -> None:
+    """Finish a run kept in a journal: start what it never sent, wait for what is left, report every target."""
+
+    async def go() -> int:
+        async with connect() as client:
+            options = {"deadline": deadline, "concurrency": concurrency, "max_rate": max_rate}
+            return await run_journal(client, journal, None, results or sys.stdout, options, force=force)
+
+    with serve_metrics(metrics_port, metrics_host):
+        run(go())
 
 
 @main.command(epilog=EPILOG)

@@ -7,7 +7,7 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import IO, Any
 
 from rich.markup import escape
@@ -44,6 +44,13 @@ _EXIT_BY_SIGNAL = {
     signal.SIGTERM: 128 + signal.SIGTERM,
     signal.SIGHUP: 128 + signal.SIGHUP,
 }
+
+
+def exit_code(kinds: Iterable[OutcomeKind], *, problems: bool) -> int:
+    """The worst outcome decides; bad input (or unwritable results) makes an all-completed run exit 1."""
+    seen = set(kinds)
+    worst = next((k for k in _SEVERITY if k in seen), OutcomeKind.COMPLETED)
+    return EXIT_ERROR if problems and worst is OutcomeKind.COMPLETED else EXIT_BY_KIND[worst]
 
 
 class BatchRun:
@@ -136,11 +143,7 @@ class BatchRun:
             self.console.print(f"[red]error:[/] reading the input failed: {escape(str(failure))}")
         if stopped_by:
             return _EXIT_BY_SIGNAL[signal.Signals(stopped_by[0])]
-        kinds = {o.kind for o in outcomes}
-        worst = next((k for k in _SEVERITY if k in kinds), OutcomeKind.COMPLETED)
-        if (self.skipped or self.unrecorded or failure is not None) and worst is OutcomeKind.COMPLETED:
-            return EXIT_ERROR
-        return EXIT_BY_KIND[worst]
+        return exit_code({o.kind for o in outcomes}, problems=bool(self.skipped or self.unrecorded or failure))
 
 
 async def refs_from(rows: AsyncIterator[Row], report: Callable[[str], None]) -> AsyncIterator[OperationRef]:

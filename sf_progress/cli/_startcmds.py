@@ -13,9 +13,11 @@ from collections.abc import Awaitable, Callable
 from typing import IO, Any, BinaryIO
 
 import click
+from rich.markup import escape
 
 from .. import (
     DataLossMode,
+    FaultTarget,
     OperationRef,
     ProgressClient,
     QuorumLossMode,
@@ -25,6 +27,7 @@ from ._batchrun import EXIT_OK, BatchRun, started_refs
 from ._common import output_option, run, wait_one, with_batch_options
 from ._connect import connection_options
 from ._io import Row, open_input, rows_from
+from ._journalrun import reporter, run_journal
 from ._metrics import serve_metrics
 from ._render import ref_record
 from ._ui import err_console
@@ -52,6 +55,53 @@ def _number(fields: dict[str, str], name: str, default: float | None = None) -> 
         return float(text)
     except ValueError:
         raise ValueError(f"{name} must be a number of seconds, got {text!r}") from None
+
+
+def _whole(fields: dict[str, str], name: str, default: int | None = None) -> int:
+    seconds = _number(fields, name, None if default is None else float(default))
+    if seconds != int(seconds):
+        raise ValueError(f"{name} must be a whole number of seconds, got {fields.get(name)!r}")
+    return int(seconds)
+
+
+def restart_target(fields: dict[str, str]) -> FaultTarget:
+    return FaultTarget.restart(
+        _field(fields, "service_id"),
+        _field(fields, "partition_id"),
+        mode=fields.get("mode", RestartPartitionMode.ALL_REPLICAS_OR_INSTANCES.value),
+        operation_id=fields.get("operation_id"),
+    )
+
+
+def data_loss_target(fields: dict[str, str]) -> FaultTarget:
+    mode = fields.get("mode", "partial")
+    return FaultTarget.data_loss(
+        _field(fields, "service_id"),
+        _field(fields, "partition_id"),
+        mode=_DATA_LOSS_MODES.get(mode.lower(), mode),
+        operation_id=fields.get("operation_id"),
+    )
+
+
+def quorum_loss_target(fields: dict[str, str]) -> FaultTarget:
+    mode = fields.get("mode", "quorum")
+    return FaultTarget.quorum_loss(
+        _field(fields, "service_id"),
+        _field(fields, "partition_id"),
+        duration=_whole(fields, "duration"),
+        mode=_QUORUM_LOSS_MODES.get(mode.lower(), mode),
+        operation_id=fields.get("operation_id"),
+    )
+
+
+def node_transition_target(fields: dict[str, str]) -> FaultTarget:
+    return FaultTarget.node_transition(
+        _field(fields, "node_name"),
+        _field(fields, "transition"),
+        stop_duration=_whole(fields, "duration", 600),
+        node_instance_id=fields.get("node_instance_id"),
+        operation_id=fields.get("operation_id"),
+    )
 
 
 async def start_restart(client: ProgressClient, fields: dict[str, str]) -> OperationRef:
@@ -99,6 +149,8 @@ def run_starts(
     fields: dict[str, str] | None,
     *,
     what: str,
+    target: Callable[[dict[str, str]], FaultTarget] | None = None,
+    journal: str | None = None,
     source: str | None,
     operation_id: str | None,
     wait_for_it: bool,
@@ -115,6 +167,8 @@ def run_starts(
     """Start one fault (from *fields*) or many (from *source*), as the command line asked."""
     if (source is None) == (fields is None):
         raise click.UsageError(f"give the {what} target, or --from FILE (not both)")
+    if journal is not None and source is None:
+        raise click.UsageError("--journal goes with --from FILE (a journal keeps a run of many faults)")
     if source is not None:
         if operation_id is not None:
             raise click.UsageError("--operation-id is for one target; with --from, give an operation_id column")
@@ -151,11 +205,28 @@ def run_starts(
 
         return await batch.watch(started_refs(start, rows_from(stream, batch.report), batch))
 
+    async def journaled(client: ProgressClient, stream: BinaryIO) -> int:
+        assert journal is not None
+        assert target is not None
+        console = err_console()
+        skipped = 0
+        targets = []
+        async for row in rows_from(stream, reporter(console)):
+            try:
+                targets.append(target(dict(row.fields)))
+            except (ValueError, TypeError, KeyError) as exc:
+                skipped += 1
+                console.print(f"[yellow]skipped[/] line {row.line}: {escape(str(exc))}")
+        options = {"deadline": deadline, "concurrency": concurrency, "max_rate": max_rate}
+        return await run_journal(client, journal, targets, results or sys.stdout, options, skipped=skipped)
+
     async def go(stream: BinaryIO | None) -> int:
         async with connect() as client:
             if stream is None:
                 assert fields is not None
                 return await one(client, fields)
+            if journal is not None:
+                return await journaled(client, stream)
             return await many(client, stream)
 
     if source is None:
@@ -177,6 +248,12 @@ def common_options(what: str, columns: str) -> Callable[[Callable[..., Any]], Ca
             ),
             click.option(
                 "--wait", "wait_for_it", is_flag=True, help=f"Wait for the {what} to end (always so with --from)."
+            ),
+            click.option(
+                "--journal",
+                metavar="PATH",
+                help="With --from: keep the run in this journal (fsync'd before each start), so that "
+                "`sf-progress resume PATH` finishes a killed run with no fault lost or started twice.",
             ),
             click.option(
                 "--from",

@@ -1,0 +1,60 @@
+"""Runs kept in a journal, from the command line: ``--journal`` on the start commands, and ``resume``."""
+
+from __future__ import annotations
+
+import collections
+import os
+from collections.abc import Callable, Iterable
+from typing import IO, Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from .. import FaultRun, FaultTarget, JournalError, OutcomeKind, ProgressClient
+from ._batchrun import EXIT_USAGE, exit_code
+from ._io import write_record
+from ._ui import err_console
+
+
+def reporter(console: Console) -> Callable[[str], None]:
+    def report(message: str) -> None:
+        console.print(f"[yellow]skipped[/] {escape(message)}")
+
+    return report
+
+
+async def run_journal(
+    client: ProgressClient,
+    journal: str | os.PathLike[str],
+    targets: Iterable[FaultTarget] | None,
+    results: IO[str],
+    options: dict[str, Any],
+    *,
+    skipped: int = 0,
+    force: bool = False,
+) -> int:
+    """Create (*targets* given) or resume the run of *journal*; start what is left; print one line per target."""
+    console = err_console()
+    try:
+        if targets is None:
+            run = await FaultRun.resume(journal, client, force=force)
+        else:
+            run = await FaultRun.create(journal, client, targets)
+    except JournalError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        return EXIT_USAGE
+    kinds: collections.Counter[OutcomeKind] = collections.Counter()
+    try:
+        await run.start_pending()
+        async for result in run.results(**{k: v for k, v in options.items() if v is not None}):
+            kinds[result.kind] += 1
+            write_record(results, result.record)
+    finally:
+        run.close()
+    console.print(
+        "run: "
+        + ", ".join(f"{kind.value.replace('_', ' ')} {count}" for kind, count in sorted(kinds.items()))
+        + (f", bad input lines {skipped}" if skipped else "")
+        + f"  (journal {journal})"
+    )
+    return exit_code(kinds, problems=bool(skipped))
