@@ -23,7 +23,7 @@ from ._errors import BadRequestError, ConflictError, NotFoundError, SFProgressEr
 from ._journal import FaultTarget, Journal, JournalError, TargetState
 from ._kinds import KINDS
 from ._models import OperationRef, OperationType
-from ._waiting import Outcome, OutcomeKind
+from ._waiting import Event, Outcome, OutcomeKind, StateChanged, call_hook
 
 if TYPE_CHECKING:  # the client imports nothing of this module, so this is no cycle
     from ._client import ProgressClient
@@ -258,7 +258,15 @@ class FaultRun:
                 yield _result(n, state, record)  # not journaled: a resume checks it again
         journal.flush()
         if waiting:
-            async with self.client.wait_many(list(waiting), **wait_options) as batch:
+            user_hook = wait_options.pop("on_event", None)
+
+            async def keep_states(event: Event) -> None:
+                # State changes worth keeping (Running, RollingBack) go into the journal too.
+                if isinstance(event, StateChanged) and not event.progress.is_terminal:
+                    journal.state(waiting[event.ref], event.progress.raw_state)
+                await call_hook(user_hook, event)
+
+            async with self.client.wait_many(list(waiting), on_event=keep_states, **wait_options) as batch:
                 async for outcome in batch:
                     n = waiting[outcome.ref]
                     record = outcome_record(outcome)

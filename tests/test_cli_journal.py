@@ -39,7 +39,7 @@ def journal_ids(path: Path) -> list[str]:
 
 
 @pytest.mark.real_wait
-@pytest.mark.parametrize("moment", ["while_starting_slowly", "while_starts_fail", "while_waiting"])
+@pytest.mark.parametrize("moment", ["while_starting_slowly", "while_starts_fail", "while_waiting", "ctrl_c"])
 def test_sigkill_then_resume_starts_each_target_exactly_once(
     fake: ThreadedCluster,
     tmp_path: Path,
@@ -69,14 +69,15 @@ def test_sigkill_then_resume_starts_each_target_exactly_once(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    want = 3 if moment != "while_waiting" else N
+    want = N if moment in ("while_waiting", "ctrl_c") else 3
     deadline = time.monotonic() + 60
     while len(fake.cluster.operations) < want and time.monotonic() < deadline:
         time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(30)
+    proc.send_signal(signal.SIGINT if moment == "ctrl_c" else signal.SIGKILL)
+    code = proc.wait(30)
+    assert code == (130 if moment == "ctrl_c" else -signal.SIGKILL)
     fake.do(fake.cluster.clear_faults)
-    assert len(fake.cluster.operations) < N or moment == "while_waiting"
+    assert len(fake.cluster.operations) < N or moment in ("while_waiting", "ctrl_c")
     result = cli("resume", str(journal), "--endpoint", fake.cluster.url)
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stdout.splitlines()]

@@ -51,6 +51,7 @@ async def test_a_run_journals_every_step_and_reports_one_result_each(
     assert sorted(started(cluster)) == sorted(uuid.UUID(t.operation_id) for t in plan)
     kinds = [r["type"] for r in lines_of(path)]
     assert kinds.count("intent") == kinds.count("accepted") == kinds.count("outcome") == 9
+    assert kinds.count("state") >= 9  # each was seen Running
     assert kinds.index("intent") < kinds.index("accepted")
     # A finished journal resumes into the same results, sending nothing.
     before = cluster.requests
