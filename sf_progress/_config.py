@@ -8,6 +8,7 @@ import itertools
 import random
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from types import TracebackType
 from typing import ClassVar
@@ -223,6 +224,17 @@ async def _settle() -> None:
         await asyncio.sleep(0.001)
     for _ in range(5):
         await asyncio.sleep(0)
+
+
+async def sleep_or_wake(sleep: Callable[[float], Awaitable[None]], delay: float, wake: asyncio.Event) -> None:
+    """Sleep *delay* seconds with *sleep*, or less if *wake* is set meanwhile."""
+    sleeper = asyncio.ensure_future(sleep(delay))
+    waker = asyncio.ensure_future(wake.wait())
+    try:
+        await asyncio.wait((sleeper, waker), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        waker.cancel()
 
 
 def request_started() -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 
 from . import _telemetry
-from ._config import virtual_time
+from ._config import sleep_or_wake, virtual_time
 from ._errors import FabricTransientError, NotFoundError, SFProgressError
 from ._models import FaultOperation, FaultProgress, OperationRef, OperationState
 from ._observer import ListClient, Observer, Subscription
@@ -293,7 +293,8 @@ class _Engine(ListClient):
                 # Timer coalescing: reads due within the same 100 ms go out together, so
                 # the gateway (and this process) wakes once for them, not once each.
                 due = math.ceil(self.heap[0][0] / _SLACK) * _SLACK
-            await self._sleep_until(max(due, self.pause_until, self.next_send) - now)
+            # Until then, or less when ``wake`` is set (a new, earlier operation).
+            await sleep_or_wake(self.sleep, max(due, self.pause_until, self.next_send) - now, self.wake)
 
     def hand_over(self, tracker: _Tracker) -> None:
         """Give a due operation to an idle worker, or to a new one (never more than in flight)."""
@@ -302,16 +303,6 @@ class _Engine(ListClient):
             self.work.put_nowait(tracker)
         else:
             self.tasks.append(asyncio.ensure_future(self.worker(tracker)))
-
-    async def _sleep_until(self, delay: float) -> None:
-        """Sleep *delay* seconds, or less if ``wake`` is set (a new, earlier operation)."""
-        sleeper = asyncio.ensure_future(self.sleep(delay))
-        waker = asyncio.ensure_future(self.wake.wait())
-        try:
-            await asyncio.wait((sleeper, waker), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            waker.cancel()
 
     async def worker(self, first: _Tracker) -> None:
         tracker: _Tracker | None = first

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
-from ._config import RetryPolicy
+from ._config import RetryPolicy, sleep_or_wake
 from ._errors import FabricError, SFProgressError
 from ._models import FaultOperation, OperationState
 
@@ -277,13 +277,7 @@ class Observer:
         if delay == math.inf:
             await self.changed.wait()
             return
-        sleeper = asyncio.ensure_future(self.sleep(delay))
-        waker = asyncio.ensure_future(self.changed.wait())
-        try:
-            await asyncio.wait((sleeper, waker), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            waker.cancel()
+        await sleep_or_wake(self.sleep, delay, self.changed)
 
     def _expire(self, now: float) -> None:
         heap = self.deadlines

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -17,6 +18,16 @@ install()
 
 PID = uuid.UUID("1daae3f5-7fd6-42e9-b1ba-8c05f873994d")
 OID = uuid.UUID("7d3d0a5e-7c4f-4a41-9c5e-6a6f1f6c2b11")
+
+
+def others() -> set[asyncio.Task[object]]:
+    """Tasks still running, other than the caller's, the fake cluster's connection handlers and the virtual clock."""
+    return {
+        t
+        for t in asyncio.all_tasks()
+        if t is not asyncio.current_task()
+        and not t.get_coro().__qualname__.startswith(("RequestHandler", "_VirtualTime"))  # type: ignore[union-attr]
+    }
 
 
 @pytest.fixture(autouse=True)

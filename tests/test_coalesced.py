@@ -26,7 +26,7 @@ from sf_progress._observer import Observer
 from sf_progress._waiting import settings
 from sf_progress.testing import FakeCluster, Fault, Script
 
-from .conftest import PID
+from .conftest import PID, others
 
 KIND = {
     OperationState.COMPLETED: OutcomeKind.COMPLETED,
@@ -46,13 +46,6 @@ NOISE = [
 def refs(n: int) -> list[OperationRef]:
     return [OperationRef("app~svc", PID, uuid.uuid4()) for _ in range(n)]
 
-
-def others() -> set[asyncio.Task[object]]:
-    return {
-        t
-        for t in asyncio.all_tasks()
-        if t is not asyncio.current_task() and not t.get_coro().__qualname__.startswith(("RequestHandler", "_VirtualTime"))  # type: ignore[union-attr]
-    }
 
 
 async def collect(client: ProgressClient, ops: list[OperationRef], **kwargs: object) -> list[Outcome]:

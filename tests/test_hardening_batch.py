@@ -16,20 +16,12 @@ from sf_progress._engine import _Engine
 from sf_progress._waiting import settings
 from sf_progress.testing import FakeCluster, Script
 
-from .conftest import PID
+from .conftest import PID, others
 
 
 def refs(n: int) -> list[OperationRef]:
     return [OperationRef("app~svc", PID, uuid.uuid4()) for _ in range(n)]
 
-
-def others() -> set[asyncio.Task[object]]:
-    """Tasks still running, other than this test's and the fake cluster's connection handlers."""
-    return {
-        t
-        for t in asyncio.all_tasks()
-        if t is not asyncio.current_task() and not t.get_coro().__qualname__.startswith(("RequestHandler", "_VirtualTime"))  # type: ignore[union-attr]
-    }
 
 
 async def settle() -> None:

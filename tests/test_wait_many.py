@@ -28,7 +28,7 @@ from sf_progress import (
 )
 from sf_progress.testing import FakeCluster, Fault, Script
 
-from .conftest import PID
+from .conftest import PID, others
 
 KIND = {
     OperationState.COMPLETED: OutcomeKind.COMPLETED,
@@ -41,14 +41,6 @@ KIND = {
 def refs(n: int) -> list[OperationRef]:
     return [OperationRef("app~svc", PID, uuid.uuid4()) for _ in range(n)]
 
-
-def others() -> set[asyncio.Task[object]]:
-    """Tasks still running, other than this test's and the fake cluster's connection handlers."""
-    return {
-        t
-        for t in asyncio.all_tasks()
-        if t is not asyncio.current_task() and not t.get_coro().__qualname__.startswith(("RequestHandler", "_VirtualTime"))  # type: ignore[union-attr]
-    }
 
 
 async def collect(batch: AsyncIterator[Outcome]) -> list[Outcome]:
