@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 
 from sf_progress import (
     Backoff,
     BatchSnapshot,
+    DataLossMode,
     Event,
+    FaultProgress,
+    FaultRun,
+    FaultTarget,
+    JournalError,
+    NodeTransitionProgress,
+    NodeTransitionType,
+    OperationKindError,
     OperationRef,
     OperationState,
+    OperationType,
     Outcome,
     OutcomeKind,
+    PartitionDataLossProgress,
+    PartitionQuorumLossProgress,
     PartitionRestartProgress,
     ProgressClient,
     RetryPolicy,
+    RunResult,
     SFProgressError,
     StateChanged,
 )
@@ -48,3 +61,29 @@ async def use(client: ProgressClient) -> None:
 
 
 client = ProgressClient("http://localhost:19080", retry=RetryPolicy(attempts=3), api_version="6.0")
+
+
+async def every_kind(client: ProgressClient) -> None:
+    loss = await client.start_data_loss("a~b", uuid.uuid4(), DataLossMode.FULL_DATA_LOSS)
+    quorum = await client.start_quorum_loss("a~b", uuid.uuid4(), 30, "AllReplicas")
+    node = await client.start_node_transition("_Node_0", NodeTransitionType.STOP, stop_duration=600)
+    data: PartitionDataLossProgress = await client.get_data_loss_progress(loss)
+    q: PartitionQuorumLossProgress = await client.get_quorum_loss_progress(quorum)
+    n: NodeTransitionProgress = await client.get_node_transition_progress(node)
+    any_kind: FaultProgress = await client.get_progress(OperationRef.node_transition("_Node_1", uuid.uuid4()))
+    kind: OperationType = loss.kind
+    print(data.invoke_data_loss_result, q.error_code, n.node_transition_result, any_kind.raw_state, kind)
+    async with client.wait_many([loss, quorum, node], coalesce=None) as batch:
+        async for outcome in batch:
+            print(outcome.progress)
+    with contextlib.suppress(OperationKindError, JournalError):
+        await client.get_restart_progress(loss)
+
+
+async def journaled(client: ProgressClient) -> None:
+    targets = [FaultTarget.restart("a~b", uuid.uuid4()), FaultTarget.quorum_loss("a~b", uuid.uuid4(), duration=5)]
+    async with await FaultRun.create("run.jsonl", client, targets) as run:
+        await run.start_pending()
+        async for result in run.results(deadline=600):
+            r: RunResult = result
+            print(r.kind, r.record)
