@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from datetime import timedelta
-from typing import Any, overload
+from typing import Any, cast, overload
 
 from ._auth import AadMetadata, parse_aad_metadata
 from ._errors import BadRequestError, NotFoundError, ResponseFormatError
@@ -63,9 +63,13 @@ class FaultCalls:
         """Read the progress of any fault operation, by the kind its ``OperationRef`` names."""
         if not isinstance(ref, OperationRef):
             raise TypeError(f"ref must be an OperationRef, not {type(ref).__name__}")
-        server_timeout = self._server_timeout_of(timeout)
+        return await self._read(ref, timeout)
+
+    def _read(self, ref: OperationRef, timeout: int | None) -> Awaitable[FaultProgress]:
+        """The progress read (a plain function returning the awaitable: one frame less on the hot path)."""
+        server_timeout = self._server_timeout if timeout is None else check_server_timeout(timeout)
         url = self._urls.progress(ref, server_timeout)
-        return await self._transport.call("GET", url, server_timeout, ref, KINDS[ref.kind].parse, route="progress")
+        return self._transport.call("GET", url, server_timeout, ref, KINDS[ref.kind].parse, route="progress")
 
     @overload
     async def get_restart_progress(
@@ -96,9 +100,7 @@ class FaultCalls:
         ``timeout`` overrides the server timeout for this call (int seconds).
         """
         ref = ref_of(OperationType.PARTITION_RESTART, service_id, partition_id, operation_id)
-        progress = await self.get_progress(ref, timeout=timeout)
-        assert isinstance(progress, PartitionRestartProgress)
-        return progress
+        return cast(PartitionRestartProgress, await self._read(ref, timeout))
 
     async def get_data_loss_progress(
         self,
@@ -110,9 +112,7 @@ class FaultCalls:
     ) -> PartitionDataLossProgress:
         """Read the progress of a partition data loss (a ref, or the three ids)."""
         ref = ref_of(OperationType.PARTITION_DATA_LOSS, service_id, partition_id, operation_id)
-        progress = await self.get_progress(ref, timeout=timeout)
-        assert isinstance(progress, PartitionDataLossProgress)
-        return progress
+        return cast(PartitionDataLossProgress, await self._read(ref, timeout))
 
     async def get_quorum_loss_progress(
         self,
@@ -124,9 +124,7 @@ class FaultCalls:
     ) -> PartitionQuorumLossProgress:
         """Read the progress of a partition quorum loss (a ref, or the three ids)."""
         ref = ref_of(OperationType.PARTITION_QUORUM_LOSS, service_id, partition_id, operation_id)
-        progress = await self.get_progress(ref, timeout=timeout)
-        assert isinstance(progress, PartitionQuorumLossProgress)
-        return progress
+        return cast(PartitionQuorumLossProgress, await self._read(ref, timeout))
 
     async def get_node_transition_progress(
         self,
@@ -144,9 +142,7 @@ class FaultCalls:
             if operation_id is None:
                 raise TypeError("operation_id is required")
             ref = OperationRef.node_transition(node_name, operation_id)
-        progress = await self.get_progress(ref, timeout=timeout)
-        assert isinstance(progress, NodeTransitionProgress)
-        return progress
+        return cast(NodeTransitionProgress, await self._read(ref, timeout))
 
     # --- starts -------------------------------------------------------------------------
 

@@ -237,13 +237,8 @@ async def sleep_or_wake(sleep: Callable[[float], Awaitable[None]], delay: float,
         waker.cancel()
 
 
-def request_started() -> None:
-    """A request is on its way (the virtual clock waits for its answer before moving)."""
-    _TESTING.busy += 1
-
-
-def request_ended() -> None:
-    _TESTING.busy -= 1
+#: The testing switch's state (``busy`` counts requests on their way, for the virtual clock).
+TESTING = _TESTING
 
 
 def virtual_time(sleeper: object) -> bool:

@@ -183,7 +183,6 @@ def json_body(parse: Callable[[Any, bytes, OperationRef | None], T]) -> Callable
     return from_body
 
 
-_MEMO: dict[tuple[OperationType, bytes], FaultProgress] = {}
 _MEMO_SIZE, _MEMO_BODY = 512, 512
 
 
@@ -192,19 +191,19 @@ def progress_parser(kind: OperationType) -> Callable[[bytes, OperationRef | None
 
     Progress models are immutable and most answers are byte-identical (every Running
     operation answers ``{"State":"Running"}``), so a repeated body costs one dict lookup:
-    less than the ``json.loads`` a hand-written loop does.  The memo is keyed by kind and
-    body: the same bytes are a different model for another kind.
+    less than the ``json.loads`` a hand-written loop does.  Each kind has a memo of its
+    own: the same bytes are a different model for another kind.
     """
+    memo: dict[bytes, FaultProgress] = {}
 
     def from_body(body: bytes, ref: OperationRef | None) -> FaultProgress:
-        key = (kind, body)
-        progress = _MEMO.get(key)
+        progress = memo.get(body)
         if progress is None:
             progress = parse_progress(decode_json(body, ref), body, ref, kind)
             if len(body) <= _MEMO_BODY:
-                if len(_MEMO) >= _MEMO_SIZE:
-                    _MEMO.clear()
-                _MEMO[key] = progress
+                if len(memo) >= _MEMO_SIZE:
+                    memo.clear()
+                memo[body] = progress
         return progress
 
     return from_body

@@ -294,7 +294,8 @@ class Transport:
         route: str,
     ) -> T:
         session = self.open()
-        _config.request_started()
+        testing = _config.TESTING
+        testing.busy += 1  # the virtual clock waits for this answer
         result = "error"  # for the requests counter: ok, transient or error
         try:
             async with session.request(
@@ -334,7 +335,7 @@ class Transport:
                 hint = " (over TLS: if the cluster requires a client certificate, it may have refused this one)"
             raise TransportError(f"{method} {self.endpoint}: {_describe(exc)}{hint}", ref=ref) from exc
         finally:
-            _config.request_ended()
+            testing.busy -= 1
             _telemetry.request(route, result)
         return parse(body, ref)
 
