@@ -18,6 +18,8 @@ from ._parsing import progress_parser
 __all__ = ["CONTROL_API_VERSION", "KINDS", "FaultKind", "Urls"]
 
 CONTROL_API_VERSION = "6.0"
+#: How many progress URLs a client keeps (about 1.5 MB at most; a wait re-reads the same refs).
+_RECENT = 4096
 
 
 @attrs.frozen
@@ -80,12 +82,21 @@ class Urls:
         self._progress = {
             kind.type: f"{kind.progress_action}?api-version={api_version}&OperationId=" for kind in KINDS.values()
         }
+        self._recent: dict[tuple[OperationRef, int], URL] = {}
 
     def progress(self, ref: OperationRef, server_timeout: int) -> URL:
-        return URL(
-            f"{self.base}{ref.path}{self._progress[ref.kind]}{ref.operation_id}&timeout={server_timeout}",
-            encoded=True,
-        )
+        """The progress read's URL; the URLs of recent refs are kept (waits read the same ones again)."""
+        key = (ref, server_timeout)
+        url = self._recent.get(key)
+        if url is None:
+            url = URL(
+                f"{self.base}{ref.path}{self._progress[ref.kind]}{ref.operation_id}&timeout={server_timeout}",
+                encoded=True,
+            )
+            if len(self._recent) >= _RECENT:
+                self._recent.clear()
+            self._recent[key] = url
+        return url
 
     def start(self, ref: OperationRef, params: str, server_timeout: int) -> URL:
         """A start call; *params* are its kind's own query parameters, already encoded."""
