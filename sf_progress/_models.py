@@ -230,9 +230,9 @@ class OperationRef:
     node_name: str | None = attrs.field(default=None, kw_only=True, converter=_optional_node_name)
 
     def __attrs_post_init__(self) -> None:
-        if self.node_name is None and self.partition_id is not None and self.service_id is not None:
-            if self.kind is not OperationType.NODE_TRANSITION:
-                return  # a partition operation, as it should be
+        partition = self.node_name is None and self.partition_id is not None and self.service_id is not None
+        if partition and self.kind is not OperationType.NODE_TRANSITION:
+            return  # a partition operation, as it should be
         if self.kind is OperationType.NODE_TRANSITION:
             if self.node_name is None or self.service_id is not None or self.partition_id is not None:
                 raise ValueError("a node transition names a node_name (and no service or partition)")
