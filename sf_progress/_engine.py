@@ -56,7 +56,7 @@ _BUSY_SHARE = 0.5
 #: After a decrease, the next one waits at least this long (about one round trip of a busy gateway).
 _DECREASE_WINDOW = 0.5
 #: Reads due within one slot of this many seconds are sent together (at most this much later).
-_SLACK = 0.1
+_SLACK = 0.25
 _GAVE_UP = frozenset({OutcomeKind.NOT_FOUND, OutcomeKind.TIMED_OUT, OutcomeKind.FAILED})
 
 
@@ -290,7 +290,7 @@ class _Engine(ListClient):
                     continue
                 due = self.heap[0][0]
             else:
-                # Timer coalescing: reads due within the same 100 ms go out together, so
+                # Timer coalescing: reads due within the same 250 ms go out together, so
                 # the gateway (and this process) wakes once for them, not once each.
                 due = math.ceil(self.heap[0][0] / _SLACK) * _SLACK
             # Until then, or less when ``wake`` is set (a new, earlier operation).
