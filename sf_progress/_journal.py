@@ -239,13 +239,14 @@ class Journal:
     def _append(self, record: dict[str, Any]) -> None:
         self._file.write(json.dumps(record, separators=(", ", ": ")).encode() + b"\n")
 
-    def add_targets(self, targets: Iterable[FaultTarget]) -> list[TargetState]:
+    def add_targets(self, targets: Iterable[FaultTarget]) -> list[int]:
+        """Append targets to the plan; return their numbers."""
         added = []
         for target in targets:
-            state = TargetState(target)
-            self._append(target.line(len(self.targets)))
-            self.targets.append(state)
-            added.append(state)
+            n = len(self.targets)
+            self._append(target.line(n))
+            self.targets.append(TargetState(target))
+            added.append(n)
         return added
 
     def intents(self, numbers: Iterable[int]) -> None:
@@ -282,11 +283,6 @@ class Journal:
             self.sync()
             self._file.close()  # also releases the lock
 
-    def number_of(self, target: FaultTarget) -> int:
-        for n, state in enumerate(self.targets):
-            if state.target is target:
-                return n
-        raise KeyError(target.operation_id)
 
 
 def _lock(file: Any, path: Path) -> None:

@@ -133,9 +133,9 @@ class FaultRun:
 
     def plan(self, targets: Iterable[FaultTarget]) -> list[int]:
         """Add targets to the journal (durably), without starting them; return their numbers."""
-        states = self.journal.add_targets(targets)
+        numbers = self.journal.add_targets(targets)
         self.journal.sync()
-        return [self.journal.number_of(state.target) for state in states]
+        return numbers
 
     async def start(self, target: FaultTarget) -> OperationRef:
         """Plan one more target and start it (its intent durable first); return its ref."""
