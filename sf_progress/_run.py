@@ -28,7 +28,7 @@ from ._waiting import Event, Outcome, OutcomeKind, StateChanged, call_hook
 if TYPE_CHECKING:  # the client imports nothing of this module, so this is no cycle
     from ._client import ProgressClient
 
-__all__ = ["FaultRun", "RunResult", "outcome_record"]
+__all__ = ["FaultRun", "RunResult", "outcome_record", "start_target"]
 
 logger = logging.getLogger("sf_progress")
 
@@ -163,7 +163,7 @@ class FaultRun:
     async def _send(self, n: int) -> None:
         target = self.journal.targets[n].target
         try:
-            await _start(self.client, target)
+            await start_target(self.client, target)
         except ConflictError as exc:
             if exc.code != _ALREADY_EXISTS:
                 self.journal.rejected(n, str(exc))
@@ -284,7 +284,8 @@ def _result(n: int, state: TargetState, record: dict[str, Any]) -> RunResult:
     return RunResult(n, state.target, OutcomeKind(record.get("kind", "failed")), record)
 
 
-async def _start(client: ProgressClient, target: FaultTarget) -> OperationRef:
+async def start_target(client: ProgressClient, target: FaultTarget) -> OperationRef:
+    """Send the start call of *target*'s kind, with its parameters and its OperationId."""
     params, op_id = target.params, target.operation_id
     if target.kind is OperationType.NODE_TRANSITION:
         assert target.node_name is not None

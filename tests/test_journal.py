@@ -73,7 +73,7 @@ async def test_a_crash_between_steps_resumes_without_doubling(
     run = await FaultRun.create(path, client, plan, settle=0.1)
     from sf_progress import _run
 
-    real_start = _run._start
+    real_start = _run.start_target
     calls = 0
 
     async def crashing_start(client_: Any, target: FaultTarget) -> Any:
@@ -85,11 +85,11 @@ async def test_a_crash_between_steps_resumes_without_doubling(
             raise Crash  # ...and the process dies before the journal hears of it
         return await real_start(client_, target)
 
-    monkeypatch.setattr(_run, "_start", crashing_start)
+    monkeypatch.setattr(_run, "start_target", crashing_start)
     with pytest.raises(Crash):
         await run.start_pending()
     run.close()
-    monkeypatch.setattr(_run, "_start", real_start)
+    monkeypatch.setattr(_run, "start_target", real_start)
     assert len(cluster.operations) == (4 if moment == "after_send" else 3)
     async with await FaultRun.resume(path, client, settle=0.1) as resumed:
         await resumed.start_pending()

@@ -32,10 +32,6 @@ from ._startcmds import (
     quorum_loss_target,
     restart_target,
     run_starts,
-    start_data_loss,
-    start_node_transition,
-    start_quorum_loss,
-    start_restart,
 )
 from ._ui import err_console
 
@@ -171,7 +167,7 @@ def restart(service: str | None, partition: str | None, mode: str, **options: An
     fields = None if service is None or partition is None else {"service_id": service, "partition_id": partition}
     if fields is not None:
         fields["mode"] = mode
-    run_starts(start_restart, fields, what="restart", target=restart_target, **options)
+    run_starts(restart_target, fields, what="restart", **options)
 
 
 @main.command(name="data-loss", epilog=EPILOG)
@@ -184,7 +180,7 @@ def data_loss(service: str | None, partition: str | None, mode: str, **options: 
     fields = None if service is None or partition is None else {"service_id": service, "partition_id": partition}
     if fields is not None:
         fields["mode"] = mode
-    run_starts(start_data_loss, fields, what="data loss", target=data_loss_target, **options)
+    run_starts(data_loss_target, fields, what="data loss", **options)
 
 
 @main.command(name="quorum-loss", epilog=EPILOG)
@@ -200,7 +196,7 @@ def quorum_loss(service: str | None, partition: str | None, duration: int | None
         if duration is None:
             raise click.UsageError("--duration is required")
         fields.update(mode=mode, duration=str(duration))
-    run_starts(start_quorum_loss, fields, what="quorum loss", target=quorum_loss_target, **options)
+    run_starts(quorum_loss_target, fields, what="quorum loss", **options)
 
 
 @main.command(name="node-transition", epilog=EPILOG)
@@ -224,7 +220,7 @@ def node_transition(
         fields["duration"] = str(duration)
         if instance_id is not None:
             fields["node_instance_id"] = instance_id
-    run_starts(start_node_transition, fields, what="node transition", target=node_transition_target, **options)
+    run_starts(node_transition_target, fields, what="node transition", **options)
 
 
 

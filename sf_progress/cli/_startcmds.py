@@ -23,6 +23,7 @@ from .. import (
     QuorumLossMode,
     RestartPartitionMode,
 )
+from .._run import start_target
 from ._batchrun import EXIT_OK, BatchRun, started_refs
 from ._common import output_option, run, wait_one, with_batch_options
 from ._connect import connection_options
@@ -31,8 +32,6 @@ from ._journalrun import reporter, run_journal
 from ._metrics import serve_metrics
 from ._render import ref_record
 from ._ui import err_console
-
-Starter = Callable[[ProgressClient, dict[str, str]], Awaitable[OperationRef]]
 
 _DATA_LOSS_MODES = {"partial": DataLossMode.PARTIAL_DATA_LOSS.value, "full": DataLossMode.FULL_DATA_LOSS.value}
 _QUORUM_LOSS_MODES = {"quorum": QuorumLossMode.QUORUM_REPLICAS.value, "all": QuorumLossMode.ALL_REPLICAS.value}
@@ -104,52 +103,11 @@ def node_transition_target(fields: dict[str, str]) -> FaultTarget:
     )
 
 
-async def start_restart(client: ProgressClient, fields: dict[str, str]) -> OperationRef:
-    return await client.start_partition_restart(
-        _field(fields, "service_id"),
-        _field(fields, "partition_id"),
-        mode=fields.get("mode", RestartPartitionMode.ALL_REPLICAS_OR_INSTANCES.value),
-        operation_id=fields.get("operation_id"),
-    )
-
-
-async def start_data_loss(client: ProgressClient, fields: dict[str, str]) -> OperationRef:
-    mode = fields.get("mode", "partial")
-    return await client.start_data_loss(
-        _field(fields, "service_id"),
-        _field(fields, "partition_id"),
-        _DATA_LOSS_MODES.get(mode.lower(), mode),
-        operation_id=fields.get("operation_id"),
-    )
-
-
-async def start_quorum_loss(client: ProgressClient, fields: dict[str, str]) -> OperationRef:
-    mode = fields.get("mode", "quorum")
-    return await client.start_quorum_loss(
-        _field(fields, "service_id"),
-        _field(fields, "partition_id"),
-        _number(fields, "duration"),
-        _QUORUM_LOSS_MODES.get(mode.lower(), mode),
-        operation_id=fields.get("operation_id"),
-    )
-
-
-async def start_node_transition(client: ProgressClient, fields: dict[str, str]) -> OperationRef:
-    return await client.start_node_transition(
-        _field(fields, "node_name"),
-        _field(fields, "transition"),
-        stop_duration=_number(fields, "duration", 600.0),
-        node_instance_id=fields.get("node_instance_id"),
-        operation_id=fields.get("operation_id"),
-    )
-
-
 def run_starts(
-    starter: Starter,
+    target: Callable[[dict[str, str]], FaultTarget],
     fields: dict[str, str] | None,
     *,
     what: str,
-    target: Callable[[dict[str, str]], FaultTarget] | None = None,
     journal: str | None = None,
     source: str | None,
     operation_id: str | None,
@@ -164,7 +122,15 @@ def run_starts(
     metrics_port: int | None = None,
     metrics_host: str = "127.0.0.1",
 ) -> None:
-    """Start one fault (from *fields*) or many (from *source*), as the command line asked."""
+    """Start one fault (from *fields*) or many (from *source*), as the command line asked.
+
+    *target* reads a target's fields (arguments or a row of ``--from``) into a ``FaultTarget``;
+    the same reading serves plain starts and journaled runs.
+    """
+
+    def starter(client: ProgressClient, fields: dict[str, str]) -> Awaitable[OperationRef]:
+        return start_target(client, target(fields))
+
     if (source is None) == (fields is None):
         raise click.UsageError(f"give the {what} target, or --from FILE (not both)")
     if journal is not None and source is None:
@@ -207,7 +173,6 @@ def run_starts(
 
     async def journaled(client: ProgressClient, stream: BinaryIO) -> int:
         assert journal is not None
-        assert target is not None
         console = err_console()
         skipped = 0
         targets = []
