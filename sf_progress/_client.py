@@ -6,7 +6,6 @@ become sf_progress errors.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import uuid
@@ -24,8 +23,8 @@ from ._auth import TokenProvider
 from ._batch import BatchWaiter
 from ._calls import FaultCalls, ref_of
 from ._config import RetryPolicy
-from ._engine import MAX_CONCURRENCY, OperationLike, _Engine
-from ._errors import NotFoundError, OperationNotCompleted, SFProgressError
+from ._engine import MAX_CONCURRENCY, OperationLike, _Abort, _Engine
+from ._errors import OperationNotCompleted
 from ._ids import check_api_version, check_endpoint, check_header_value, check_server_timeout, to_seconds
 from ._kinds import KINDS, Urls
 from ._models import (
@@ -36,24 +35,19 @@ from ._models import (
     OperationType,
     PartitionRestartProgress,
 )
-from ._observer import Observer, Subscription
-from ._parsing import json_body, parse_operation_list
+from ._observer import Observer
+from ._parsing import json_body, parse_active_list
 from ._security import CertArg, TLSConfig, VerifyArg
 from ._transport import LAST_LOOK, MAX_LIST_BODY, Transport
 from ._waiting import (
     Backoff,
+    Event,
     EventHook,
-    Listed,
     Outcome,
     OutcomeKind,
-    Retrying,
     StateChanged,
-    _Tracker,
-    call_hook,
-    first_due,
-    listed_progress,
+    _Settings,
     settings,
-    step,
 )
 
 __all__ = ["ProgressClient"]
@@ -64,7 +58,7 @@ logger = logging.getLogger("sf_progress")
 ProgressHook = Callable[[OperationRef, Any], Awaitable[None] | None]
 # Running | RollingBack: the list then scans only the service's table of active operations.
 _ACTIVE_STATES = OperationState.RUNNING.filter_bit | OperationState.ROLLING_BACK.filter_bit
-_parse_list = json_body(parse_operation_list)
+_parse_list = json_body(parse_active_list)
 
 
 class ProgressClient(FaultCalls):
@@ -215,8 +209,11 @@ class ProgressClient(FaultCalls):
             )
         return observer
 
-    async def _list_active(self, type_mask: int) -> list[FaultOperation]:
-        """One list call of the active operations (``StateFilter=3``) of some types, not retried."""
+    async def _list_active(self, type_mask: int) -> tuple[list[FaultOperation], int]:
+        """One list call of the active operations (``StateFilter=3``) of some types, not retried.
+
+        Returns the well-formed items and the number of malformed ones skipped.
+        """
         params = f"TypeFilter={type_mask}&StateFilter={_ACTIVE_STATES}"
         url = self._urls.control("/Faults/", params, self._server_timeout)
         return await self._transport.attempt(
@@ -322,59 +319,28 @@ class ProgressClient(FaultCalls):
         if on_progress is not None and not callable(on_progress):
             raise TypeError(f"on_progress must be callable, not {type(on_progress).__name__}")
         _check_coalesce(coalesce)
-        self._transport.open()
-        sleep = self._sleep or _config.sleep
-        observer = self._watcher()
-        heard = _Heard()
-        tracker = _Tracker(ref, self._clock(), cfg.budget, heard, coalesce is True)
-        _telemetry.operation_started(ref.kind)
-        ended = False
+        hook = None if on_progress is None else _progress_hook(on_progress)
+        engine = self._engine(cfg, 1, None, hook, coalesce)  # a one-operation batch: the same driver
         with _telemetry.wait_span(ref.kind, str(ref.operation_id)) as span:
-            if coalesce is not False:
-                observer.count(1)
             try:
-                parked = observer.coalescing(coalesce)
-                due = first_due(tracker, cfg)
-                while True:
-                    if parked:
-                        observer.subscribe(tracker)
-                        while (item := await heard.next()) is not None:
-                            _, listed = step(tracker, Listed(listed_progress(item, ref.kind)), self._clock(), cfg)
-                            if isinstance(listed, StateChanged):
-                                await call_hook(on_progress, ref, listed.progress)
-                    else:
-                        await sleep(max(0.0, due - self._clock()))
-                    result: FaultProgress | SFProgressError
-                    try:
-                        result = await self._poll_once(ref, tracker.deadline_at - self._clock())
-                    except SFProgressError as exc:
-                        result = exc
-                    nxt, event = step(tracker, result, self._clock(), cfg)
-                    if isinstance(event, StateChanged):
-                        await call_hook(on_progress, ref, event.progress)
-                    elif isinstance(event, Retrying):
-                        logger.info("polling %s failed (%s); retrying in %.2fs", ref, event.error, event.delay)
-                    if not isinstance(nxt, Outcome):
-                        due = nxt
-                        # Still running (or not readable yet): the list may watch it from here.
-                        parked = isinstance(result, (FaultProgress, NotFoundError)) and observer.coalescing(coalesce)
-                        continue
-                    ended = True
-                    _telemetry.operation_ended(ref.kind, nxt.kind.value, nxt.elapsed)
-                    _telemetry.end_wait_span(span, nxt.kind.value, nxt.polls)
-                    if nxt.error is not None:
-                        raise nxt.error
-                    progress = nxt.progress
-                    assert progress is not None
-                    if raise_on_failure and nxt.kind is not OutcomeKind.COMPLETED:
-                        raise OperationNotCompleted(f"operation ended {progress.state}", ref=ref, progress=progress)
-                    return progress
+                engine.add(ref)
+                engine.sealed = True
+                engine.start()
+                outcome = await engine.outcomes.get()
+                await engine.events.join()  # on_progress has seen the final state
             finally:
-                observer.unsubscribe(tracker)
-                if coalesce is not False:
-                    observer.count(-1)
-                if not ended:  # cancelled, or the client closed: no outcome to record
-                    _telemetry.operation_dropped(ref.kind)
+                await engine.close()
+            if isinstance(outcome, _Abort):
+                raise outcome.error
+            assert isinstance(outcome, Outcome)
+            _telemetry.end_wait_span(span, outcome.kind.value, outcome.polls)
+            if outcome.error is not None:
+                raise outcome.error
+            progress = outcome.progress
+            assert progress is not None
+            if raise_on_failure and outcome.kind is not OutcomeKind.COMPLETED:
+                raise OperationNotCompleted(f"operation ended {progress.state}", ref=ref, progress=progress)
+            return progress
 
     def wait_many(
         self,
@@ -417,22 +383,33 @@ class ProgressClient(FaultCalls):
         rate: object = max_rate
         if rate is not None and (type(rate) not in (int, float) or not rate > 0):  # type: ignore[operator]
             raise ValueError(f"max_rate must be a number > 0 or None, got {max_rate!r}")
-        self._transport.open()
         cfg = settings(backoff, self._retry, not_found_grace, deadline)
+        engine = self._engine(cfg, concurrency, None if max_rate is None else float(max_rate), on_event, coalesce)
+        return BatchWaiter(engine, operations)
+
+    def _engine(
+        self,
+        cfg: _Settings,
+        concurrency: int,
+        max_rate: float | None,
+        on_event: EventHook | None,
+        coalesce: bool | None,
+    ) -> _Engine:
+        """A new wait driver on this client's session and observer (stopped by :meth:`aclose`)."""
+        self._transport.open()
         engine = _Engine(
             self._poll_once,
             cfg,
             concurrency,
-            None if max_rate is None else float(max_rate),
+            max_rate,
             on_event,
             self._clock,
             self._sleep or _config.sleep,
             self._watcher(),
             coalesce,
         )
-        waiter = BatchWaiter(engine, operations)
         self._engines.add(engine)
-        return waiter
+        return engine
 
 
 def _check_coalesce(coalesce: object) -> None:
@@ -440,23 +417,15 @@ def _check_coalesce(coalesce: object) -> None:
         raise TypeError(f"coalesce must be None, True or False, not {coalesce!r}")
 
 
-class _Heard:
-    """What the observer says to one ``wait_for_completion``: listed items, then ``None`` (read now)."""
+def _progress_hook(on_progress: ProgressHook) -> EventHook:
+    """``wait_for_completion``'s ``on_progress(ref, progress)`` as an engine event hook."""
 
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[FaultOperation | None] = asyncio.Queue()
-
-    def next(self) -> Awaitable[FaultOperation | None]:
-        return self.queue.get()
-
-    def on_listed(self, sub: Subscription, item: FaultOperation) -> None:
-        self.queue.put_nowait(item)
-
-    def on_gone(self, sub: Subscription) -> None:
-        self.queue.put_nowait(None)
-
-    def on_list_call(self) -> None:
+    def hook(event: Event) -> Awaitable[None] | None:
+        if isinstance(event, StateChanged):
+            return on_progress(event.ref, event.progress)
         return None
+
+    return hook
 
 
 def _tls_config(

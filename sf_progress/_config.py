@@ -215,15 +215,22 @@ class _VirtualTime:
 
 
 async def _settle() -> None:
-    """Let ready tasks run and requests on their way get their answers."""
-    for _ in range(5):
-        await asyncio.sleep(0)
+    """Let ready tasks run and requests on their way get their answers.
+
+    Settled means: after the ready tasks had their turns, no request is on its way (a
+    task woken by an answer may send the next request in its turn, so look again).
+    """
+    quiet = 0  # rounds of yields in a row with no request on its way
     for _ in range(10_000):  # at most ~10 s of real time for the answers on their way
-        if _TESTING.busy <= 0:
-            break
-        await asyncio.sleep(0.001)
-    for _ in range(5):
-        await asyncio.sleep(0)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        if _TESTING.busy > 0:
+            quiet = 0
+            await asyncio.sleep(0.001)
+        else:
+            quiet += 1
+            if quiet >= 2:  # an answer that just came in had its task's turns too
+                return
 
 
 async def sleep_or_wake(sleep: Callable[[float], Awaitable[None]], delay: float, wake: asyncio.Event) -> None:

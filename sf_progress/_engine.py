@@ -24,9 +24,9 @@ import attrs
 
 from . import _telemetry
 from ._config import sleep_or_wake, virtual_time
-from ._errors import FabricTransientError, NotFoundError, SFProgressError
+from ._errors import FabricTransientError, SFProgressError
 from ._models import FaultOperation, FaultProgress, OperationRef, OperationState
-from ._observer import ListClient, Observer, Subscription
+from ._observer import Observer, Parkable
 from ._waiting import (
     EventHook,
     GaveUp,
@@ -123,13 +123,16 @@ MAX_CONCURRENCY = 10_000
 _BURST_SECONDS = 0.05
 
 
-class _Engine(ListClient):
-    """The scheduler state; tasks reference this, never the public ``BatchWaiter``.
+class _Engine:
+    """The one wait driver (every ``wait_many`` batch, and each ``wait_for_completion``).
 
-    It is handed a ``poll`` function (one progress read, no retries) and the client's
-    ``Observer``, and never touches the client that made it.  What to read next comes from
-    one of two places: the due-time heap (per-operation reads, and operations the list
-    handed back), or the observer's list tick for operations parked with it.
+    Tasks reference this, never the public ``BatchWaiter``.  It is handed a ``poll``
+    function (one progress read, no retries) and the client's ``Observer``, and never
+    touches the client that made it.  What to read next comes from one of two places: the
+    due-time heap (per-operation reads, operations the list handed back, and the deadline
+    of each parked operation), or the observer's list tick for operations parked with it.
+    Whether an operation is parked is the observer's call (``lease.park``); its deadline
+    stays here, so even an observer that stopped working degrades to reads, never to a hang.
     """
 
     def __init__(
@@ -144,11 +147,12 @@ class _Engine(ListClient):
         observer: Observer,
         coalesce: bool | None = None,
     ) -> None:
-        self.poll, self.cfg, self.observer, self.coalesce = poll, cfg, observer, coalesce
+        self.poll, self.cfg, self.observer = poll, cfg, observer
+        self.lease = observer.lease(self, coalesce, max_rate)
         self.concurrency, self.max_rate, self.on_event = concurrency, max_rate, on_event
         self.clock, self.sleep = clock, sleep
         self.heap: list[tuple[float, int, _Tracker]] = []
-        self.seq = itertools.count()
+        self.seq = itertools.count(1)  # > 0: read entries use +seq, deadline guards -seq
         self.pending: dict[OperationRef, _Tracker] = {}
         self.seen: set[OperationRef] = set()
         self.by_state: collections.Counter[OperationState | None] = collections.Counter()
@@ -163,7 +167,6 @@ class _Engine(ListClient):
         self.pause_until = 0.0
         self.busy_share = 0.0  # moving share of transient answers
         self.next_decrease = 0.0
-        self.counted = 0  # operations counted with the observer (coalesce None or True)
         self.tokens = 1.0  # the max_rate bucket
         self.token_time = clock()
         self.next_send = 0.0
@@ -192,7 +195,7 @@ class _Engine(ListClient):
             if ref in self.seen:
                 continue
             self.seen.add(ref)
-            tracker = _Tracker(ref, now, self.cfg.budget, self, self.coalesce is True)
+            tracker = _Tracker(ref, now, self.cfg.budget)
             self.pending[ref] = tracker
             trackers.append(tracker)
         if not trackers:
@@ -200,22 +203,27 @@ class _Engine(ListClient):
         self.by_state[None] += len(trackers)
         for kind, count in collections.Counter(t.ref.kind for t in trackers).items():
             _telemetry.operation_started(kind, count)
-        if self.coalesce is not False:
-            self.counted += len(trackers)
-            self.observer.count(len(trackers))
-        if self.observer.coalescing(self.coalesce):
-            for tracker in trackers:
-                self.observer.subscribe(tracker)  # the list tells when to read it: no read before
-        else:
-            for tracker in trackers:
-                heapq.heappush(self.heap, (first_due(tracker, self.cfg), next(self.seq), tracker))
+        self.lease.add(len(trackers))
+        for tracker in trackers:
+            self.place(tracker, None, first_due(tracker, self.cfg))
         self.wake.set()
         return len(trackers)
 
     # --- what the observer says ------------------------------------------------------------
 
-    def on_listed(self, sub: Subscription, item: FaultOperation) -> None:
-        tracker = sub
+    def place(self, tracker: _Tracker, result: FaultProgress | SFProgressError | None, due: float) -> None:
+        """Park *tracker* with the list if the observer takes it, else schedule its read at *due*."""
+        if self.lease.park(tracker, result):
+            if not tracker.guarded and tracker.deadline_at < math.inf:
+                # Its deadline stays ours: read at it, whatever the observer does meanwhile.
+                tracker.guarded = True
+                heapq.heappush(self.heap, (tracker.deadline_at, -next(self.seq), tracker))
+                self.wake.set()
+        else:
+            heapq.heappush(self.heap, (due, next(self.seq), tracker))
+
+    def on_listed(self, op: Parkable, item: FaultOperation) -> None:
+        tracker = op
         assert isinstance(tracker, _Tracker)
         before = tracker.last.state if tracker.last is not None else None
         _, event = step(tracker, Listed(listed_progress(item, tracker.ref.kind)), self.clock(), self.cfg)
@@ -225,17 +233,19 @@ class _Engine(ListClient):
             if self.on_event is not None:
                 self.events.put_nowait(event)
 
-    def on_gone(self, sub: Subscription) -> None:
-        assert isinstance(sub, _Tracker)
-        if sub.ref in self.pending and not self.ended:
-            heapq.heappush(self.heap, (self.clock(), next(self.seq), sub))
+    def on_gone(self, op: Parkable) -> None:
+        assert isinstance(op, _Tracker)
+        if self.pending.get(op.ref) is op and not self.ended:
+            heapq.heappush(self.heap, (self.clock(), next(self.seq), op))
             self.wake.set()
 
     def on_list_call(self) -> None:
         self.list_calls += 1
         self.requests += 1
         if self.max_rate is not None:
-            self.tokens -= 1.0  # a list call counts against the batch's rate like a read
+            # A list call counts against the batch's rate like a read, but never runs the
+            # bucket into debt: the observer paces its ticks to half the rate.
+            self.tokens = max(0.0, self.tokens - 1.0)
 
     async def feed(self, source: AsyncIterable[OperationLike]) -> None:
         index = 0
@@ -267,11 +277,13 @@ class _Engine(ListClient):
     async def dispatch(self) -> None:
         while True:
             self.wake.clear()
+            if self.sealed and not self.feeding and not self.pending and self.in_flight == 0:
+                await self.events.join()  # every event is delivered before the iteration ends
+                self.outcomes.put_nowait(_DONE)
+                return
+            if len(self.heap) > 2 * len(self.pending) + 64:
+                self.compact()
             if not self.heap:
-                if self.sealed and not self.feeding and not self.pending and self.in_flight == 0:
-                    await self.events.join()  # every event is delivered before the iteration ends
-                    self.outcomes.put_nowait(_DONE)
-                    return
                 await self.wake.wait()
                 continue
             if self.in_flight >= self.allowed_in_flight():
@@ -332,9 +344,22 @@ class _Engine(ListClient):
             self.idle += 1
             tracker = await self.work.get()
 
+    def compact(self) -> None:
+        """Drop the deadline entries of operations that ended (a long batch keeps its heap small)."""
+        pending = self.pending
+        self.heap = [entry for entry in self.heap if pending.get(entry[2].ref) is entry[2]]
+        heapq.heapify(self.heap)
+
     def take_due(self, now: float, *, keep_slot: bool) -> _Tracker | None:
         """Pop the next operation if it is due and the budgets allow a request now."""
         heap = self.heap
+        while heap and heap[0][1] < 0 and heap[0][0] <= now:
+            # A parked operation's deadline came: its final read, taken back from the list.
+            due, _, tracker = heap[0]
+            if self.pending.get(tracker.ref) is tracker and self.lease.unpark(tracker):
+                heapq.heapreplace(heap, (due, next(self.seq), tracker))
+            else:
+                heapq.heappop(heap)  # it ended, or is already due for a read (or being read)
         if not heap or heap[0][0] > now or self.pause_until > now or self.next_send > now:
             return None
         if not keep_slot:
@@ -380,21 +405,15 @@ class _Engine(ListClient):
             self.by_kind[nxt.kind] += 1
             self.outcomes.put_nowait(nxt)
             _telemetry.operation_ended(tracker.ref.kind, nxt.kind.value, nxt.elapsed)
-            if self.coalesce is not False:
-                self.counted -= 1
-                self.observer.count(-1)
+            self.lease.done(tracker)
         else:
             if tracker.last is not None and tracker.last.state is not before:
                 self.by_state[before] -= 1
                 self.by_state[tracker.last.state] += 1
-            if isinstance(result, (FaultProgress, NotFoundError)) and self.observer.coalescing(
-                self.coalesce
-            ):
-                self.observer.subscribe(tracker)  # still running (or not readable yet): the list watches it
-            else:
-                heapq.heappush(self.heap, (nxt, next(self.seq), tracker))
+            self.place(tracker, result, nxt)  # still running (or not readable yet): the list may watch it
         if isinstance(event, Retrying):
             self.retries += 1
+            logger.debug("polling %s failed (%s); retrying in %.2fs", tracker.ref, event.error, event.delay)
         if self.on_event is None:
             return
         if event is not None:
@@ -451,20 +470,16 @@ class _Engine(ListClient):
             throttle=self.factor,
             progress_reads=self.progress_reads,
             list_calls=self.list_calls,
-            coalescing=self.observer.coalescing(self.coalesce),
+            coalescing=self.lease.listing(),
         )
 
     def cancel(self) -> None:
         # Whatever is still parked with the observer, or counted by it, is no longer waited on.
-        for tracker in self.pending.values():
-            self.observer.unsubscribe(tracker)
+        self.lease.release(self.pending.values())
         if self.pending and not self.dropped:
             self.dropped = True  # the operations still pending end without an outcome
             for kind, count in collections.Counter(t.ref.kind for t in self.pending.values()).items():
                 _telemetry.operation_dropped(kind, count)
-        if self.counted:
-            counted, self.counted = self.counted, 0
-            self.observer.count(-counted)
         for task in self.tasks:
             if not task.done():
                 with contextlib.suppress(RuntimeError):  # the loop is already closed: nothing to stop

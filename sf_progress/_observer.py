@@ -6,19 +6,25 @@ table.  An operation is persisted before its start is answered 202, so a tracked
 operation that is absent from that list has ended (or was purged): one progress read
 then fetches its result.  Waits *park* their operations here between reads; each tick
 tells a parked operation either "still active, in this state" (no read) or "gone" (read
-it now).  A parked operation whose deadline comes is handed back for its final read.
+it now).
 
-What the observer needs is handed to it (a ``list_active`` function, a clock, a sleep);
-it knows nothing of the client, the batches or the waits beyond the ``Subscription``
-callbacks.  Whether listing pays off is decided here, per client, from what it knows.
+Each wait holds one :class:`Lease`: its interest (how many of its operations may be
+listed), the one call that decides "park or read" (:meth:`Lease.park`), and the release
+that ends it exactly once.  The observer needs only :class:`Parkable` of an operation
+(its ref and a slot for the observer's own record), so the waiting module knows nothing
+of it.
+
+Nothing strands a wait here: deadlines are the waits' own (their driver reads a parked
+operation at its deadline, whatever the observer does); a list that keeps failing, that
+contradicts progress reads, or a loop that meets an unexpected error hands every parked
+operation back to its wait's own backoff; and no operation stays parked longer than
+``MAX_PARKED`` seconds without a confirming read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
-import itertools
 import logging
 import math
 import random
@@ -27,10 +33,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
 from ._config import RetryPolicy, sleep_or_wake
-from ._errors import FabricError, SFProgressError
-from ._models import FaultOperation, OperationState
+from ._errors import FabricError, NotFoundError, SFProgressError
+from ._models import FaultOperation, FaultProgress, OperationRef, OperationState
 
-__all__ = ["LIST_CAP", "ListClient", "Observer", "Subscription"]
+__all__ = ["LIST_CAP", "MAX_PARKED", "Lease", "ListClient", "Observer", "Parkable"]
 
 logger = logging.getLogger("sf_progress")
 
@@ -38,7 +44,9 @@ logger = logging.getLogger("sf_progress")
 LIST_CAP = 10_000
 #: Statuses of a list call that mean "this gateway has no list call" (older runtime, proxy).
 _UNSUPPORTED = frozenset({400, 404, 405})
-_ACTIVE = frozenset({OperationState.RUNNING, OperationState.ROLLING_BACK})
+#: States the list shows for an active operation; a state this version does not know is
+#: taken as active too (the read that follows its leaving the list says how it ended).
+_ACTIVE = frozenset({OperationState.RUNNING, OperationState.ROLLING_BACK, OperationState.UNKNOWN})
 #: Gateway work of one listed item, in progress reads: measured on the fake cluster's own
 #: CPU (``bench_cluster_load.py``, calibration: 31 ms for a list of 10,100 items, 0.18 ms
 #: per read, so 0.018), rounded up because the real service also deserializes every
@@ -50,68 +58,167 @@ _READ_INTERVAL = 4.0
 MIN_OPERATIONS = 3
 #: While per-operation reads are chosen for a crowded list, look again this often.
 _PROBE_EVERY = 30.0
-#: After an unexpected list failure, per-operation reads for this long.
+#: After an unexpected list failure (or a list that contradicts the reads), per-operation
+#: reads for this long.
 _DEGRADED_FOR = 30.0
+#: A list failing transiently this many ticks in a row, or for this many seconds, hands
+#: parked operations back to their own backoff (and lists again after ``_DEGRADED_FOR``).
+_FAILED_TICKS = 3
+_FAILING_FOR = 5.0
+#: No operation stays parked longer than this without a read that confirms what the list
+#: says (a list stuck showing an ended operation as active); the first confirmation comes
+#: after ``_FIRST_CONFIRM`` seconds, each next one twice as late, up to ``MAX_PARKED``.
+_FIRST_CONFIRM = 120.0
+MAX_PARKED = 600.0
+#: An operation whose read contradicts the list is read on its own backoff for this long.
+_HOLD = 30.0
+#: Contradictions are a moving share of the reads made for operations the list showed gone;
+#: above ``_CONTRADICTED`` the list is taken as wrong (lagging, cut, stale) for everyone.
+_CONTRA_ALPHA = 0.1
+_CONTRADICTED = 0.5
+#: A batch's list calls may use at most this share of its ``max_rate``.
+_LIST_SHARE_OF_RATE = 0.5
 
-ListActive = Callable[[int], Awaitable[list[FaultOperation]]]
+# Why the observer last handed an operation back (it judges the read that follows).
+_NONE, _GONE, _CONFIRM = 0, 1, 2
+
+ListActive = Callable[[int], Awaitable[tuple[list[FaultOperation], int]]]
+
+
+class Parkable(Protocol):
+    """What the observer needs of a waited-on operation.
+
+    ``ref`` names it (its id and its kind's list bit); ``parking`` is a slot the observer
+    owns (``None`` until the operation is first parked).
+    """
+
+    @property
+    def ref(self) -> OperationRef: ...
+
+    parking: object | None
 
 
 class ListClient(Protocol):
     """A wait that parks operations: told what the list says of them, and of each list call."""
 
-    def on_listed(self, sub: Subscription, item: FaultOperation) -> None:
+    def on_listed(self, op: Parkable, item: FaultOperation) -> None:
         """A tick showed the operation active (in ``item.state``): no read is needed."""
 
-    def on_gone(self, sub: Subscription) -> None:
-        """The operation must be read now: it left the list, its deadline came, or listing stopped."""
+    def on_gone(self, op: Parkable) -> None:
+        """The operation must be read now: it left the list, needs confirming, or listing stopped."""
 
     def on_list_call(self) -> None:
         """A list call was sent on this wait's behalf (counted; charged to its rate)."""
 
 
-class _Nobody:
-    """The owner of a subscription no wait parks (a tracker used on its own)."""
+class _Park:
+    """The observer's record of one operation, created when it is first parked."""
 
-    def on_listed(self, sub: Subscription, item: FaultOperation) -> None:
-        return None
+    __slots__ = ("confirm_after", "hold_until", "lease", "reason", "seq", "since")
 
-    def on_gone(self, sub: Subscription) -> None:
-        return None
-
-    def on_list_call(self) -> None:
-        return None
-
-
-NOBODY: ListClient = _Nobody()
+    def __init__(self, lease: Lease) -> None:
+        self.lease = lease
+        self.confirm_after = _FIRST_CONFIRM
+        self.seq = 0  # > 0 while parked: the order it was parked in
+        self.since = 0.0
+        self.reason = _NONE
+        self.hold_until = -math.inf
 
 
-class Subscription:
-    """One parked operation of one wait; waits subclass it for what they remember.
+def _record(op: Parkable) -> _Park | None:
+    rec = op.parking
+    return rec if isinstance(rec, _Park) else None
 
-    ``owner`` is told what the list says of it (``on_listed``) and when to read it
-    (``on_gone``); ``force`` is true when its wait asked for listing (``coalesce=True``),
-    so a listing decision does not release it.
+
+class Lease:
+    """One wait's hold on the observer; made by :meth:`Observer.lease`, ended by :meth:`release`.
+
+    ``coalesce`` is the wait's choice (``None``: the observer decides, ``True``: list
+    whenever the list works, ``False``: never); ``max_rate`` paces list calls made for it.
     """
 
-    __slots__ = ("force", "owner", "parked", "seq")
+    __slots__ = ("coalesce", "count", "ended", "max_rate", "observer", "owner")
 
-    def __init__(self, owner: ListClient = NOBODY, force: bool = False) -> None:
-        self.owner, self.force = owner, force
-        self.parked = False
-        self.seq = 0
+    def __init__(self, observer: Observer, owner: ListClient, coalesce: bool | None, max_rate: float | None) -> None:
+        self.observer, self.owner, self.coalesce, self.max_rate = observer, owner, coalesce, max_rate
+        self.count = 0  # operations of this wait that may be listed and have not ended
+        self.ended = False
 
-    @property
-    def op_id(self) -> uuid.UUID:  # pragma: no cover - overridden
-        raise NotImplementedError
+    def listing(self) -> bool:
+        """Whether this wait's running operations are watched through the list now."""
+        observer = self.observer
+        if self.coalesce is False or self.ended or not observer.usable():
+            return False
+        return self.coalesce is True or observer.prefers_list()
 
-    @property
-    def deadline(self) -> float:  # pragma: no cover - overridden
-        raise NotImplementedError
+    def add(self, count: int) -> None:
+        """*count* operations of this wait began (they may be listed)."""
+        if self.coalesce is False or self.ended or count <= 0:
+            return
+        self.count += count
+        self.observer.interest(count)
 
-    @property
-    def type_bit(self) -> int:
-        """The operation's bit in the list's ``TypeFilter`` (4: PartitionRestart)."""
-        return 4
+    def done(self, op: Parkable) -> None:
+        """One operation of this wait ended (it is no longer parked, nor counted)."""
+        self.unpark(op)
+        rec = _record(op)
+        if rec is not None:
+            if rec.reason == _GONE:
+                self.observer.judge(contradicted=False)  # it left the list and had ended: the list was right
+            rec.reason = _NONE
+        if self.count > 0:
+            self.count -= 1
+            self.observer.interest(-1)
+
+    def park(self, op: Parkable, result: FaultProgress | SFProgressError | None) -> bool:
+        """Park *op* with the list (``True``), or say it is to be read on its own backoff (``False``).
+
+        *result* is the read just made (``None`` before the first).  Only an answer that
+        says the operation is active (a progress) or not readable yet (404) parks it; a
+        failed read keeps its own retry backoff.  A read that contradicts the list (the
+        operation left it but reads as active) puts it back on its own backoff for a while
+        and counts against listing.
+        """
+        observer = self.observer
+        rec = _record(op)
+        if rec is not None and rec.reason != _NONE:
+            if rec.reason == _GONE and isinstance(result, FaultProgress):
+                rec.hold_until = observer.clock() + _HOLD  # it left the list, yet reads as active
+                observer.judge(contradicted=True)
+            elif rec.reason == _GONE and isinstance(result, NotFoundError):
+                observer.judge(contradicted=False)
+            rec.reason = _NONE
+        if result is not None and not isinstance(result, (FaultProgress, NotFoundError)):
+            return False
+        if not self.listing():
+            return False
+        if rec is None:
+            rec = _Park(self)
+            op.parking = rec
+        elif observer.clock() < rec.hold_until:
+            return False
+        observer.subscribe(op, rec)
+        return True
+
+    def unpark(self, op: Parkable) -> bool:
+        """Take *op* back from the list (its wait reads it now); ``True`` if it was parked."""
+        rec = _record(op)
+        if rec is None or rec.seq == 0:
+            return False
+        self.observer.unsubscribe(op, rec)
+        return True
+
+    def release(self, ops: Iterable[Parkable]) -> None:
+        """End this lease: unpark *ops* (the wait's pending operations), drop its interest.
+
+        Safe to call more than once; afterwards the lease parks nothing.
+        """
+        for op in ops:
+            self.unpark(op)
+        self.ended = True
+        count, self.count = self.count, 0
+        if count:
+            self.observer.interest(-count)
 
 
 class Observer:
@@ -128,31 +235,34 @@ class Observer:
     ) -> None:
         self.list_active = list_active
         self.interval, self.retry, self.clock, self.sleep = interval, retry, clock, sleep
-        self.subs: dict[uuid.UUID, list[Subscription]] = {}
+        self.subs: dict[uuid.UUID, list[Parkable]] = {}
         self.parked = 0
-        self.deadlines: list[tuple[float, int, Subscription]] = []
-        self.seq = itertools.count(1)
-        self.waiting = 0  # operations waited on that may be listed (coalesce None or True)
+        self.seq = 0
+        self.waiting = 0  # operations waited on that may be listed (the leases' counts)
         self.supported = True
         self.degraded_until = -math.inf
         self.last_size: int | None = None
         self.last_list_at = -math.inf
+        self.last_ok_at = -math.inf
         self.list_calls = 0
         self.failures = 0
+        self.skipped_items = 0  # malformed list items skipped, over the client's life
+        self.contradicted = 0.0  # moving share of reads that contradicted the list
         self.changed = asyncio.Event()
         self.wake_at = math.inf  # when the loop wakes up next
         self.task: asyncio.Task[None] | None = None
         self.closed = False
+        self._logged: set[str] = set()
 
     # --- the decision ------------------------------------------------------------------
 
-    def coalescing(self, force: bool | None) -> bool:
-        """Whether an operation of a wait with ``coalesce=force`` is parked between reads."""
-        if force is False or not self.supported or self.closed:
-            return False
-        if force is True:
-            return True
-        return self.prefers_list()
+    def lease(self, owner: ListClient, coalesce: bool | None, max_rate: float | None = None) -> Lease:
+        """A new wait's lease (release it exactly once, when the wait ends)."""
+        return Lease(self, owner, coalesce, max_rate)
+
+    def usable(self) -> bool:
+        """The list works here now (supported, not closed, not degraded after failures)."""
+        return self.supported and not self.closed and self.clock() >= self.degraded_until
 
     def prefers_list(self) -> bool:
         """Listing is cheaper than reading each operation (the rule ``coalesce=None`` follows).
@@ -171,55 +281,65 @@ class Observer:
             return True
         return self.last_size * ITEM_COST / self.interval <= self.waiting / _READ_INTERVAL
 
-    # --- subscriptions -----------------------------------------------------------------
+    def judge(self, *, contradicted: bool) -> None:
+        """A read made because the list showed an operation gone: did it agree?"""
+        self.contradicted += _CONTRA_ALPHA * ((1.0 if contradicted else 0.0) - self.contradicted)
+        if self.contradicted > _CONTRADICTED and self.usable():
+            self._degrade(
+                "contradicts",
+                "the fault-operation list disagrees with progress reads (operations missing from it are "
+                "still running: a lagging or cut list); reading each operation for %gs",
+                _DEGRADED_FOR,
+            )
 
-    def count(self, delta: int) -> None:
-        """An operation that may be listed began (+1) or ended (-1) its wait."""
-        self.waiting += delta
-        if self.waiting <= 0 and not self.subs:
-            self.waiting = 0
+    # --- interest and parking ------------------------------------------------------------
+
+    def interest(self, delta: int) -> None:
+        """Operations that may be listed began (+) or ended (-) their waits."""
+        self.waiting = max(0, self.waiting + delta)
+        if self.waiting == 0 and not self.subs:
             self.stop()
         elif delta > 0:
             self.ensure_running()
 
-    def subscribe(self, sub: Subscription) -> None:
-        """Park an operation until the list shows it gone (or its deadline comes)."""
-        sub.parked = True
-        sub.seq = next(self.seq)
-        self.subs.setdefault(sub.op_id, []).append(sub)
+    def subscribe(self, op: Parkable, rec: _Park) -> None:
+        """Park an operation until the list shows it gone (or it needs confirming)."""
+        self.seq += 1
+        rec.seq = self.seq
+        rec.since = self.clock()
+        self.subs.setdefault(op.ref.operation_id, []).append(op)
         self.parked += 1
-        deadline = sub.deadline
-        if deadline < math.inf:
-            heapq.heappush(self.deadlines, (deadline, sub.seq, sub))
         self.ensure_running()
-        if deadline < self.wake_at or self.parked == 1:
-            self.changed.set()  # due before the loop's next wake-up, or the first one parked
+        if self.parked == 1:
+            self.changed.set()  # the first one parked: the loop lists from now on
 
-    def unsubscribe(self, sub: Subscription) -> None:
-        """Forget a parked operation (its wait ended); safe if it is no longer parked."""
-        if not sub.parked:
-            return
-        sub.parked = False
+    def unsubscribe(self, op: Parkable, rec: _Park) -> None:
+        rec.seq = 0
         self.parked -= 1
-        subs = self.subs.get(sub.op_id)
+        subs = self.subs.get(op.ref.operation_id)
         if subs is not None:
             with contextlib.suppress(ValueError):
-                subs.remove(sub)
+                subs.remove(op)
             if not subs:
-                del self.subs[sub.op_id]
+                del self.subs[op.ref.operation_id]
         if not self.subs and self.waiting <= 0:
             self.stop()
 
-    def _release(self, subs: Iterable[Subscription]) -> None:
+    def _release(self, ops: Iterable[Parkable], reason: int = _NONE) -> None:
         """Hand parked operations back to their waits for a read."""
-        for sub in list(subs):
-            if sub.parked:
-                self.unsubscribe(sub)
-                sub.owner.on_gone(sub)
+        for op in list(ops):
+            rec = _record(op)
+            if rec is not None and rec.seq:
+                self.unsubscribe(op, rec)
+                rec.reason = reason
+                rec.lease.owner.on_gone(op)
 
-    def release_auto(self) -> None:
-        """Listing stopped paying off: every wait that let us choose reads its operations again."""
-        self._release([sub for subs in self.subs.values() for sub in subs if not sub.force])
+    def release_all(self, *, only_auto: bool = False) -> None:
+        """Hand every parked operation back (only those whose wait let us choose, with *only_auto*)."""
+        ops = [op for subs in self.subs.values() for op in subs]
+        if only_auto:
+            ops = [op for op in ops if (rec := _record(op)) is not None and rec.lease.coalesce is not True]
+        self._release(ops)
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -239,71 +359,91 @@ class Observer:
         if task is not None and not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        self.release_all()
 
     def _jittered(self) -> float:
         return self.interval * random.uniform(0.8, 1.2)
+
+    @staticmethod
+    def _rate_floor(leases: Iterable[Lease]) -> float:
+        """The shortest tick the batches' ``max_rate`` allow (list calls take at most half of it)."""
+        rates = [lease.max_rate for lease in leases if lease.max_rate is not None]
+        return 1.0 / (min(rates) * _LIST_SHARE_OF_RATE) if rates else 0.0
 
     async def _run(self) -> None:
         next_tick = self.clock() + self._jittered()
         try:
             while self.subs or self.waiting > 0:
-                now = self.clock()
-                self._expire(now)
-                if self.subs:
-                    if now >= next_tick:
-                        next_tick = self.clock() + await self._tick()
+                try:
+                    now = self.clock()
+                    if self.subs and self.usable():
+                        if now >= next_tick:
+                            next_tick = self.clock() + await self._tick()
+                            continue
+                        self.wake_at = next_tick
+                    elif self.subs:
+                        self.release_all()  # listing stopped working for them: their own reads
                         continue
-                    self.wake_at = next_tick if not self.deadlines else min(next_tick, self.deadlines[0][0])
-                elif self.supported and self.waiting >= MIN_OPERATIONS and now >= self.degraded_until:
-                    # Nothing parked, reads chosen for a crowded list: look at its size now and then.
-                    probe_at = self.last_list_at + _PROBE_EVERY
-                    if now >= probe_at:
-                        await self._tick()
-                        continue
-                    self.wake_at = probe_at
-                else:
-                    self.wake_at = math.inf  # per-operation reads: wait for a subscription
-                self.changed.clear()
-                await self._nap(self.wake_at - now)
-                if self.subs and next_tick < self.clock():
-                    next_tick = self.clock()  # parked after an idle spell: list at once
+                    elif self.usable() and self.waiting >= MIN_OPERATIONS:
+                        # Nothing parked, reads chosen for a crowded list: look at its size now and then.
+                        probe_at = self.last_list_at + _PROBE_EVERY
+                        if now >= probe_at:
+                            await self._tick()
+                            continue
+                        self.wake_at = probe_at
+                    elif self.usable() or not self.supported:
+                        self.wake_at = math.inf  # per-operation reads: wait for a subscription
+                    else:
+                        self.wake_at = self.degraded_until  # listing may pay again after this
+                    self.changed.clear()
+                    await self._nap(self.wake_at - now)
+                    if self.subs and next_tick < self.clock():
+                        next_tick = self.clock()  # parked after an idle spell: list at once
+                except Exception as exc:
+                    logger.debug("the fault-operation list loop failed", exc_info=True)
+                    self._degrade(
+                        "loop", "the fault-operation list loop failed (%r); reading each operation for %gs", exc,
+                        _DEGRADED_FOR,
+                    )
+                    next_tick = self.clock() + self._jittered()
         finally:
             self.wake_at = math.inf
             if self.task is _current_task():
                 self.task = None
+            self.release_all()  # nothing stays parked without a loop to watch it
 
     async def _nap(self, delay: float) -> None:
         """Sleep *delay*, or less when a subscription changes what is due first."""
         if delay == math.inf:
             await self.changed.wait()
             return
-        await sleep_or_wake(self.sleep, delay, self.changed)
-
-    def _expire(self, now: float) -> None:
-        heap = self.deadlines
-        while heap and (heap[0][0] <= now or heap[0][1] != heap[0][2].seq or not heap[0][2].parked):
-            _, seq, sub = heapq.heappop(heap)
-            if sub.parked and seq == sub.seq:
-                self._release([sub])
+        await sleep_or_wake(self.sleep, max(0.0, delay), self.changed)
 
     async def _tick(self) -> float:
         """One list call; return the delay until the next one."""
-        cutoff = next(self.seq)  # only operations parked before the call was sent are judged
-        owners = {id(sub.owner): sub.owner for subs in self.subs.values() for sub in subs}.values()
-        for owner in owners:
-            owner.on_list_call()
-        self.list_calls += 1
+        cutoff = self.seq  # only operations parked before the call was sent are judged
+        leases: dict[int, Lease] = {}
         mask = 0
         for subs in self.subs.values():
-            for sub in subs:
-                mask |= sub.type_bit
+            for op in subs:
+                mask |= op.ref.kind.filter_bit
+                rec = _record(op)
+                if rec is not None:
+                    leases.setdefault(id(rec.lease), rec.lease)
+        for lease in leases.values():
+            lease.owner.on_list_call()
+        self.list_calls += 1
+        floor = self._rate_floor(leases.values())
         try:
-            items = await self.list_active(mask or 4)
+            items, skipped = await self.list_active(mask or 4)
         except SFProgressError as exc:
-            return self._list_failed(exc)
+            return max(floor, self._list_failed(exc))
+        now = self.last_list_at = self.last_ok_at = self.clock()
         self.failures = 0
-        self.last_list_at = self.clock()
-        self.last_size = len(items)
+        self.last_size = len(items) + skipped
+        if skipped:
+            self.skipped_items += skipped
+            self._log_once("skipped", "the fault-operation list had %d malformed item(s); skipped them", skipped)
         active: dict[uuid.UUID, FaultOperation] = {}
         ended: set[uuid.UUID] = set()
         for item in items:  # filters are over-inclusive: each item's own State decides
@@ -311,27 +451,42 @@ class Observer:
                 active.setdefault(item.operation_id, item)
             else:
                 ended.add(item.operation_id)
-        if len(items) >= LIST_CAP:
-            logger.info("the fault-operation list is full (%d items): it may be cut short", len(items))
-        gone: list[Subscription] = []
+        if len(items) + skipped >= LIST_CAP:
+            logger.info("the fault-operation list is full (%d items): it may be cut short", len(items) + skipped)
+        gone: list[Parkable] = []
+        confirm: list[Parkable] = []
         for op_id, subs in list(self.subs.items()):
             shown = None if op_id in ended else active.get(op_id)
-            for sub in list(subs):
-                if sub.seq > cutoff or not sub.parked:
+            for op in list(subs):
+                rec = _record(op)
+                if rec is None or not rec.seq or rec.seq > cutoff:
                     continue
                 if shown is None:
-                    gone.append(sub)
+                    gone.append(op)
+                elif now - rec.since >= rec.confirm_after:
+                    rec.confirm_after = min(MAX_PARKED, 2 * rec.confirm_after)
+                    confirm.append(op)  # listed for long: one read confirms what the list says
                 else:
-                    sub.owner.on_listed(sub, shown)
-        self._release(gone)
+                    rec.lease.owner.on_listed(op, shown)
+        self._release(gone, _GONE)
+        self._release(confirm, _CONFIRM)
         if not self.prefers_list():
-            self.release_auto()
-        return self._jittered()
+            self.release_all(only_auto=True)
+        return max(floor, self._jittered())
 
     def _list_failed(self, exc: SFProgressError) -> float:
+        self.last_list_at = self.clock()
         if exc.transient:
-            # Soon again, never a whole tick later; the waits carry on parked.
+            # Soon again, never a whole tick later; the waits carry on parked for a few ticks.
             self.failures += 1
+            since = self.last_ok_at if self.last_ok_at > -math.inf else self.last_list_at
+            if self.failures >= _FAILED_TICKS or (self.clock() - since >= _FAILING_FOR and self.failures > 1):
+                self.failures = 0
+                self._degrade(
+                    "transient", "the fault-operation list keeps failing (%s); reading each operation for %gs", exc,
+                    _DEGRADED_FOR,
+                )
+                return self._jittered()
             retry_after = exc.retry_after if isinstance(exc, FabricError) else None
             return min(self.retry.delay(self.failures - 1, retry_after), max(self.interval, retry_after or 0.0))
         self.failures = 0
@@ -340,12 +495,35 @@ class Observer:
             logger.warning(
                 "this gateway does not answer the fault-operation list (%s); reading each operation instead", exc
             )
+            self.release_all()
         else:
-            self.degraded_until = self.clock() + _DEGRADED_FOR
-            logger.warning("the fault-operation list failed (%s); reading each operation for %gs", exc, _DEGRADED_FOR)
-        self.last_list_at = self.clock()
-        self._release([sub for subs in self.subs.values() for sub in subs])
+            self._degrade(
+                "failed", "the fault-operation list failed (%s); reading each operation for %gs", exc, _DEGRADED_FOR,
+                once=False,
+            )
         return self._jittered()
+
+    def _degrade(self, key: str, message: str, *args: object, once: bool = True) -> None:
+        """Stop listing for ``_DEGRADED_FOR`` seconds: every parked operation goes back to its wait's reads."""
+        self.degraded_until = self.clock() + _DEGRADED_FOR
+        self.contradicted = 0.0
+        if once:
+            self._log_once(key, message, *args)
+        else:
+            logger.warning(message, *args)
+        self.release_all()
+
+    def _log_once(self, key: str, message: str, *args: object) -> None:
+        if key not in self._logged:
+            self._logged.add(key)
+            logger.warning(message, *args)
+        else:
+            logger.debug(message, *args)
+
+
+def _rate_of(op: Parkable) -> float | None:
+    rec = _record(op)
+    return None if rec is None else rec.lease.max_rate
 
 
 def _current_task() -> asyncio.Task[object] | None:

@@ -29,7 +29,15 @@ from ._models import (
     SelectedPartition,
 )
 
-__all__ = ["decode_json", "json_body", "parse_operation_list", "parse_progress", "progress_model", "progress_parser"]
+__all__ = [
+    "decode_json",
+    "json_body",
+    "parse_active_list",
+    "parse_operation_list",
+    "parse_progress",
+    "progress_model",
+    "progress_parser",
+]
 
 T = TypeVar("T")
 
@@ -211,17 +219,45 @@ def progress_parser(kind: OperationType) -> Callable[[bytes, OperationRef | None
 
 def parse_operation_list(data: object, body: bytes, ref: OperationRef | None = None) -> list[FaultOperation]:
     """Build the items of ``GetFaultOperationList``, or raise ``ResponseFormatError``."""
+    items, bad = _operation_items(data, body)
+    if bad is not None:
+        raise _bad(bad, body, None)
+    return items
+
+
+def parse_active_list(data: object, body: bytes, ref: OperationRef | None = None) -> tuple[list[FaultOperation], int]:
+    """The list as the observer reads it: its well-formed items, and how many were skipped.
+
+    The list holds every user's operations: one malformed item (a null id, a missing
+    ``Type``, a numeric state) must not blind every wait on the client.  Only a body that
+    is not a JSON array is a ``ResponseFormatError``.
+    """
     if not isinstance(data, list):
         raise _bad("expected a JSON array of operations", body, None)
-    items = []
+    items, _ = _operation_items(data, body, skip=True)
+    return items, len(data) - len(items)
+
+
+def _operation_items(data: object, body: bytes, *, skip: bool = False) -> tuple[list[FaultOperation], str | None]:
+    """The well-formed items and, unless *skip*, what is wrong with the first bad one."""
+    if not isinstance(data, list):
+        return [], "expected a JSON array of operations"
+    items: list[FaultOperation] = []
     for item in data:
         if not isinstance(item, dict):
-            raise _bad("an operation is not a JSON object", body, None)
+            if skip:
+                continue
+            return items, "an operation is not a JSON object"
         op_id = _guid(item.get("OperationId"))
         raw_type = item.get("Type")
-        if op_id is None or type(raw_type) is not str:
-            raise _bad("an operation lacks a GUID 'OperationId' or a string 'Type'", body, None)
-        state, raw_state = _state(item, body, None)
+        raw_state = item.get("State")
+        if op_id is None or type(raw_type) is not str or type(raw_state) is not str:
+            if skip:
+                continue
+            if type(raw_state) is not str and op_id is not None and type(raw_type) is str:
+                return items, "'State' is missing or not a string"
+            return items, "an operation lacks a GUID 'OperationId' or a string 'Type'"
+        state = _STATE_BY_WIRE.get(raw_state, OperationState.UNKNOWN)
         op_type = _TYPE_BY_WIRE.get(raw_type, OperationType.UNKNOWN)
         items.append(FaultOperation(op_id, state, op_type, raw_state, raw_type))
-    return items
+    return items, None

@@ -12,7 +12,6 @@ import inspect
 import logging
 import math
 import random
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -23,7 +22,6 @@ from ._config import RetryPolicy
 from ._errors import FabricError, NotFoundError, SFProgressError, WaitTimeout
 from ._ids import to_seconds
 from ._models import FaultOperation, FaultProgress, OperationRef, OperationState, OperationType
-from ._observer import NOBODY, ListClient, Subscription
 from ._parsing import progress_model
 
 __all__ = ["Backoff", "Event", "GaveUp", "Outcome", "OutcomeKind", "Retrying", "StateChanged"]
@@ -202,36 +200,27 @@ def listed_progress(item: FaultOperation, kind: OperationType) -> FaultProgress:
     return progress
 
 
-class _Tracker(Subscription):
+class _Tracker:
     """What a wait remembers about one operation (kept small: 100k of them may be pending).
 
-    It is also the operation's ``Subscription`` when its wait parks it with the observer.
+    ``parking`` belongs to the observer (its record of the operation once it is first
+    parked with the list); ``guarded`` tells the wait's driver that the operation's
+    deadline is already in its own heap.  Nothing here knows what the observer is.
     """
 
-    __slots__ = ("added", "deadline_at", "failures", "last", "polls", "ref")
+    __slots__ = ("added", "deadline_at", "failures", "guarded", "last", "parking", "polls", "ref")
 
-    def __init__(
-        self, ref: OperationRef, now: float, budget: float, owner: ListClient = NOBODY, force: bool = False
-    ) -> None:
-        super().__init__(owner, force)
+    parking: object | None
+
+    def __init__(self, ref: OperationRef, now: float, budget: float) -> None:
         self.ref = ref
         self.added = now
         self.deadline_at = now + budget
         self.polls = 0
         self.failures = 0
         self.last: FaultProgress | None = None
-
-    @property
-    def op_id(self) -> uuid.UUID:
-        return self.ref.operation_id
-
-    @property
-    def type_bit(self) -> int:
-        return self.ref.kind.filter_bit
-
-    @property
-    def deadline(self) -> float:
-        return self.deadline_at
+        self.parking = None
+        self.guarded = False
 
 
 @attrs.frozen

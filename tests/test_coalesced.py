@@ -322,8 +322,8 @@ def _engine(concurrency: int = 64) -> _Engine:
     async def sleep(_: float) -> None:
         return None
 
-    async def list_active(mask: int) -> list[object]:
-        return []
+    async def list_active(mask: int) -> tuple[list[object], int]:
+        return [], 0
 
     observer = Observer(list_active, interval=1.0, retry=RetryPolicy(), clock=lambda: 0.0, sleep=sleep)  # type: ignore[arg-type]
     cfg = settings(None, RetryPolicy(), 10.0, 600.0)

@@ -13,6 +13,7 @@ import pytest
 from sf_progress import Event, OperationRef, Outcome, OutcomeKind, ProgressClient, StateChanged
 from sf_progress._config import RetryPolicy
 from sf_progress._engine import _Engine
+from sf_progress._observer import Observer
 from sf_progress._waiting import settings
 from sf_progress.testing import FakeCluster, Script
 
@@ -216,8 +217,12 @@ def _bucket(rate: float) -> _Engine:
     async def sleep(_: float) -> None:
         return None
 
+    async def list_active(mask: int) -> tuple[list[object], int]:
+        raise AssertionError
+
+    observer = Observer(list_active, interval=1.0, retry=RetryPolicy(), clock=lambda: 0.0, sleep=sleep)  # type: ignore[arg-type]
     cfg = settings(None, RetryPolicy(), 10.0, 600.0)
-    return _Engine(poll, cfg, 64, rate, None, lambda: 0.0, sleep, None)  # type: ignore[arg-type]
+    return _Engine(poll, cfg, 64, rate, None, lambda: 0.0, sleep, observer)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("rate", [500.0, 1000.0, 3000.0])
