@@ -18,6 +18,7 @@ Spans: ``sf_progress.wait`` per ``wait_for_completion``, ``sf_progress.wait_many
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -86,6 +87,19 @@ class _Instruments:
 
 
 _instruments: _Instruments | None = None
+logger = logging.getLogger("sf_progress")
+_failed: set[str] = set()
+
+
+def _broken(what: str) -> None:
+    """A configured SDK, exporter or span processor raised: log it once per kind of record, carry on.
+
+    Telemetry never changes what a wait does: its counters stay balanced because every
+    record is attempted on its own.
+    """
+    if what not in _failed:
+        _failed.add(what)
+        logger.warning("OpenTelemetry raised while recording %s; sf_progress goes on without it", what, exc_info=True)
 
 
 def enabled() -> bool:
@@ -103,26 +117,40 @@ def _get() -> _Instruments:
 def request(route: str, result: str) -> None:
     """One request sent: its route and how it went (``ok``, ``transient`` or ``error``)."""
     if _metrics is not None:
-        (_instruments or _get()).requests.add(1, _REQUEST_ATTRS[route, result])
+        try:
+            (_instruments or _get()).requests.add(1, _REQUEST_ATTRS[route, result])
+        except Exception:
+            _broken("sf_progress.requests")
 
 
 def operation_started(kind: OperationType, count: int = 1) -> None:
     if _metrics is not None and count:
-        (_instruments or _get()).active.add(count, _KIND_ATTRS[kind])
+        try:
+            (_instruments or _get()).active.add(count, _KIND_ATTRS[kind])
+        except Exception:
+            _broken("sf_progress.operations.active")
 
 
 def operation_ended(kind: OperationType, outcome: str, elapsed: float) -> None:
     """A waited-on operation ended (with an outcome): no longer active, its duration recorded."""
     if _metrics is not None:
-        instruments = _instruments or _get()
-        instruments.active.add(-1, _KIND_ATTRS[kind])
-        instruments.duration.record(elapsed, _DURATION_ATTRS[kind, outcome])
+        try:
+            (_instruments or _get()).active.add(-1, _KIND_ATTRS[kind])
+        except Exception:
+            _broken("sf_progress.operations.active")
+        try:
+            (_instruments or _get()).duration.record(elapsed, _DURATION_ATTRS[kind, outcome])
+        except Exception:
+            _broken("sf_progress.operation.duration")
 
 
 def operation_dropped(kind: OperationType, count: int = 1) -> None:
     """Waits that ended without an outcome (cancelled, client closed): no longer active."""
     if _metrics is not None and count:
-        (_instruments or _get()).active.add(-count, _KIND_ATTRS[kind])
+        try:
+            (_instruments or _get()).active.add(-count, _KIND_ATTRS[kind])
+        except Exception:
+            _broken("sf_progress.operations.active")
 
 
 @contextlib.contextmanager
@@ -132,32 +160,60 @@ def wait_span(kind: OperationType, operation_id: str) -> Iterator[Any]:
         yield None
         return
     attributes = {"sf.operation.kind": kind.value, "sf.operation.id": operation_id}
-    with (_instruments or _get()).tracer.start_as_current_span(
-        "sf_progress.wait", attributes=attributes, record_exception=True, set_status_on_exception=False
-    ) as span:
+    try:
+        manager = (_instruments or _get()).tracer.start_as_current_span(
+            "sf_progress.wait", attributes=attributes, record_exception=True, set_status_on_exception=False
+        )
+        span = manager.__enter__()
+    except Exception:
+        _broken("the sf_progress.wait span")
+        yield None
+        return
+    try:
         yield span
+    except BaseException as exc:
+        _exit_span(manager, exc)
+        raise
+    _exit_span(manager, None)
+
+
+def _exit_span(manager: Any, exc: BaseException | None) -> None:
+    try:
+        manager.__exit__(type(exc) if exc is not None else None, exc, exc.__traceback__ if exc is not None else None)
+    except Exception:
+        _broken("the sf_progress.wait span")
 
 
 def end_wait_span(span: Any, outcome: str, polls: int) -> None:
     if span is None:
         return
-    span.set_attribute("sf.outcome", outcome)
-    span.set_attribute("sf.polls", polls)
-    if outcome in ("failed", "timed_out") and _trace is not None:
-        span.set_status(_trace.Status(_trace.StatusCode.ERROR, outcome))
+    try:
+        span.set_attribute("sf.outcome", outcome)
+        span.set_attribute("sf.polls", polls)
+        if outcome in ("failed", "timed_out") and _trace is not None:
+            span.set_status(_trace.Status(_trace.StatusCode.ERROR, outcome))
+    except Exception:
+        _broken("the sf_progress.wait span")
 
 
 def batch_span() -> Any:
     """Start the ``sf_progress.wait_many`` span of a batch (``None`` without the API); ``end_batch_span`` ends it."""
     if _trace is None:
         return None
-    return (_instruments or _get()).tracer.start_span("sf_progress.wait_many")
+    try:
+        return (_instruments or _get()).tracer.start_span("sf_progress.wait_many")
+    except Exception:
+        _broken("the sf_progress.wait_many span")
+        return None
 
 
 def end_batch_span(span: Any, total: int, by_kind: Mapping[Any, int]) -> None:
     if span is None:
         return
-    span.set_attribute("sf.operations.total", total)
-    for outcome in _OUTCOMES:
-        span.set_attribute(f"sf.operations.{outcome}", int(by_kind.get(outcome, 0)))
-    span.end()
+    try:
+        span.set_attribute("sf.operations.total", total)
+        for outcome in _OUTCOMES:
+            span.set_attribute(f"sf.operations.{outcome}", int(by_kind.get(outcome, 0)))
+        span.end()
+    except Exception:
+        _broken("the sf_progress.wait_many span")

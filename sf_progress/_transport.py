@@ -201,6 +201,13 @@ class Transport:
             connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
             session = self.session = aiohttp.ClientSession(connector=connector)
             return session
+        if session.closed:
+            # The user's own session, closed under us: no request can be sent on it again.
+            error = TransportError(
+                "the aiohttp.ClientSession given to this ProgressClient was closed; nothing can be sent on it"
+            )
+            error.transient = False
+            raise error
         current = _running_loop()
         if self.loop is None:
             self.loop = current

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import sys
 import textwrap
@@ -13,11 +14,11 @@ import pytest
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from sf_progress import OperationRef, ProgressClient, WaitTimeout
+from sf_progress import OperationRef, OperationState, ProgressClient, WaitTimeout
 from sf_progress.testing import FakeCluster, Fault, Script
 
 from .conftest import PID
@@ -137,6 +138,46 @@ async def test_active_returns_to_zero_however_waits_end(cluster: FakeCluster, ho
         task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await client.aclose()
+    assert set(points("sf_progress.operations.active").values()) == {0}
+
+
+class _RaisingProcessor(SpanProcessor):
+    """A span processor of the user's that raises while ``armed``."""
+
+    armed = False
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        if self.armed:
+            raise RuntimeError("processor on_start failed")
+
+    def on_end(self, span: Any) -> None:
+        if self.armed:
+            raise RuntimeError("processor on_end failed")
+
+
+async def test_a_raising_span_processor_changes_nothing(
+    cluster: FakeCluster, client: ProgressClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A span processor that raises: waits return as usual, it is logged once, operations.active balances."""
+    processor = _RaisingProcessor()
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider)
+    provider.add_span_processor(processor)
+    ops = refs(4)
+    for ref in ops:
+        cluster.add_operation(ref, Script(duration=3))
+    processor.armed = True
+    try:
+        with caplog.at_level(logging.WARNING, logger="sf_progress"):
+            done = await client.wait_for_completion(ops[0])
+            again = await client.wait_for_completion(ops[1])
+            async with client.wait_many(ops[2:]) as batch:
+                outcomes = [o async for o in batch]
+    finally:
+        processor.armed = False
+    assert done.state is again.state is OperationState.COMPLETED
+    assert all(o.ok for o in outcomes)
+    assert caplog.text.count("OpenTelemetry raised while recording the sf_progress.wait span") == 1
     assert set(points("sf_progress.operations.active").values()) == {0}
 
 

@@ -64,7 +64,13 @@ class FakeCluster:
     and the id may be reused).  ``services`` (name -> (partition ids, stateful)) makes
     starts validate their target as a real cluster does: 202 first, Faulted later.
     Set ``list_unsupported`` to 400, 404 or 405 to answer the list call as a gateway
-    without it (an older runtime, a proxy) does.
+    without it (an older runtime, a proxy) does.  The list call can misbehave as real
+    ones do: ``list_lag`` (seconds) makes it show every operation as it was that long ago
+    (a stale replica: operations that ended within that time still listed Running), and
+    ``list_extra_items`` (raw JSON values) are appended to every list answer (other
+    users' operations, malformed ones included).  Transient, hung, empty and cut list
+    answers are ordinary faults: ``inject(Fault.service_unavailable(), routes=["list"])``,
+    ``Fault.slow(...)``, ``Fault.malformed(b"[]")``, ``Fault.truncated()``.
     """
 
     def __init__(
@@ -93,6 +99,8 @@ class FakeCluster:
         self.operations: dict[uuid.UUID, FakeOperation] = {}
         self._active: dict[uuid.UUID, FakeOperation] = {}  # the service's active table
         self.list_unsupported: int | None = None
+        self.list_lag = 0.0
+        self.list_extra_items: list[object] = []
         self.nodes: dict[str, int] = dict(DEFAULT_NODES)  # node name -> InstanceId
         self._node_ops: dict[str, FakeOperation] = {}  # the last transition of each node
         self.quorum_loss_modes: tuple[str, ...] = QUORUM_LOSS_MODES
@@ -466,8 +474,9 @@ class FakeCluster:
         except ValueError:
             raise _invalid("TypeFilter and StateFilter must be integers") from None
         history = (op for op_id in list(self.operations) if (op := self._find(op_id)) is not None)
-        items = list_items(self._active, history, types, states, self.clock(), enums_as_int=enums_as_int)
-        return web.json_response(items)
+        now = self.clock() - self.list_lag
+        items: list[object] = list(list_items(self._active, history, types, states, now, enums_as_int=enums_as_int))
+        return web.json_response(items + self.list_extra_items)
 
     async def _truncate(self, request: web.Request, response: web.Response) -> web.StreamResponse:
         body = response.body if isinstance(response.body, bytes) else b""
