@@ -15,7 +15,6 @@ This module only reads and writes the file (and holds its lock); ``_run.py`` dec
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -29,6 +28,7 @@ import attrs
 
 from ._errors import JournalError
 from ._models import OperationRef, OperationType
+from ._platform import lock_exclusive
 
 __all__ = ["JOURNAL_VERSION", "FaultTarget", "Journal", "JournalError", "TargetState"]
 
@@ -287,7 +287,7 @@ class Journal:
 
 def _lock(file: Any, path: Path) -> None:
     try:
-        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock_exclusive(file.fileno())
     except OSError:
         file.close()
         raise JournalError(f"journal {str(path)!r} is in use by another run (it is locked)") from None

@@ -21,7 +21,7 @@ from .._kinds import KIND_BY_CLI_NAME
 from ._batchrun import EXIT_INTERRUPTED, EXIT_OK, BatchRun, refs_from
 from ._common import EPILOG, deadline_option, output_option, quiet_option, run, wait_one, with_batch_options
 from ._connect import connection_options
-from ._io import open_input, rows_from
+from ._io import OutputFile, open_input, rows_from
 from ._journalrun import run_journal
 from ._metrics import serve_metrics
 from ._render import progress_json, progress_text
@@ -268,7 +268,7 @@ def resume(
     help="Share of progress reads the fake cluster answers with 503/504/resets/cut bodies.",
 )
 @click.option("--seed", type=int, default=None, help="Random seed, for a repeatable demo.")
-@click.option("--results", type=click.File("w"), help="Write one JSON line per finished restart here.")
+@click.option("--results", type=OutputFile(), help="Write one JSON line per finished restart here.")
 @quiet_option
 def demo(partitions: int, fault_rate: float, seed: int | None, results: IO[str] | None, quiet: bool) -> None:
     """Inject faults on an embedded fake cluster and watch them: no cluster needed.

@@ -13,6 +13,7 @@ from typing import IO, Any
 from rich.markup import escape
 
 from .. import Backoff, OperationRef, Outcome, OutcomeKind, ProgressClient, SFProgressError
+from .._platform import STOP_SIGNALS, on_signals
 from ._io import Row, outcome_record, to_ref, write_record
 from ._render import ref_record
 from ._ui import BatchView, err_console, summary
@@ -38,12 +39,9 @@ _SEVERITY = [
 ]
 
 
-# Ctrl-C, a kill and a closed terminal each end a batch cleanly, with the shell's exit code.
-_EXIT_BY_SIGNAL = {
-    signal.SIGINT: EXIT_INTERRUPTED,
-    signal.SIGTERM: 128 + signal.SIGTERM,
-    signal.SIGHUP: 128 + signal.SIGHUP,
-}
+# Ctrl-C (and Ctrl-Break), a kill and a closed terminal each end a batch cleanly, with the
+# shell's exit code; only the signals the platform has.
+_EXIT_BY_SIGNAL = {**STOP_SIGNALS, int(signal.SIGINT): EXIT_INTERRUPTED}
 
 
 def exit_code(kinds: Iterable[OutcomeKind], *, problems: bool) -> int:
@@ -108,8 +106,7 @@ class BatchRun:
             stopped_by.append(signum)
             stop.set()
 
-        for signum in _EXIT_BY_SIGNAL:
-            loop.add_signal_handler(signum, on_signal, signum)
+        restore_signals = on_signals(loop, _EXIT_BY_SIGNAL, on_signal)
         failure: BaseException | None = None
         batch = self.client.wait_many(refs, **self.options)  # type: ignore[arg-type]
         try:
@@ -136,13 +133,12 @@ class BatchRun:
                     stopper.cancel()
                 total = batch.snapshot().total
         finally:
-            for signum in _EXIT_BY_SIGNAL:
-                loop.remove_signal_handler(signum)
+            restore_signals()
         summary(self.console, outcomes, total=total, interrupted=bool(stopped_by), skipped=self.skipped)
         if failure is not None:
             self.console.print(f"[red]error:[/] reading the input failed: {escape(str(failure))}")
         if stopped_by:
-            return _EXIT_BY_SIGNAL[signal.Signals(stopped_by[0])]
+            return _EXIT_BY_SIGNAL[stopped_by[0]]
         return exit_code({o.kind for o in outcomes}, problems=bool(self.skipped or self.unrecorded or failure))
 
 

@@ -14,6 +14,7 @@ import click
 
 from .. import FaultProgress, NotFoundError, OperationRef, OutcomeKind, ProgressClient, SFProgressError, WaitTimeout
 from ._batchrun import EXIT_BY_KIND, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NOT_FOUND, EXIT_TIMED_OUT
+from ._io import OutputFile
 from ._render import progress_json, progress_text
 from ._ui import err_console
 
@@ -112,7 +113,7 @@ quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress out
 batch_options = [
     click.option(
         "--results",
-        type=click.File("w", lazy=False),  # opened now: an unwritable path fails before anything starts
+        type=OutputFile(),  # opened now: an unwritable path fails before anything starts
         help="Write one JSON line per finished operation here (default stdout).",
     ),
     click.option(

@@ -35,6 +35,7 @@ async def run_journal(
 ) -> int:
     """Create (*targets* given) or resume the run of *journal*; start what is left; print one line per target."""
     console = err_console()
+    journal = os.path.expanduser(journal)  # noqa: ASYNC240 - no I/O: ~ and ~user, as a shell expands them
     try:
         if targets is None:
             run = await FaultRun.resume(journal, client, force=force)

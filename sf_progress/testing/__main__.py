@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
 import signal
 import sys
+import threading
 
+from .._platform import on_signals
 from ._fake import FakeCluster
 from ._scripts import Script
 
@@ -20,14 +23,27 @@ from ._scripts import Script
 async def _serve(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    restore = on_signals(loop, [int(signal.SIGINT), *([int(signal.SIGTERM)] if hasattr(signal, "SIGTERM") else [])],
+                         lambda _: stop.set())
     if args.watch_stdin:
-        fd = sys.stdin.fileno()
-        loop.add_reader(fd, lambda: None if os.read(fd, 4096) else stop.set())
-    async with FakeCluster(host=args.host, port=args.port, default_script=Script(duration=args.duration)) as cluster:
-        print(cluster.url, flush=True)
-        await stop.wait()
+        # A thread, not loop.add_reader: Windows' Proactor loop has no readers for pipes.
+        threading.Thread(target=_until_eof, args=(sys.stdin.fileno(), loop, stop), daemon=True).start()
+    try:
+        async with FakeCluster(
+            host=args.host, port=args.port, default_script=Script(duration=args.duration)
+        ) as cluster:
+            print(cluster.url, flush=True)
+            await stop.wait()
+    finally:
+        restore()
+
+
+def _until_eof(fd: int, loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    with contextlib.suppress(OSError):
+        while os.read(fd, 4096):
+            pass
+    with contextlib.suppress(RuntimeError):  # the loop already ended
+        loop.call_soon_threadsafe(stop.set)
 
 
 def _port(text: str) -> int:
