@@ -163,9 +163,7 @@ class Lease:
         self.unpark(op)
         rec = _record(op)
         if rec is not None:
-            if rec.reason == _GONE:
-                self.observer.judge(contradicted=False)  # it left the list and had ended: the list was right
-            rec.reason = _NONE
+            self._judged(rec, contradicted=False)  # it left the list and had ended: the list was right
         if self.count > 0:
             self.count -= 1
             self.observer.interest(-1)
@@ -181,13 +179,13 @@ class Lease:
         """
         observer = self.observer
         rec = _record(op)
-        if rec is not None and rec.reason != _NONE:
-            if rec.reason == _GONE and isinstance(result, FaultProgress):
-                rec.hold_until = observer.clock() + _HOLD  # it left the list, yet reads as active
-                observer.judge(contradicted=True)
-            elif rec.reason == _GONE and isinstance(result, NotFoundError):
-                observer.judge(contradicted=False)
-            rec.reason = _NONE
+        if rec is not None:
+            contradicted: bool | None = None  # a failed read says nothing of the list
+            if isinstance(result, FaultProgress):
+                contradicted = True  # it left the list, yet reads as active
+            elif isinstance(result, NotFoundError):
+                contradicted = False
+            self._judged(rec, contradicted=contradicted)
         if result is not None and not isinstance(result, (FaultProgress, NotFoundError)):
             return False
         if not self.listing():
@@ -199,6 +197,18 @@ class Lease:
             return False
         observer.subscribe(op, rec)
         return True
+
+    def _judged(self, rec: _Park, *, contradicted: bool | None) -> None:
+        """The read made because the observer handed *rec*'s operation back: count it for listing.
+
+        Only a read after the list showed the operation gone is judged (``None``: it says
+        nothing); a contradicting one keeps the operation on its own backoff for ``_HOLD`` s.
+        """
+        if rec.reason == _GONE and contradicted is not None:
+            if contradicted:
+                rec.hold_until = self.observer.clock() + _HOLD
+            self.observer.judge(contradicted=contradicted)
+        rec.reason = _NONE
 
     def unpark(self, op: Parkable) -> bool:
         """Take *op* back from the list (its wait reads it now); ``True`` if it was parked."""
