@@ -23,8 +23,7 @@ from ._scripts import Script
 async def _serve(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    restore = on_signals(loop, [int(signal.SIGINT), *([int(signal.SIGTERM)] if hasattr(signal, "SIGTERM") else [])],
-                         lambda _: stop.set())
+    restore = on_signals(loop, [signal.SIGINT, signal.SIGTERM], lambda _: stop.set())
     if args.watch_stdin:
         # A thread, not loop.add_reader: Windows' Proactor loop has no readers for pipes.
         threading.Thread(target=_until_eof, args=(sys.stdin.fileno(), loop, stop), daemon=True).start()
