@@ -1,9 +1,9 @@
 """sf_progress: an asyncio client for Service Fabric fault operations (restarts, data/quorum loss, nodes)."""
 
-from ._auth import AadMetadata, AadTokenProvider
-from ._batch import BatchSnapshot, BatchWaiter
+from ._auth import AadMetadata, AadTokenProvider, TokenProvider
+from ._batch import BatchSnapshot, BatchWaiter, OperationLike
 from ._client import ProgressClient
-from ._config import RetryPolicy, is_testing, set_testing
+from ._config import Clock, RetryPolicy, is_testing, set_testing
 from ._errors import (
     AuthError,
     BadRequestError,
@@ -21,7 +21,7 @@ from ._errors import (
     TransportTimeout,
     WaitTimeout,
 )
-from ._journal import FaultTarget, JournalError
+from ._journal import JournalError
 from ._models import (
     DataLossMode,
     FaultOperation,
@@ -45,8 +45,10 @@ from ._models import (
 )
 from ._run import FaultRun, RunResult
 from ._security import TLSConfig
+from ._targets import DataLossSpec, FaultTarget, NodeTransitionSpec, QuorumLossSpec, RestartSpec, StartSpec
 from ._version import __version__
-from ._waiting import Backoff, Event, GaveUp, Outcome, OutcomeKind, Retrying, StateChanged
+from ._waiting import Backoff, Event, EventHook, GaveUp, Outcome, OutcomeKind, Retrying, StateChanged
+from ._waits import ProgressHook
 
 __all__ = [
     "AadMetadata",
@@ -56,10 +58,13 @@ __all__ = [
     "BadRequestError",
     "BatchSnapshot",
     "BatchWaiter",
+    "Clock",
     "ConflictError",
     "CredentialError",
     "DataLossMode",
+    "DataLossSpec",
     "Event",
+    "EventHook",
     "FabricError",
     "FabricTransientError",
     "FaultOperation",
@@ -73,9 +78,11 @@ __all__ = [
     "NodeResult",
     "NodeTransitionProgress",
     "NodeTransitionResult",
+    "NodeTransitionSpec",
     "NodeTransitionType",
     "NotFoundError",
     "OperationKindError",
+    "OperationLike",
     "OperationNotCompleted",
     "OperationRef",
     "OperationState",
@@ -86,18 +93,23 @@ __all__ = [
     "PartitionQuorumLossProgress",
     "PartitionRestartProgress",
     "ProgressClient",
+    "ProgressHook",
     "QuorumLossMode",
+    "QuorumLossSpec",
     "ResponseFormatError",
     "RestartPartitionMode",
     "RestartPartitionResult",
+    "RestartSpec",
     "RetryPolicy",
     "Retrying",
     "RunResult",
     "SFProgressError",
     "SelectedPartition",
+    "StartSpec",
     "StateChanged",
     "TLSConfig",
     "TLSError",
+    "TokenProvider",
     "TransportError",
     "TransportTimeout",
     "WaitTimeout",

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterable, Iterable
 from types import TracebackType
 
-from . import _telemetry
 from ._engine import MAX_CONCURRENCY, BatchSnapshot, OperationLike, _Abort, _BadInput, _Engine, as_ref
 from ._waiting import Outcome
 
@@ -29,7 +27,6 @@ class BatchWaiter:
         operations: Iterable[OperationLike] | AsyncIterable[OperationLike] | None,
     ) -> None:
         self._engine = engine
-        self._source: AsyncIterable[OperationLike] | None = None
         self._started = False
         self._closed = False
         self._finished = False
@@ -37,8 +34,7 @@ class BatchWaiter:
         if operations is None:
             return
         if isinstance(operations, AsyncIterable):
-            self._source = operations
-            engine.feeding = True
+            engine.feed_from(operations)
             return
         refs = []
         for index, item in enumerate(operations):
@@ -47,21 +43,18 @@ class BatchWaiter:
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"operations[{index}]: {exc}") from None
         engine.add_all(refs)
-        engine.sealed = True
+        engine.seal()
 
     def _start(self) -> None:
         if self._closed:
             raise RuntimeError("this batch is closed")
         if not self._started:
             self._started = True
-            self._engine.span = _telemetry.batch_span()
             self._engine.start()
-            if self._source is not None:
-                self._engine.tasks.append(asyncio.ensure_future(self._engine.feed(self._source)))
 
     def add(self, *operations: OperationLike) -> int:
         """Add operations to wait for; returns how many were new (duplicates are ignored)."""
-        if self._engine.sealed or self._closed:
+        if not self._engine.accepting or self._closed:
             raise RuntimeError("this batch takes no more operations (sealed or closed)")
         refs = [as_ref(item) for item in operations]  # validate all before adding any
         return self._engine.add_all(refs)
@@ -71,8 +64,7 @@ class BatchWaiter:
 
         A batch fed by an async iterable also waits for that iterable to end.
         """
-        self._engine.sealed = True
-        self._engine.wake.set()
+        self._engine.seal()
 
     def snapshot(self) -> BatchSnapshot:
         """Counts by state, in flight, requests, retries and the oldest pending operation."""

@@ -1,4 +1,4 @@
-"""``ProgressClient``: the public calls, their arguments and URLs, and the two waits.
+"""``ProgressClient``: the public calls and the waits, each a thin method over ``_calls`` or the engine.
 
 Requests go through ``_transport.Transport``, the single place where aiohttp errors
 become sf_progress errors.
@@ -7,61 +7,58 @@ become sf_progress errors.
 from __future__ import annotations
 
 import logging
-import math
 import uuid
 import weakref
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, Iterable
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, overload
+from typing import cast, overload
 
 import aiohttp
 from yarl import URL
 
-from . import _config, _telemetry
-from ._auth import TokenProvider
+from . import _config
+from ._auth import AadMetadata, TokenProvider
 from ._batch import BatchWaiter
-from ._calls import FaultCalls, ref_of
-from ._config import RetryPolicy
-from ._engine import MAX_CONCURRENCY, OperationLike, _Abort, _Engine
-from ._errors import OperationNotCompleted
+from ._calls import Calls, node_ref_of, ref_of
+from ._config import Clock, RetryPolicy
+from ._engine import OperationLike, _Engine
 from ._ids import check_api_version, check_endpoint, check_header_value, check_server_timeout, to_seconds
-from ._kinds import KINDS, Urls
+from ._kinds import Urls
 from ._models import (
+    DataLossMode,
     FaultOperation,
     FaultProgress,
+    NodeTransitionProgress,
+    NodeTransitionType,
     OperationRef,
     OperationState,
     OperationType,
+    PartitionDataLossProgress,
+    PartitionQuorumLossProgress,
     PartitionRestartProgress,
+    QuorumLossMode,
+    RestartPartitionMode,
 )
 from ._observer import Observer
-from ._parsing import json_body, parse_active_list
-from ._security import CertArg, TLSConfig, VerifyArg
-from ._transport import LAST_LOOK, MAX_LIST_BODY, Transport
-from ._waiting import (
-    Backoff,
-    Event,
-    EventHook,
-    Outcome,
-    OutcomeKind,
-    StateChanged,
-    _Settings,
-    settings,
+from ._security import CertArg, TLSConfig, VerifyArg, tls_config
+from ._targets import (
+    DEFAULT_DATA_LOSS_MODE,
+    DEFAULT_QUORUM_LOSS_MODE,
+    DEFAULT_RESTART_MODE,
+    DEFAULT_STOP_DURATION,
+    FaultTarget,
 )
+from ._transport import Transport
+from ._waiting import Backoff, EventHook, _Settings, settings
+from ._waits import ProgressHook, check_batch_options, single_wait_hook, wait_one
 
 __all__ = ["ProgressClient"]
 
 logger = logging.getLogger("sf_progress")
 
-#: ``on_progress(ref, progress)``: *progress* is the model of the ref's kind (``PartitionRestartProgress``, ...).
-ProgressHook = Callable[[OperationRef, Any], Awaitable[None] | None]
-# Running | RollingBack: the list then scans only the service's table of active operations.
-_ACTIVE_STATES = OperationState.RUNNING.filter_bit | OperationState.ROLLING_BACK.filter_bit
-_parse_list = json_body(parse_active_list)
 
-
-class ProgressClient(FaultCalls):
+class ProgressClient:
     """Async client for the Service Fabric fault-operation REST calls, for every fault kind.
 
     ``endpoint`` is the cluster's HTTP gateway, e.g. ``http://localhost:19080``.  The
@@ -73,11 +70,14 @@ class ProgressClient(FaultCalls):
     ``server_timeout`` is the default ``timeout`` query parameter (seconds the cluster
     may spend); each request's client-side timeout is that plus ``timeout_margin``, so
     the client never gives up before the server does.  ``retry`` governs retries of
-    transient failures of one request.  ``list_interval`` is the tick of the
+    transient failures of one request.  ``cert`` and ``verify`` follow ``requests``;
+    the rest of TLS (a key password, pinned thumbprints, plain http with credentials)
+    is said with ``tls=TLSConfig(...)`` instead.  ``list_interval`` is the tick of the
     fault-operation list call that watches every wait's operations at once (about 1 s,
-    jittered by ±20 %; see ``coalesce`` on the waits).  ``clock`` (monotonic seconds) and
-    ``sleep`` (an async function) replace the ones waits and retries use, for
-    deterministic tests; by default they follow :func:`sf_progress.set_testing`.
+    jittered by ±20 %; see ``coalesce`` on the waits).  ``clock`` (a :class:`Clock`:
+    ``monotonic()`` and async ``sleep()``) is what every deadline, backoff, retry and
+    tick of this client waits by; by default the real one, or the virtual one of
+    :func:`sf_progress.set_testing` when that is on as the client is made.
     """
 
     def __init__(
@@ -93,22 +93,18 @@ class ProgressClient(FaultCalls):
         max_connections: int = 64,
         user_agent: str | None = None,
         cert: CertArg | None = None,
-        cert_password: str | bytes | None = None,
         verify: VerifyArg = True,
-        server_thumbprints: Iterable[str] | str | None = None,
         tls: TLSConfig | None = None,
         token_provider: TokenProvider | None = None,
-        allow_insecure_http: bool = False,
         list_interval: float | timedelta = 1.0,
-        clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._endpoint = check_endpoint(endpoint)
         self._list_interval = to_seconds(list_interval, "list_interval", allow_zero=False, finite=True)
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise TypeError(f"session must be an aiohttp.ClientSession, not {type(session).__name__}")
         self._api_version = check_api_version(api_version)
-        self._server_timeout = check_server_timeout(server_timeout)
+        server_timeout = check_server_timeout(server_timeout)
         margin = to_seconds(timeout_margin, "timeout_margin", allow_zero=False, finite=True)
         if user_agent is not None:
             check_header_value(user_agent, "user_agent")
@@ -117,15 +113,10 @@ class ProgressClient(FaultCalls):
         self._retry = retry or RetryPolicy()
         if type(max_connections) is not int or max_connections < 1:
             raise ValueError(f"max_connections must be an int >= 1, got {max_connections!r}")
-        tls = _tls_config(tls, cert, cert_password, verify, server_thumbprints)
+        self._clock = _config.check_clock(clock)
         if token_provider is not None and not callable(token_provider):
             raise TypeError("token_provider must be a callable returning a token")
-        secured = token_provider is not None or tls.cert is not None or bool(tls.server_thumbprints)
-        if secured and self._endpoint.lower().startswith("http://") and not allow_insecure_http:
-            raise ValueError(
-                "a token or client certificate over plain http:// would travel in clear text; "
-                "use an https:// endpoint, or pass allow_insecure_http=True if you really mean it"
-            )
+        tls = tls_config(self._endpoint, tls, cert, verify, secured=token_provider is not None)
         self._transport = Transport(
             self._endpoint,
             session=session,
@@ -134,17 +125,14 @@ class ProgressClient(FaultCalls):
             retry=self._retry,
             max_connections=max_connections,
             user_agent=user_agent,
-            sleep=sleep,
+            clock=self._clock,
             tls=tls,
             token_provider=token_provider,
         )
         attach = getattr(token_provider, "attach", None)
         if callable(attach):
             attach(self)
-        self._urls = Urls(str(URL(self._endpoint)), self._api_version)
-        # Resolved once: sf_progress's own clock already follows set_testing() on each call.
-        self._clock = clock or _config.monotonic
-        self._sleep = sleep
+        self._calls = Calls(self._transport, Urls(str(URL(self._endpoint)), self._api_version), server_timeout)
         self._engines: weakref.WeakSet[_Engine] = weakref.WeakSet()  # the running batches, stopped by aclose
         self._observer: Observer | None = None
 
@@ -155,18 +143,14 @@ class ProgressClient(FaultCalls):
         return self
 
     async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
         """Stop every batch of this client, then close the session if this client owns it.
 
-        A consumer still iterating a batch gets a ``RuntimeError``.  Safe to call more than once.
-        """
+        A consumer still iterating a batch gets a ``RuntimeError``.  Safe to call more than once."""
         engines, self._engines = list(self._engines), weakref.WeakSet()
         for engine in engines:
             await engine.abort(RuntimeError("the ProgressClient was closed while this batch was running"))
@@ -189,61 +173,193 @@ class ProgressClient(FaultCalls):
         """The ``api-version`` sent with progress reads."""
         return self._api_version
 
+    @property
+    def clock(self) -> Clock:
+        """The clock this client waits by."""
+        return self._clock
+
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
         auth = " token" if self._transport.tokens is not None else ""
         return f"<ProgressClient {self._endpoint!r} api_version={self._api_version!r}{auth} {state}>"
 
+    async def get_progress(self, ref: OperationRef, *, timeout: int | None = None) -> FaultProgress:
+        """Read the progress of any fault operation (``timeout``: this call's server timeout, int s)."""
+        if not isinstance(ref, OperationRef):
+            raise TypeError(f"ref must be an OperationRef, not {type(ref).__name__}")
+        return await self._calls.read(ref, timeout)
+
+    @overload
+    async def get_restart_progress(
+        self, service_id: OperationRef, /, *, timeout: int | None = None
+    ) -> PartitionRestartProgress: ...
+
+    @overload
+    async def get_restart_progress(
+        self,
+        service_id: str,
+        partition_id: str | uuid.UUID,
+        operation_id: str | uuid.UUID,
+        *,
+        timeout: int | None = None,
+    ) -> PartitionRestartProgress: ...
+
+    async def get_restart_progress(
+        self,
+        service_id: str | OperationRef,
+        partition_id: str | uuid.UUID | None = None,
+        operation_id: str | uuid.UUID | None = None,
+        *,
+        timeout: int | None = None,
+    ) -> PartitionRestartProgress:
+        """Read the progress of a partition restart (Get Partition Restart Progress).
+
+        Pass the service id, partition id and operation id, or one ``OperationRef``.
+        ``timeout`` overrides the server timeout for this call (int seconds).
+        """
+        ref = ref_of(OperationType.PARTITION_RESTART, service_id, partition_id, operation_id)
+        return cast(PartitionRestartProgress, await self._calls.read(ref, timeout))
+
+    async def get_data_loss_progress(
+        self,
+        service_id: str | OperationRef,
+        partition_id: str | uuid.UUID | None = None,
+        operation_id: str | uuid.UUID | None = None,
+        *,
+        timeout: int | None = None,
+    ) -> PartitionDataLossProgress:
+        """Read the progress of a partition data loss (a ref, or the three ids)."""
+        ref = ref_of(OperationType.PARTITION_DATA_LOSS, service_id, partition_id, operation_id)
+        return cast(PartitionDataLossProgress, await self._calls.read(ref, timeout))
+
+    async def get_quorum_loss_progress(
+        self,
+        service_id: str | OperationRef,
+        partition_id: str | uuid.UUID | None = None,
+        operation_id: str | uuid.UUID | None = None,
+        *,
+        timeout: int | None = None,
+    ) -> PartitionQuorumLossProgress:
+        """Read the progress of a partition quorum loss (a ref, or the three ids)."""
+        ref = ref_of(OperationType.PARTITION_QUORUM_LOSS, service_id, partition_id, operation_id)
+        return cast(PartitionQuorumLossProgress, await self._calls.read(ref, timeout))
+
+    async def get_node_transition_progress(
+        self, node_name: str | OperationRef, operation_id: str | uuid.UUID | None = None, *, timeout: int | None = None
+    ) -> NodeTransitionProgress:
+        """Read the progress of a node transition (a ref, or the node name and operation id)."""
+        ref = node_ref_of(node_name, operation_id)
+        return cast(NodeTransitionProgress, await self._calls.read(ref, timeout))
+
+    async def start(self, target: FaultTarget, *, timeout: int | None = None) -> OperationRef:
+        """Start the fault *target* describes, of any kind; return the ``OperationRef`` to follow it.
+
+        Its OperationId is the target's.  Retries of the same start are safe: a retry that
+        meets 409 "already exists" means an earlier try landed; a first try that meets it
+        raises ``ConflictError``.  A quorum loss whose gateway refuses the spec's
+        ``QuorumReplicas`` with 400 ``E_INVALIDARG`` is asked once more with the runtime's
+        ``QuorumLossReplicas``.  A node transition without ``node_instance_id`` reads it
+        from ``GET /Nodes/{node}`` first (as the official docs tell you to do by hand); a
+        retried one answered 400 ``FABRIC_E_NODE_TRANSITION_IN_PROGRESS`` may be our own
+        first try: its progress decides.
+        """
+        return await self._calls.start(target, timeout)
+
+    async def start_partition_restart(
+        self,
+        service_id: str,
+        partition_id: str | uuid.UUID,
+        *,
+        mode: RestartPartitionMode | str = DEFAULT_RESTART_MODE,
+        operation_id: str | uuid.UUID | None = None,
+        timeout: int | None = None,
+    ) -> OperationRef:
+        """``start(FaultTarget.restart(...))``: start a partition restart, return its ref."""
+        target = FaultTarget.restart(service_id, partition_id, mode=mode, operation_id=operation_id)
+        return await self._calls.start(target, timeout)
+
+    async def start_data_loss(
+        self,
+        service_id: str,
+        partition_id: str | uuid.UUID,
+        mode: DataLossMode | str = DEFAULT_DATA_LOSS_MODE,
+        *,
+        operation_id: str | uuid.UUID | None = None,
+        timeout: int | None = None,
+    ) -> OperationRef:
+        """``start(FaultTarget.data_loss(...))``: start a partition data loss, return its ref."""
+        target = FaultTarget.data_loss(service_id, partition_id, mode=mode, operation_id=operation_id)
+        return await self._calls.start(target, timeout)
+
+    async def start_quorum_loss(
+        self,
+        service_id: str,
+        partition_id: str | uuid.UUID,
+        duration: float | timedelta,
+        mode: QuorumLossMode | str = DEFAULT_QUORUM_LOSS_MODE,
+        *,
+        operation_id: str | uuid.UUID | None = None,
+        timeout: int | None = None,
+    ) -> OperationRef:
+        """``start(FaultTarget.quorum_loss(...))``: a quorum loss of *duration* seconds, return its ref."""
+        target = FaultTarget.quorum_loss(
+            service_id, partition_id, duration=duration, mode=mode, operation_id=operation_id
+        )
+        return await self._calls.start(target, timeout)
+
+    async def start_node_transition(
+        self,
+        node_name: str,
+        transition: NodeTransitionType | str,
+        *,
+        stop_duration: float | timedelta = DEFAULT_STOP_DURATION,
+        node_instance_id: int | str | None = None,
+        operation_id: str | uuid.UUID | None = None,
+        timeout: int | None = None,
+    ) -> OperationRef:
+        """``start(FaultTarget.node_transition(...))``: stop or start a node, return its ref.
+
+        ``stop_duration`` (seconds, for a stop) must be within the runtime's bounds,
+        300..14400 (the docs say at least 600; the runtime takes 300).
+        """
+        target = FaultTarget.node_transition(
+            node_name,
+            transition,
+            stop_duration=stop_duration,
+            node_instance_id=node_instance_id,
+            operation_id=operation_id,
+        )
+        return await self._calls.start(target, timeout)
+
+    async def get_node_instance_id(self, node_name: str, *, timeout: int | None = None) -> str:
+        """The node's current ``InstanceId`` (``GET /Nodes/{node}``), as a decimal string."""
+        return await self._calls.node_instance_id(node_name, timeout)
+
+    async def cancel_operation(
+        self, operation_id: str | uuid.UUID | OperationRef, *, force: bool = False, timeout: int | None = None
+    ) -> None:
+        """Cancel a running fault operation (``force=True`` only after a graceful cancel)."""
+        await self._calls.cancel(operation_id, force, timeout)
+
+    async def list_fault_operations(
+        self,
+        *,
+        type_filter: Iterable[OperationType] | OperationType | None = None,
+        state_filter: Iterable[OperationState] | OperationState | None = None,
+        timeout: int | None = None,
+    ) -> list[FaultOperation]:
+        """List fault operations of every kind (at most 10,000), optionally filtered by type and state."""
+        return await self._calls.list_operations(type_filter, state_filter, timeout)
+
+    async def get_aad_metadata(self, *, timeout: int | None = None) -> AadMetadata:
+        """Read the cluster's Azure AD settings (``GET /$/GetAadMetadata``, sent anonymously)."""
+        return await self._calls.aad_metadata(timeout)
+
+    async def get_cluster_version(self, *, timeout: int | None = None) -> str:
+        """Return the cluster's code version (``GET /$/GetClusterVersion``)."""
+        return await self._calls.cluster_version(timeout)
+
     # --- waiting --------------------------------------------------------------------------
-
-    def _watcher(self) -> Observer:
-        """The client's one observer (created on first use): one list call per tick for every wait."""
-        observer = self._observer
-        if observer is None:
-            observer = self._observer = Observer(
-                self._list_active,
-                interval=self._list_interval,
-                retry=self._retry,
-                clock=self._clock,
-                sleep=self._sleep or _config.sleep,
-            )
-        return observer
-
-    async def _list_active(self, type_mask: int) -> tuple[list[FaultOperation], int]:
-        """One list call of the active operations (``StateFilter=3``) of some types, not retried.
-
-        Returns the well-formed items and the number of malformed ones skipped.
-        """
-        params = f"TypeFilter={type_mask}&StateFilter={_ACTIVE_STATES}"
-        url = self._urls.control("/Faults/", params, self._server_timeout)
-        return await self._transport.attempt(
-            "GET", url, self._server_timeout, None, _parse_list, limit=MAX_LIST_BODY, route="list"
-        )
-
-    async def _poll_once(self, ref: OperationRef, remaining: float) -> FaultProgress:
-        """One progress read without the per-request retry loop (the waits own retries).
-
-        A wait's deadline is a wall-clock budget: with less than a full request's time
-        left, the server timeout is clipped to it and so is the client-side one (to at
-        least ``LAST_LOOK`` seconds, for the read a wait sends at its deadline).
-        """
-        transport = self._transport
-        server_timeout = self._server_timeout
-        parse = KINDS[ref.kind].parse
-        if remaining >= server_timeout + transport.margin:  # the usual case (also no deadline)
-            return await transport.attempt(
-                "GET", self._urls.progress(ref, server_timeout), server_timeout, ref, parse, route="progress"
-            )
-        server_timeout = max(1, min(server_timeout, math.ceil(remaining)))
-        return await transport.attempt(
-            "GET",
-            self._urls.progress(ref, server_timeout),
-            server_timeout,
-            ref,
-            parse,
-            total=max(remaining, LAST_LOOK),
-            route="progress",
-        )
 
     @overload
     async def wait_for_completion(
@@ -297,10 +413,11 @@ class ProgressClient(FaultCalls):
         ``deadline`` is the overall budget in seconds (``None`` or ``math.inf``: no
         deadline): the last sleep is clipped so a final poll happens at the deadline, and
         that read may take at most ``LAST_LOOK`` (1 s) more; then ``WaitTimeout``
-        (carrying the last progress) is raised.  Transient failures (503/504, resets, cut bodies) are retried within the
-        budget; a 404 within ``not_found_grace`` seconds of the start of the wait is taken
-        as "not readable yet".  ``on_progress(ref, progress)``, sync or async, is called
-        on every state change.  Cancelling the caller leaves nothing behind.
+        (carrying the last progress) is raised.  Transient failures (503/504, resets, cut
+        bodies) are retried within the budget; a 404 within ``not_found_grace`` seconds of
+        the start of the wait is taken as "not readable yet".  ``on_progress(ref, progress)``,
+        sync or async, is called on every state change.  Cancelling the caller leaves
+        nothing behind.
 
         ``coalesce``: with ``True`` the operation is watched through the client's
         fault-operation list (one list call per tick for every wait on this client; one
@@ -314,33 +431,9 @@ class ProgressClient(FaultCalls):
         else:
             ref = ref_of(OperationType.PARTITION_RESTART, service_id, partition_id, operation_id)
         cfg = settings(backoff, self._retry, not_found_grace, deadline)
-        if type(raise_on_failure) is not bool:
-            raise TypeError("raise_on_failure must be a bool")
-        if on_progress is not None and not callable(on_progress):
-            raise TypeError(f"on_progress must be callable, not {type(on_progress).__name__}")
-        _check_coalesce(coalesce)
-        hook = None if on_progress is None else _progress_hook(on_progress)
+        hook = single_wait_hook(on_progress, raise_on_failure, coalesce)
         engine = self._engine(cfg, 1, None, hook, coalesce)  # a one-operation batch: the same driver
-        with _telemetry.wait_span(ref.kind, str(ref.operation_id)) as span:
-            try:
-                engine.add(ref)
-                engine.sealed = True
-                engine.start()
-                outcome = await engine.outcomes.get()
-                await engine.events.join()  # on_progress has seen the final state
-            finally:
-                await engine.close()
-            if isinstance(outcome, _Abort):
-                raise outcome.error
-            assert isinstance(outcome, Outcome)
-            _telemetry.end_wait_span(span, outcome.kind.value, outcome.polls)
-            if outcome.error is not None:
-                raise outcome.error
-            progress = outcome.progress
-            assert progress is not None
-            if raise_on_failure and outcome.kind is not OutcomeKind.COMPLETED:
-                raise OperationNotCompleted(f"operation ended {progress.state}", ref=ref, progress=progress)
-            return progress
+        return await wait_one(engine, ref, raise_on_failure=raise_on_failure)
 
     def wait_many(
         self,
@@ -375,17 +468,9 @@ class ProgressClient(FaultCalls):
         through one list call per tick, shared with every other wait on this client, and
         each is read once when it leaves the list.
         """
-        if type(concurrency) is not int or not 1 <= concurrency <= MAX_CONCURRENCY:
-            raise ValueError(f"concurrency must be an int in 1..{MAX_CONCURRENCY}, got {concurrency!r}")
-        if on_event is not None and not callable(on_event):
-            raise TypeError(f"on_event must be callable, not {type(on_event).__name__}")
-        _check_coalesce(coalesce)
-        rate: object = max_rate
-        if rate is not None and (type(rate) not in (int, float) or not rate > 0):  # type: ignore[operator]
-            raise ValueError(f"max_rate must be a number > 0 or None, got {max_rate!r}")
+        rate = check_batch_options(concurrency, max_rate, on_event, coalesce)
         cfg = settings(backoff, self._retry, not_found_grace, deadline)
-        engine = self._engine(cfg, concurrency, None if max_rate is None else float(max_rate), on_event, coalesce)
-        return BatchWaiter(engine, operations)
+        return BatchWaiter(self._engine(cfg, concurrency, rate, on_event, coalesce), operations)
 
     def _engine(
         self,
@@ -397,48 +482,11 @@ class ProgressClient(FaultCalls):
     ) -> _Engine:
         """A new wait driver on this client's session and observer (stopped by :meth:`aclose`)."""
         self._transport.open()
-        engine = _Engine(
-            self._poll_once,
-            cfg,
-            concurrency,
-            max_rate,
-            on_event,
-            self._clock,
-            self._sleep or _config.sleep,
-            self._watcher(),
-            coalesce,
-        )
+        observer = self._observer
+        if observer is None:  # the client's one observer: one list call per tick for every wait
+            observer = self._observer = Observer(
+                self._calls.list_active, interval=self._list_interval, retry=self._retry, clock=self._clock
+            )
+        engine = _Engine(self._calls.poll_once, cfg, concurrency, max_rate, on_event, self._clock, observer, coalesce)
         self._engines.add(engine)
         return engine
-
-
-def _check_coalesce(coalesce: object) -> None:
-    if coalesce is not None and type(coalesce) is not bool:
-        raise TypeError(f"coalesce must be None, True or False, not {coalesce!r}")
-
-
-def _progress_hook(on_progress: ProgressHook) -> EventHook:
-    """``wait_for_completion``'s ``on_progress(ref, progress)`` as an engine event hook."""
-
-    def hook(event: Event) -> Awaitable[None] | None:
-        if isinstance(event, StateChanged):
-            return on_progress(event.ref, event.progress)
-        return None
-
-    return hook
-
-
-def _tls_config(
-    tls: TLSConfig | None,
-    cert: CertArg | None,
-    cert_password: str | bytes | None,
-    verify: VerifyArg,
-    server_thumbprints: Iterable[str] | str | None,
-) -> TLSConfig:
-    if tls is None:
-        return TLSConfig(cert=cert, cert_password=cert_password, verify=verify, server_thumbprints=server_thumbprints)
-    if not isinstance(tls, TLSConfig):
-        raise TypeError(f"tls must be a TLSConfig, not {type(tls).__name__}")
-    if cert is not None or cert_password is not None or verify is not True or server_thumbprints is not None:
-        raise TypeError("pass either tls=TLSConfig(...) or cert/verify/server_thumbprints, not both")
-    return tls

@@ -11,14 +11,14 @@ import weakref
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from types import TracebackType
-from typing import ClassVar
+from typing import ClassVar, Protocol, runtime_checkable
 
 import attrs
 
 from ._backoff import backoff_delay
 from ._ids import to_seconds
 
-__all__ = ["RetryPolicy", "is_testing", "monotonic", "set_testing", "sleep"]
+__all__ = ["Clock", "RetryPolicy", "default_clock", "is_testing", "monotonic", "set_testing", "sleep"]
 
 
 def _initial(value: float | timedelta) -> float:
@@ -248,6 +248,71 @@ async def sleep_or_wake(sleep: Callable[[float], Awaitable[None]], delay: float,
 TESTING = _TESTING
 
 
-def virtual_time(sleeper: object) -> bool:
-    """Whether *sleeper* is the testing switch's virtual sleep, now in force."""
-    return _TESTING.enabled and sleeper is sleep
+@runtime_checkable
+class Clock(Protocol):
+    """What a client waits by: ``monotonic()`` seconds and an async ``sleep(seconds)``.
+
+    Pass one as ``ProgressClient(clock=...)`` for deterministic tests; it is used for every
+    deadline, backoff, retry and list tick of that client.
+    """
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait *seconds* on this clock."""
+        ...
+
+
+class _SystemClock:
+    """``time.monotonic`` and ``asyncio.sleep``: the clock of production."""
+
+    virtual: ClassVar[bool] = False
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    def __repr__(self) -> str:
+        return "<system clock>"
+
+
+class _TestingClock:
+    """The testing switch's virtual clock (see :func:`set_testing`); real again once it is off."""
+
+    virtual: ClassVar[bool] = True
+
+    def monotonic(self) -> float:
+        return monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await sleep(seconds)
+
+    def __repr__(self) -> str:
+        return "<testing clock>"
+
+
+SYSTEM_CLOCK = _SystemClock()
+TESTING_CLOCK = _TestingClock()
+
+
+def default_clock() -> Clock:
+    """The clock of a client made now: the virtual one while :func:`set_testing` is on."""
+    return TESTING_CLOCK if _TESTING.enabled else SYSTEM_CLOCK
+
+
+def check_clock(clock: object) -> Clock:
+    """A client's ``clock=`` argument, checked (``None``: :func:`default_clock`)."""
+    if clock is None:
+        return default_clock()
+    if not isinstance(clock, Clock):
+        raise TypeError(f"clock must have monotonic() and async sleep(), not {type(clock).__name__}")
+    return clock
+
+
+def is_virtual(clock: Clock) -> bool:
+    """Whether *clock* is the testing switch's virtual clock (asked once, when a client is made)."""
+    return clock is TESTING_CLOCK

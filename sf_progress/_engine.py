@@ -13,20 +13,22 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import enum
 import heapq
 import itertools
 import logging
 import math
+import uuid
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
-from typing import Any
 
 import attrs
 
 from . import _telemetry
-from ._config import sleep_or_wake, virtual_time
+from ._config import Clock, is_virtual, sleep_or_wake
 from ._errors import FabricTransientError, SFProgressError
 from ._models import FaultOperation, FaultProgress, OperationRef, OperationState
 from ._observer import Observer, Parkable
+from ._pacer import Pacer
 from ._waiting import (
     EventHook,
     GaveUp,
@@ -46,17 +48,11 @@ __all__ = ["MAX_CONCURRENCY", "BatchSnapshot", "OperationLike", "as_ref"]
 
 logger = logging.getLogger("sf_progress")
 
-OperationLike = OperationRef | tuple[Any, Any, Any]
+#: What ``wait_many`` takes for an operation: a ref, or a partition restart's three ids.
+OperationLike = OperationRef | tuple[str, str | uuid.UUID, str | uuid.UUID]
 _DONE = object()
-_MIN_FACTOR = 1 / 64
-#: Backpressure follows the share of transient (503/504/...) answers, averaged over about
-#: the last 1 / _BUSY_ALPHA answers; above _BUSY_SHARE the cluster is taken as overloaded.
-_BUSY_ALPHA = 0.05
-_BUSY_SHARE = 0.5
-#: After a decrease, the next one waits at least this long (about one round trip of a busy gateway).
-_DECREASE_WINDOW = 0.5
-#: Reads due within one slot of this many seconds are sent together (at most this much later).
-_SLACK = 0.25
+#: Timer slots: reads due within one slot of this many seconds are sent together (at most this much later).
+_SLOT = 0.25
 _GAVE_UP = frozenset({OutcomeKind.NOT_FOUND, OutcomeKind.TIMED_OUT, OutcomeKind.FAILED})
 
 
@@ -119,8 +115,15 @@ class _BadInput:
 Poll = Callable[[OperationRef, float], Awaitable[FaultProgress]]
 #: The most requests a batch may keep in flight (workers are created only as work needs them).
 MAX_CONCURRENCY = 10_000
-#: The token bucket of ``max_rate`` holds this many seconds' worth of requests (at least one).
-_BURST_SECONDS = 0.05
+
+
+class Phase(enum.Enum):
+    """A batch's one lifecycle state, owned by its engine."""
+
+    OPEN = "open"  # operations may still be added
+    FEEDING = "feeding"  # an async input is still being read
+    SEALED = "sealed"  # no more will come: it ends once the pending ones end
+    ENDED = "ended"  # closed: nothing of it runs any more
 
 
 class _Engine:
@@ -142,15 +145,16 @@ class _Engine:
         concurrency: int,
         max_rate: float | None,
         on_event: EventHook | None,
-        clock: Callable[[], float],
-        sleep: Callable[[float], Awaitable[None]],
+        clock: Clock,
         observer: Observer,
         coalesce: bool | None = None,
     ) -> None:
         self.poll, self.cfg, self.observer = poll, cfg, observer
         self.lease = observer.lease(self, coalesce, max_rate)
-        self.concurrency, self.max_rate, self.on_event = concurrency, max_rate, on_event
-        self.clock, self.sleep = clock, sleep
+        self.on_event = on_event
+        self.clock, self.sleep = clock.monotonic, clock.sleep
+        self.virtual = is_virtual(clock)  # asked once: the testing clock needs answers in before time moves
+        self.pacer = Pacer(concurrency, max_rate, retry_after_cap=cfg.retry.retry_after_cap, now=self.clock())
         self.heap: list[tuple[float, int, _Tracker]] = []
         self.seq = itertools.count(1)  # > 0: read entries use +seq, deadline guards -seq
         self.pending: dict[OperationRef, _Tracker] = {}
@@ -163,18 +167,10 @@ class _Engine:
         self.wake = asyncio.Event()
         self.in_flight = self.requests = self.retries = self.list_calls = self.progress_reads = 0
         self.idle = 0  # workers waiting for work
-        self.factor = 1.0  # share of concurrency and rate allowed (AIMD under backpressure)
-        self.pause_until = 0.0
-        self.busy_share = 0.0  # moving share of transient answers
-        self.next_decrease = 0.0
-        self.tokens = 1.0  # the max_rate bucket
-        self.token_time = clock()
-        self.next_send = 0.0
-        self.sealed = False
-        self.feeding = False  # an async input is still being read
+        self.phase = Phase.OPEN
+        self.source: AsyncIterable[OperationLike] | None = None
         self.source_error: BaseException | None = None
         self.tasks: list[asyncio.Task[None]] = []
-        self.ended = False
         self.dropped = False
         self.span: object = None  # the batch's sf_progress.wait_many span, while it runs
 
@@ -235,17 +231,30 @@ class _Engine:
 
     def on_gone(self, op: Parkable) -> None:
         assert isinstance(op, _Tracker)
-        if self.pending.get(op.ref) is op and not self.ended:
+        if self.pending.get(op.ref) is op and self.phase is not Phase.ENDED:
             heapq.heappush(self.heap, (self.clock(), next(self.seq), op))
             self.wake.set()
 
     def on_list_call(self) -> None:
         self.list_calls += 1
         self.requests += 1
-        if self.max_rate is not None:
-            # A list call counts against the batch's rate like a read, but never runs the
-            # bucket into debt: the observer paces its ticks to half the rate.
-            self.tokens = max(0.0, self.tokens - 1.0)
+        # A list call counts against the batch's rate like a read, but never runs the
+        # bucket into debt: the observer paces its ticks to half the rate.
+        self.pacer.charge()
+
+    def feed_from(self, source: AsyncIterable[OperationLike]) -> None:
+        """Take operations from *source* once started (the batch is sealed when it ends)."""
+        self.source, self.phase = source, Phase.FEEDING
+
+    def seal(self) -> None:
+        """No more operations will be added (a batch still reading its async input ends after it)."""
+        if self.phase is Phase.OPEN:
+            self.phase = Phase.SEALED
+        self.wake.set()
+
+    @property
+    def accepting(self) -> bool:
+        return self.phase is Phase.OPEN
 
     async def feed(self, source: AsyncIterable[OperationLike]) -> None:
         index = 0
@@ -260,24 +269,39 @@ class _Engine:
         except Exception as exc:  # noqa: BLE001 - the user's source failed: raised after the outcomes so far
             self.source_error = exc
         finally:
-            self.feeding = False
-            self.sealed = True
+            if self.phase is Phase.FEEDING:
+                self.phase = Phase.SEALED
             self.wake.set()
 
     # --- scheduling ----------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, *, batch_span: bool = True) -> None:
+        if batch_span:
+            self.span = _telemetry.batch_span()
         self.tasks.append(asyncio.ensure_future(self.dispatch()))
         if self.on_event is not None:
             self.tasks.append(asyncio.ensure_future(self.deliver_events()))
+        if self.source is not None:
+            self.tasks.append(asyncio.ensure_future(self.feed(self.source)))
 
-    def allowed_in_flight(self) -> int:
-        return max(1, int(self.concurrency * self.factor))
+    async def run_one(self, ref: OperationRef) -> Outcome | _Abort:
+        """Wait for *ref* alone (``wait_for_completion``): its outcome once every event is delivered."""
+        try:
+            self.add(ref)
+            self.seal()
+            self.start(batch_span=False)
+            outcome = await self.outcomes.get()
+            await self.events.join()  # on_progress has seen the final state
+        finally:
+            await self.close()
+        assert isinstance(outcome, (Outcome, _Abort))
+        return outcome
 
     async def dispatch(self) -> None:
+        pacer = self.pacer
         while True:
             self.wake.clear()
-            if self.sealed and not self.feeding and not self.pending and self.in_flight == 0:
+            if self.phase is Phase.SEALED and not self.pending and self.in_flight == 0:
                 await self.events.join()  # every event is delivered before the iteration ends
                 self.outcomes.put_nowait(_DONE)
                 return
@@ -286,7 +310,7 @@ class _Engine:
             if not self.heap:
                 await self.wake.wait()
                 continue
-            if self.in_flight >= self.allowed_in_flight():
+            if self.in_flight >= pacer.allowed_in_flight():
                 await self.wake.wait()
                 continue
             now = self.clock()
@@ -294,7 +318,7 @@ class _Engine:
             if tracker is not None:
                 self.hand_over(tracker)
                 continue
-            if virtual_time(self.sleep):
+            if self.virtual:
                 if self.in_flight:
                     # On the virtual clock, time may only jump once the answers on their
                     # way are in; otherwise they would be read "later" than they were sent.
@@ -302,11 +326,11 @@ class _Engine:
                     continue
                 due = self.heap[0][0]
             else:
-                # Timer coalescing: reads due within the same 250 ms go out together, so
-                # the gateway (and this process) wakes once for them, not once each.
-                due = math.ceil(self.heap[0][0] / _SLACK) * _SLACK
+                # Timer slots: reads due within the same 250 ms go out together, so the
+                # gateway (and this process) wakes once for them, not once each.
+                due = math.ceil(self.heap[0][0] / _SLOT) * _SLOT
             # Until then, or less when ``wake`` is set (a new, earlier operation).
-            await sleep_or_wake(self.sleep, max(due, self.pause_until, self.next_send) - now, self.wake)
+            await sleep_or_wake(self.sleep, max(due, pacer.blocked_until()) - now, self.wake)
 
     def hand_over(self, tracker: _Tracker) -> None:
         """Give a due operation to an idle worker, or to a new one (never more than in flight)."""
@@ -360,15 +384,16 @@ class _Engine:
                 heapq.heapreplace(heap, (due, next(self.seq), tracker))
             else:
                 heapq.heappop(heap)  # it ended, or is already due for a read (or being read)
-        if not heap or heap[0][0] > now or self.pause_until > now or self.next_send > now:
+        pacer = self.pacer
+        if not heap or heap[0][0] > now or pacer.blocked_until() > now:
             return None
         if not keep_slot:
-            if self.in_flight >= self.allowed_in_flight():
+            if self.in_flight >= pacer.allowed_in_flight():
                 return None
             self.in_flight += 1
-        elif self.in_flight > self.allowed_in_flight():
+        elif self.in_flight > pacer.allowed_in_flight():
             return None
-        if self.max_rate is not None and not self._take_token(now):
+        if not pacer.take(now):
             if not keep_slot:
                 self.in_flight -= 1
             return None
@@ -377,27 +402,13 @@ class _Engine:
         self.progress_reads += 1
         return tracker
 
-    def _take_token(self, now: float) -> bool:
-        """The ``max_rate`` token bucket: refill by the time passed, take one if there is one.
-
-        The bucket holds at most ``_BURST_SECONDS`` worth of requests, so a late wake-up
-        is made up for (the rate stays exact) without a burst at the start.
-        """
-        assert self.max_rate is not None
-        rate = self.max_rate * self.factor
-        burst = max(1.0, self.max_rate * _BURST_SECONDS)
-        self.tokens = min(burst, self.tokens + (now - self.token_time) * rate)
-        self.token_time = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        self.next_send = now + (1.0 - self.tokens) / rate
-        return False
-
     def after_poll(self, tracker: _Tracker, result: FaultProgress | SFProgressError, now: float) -> None:
         """Account for one poll; queue the events for the hook, if there is one."""
         before = tracker.last.state if tracker.last is not None else None
-        self._backpressure(result, now)
+        if isinstance(result, FaultProgress):
+            self.pacer.healthy()
+        elif isinstance(result, FabricTransientError):
+            self.pacer.busy(now, result.retry_after)
         nxt, event = step(tracker, result, now, self.cfg)
         if isinstance(nxt, Outcome):
             self.by_state[before] -= 1
@@ -420,27 +431,6 @@ class _Engine:
             self.events.put_nowait(event)
         if isinstance(nxt, Outcome) and nxt.kind in _GAVE_UP:
             self.events.put_nowait(GaveUp(tracker.ref, nxt))
-
-    def _backpressure(self, result: FaultProgress | SFProgressError, now: float) -> None:
-        """Slow the batch down for overload, not for noise.
-
-        One transient answer only retries its own operation.  The batch's share of
-        concurrency and rate is halved when most recent answers are transient — at most
-        once per ``_DECREASE_WINDOW`` — and grows back with each healthy answer, so it
-        recovers within seconds.  A ``Retry-After`` pauses the batch exactly that long.
-        """
-        if isinstance(result, FabricTransientError):
-            self.busy_share += _BUSY_ALPHA * (1.0 - self.busy_share)
-            if result.retry_after is not None:
-                pause = min(result.retry_after, self.cfg.retry.retry_after_cap)
-                self.pause_until = max(self.pause_until, now + pause)
-            if self.busy_share > _BUSY_SHARE and now >= self.next_decrease:
-                self.factor = max(_MIN_FACTOR, self.factor / 2)
-                self.next_decrease = now + _DECREASE_WINDOW
-        elif isinstance(result, FaultProgress):
-            self.busy_share -= _BUSY_ALPHA * self.busy_share
-            if self.factor < 1.0:
-                self.factor = min(1.0, self.factor + 1.0 / self.concurrency)
 
     async def deliver_events(self) -> None:
         """Call the ``on_event`` hook, in order, from its own task: a slow hook never holds a request slot."""
@@ -467,7 +457,7 @@ class _Engine:
             requests=self.requests,
             retries=self.retries,
             oldest_pending=None if oldest is None else self.clock() - oldest.added,
-            throttle=self.factor,
+            throttle=self.pacer.factor,
             progress_reads=self.progress_reads,
             list_calls=self.list_calls,
             coalescing=self.lease.listing(),
@@ -486,7 +476,7 @@ class _Engine:
                     task.cancel()
 
     async def close(self) -> None:
-        self.ended = True
+        self.phase = Phase.ENDED
         self.cancel()
         span, self.span = self.span, None
         _telemetry.end_batch_span(span, len(self.seen), {kind.value: n for kind, n in self.by_kind.items()})
@@ -496,7 +486,7 @@ class _Engine:
 
     async def abort(self, error: BaseException) -> None:
         """End the batch from outside (its client closed): a waiting consumer gets *error*."""
-        if not self.ended:
+        if self.phase is not Phase.ENDED:
             self.outcomes.put_nowait(_Abort(error))
         await self.close()
 

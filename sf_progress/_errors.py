@@ -24,7 +24,7 @@ Every exception that crosses the public API is one of these (or ``ValueError`` /
 ``message`` (the Fabric error message), ``reason`` (the HTTP reason phrase),
 ``retry_after`` (seconds, from a ``Retry-After`` header) and ``ref`` (the
 ``OperationRef`` the request concerned, when there is one).  Lower-layer errors (aiohttp,
-``json``, tenacity) are translated in exactly one place, ``_client.py``, and chained as
+``json``, tenacity) are translated in exactly one place, ``_transport.py``, and chained as
 ``__cause__``; none of them ever reaches the caller.
 """
 
@@ -56,6 +56,10 @@ __all__ = [
 
 #: Statuses that are retried: the cluster (or a proxy in front of it) is busy or failing over.
 TRANSIENT_STATUSES = frozenset({408, 429, 502, 503, 504})
+#: 409: a start whose OperationId the service already knows.
+ALREADY_EXISTS = "FABRIC_E_TEST_COMMAND_OPERATION_ID_ALREADY_EXISTS"
+#: 400: a node transition while another one on that node is running.
+NODE_BUSY = "FABRIC_E_NODE_TRANSITION_IN_PROGRESS"
 _EXCERPT = 200
 
 

@@ -1,25 +1,32 @@
 """The journal file of a fault run: append-only JSON lines, fsync'd before any start is sent.
 
-One line per event, readable with ``jq``::
+One line per event, readable with ``jq`` (format version 2; ``event`` says what a line
+is, ``type`` is always a fault kind, as in the command line's result lines)::
 
-    {"v": 1, "type": "journal", "endpoint": "...", "created": "..."}     first line
-    {"type": "target", "n": 0, "kind": "restart", ..., "operation_id": "..."}   the plan
-    {"type": "intent", "n": 0}          durable before the start request is sent
-    {"type": "accepted", "n": 0}        the start was answered 202 (or 409 on a retry)
-    {"type": "rejected", "n": 0, "error": "..."}   the start was refused for good
-    {"type": "state", "n": 0, "state": "RollingBack"}
-    {"type": "outcome", "n": 0, "record": {...}}   the same record as ``watch``'s result lines
+    {"v": 2, "event": "journal", "endpoint": "...", "created": "..."}     first line
+    {"event": "target", "n": 0, "type": "PartitionRestart", "service_id": "...",
+     "partition_id": "...", "operation_id": "...", "spec": {"mode": "AllReplicasOrInstances"}}
+    {"event": "intent", "n": 0}          durable before the start request is sent
+    {"event": "accepted", "n": 0}        the start was answered 202 (or 409 on a retry)
+    {"event": "rejected", "n": 0, "error": "..."}   the start was refused for good
+    {"event": "state", "n": 0, "state": "RollingBack"}
+    {"event": "outcome", "n": 0, "outcome": "completed", "state": "Completed", "error_code": 0,
+     "error": null, "polls": 2, "elapsed": 12.5}
 
-This module only reads and writes the file (and holds its lock); ``_run.py`` decides.
+Journals of format version 1 (``type`` for the event, ``kind`` for the fault kind in its
+command-line spelling, ``params``, and an outcome's ``record``) are read too.  Targets and
+results go to and from lines in exactly one place each: :func:`target_line` /
+:func:`target_of`, :func:`result_line` / :func:`result_of`.  This module only reads and
+writes the file (and holds its lock); ``_run.py`` decides.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import os
 import time
-import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,149 +34,136 @@ from typing import Any
 import attrs
 
 from ._errors import JournalError
-from ._models import OperationRef, OperationType
+from ._kinds import KINDS
+from ._models import _STATE_BY_WIRE, OperationRef, OperationState, OperationType
 from ._platform import lock_exclusive
+from ._targets import FaultTarget
+from ._waiting import Outcome, OutcomeKind
 
-__all__ = ["JOURNAL_VERSION", "FaultTarget", "Journal", "JournalError", "TargetState"]
+__all__ = ["JOURNAL_VERSION", "Journal", "JournalError", "RunResult", "TargetState", "result_of", "target_of"]
 
 logger = logging.getLogger("sf_progress")
 
-JOURNAL_VERSION = 1
-_KIND_NAMES = {
-    OperationType.PARTITION_RESTART: "restart",
-    OperationType.PARTITION_DATA_LOSS: "data-loss",
-    OperationType.PARTITION_QUORUM_LOSS: "quorum-loss",
-    OperationType.NODE_TRANSITION: "node-transition",
+JOURNAL_VERSION = 2
+#: Format version 1 named kinds by their command-line spelling.
+_V1_KINDS = {
+    "restart": OperationType.PARTITION_RESTART,
+    "data-loss": OperationType.PARTITION_DATA_LOSS,
+    "quorum-loss": OperationType.PARTITION_QUORUM_LOSS,
+    "node-transition": OperationType.NODE_TRANSITION,
 }
-_KIND_BY_NAME = {name: kind for kind, name in _KIND_NAMES.items()}
-_TYPES = frozenset({"target", "intent", "accepted", "rejected", "state", "outcome"})
+_EVENTS = frozenset({"target", "intent", "accepted", "rejected", "state", "outcome"})
 
 
-def _guid_text(value: object) -> str:
-    return str(uuid.UUID(str(value)))
+@attrs.frozen
+class RunResult:
+    """How one target of a run ended.
 
-
-@attrs.frozen(kw_only=True)
-class FaultTarget:
-    """One fault a run starts: its kind, what it targets, its parameters, and its OperationId.
-
-    Build them with :meth:`restart`, :meth:`data_loss`, :meth:`quorum_loss` and
-    :meth:`node_transition`.  The OperationId is chosen here, client-side, so that it is in
-    the journal before the start is sent; a resumed run sends the same one again.
+    ``number`` is its place in the run's plan (from 0), ``outcome`` how its wait ended,
+    ``state`` the last state read (``None`` if none was), ``error_code`` the result's
+    ``ErrorCode`` (an HRESULT when Faulted, ``None`` without a result), ``error`` what went
+    wrong in words (``None`` when nothing did), ``polls`` the progress reads sent for it and
+    ``elapsed`` the seconds its wait took.
     """
 
-    kind: OperationType
-    service_id: str | None = None
-    partition_id: str | None = None
-    node_name: str | None = None
-    params: dict[str, Any] = attrs.field(factory=dict, eq=False)
-    operation_id: str = attrs.field(factory=lambda: str(uuid.uuid4()), converter=_guid_text)
+    number: int
+    target: FaultTarget
+    outcome: OutcomeKind
+    state: OperationState | None = None
+    error_code: int | None = None
+    error: str | None = None
+    polls: int = 0
+    elapsed: float = 0.0
 
-    def __attrs_post_init__(self) -> None:
-        self.ref()  # validates the ids now, before anything is written or sent
-
-    @classmethod
-    def restart(
-        cls,
-        service_id: str,
-        partition_id: str | uuid.UUID,
-        *,
-        mode: str = "AllReplicasOrInstances",
-        operation_id: str | uuid.UUID | None = None,
-    ) -> FaultTarget:
-        """A partition restart."""
-        return cls._partition(OperationType.PARTITION_RESTART, service_id, partition_id, {"mode": mode}, operation_id)
-
-    @classmethod
-    def data_loss(
-        cls,
-        service_id: str,
-        partition_id: str | uuid.UUID,
-        *,
-        mode: str = "PartialDataLoss",
-        operation_id: str | uuid.UUID | None = None,
-    ) -> FaultTarget:
-        """A partition data loss."""
-        return cls._partition(OperationType.PARTITION_DATA_LOSS, service_id, partition_id, {"mode": mode}, operation_id)
-
-    @classmethod
-    def quorum_loss(
-        cls,
-        service_id: str,
-        partition_id: str | uuid.UUID,
-        *,
-        duration: int,
-        mode: str = "QuorumReplicas",
-        operation_id: str | uuid.UUID | None = None,
-    ) -> FaultTarget:
-        """A partition quorum loss of *duration* seconds."""
-        params = {"mode": mode, "duration": duration}
-        return cls._partition(OperationType.PARTITION_QUORUM_LOSS, service_id, partition_id, params, operation_id)
-
-    @classmethod
-    def node_transition(
-        cls,
-        node_name: str,
-        transition: str,
-        *,
-        stop_duration: int = 600,
-        node_instance_id: str | None = None,
-        operation_id: str | uuid.UUID | None = None,
-    ) -> FaultTarget:
-        """A node stop or start."""
-        params = {"transition": transition, "stop_duration": stop_duration, "node_instance_id": node_instance_id}
-        return cls(
-            kind=OperationType.NODE_TRANSITION,
-            node_name=node_name,
-            params=params,
-            operation_id=operation_id or uuid.uuid4(),
-        )
-
-    @classmethod
-    def _partition(
-        cls,
-        kind: OperationType,
-        service_id: str,
-        partition_id: str | uuid.UUID,
-        params: dict[str, Any],
-        operation_id: str | uuid.UUID | None,
-    ) -> FaultTarget:
-        ref = OperationRef(service_id, partition_id, uuid.uuid4(), kind=kind)
-        return cls(
-            kind=kind,
-            service_id=ref.service_id,
-            partition_id=str(ref.partition_id),
-            params=params,
-            operation_id=operation_id or uuid.uuid4(),
-        )
-
+    @property
     def ref(self) -> OperationRef:
-        """The ``OperationRef`` this target's operation has."""
-        if self.kind is OperationType.NODE_TRANSITION:
-            assert self.node_name is not None
-            return OperationRef.node_transition(self.node_name, self.operation_id)
-        return OperationRef(self.service_id, self.partition_id, self.operation_id, kind=self.kind)
+        """The ref of the target's operation."""
+        return self.target.ref
 
-    def line(self, n: int) -> dict[str, Any]:
-        record: dict[str, Any] = {"type": "target", "n": n, "kind": _KIND_NAMES[self.kind]}
-        for name in ("service_id", "partition_id", "node_name"):
-            if getattr(self, name) is not None:
-                record[name] = getattr(self, name)
-        record["params"] = self.params
-        record["operation_id"] = self.operation_id
-        return record
+    @property
+    def ok(self) -> bool:
+        """True when the fault Completed."""
+        return self.outcome is OutcomeKind.COMPLETED
 
     @classmethod
-    def from_line(cls, line: dict[str, Any]) -> FaultTarget:
-        kind = _KIND_BY_NAME[line["kind"]]
+    def of(cls, number: int, target: FaultTarget, outcome: Outcome) -> RunResult:
+        """The result of a target whose wait ended with *outcome*."""
+        progress = outcome.progress
         return cls(
-            kind=kind,
-            service_id=line.get("service_id"),
-            partition_id=line.get("partition_id"),
-            node_name=line.get("node_name"),
-            params=dict(line.get("params") or {}),
-            operation_id=line["operation_id"],
+            number,
+            target,
+            outcome.kind,
+            None if progress is None else progress.state,
+            None if progress is None else progress.error_code,
+            None if outcome.error is None else str(outcome.error),
+            outcome.polls,
+            outcome.elapsed,
         )
+
+
+def _spec_value(_: object, __: object, value: object) -> object:
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def target_line(n: int, target: FaultTarget) -> dict[str, Any]:
+    """The journal line of target *n*."""
+    ref = target.ref
+    line: dict[str, Any] = {"event": "target", "n": n, "type": ref.kind.value}
+    if ref.node_name is not None:
+        line["node_name"] = ref.node_name
+    else:
+        line["service_id"] = ref.service_id
+        line["partition_id"] = str(ref.partition_id)
+    line["operation_id"] = str(ref.operation_id)
+    line["spec"] = attrs.asdict(target.spec, value_serializer=_spec_value)
+    return line
+
+
+def target_of(line: dict[str, Any], version: int) -> FaultTarget:
+    """The target a journal line of format *version* names (``KeyError``/``ValueError``/``TypeError`` if none)."""
+    if version == 1:
+        kind = _V1_KINDS[line["kind"]]
+        spec_fields = dict(line.get("params") or {})
+    else:
+        kind = OperationType(line["type"])
+        spec_fields = dict(line.get("spec") or {})
+    if kind is OperationType.NODE_TRANSITION:
+        ref = OperationRef.node_transition(line["node_name"], line["operation_id"])
+    else:
+        ref = OperationRef(line["service_id"], line["partition_id"], line["operation_id"], kind=kind)
+    return FaultTarget(ref, KINDS[kind].spec(**spec_fields))
+
+
+def result_line(result: RunResult) -> dict[str, Any]:
+    """The journal line of a target's result."""
+    return {
+        "event": "outcome",
+        "n": result.number,
+        "outcome": result.outcome.value,
+        "state": None if result.state is None else result.state.value,
+        "error_code": result.error_code,
+        "error": result.error,
+        "polls": result.polls,
+        "elapsed": round(result.elapsed, 3),
+    }
+
+
+def result_of(line: dict[str, Any], target: FaultTarget, version: int) -> RunResult:
+    """The result a journal line of format *version* holds, for *target*."""
+    fields = dict(line.get("record") or {}) if version == 1 else line
+    state = fields.get("state")
+    code = fields.get("error_code")
+    error = fields.get("error")
+    return RunResult(
+        int(line["n"]),
+        target,
+        OutcomeKind(fields.get("outcome" if version > 1 else "kind", "failed")),
+        None if state is None else _STATE_BY_WIRE.get(str(state), OperationState.UNKNOWN),
+        code if type(code) is int else None,
+        None if error is None else str(error),
+        int(fields.get("polls") or 0),
+        float(fields.get("elapsed" if version > 1 else "elapsed_s") or 0.0),
+    )
 
 
 @attrs.define
@@ -181,7 +175,7 @@ class TargetState:
     accepted: bool = False
     rejected: str | None = None
     state: str | None = None
-    outcome: dict[str, Any] | None = None
+    result: RunResult | None = None
 
 
 class Journal:
@@ -207,7 +201,7 @@ class Journal:
             raise JournalError(f"journal {str(target)!r} already exists: resume it, or choose a new path")
         header = {
             "v": JOURNAL_VERSION,
-            "type": "journal",
+            "event": "journal",
             "endpoint": endpoint,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
@@ -244,7 +238,7 @@ class Journal:
         added = []
         for target in targets:
             n = len(self.targets)
-            self._append(target.line(n))
+            self._append(target_line(n, target))
             self.targets.append(TargetState(target))
             added.append(n)
         return added
@@ -252,23 +246,23 @@ class Journal:
     def intents(self, numbers: Iterable[int]) -> None:
         for n in numbers:
             self.targets[n].intent = True
-            self._append({"type": "intent", "n": n})
+            self._append({"event": "intent", "n": n})
 
     def accepted(self, n: int) -> None:
         self.targets[n].accepted = True
-        self._append({"type": "accepted", "n": n})
+        self._append({"event": "accepted", "n": n})
 
     def rejected(self, n: int, error: str) -> None:
         self.targets[n].rejected = error
-        self._append({"type": "rejected", "n": n, "error": error})
+        self._append({"event": "rejected", "n": n, "error": error})
 
     def state(self, n: int, state: str) -> None:
         self.targets[n].state = state
-        self._append({"type": "state", "n": n, "state": state})
+        self._append({"event": "state", "n": n, "state": state})
 
-    def outcome(self, n: int, record: dict[str, Any]) -> None:
-        self.targets[n].outcome = record
-        self._append({"type": "outcome", "n": n, "record": record})
+    def outcome(self, result: RunResult) -> None:
+        self.targets[result.number].result = result
+        self._append(result_line(result))
 
     def sync(self) -> None:
         """Flush and fsync: what was appended so far survives a crash."""
@@ -304,52 +298,54 @@ def _read(data: bytes, path: Path) -> tuple[str, list[TargetState], list[str], i
     if not complete:
         raise JournalError(f"journal {str(path)!r} is empty")
     endpoint = ""
+    version = JOURNAL_VERSION
     targets: list[TargetState] = []
     for number, raw in enumerate(complete, start=1):
+        where = f"journal {str(path)!r} line {number}"
         try:
             record = json.loads(raw)
         except ValueError:
-            raise JournalError(
-                f"journal {str(path)!r} line {number}: not a JSON line of an sf_progress journal"
-            ) from None
+            raise JournalError(f"{where}: not a JSON line of an sf_progress journal") from None
         if not isinstance(record, dict):
-            raise JournalError(f"journal {str(path)!r} line {number}: not an sf_progress journal record")
+            raise JournalError(f"{where}: not an sf_progress journal record")
         if number == 1:
-            if record.get("type") != "journal":
-                raise JournalError(f"journal {str(path)!r}: line 1 is not an sf_progress journal header")
-            version = record.get("v")
-            if not isinstance(version, int) or version > JOURNAL_VERSION:
+            given = record.get("v")
+            if not isinstance(given, int) or not 1 <= given <= JOURNAL_VERSION:
                 raise JournalError(
-                    f"journal {str(path)!r} is of format version {version!r}; this sf_progress reads up to "
+                    f"journal {str(path)!r} is of format version {given!r}; this sf_progress reads 1 to "
                     f"{JOURNAL_VERSION}: upgrade sf_progress"
                 )
+            version = given
+            if record.get("event" if version > 1 else "type") != "journal":
+                raise JournalError(f"journal {str(path)!r}: line 1 is not an sf_progress journal header")
             endpoint = str(record.get("endpoint", ""))
             continue
-        kind = record.get("type")
+        event = record.get("event" if version > 1 else "type")
         n = record.get("n")
-        if kind not in _TYPES or not isinstance(n, int):
-            raise JournalError(f"journal {str(path)!r} line {number}: not an sf_progress journal record")
+        if event not in _EVENTS or not isinstance(n, int):
+            raise JournalError(f"{where}: not an sf_progress journal record")
         try:
-            if kind == "target":
+            if event == "target":
                 if n != len(targets):
-                    raise JournalError(f"journal {str(path)!r} line {number}: target {n} out of order")
-                targets.append(TargetState(FaultTarget.from_line(record)))
+                    raise JournalError(f"{where}: target {n} out of order")
+                targets.append(TargetState(target_of(record, version)))
                 continue
             state = targets[n]
+            if event == "outcome":
+                state.result = result_of(record, state.target, version)
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             if isinstance(exc, JournalError):
                 raise
-            raise JournalError(f"journal {str(path)!r} line {number}: a record this journal cannot hold") from None
-        if kind == "intent":
+            detail = f" ({exc})" if isinstance(exc, (ValueError, TypeError)) and str(exc) else ""
+            raise JournalError(f"{where}: a record this journal cannot hold{detail}") from None
+        if event == "intent":
             state.intent = True
-        elif kind == "accepted":
+        elif event == "accepted":
             state.accepted = True
-        elif kind == "rejected":
+        elif event == "rejected":
             state.rejected = str(record.get("error", ""))
-        elif kind == "state":
+        elif event == "state":
             state.state = str(record.get("state"))
-        else:
-            state.outcome = dict(record.get("record") or {})
     return endpoint, targets, notices, good_end
 
 

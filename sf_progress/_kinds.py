@@ -1,4 +1,6 @@
-"""The table of fault kinds: for each, its progress read, its start call, its result and its list bit.
+"""The table of fault kinds: for each, its progress read, its start call and spec, its result, its list bit.
+
+A fifth kind is one entry here plus one spec class in ``_targets.py``.
 
 URLs of every fault call are built here, and only here.  One api-version rule: progress
 reads carry the client's ``api_version`` (default 3.0, which every runtime accepts); start,
@@ -7,6 +9,7 @@ cancel, list and node calls carry 6.0, the only version the 9.1 spec allows for 
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Mapping
 
 import attrs
@@ -14,6 +17,7 @@ from yarl import URL
 
 from ._models import FaultProgress, OperationRef, OperationType
 from ._parsing import progress_parser
+from ._targets import DataLossSpec, NodeTransitionSpec, QuorumLossSpec, RestartSpec, StartSpec
 
 __all__ = ["CONTROL_API_VERSION", "KINDS", "FaultKind", "Urls"]
 
@@ -29,7 +33,7 @@ class FaultKind:
     type: OperationType
     progress_action: str  # the last path segment of the progress read
     start_action: str  # ... and of the start call
-    cli_name: str  # the --type spelling of the command line
+    spec: builtins.type[StartSpec]  # the start's parameters, their defaults and validation
     parse: Callable[[bytes, OperationRef | None], FaultProgress]
 
     @property
@@ -45,33 +49,32 @@ KINDS: Mapping[OperationType, FaultKind] = {
             OperationType.PARTITION_RESTART,
             "GetRestartProgress",
             "StartRestart",
-            "restart",
+            RestartSpec,
             progress_parser(OperationType.PARTITION_RESTART),
         ),
         FaultKind(
             OperationType.PARTITION_DATA_LOSS,
             "GetDataLossProgress",
             "StartDataLoss",
-            "data-loss",
+            DataLossSpec,
             progress_parser(OperationType.PARTITION_DATA_LOSS),
         ),
         FaultKind(
             OperationType.PARTITION_QUORUM_LOSS,
             "GetQuorumLossProgress",
             "StartQuorumLoss",
-            "quorum-loss",
+            QuorumLossSpec,
             progress_parser(OperationType.PARTITION_QUORUM_LOSS),
         ),
         FaultKind(
             OperationType.NODE_TRANSITION,
             "GetTransitionProgress",
             "StartTransition/",
-            "node-transition",
+            NodeTransitionSpec,
             progress_parser(OperationType.NODE_TRANSITION),
         ),
     )
 }
-KIND_BY_CLI_NAME = {kind.cli_name: kind.type for kind in KINDS.values()}
 
 
 class Urls:

@@ -8,11 +8,8 @@ then fetches its result.  Waits *park* their operations here between reads; each
 tells a parked operation either "still active, in this state" (no read) or "gone" (read
 it now).
 
-Each wait holds one :class:`Lease`: its interest (how many of its operations may be
-listed), the one call that decides "park or read" (:meth:`Lease.park`), and the release
-that ends it exactly once.  The observer needs only :class:`Parkable` of an operation
-(its ref and a slot for the observer's own record), so the waiting module knows nothing
-of it.
+Each wait holds one ``Lease`` (``_lease.py``): its interest, the one call that decides
+"park or read", and the release that ends it exactly once.
 
 Nothing strands a wait here: deadlines are the waits' own (their driver reads a parked
 operation at its deadline, whatever the observer does); a list that keeps failing, that
@@ -30,11 +27,11 @@ import math
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Protocol
 
-from ._config import RetryPolicy, sleep_or_wake
-from ._errors import FabricError, NotFoundError, SFProgressError
-from ._models import FaultOperation, FaultProgress, OperationRef, OperationState
+from ._config import Clock, RetryPolicy, sleep_or_wake
+from ._errors import FabricError, SFProgressError
+from ._lease import CONFIRM, GONE, NONE, Lease, ListClient, Park, Parkable, record_of
+from ._models import FaultOperation, OperationState
 
 __all__ = ["LIST_CAP", "MAX_PARKED", "Lease", "ListClient", "Observer", "Parkable"]
 
@@ -67,11 +64,8 @@ _FAILED_TICKS = 3
 _FAILING_FOR = 5.0
 #: No operation stays parked longer than this without a read that confirms what the list
 #: says (a list stuck showing an ended operation as active); the first confirmation comes
-#: after ``_FIRST_CONFIRM`` seconds, each next one twice as late, up to ``MAX_PARKED``.
-_FIRST_CONFIRM = 120.0
+#: after ``FIRST_CONFIRM`` seconds (``_lease.py``), each next one twice as late.
 MAX_PARKED = 600.0
-#: An operation whose read contradicts the list is read on its own backoff for this long.
-_HOLD = 30.0
 #: Contradictions are a moving share of the reads made for operations the list showed gone;
 #: above ``_CONTRADICTED`` the list is taken as wrong (lagging, cut, stale) for everyone.
 _CONTRA_ALPHA = 0.1
@@ -79,156 +73,8 @@ _CONTRADICTED = 0.5
 #: A batch's list calls may use at most this share of its ``max_rate``.
 _LIST_SHARE_OF_RATE = 0.5
 
-# Why the observer last handed an operation back (it judges the read that follows).
-_NONE, _GONE, _CONFIRM = 0, 1, 2
 
 ListActive = Callable[[int], Awaitable[tuple[list[FaultOperation], int]]]
-
-
-class Parkable(Protocol):
-    """What the observer needs of a waited-on operation.
-
-    ``ref`` names it (its id and its kind's list bit); ``parking`` is a slot the observer
-    owns (``None`` until the operation is first parked).
-    """
-
-    @property
-    def ref(self) -> OperationRef: ...
-
-    parking: object | None
-
-
-class ListClient(Protocol):
-    """A wait that parks operations: told what the list says of them, and of each list call."""
-
-    def on_listed(self, op: Parkable, item: FaultOperation) -> None:
-        """A tick showed the operation active (in ``item.state``): no read is needed."""
-
-    def on_gone(self, op: Parkable) -> None:
-        """The operation must be read now: it left the list, needs confirming, or listing stopped."""
-
-    def on_list_call(self) -> None:
-        """A list call was sent on this wait's behalf (counted; charged to its rate)."""
-
-
-class _Park:
-    """The observer's record of one operation, created when it is first parked."""
-
-    __slots__ = ("confirm_after", "hold_until", "lease", "reason", "seq", "since")
-
-    def __init__(self, lease: Lease) -> None:
-        self.lease = lease
-        self.confirm_after = _FIRST_CONFIRM
-        self.seq = 0  # > 0 while parked: the order it was parked in
-        self.since = 0.0
-        self.reason = _NONE
-        self.hold_until = -math.inf
-
-
-def _record(op: Parkable) -> _Park | None:
-    rec = op.parking
-    return rec if isinstance(rec, _Park) else None
-
-
-class Lease:
-    """One wait's hold on the observer; made by :meth:`Observer.lease`, ended by :meth:`release`.
-
-    ``coalesce`` is the wait's choice (``None``: the observer decides, ``True``: list
-    whenever the list works, ``False``: never); ``max_rate`` paces list calls made for it.
-    """
-
-    __slots__ = ("coalesce", "count", "ended", "max_rate", "observer", "owner")
-
-    def __init__(self, observer: Observer, owner: ListClient, coalesce: bool | None, max_rate: float | None) -> None:
-        self.observer, self.owner, self.coalesce, self.max_rate = observer, owner, coalesce, max_rate
-        self.count = 0  # operations of this wait that may be listed and have not ended
-        self.ended = False
-
-    def listing(self) -> bool:
-        """Whether this wait's running operations are watched through the list now."""
-        observer = self.observer
-        if self.coalesce is False or self.ended or not observer.usable():
-            return False
-        return self.coalesce is True or observer.prefers_list()
-
-    def add(self, count: int) -> None:
-        """*count* operations of this wait began (they may be listed)."""
-        if self.coalesce is False or self.ended or count <= 0:
-            return
-        self.count += count
-        self.observer.interest(count)
-
-    def done(self, op: Parkable) -> None:
-        """One operation of this wait ended (it is no longer parked, nor counted)."""
-        self.unpark(op)
-        rec = _record(op)
-        if rec is not None:
-            self._judged(rec, contradicted=False)  # it left the list and had ended: the list was right
-        if self.count > 0:
-            self.count -= 1
-            self.observer.interest(-1)
-
-    def park(self, op: Parkable, result: FaultProgress | SFProgressError | None) -> bool:
-        """Park *op* with the list (``True``), or say it is to be read on its own backoff (``False``).
-
-        *result* is the read just made (``None`` before the first).  Only an answer that
-        says the operation is active (a progress) or not readable yet (404) parks it; a
-        failed read keeps its own retry backoff.  A read that contradicts the list (the
-        operation left it but reads as active) puts it back on its own backoff for a while
-        and counts against listing.
-        """
-        observer = self.observer
-        rec = _record(op)
-        if rec is not None:
-            contradicted: bool | None = None  # a failed read says nothing of the list
-            if isinstance(result, FaultProgress):
-                contradicted = True  # it left the list, yet reads as active
-            elif isinstance(result, NotFoundError):
-                contradicted = False
-            self._judged(rec, contradicted=contradicted)
-        if result is not None and not isinstance(result, (FaultProgress, NotFoundError)):
-            return False
-        if not self.listing():
-            return False
-        if rec is None:
-            rec = _Park(self)
-            op.parking = rec
-        elif observer.clock() < rec.hold_until:
-            return False
-        observer.subscribe(op, rec)
-        return True
-
-    def _judged(self, rec: _Park, *, contradicted: bool | None) -> None:
-        """The read made because the observer handed *rec*'s operation back: count it for listing.
-
-        Only a read after the list showed the operation gone is judged (``None``: it says
-        nothing); a contradicting one keeps the operation on its own backoff for ``_HOLD`` s.
-        """
-        if rec.reason == _GONE and contradicted is not None:
-            if contradicted:
-                rec.hold_until = self.observer.clock() + _HOLD
-            self.observer.judge(contradicted=contradicted)
-        rec.reason = _NONE
-
-    def unpark(self, op: Parkable) -> bool:
-        """Take *op* back from the list (its wait reads it now); ``True`` if it was parked."""
-        rec = _record(op)
-        if rec is None or rec.seq == 0:
-            return False
-        self.observer.unsubscribe(op, rec)
-        return True
-
-    def release(self, ops: Iterable[Parkable]) -> None:
-        """End this lease: unpark *ops* (the wait's pending operations), drop its interest.
-
-        Safe to call more than once; afterwards the lease parks nothing.
-        """
-        for op in ops:
-            self.unpark(op)
-        self.ended = True
-        count, self.count = self.count, 0
-        if count:
-            self.observer.interest(-count)
 
 
 class Observer:
@@ -240,11 +86,10 @@ class Observer:
         *,
         interval: float,
         retry: RetryPolicy,
-        clock: Callable[[], float],
-        sleep: Callable[[float], Awaitable[None]],
+        clock: Clock,
     ) -> None:
         self.list_active = list_active
-        self.interval, self.retry, self.clock, self.sleep = interval, retry, clock, sleep
+        self.interval, self.retry, self.clock, self.sleep = interval, retry, clock.monotonic, clock.sleep
         self.subs: dict[uuid.UUID, list[Parkable]] = {}
         self.parked = 0
         self.seq = 0
@@ -312,7 +157,7 @@ class Observer:
         elif delta > 0:
             self.ensure_running()
 
-    def subscribe(self, op: Parkable, rec: _Park) -> None:
+    def subscribe(self, op: Parkable, rec: Park) -> None:
         """Park an operation until the list shows it gone (or it needs confirming)."""
         self.seq += 1
         rec.seq = self.seq
@@ -323,7 +168,7 @@ class Observer:
         if self.parked == 1:
             self.changed.set()  # the first one parked: the loop lists from now on
 
-    def unsubscribe(self, op: Parkable, rec: _Park) -> None:
+    def unsubscribe(self, op: Parkable, rec: Park) -> None:
         rec.seq = 0
         self.parked -= 1
         subs = self.subs.get(op.ref.operation_id)
@@ -335,10 +180,10 @@ class Observer:
         if not self.subs and self.waiting <= 0:
             self.stop()
 
-    def _release(self, ops: Iterable[Parkable], reason: int = _NONE) -> None:
+    def _release(self, ops: Iterable[Parkable], reason: int = NONE) -> None:
         """Hand parked operations back to their waits for a read."""
         for op in list(ops):
-            rec = _record(op)
+            rec = record_of(op)
             if rec is not None and rec.seq:
                 self.unsubscribe(op, rec)
                 rec.reason = reason
@@ -348,7 +193,7 @@ class Observer:
         """Hand every parked operation back (only those whose wait let us choose, with *only_auto*)."""
         ops = [op for subs in self.subs.values() for op in subs]
         if only_auto:
-            ops = [op for op in ops if (rec := _record(op)) is not None and rec.lease.coalesce is not True]
+            ops = [op for op in ops if (rec := record_of(op)) is not None and rec.lease.coalesce is not True]
         self._release(ops)
 
     # --- the loop ----------------------------------------------------------------------
@@ -437,7 +282,7 @@ class Observer:
         for subs in self.subs.values():
             for op in subs:
                 mask |= op.ref.kind.filter_bit
-                rec = _record(op)
+                rec = record_of(op)
                 if rec is not None:
                     leases.setdefault(id(rec.lease), rec.lease)
         for lease in leases.values():
@@ -468,7 +313,7 @@ class Observer:
         for op_id, subs in list(self.subs.items()):
             shown = None if op_id in ended else active.get(op_id)
             for op in list(subs):
-                rec = _record(op)
+                rec = record_of(op)
                 if rec is None or not rec.seq or rec.seq > cutoff:
                     continue
                 if shown is None:
@@ -478,8 +323,8 @@ class Observer:
                     confirm.append(op)  # listed for long: one read confirms what the list says
                 else:
                     rec.lease.owner.on_listed(op, shown)
-        self._release(gone, _GONE)
-        self._release(confirm, _CONFIRM)
+        self._release(gone, GONE)
+        self._release(confirm, CONFIRM)
         if not self.prefers_list():
             self.release_all(only_auto=True)
         return max(floor, self._jittered())
@@ -532,7 +377,7 @@ class Observer:
 
 
 def _rate_of(op: Parkable) -> float | None:
-    rec = _record(op)
+    rec = record_of(op)
     return None if rec is None else rec.lease.max_rate
 
 

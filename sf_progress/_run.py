@@ -13,68 +13,22 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator, Iterable
+from datetime import timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import attrs
-
-from . import _config
-from ._errors import BadRequestError, ConflictError, NotFoundError, SFProgressError
-from ._journal import FaultTarget, Journal, JournalError, TargetState
-from ._kinds import KINDS
-from ._models import OperationRef, OperationType
-from ._waiting import Event, Outcome, OutcomeKind, StateChanged, call_hook
+from ._errors import ALREADY_EXISTS, NODE_BUSY, BadRequestError, ConflictError, NotFoundError, SFProgressError
+from ._journal import Journal, JournalError, RunResult, TargetState
+from ._models import OperationRef
+from ._targets import FaultTarget
+from ._waiting import Backoff, Event, EventHook, OutcomeKind, StateChanged, call_hook
 
 if TYPE_CHECKING:  # the client imports nothing of this module, so this is no cycle
     from ._client import ProgressClient
 
-__all__ = ["FaultRun", "RunResult", "outcome_record", "start_target"]
+__all__ = ["FaultRun", "RunResult"]
 
 logger = logging.getLogger("sf_progress")
-
-_ALREADY_EXISTS = "FABRIC_E_TEST_COMMAND_OPERATION_ID_ALREADY_EXISTS"
-_NODE_BUSY = "FABRIC_E_NODE_TRANSITION_IN_PROGRESS"
-
-
-def ref_record(ref: OperationRef) -> dict[str, Any]:
-    """The fields that name an operation in a result line (readable back by ``watch --from``)."""
-    record: dict[str, Any] = {"type": KINDS[ref.kind].cli_name}
-    if ref.node_name is not None:
-        record["node_name"] = ref.node_name
-    else:
-        record["service_id"] = ref.service_id
-        record["partition_id"] = str(ref.partition_id)
-    record["operation_id"] = str(ref.operation_id)
-    return record
-
-
-def outcome_record(outcome: Outcome) -> dict[str, Any]:
-    """One finished operation as the JSON record of ``watch``'s result lines."""
-    progress = outcome.progress
-    return {
-        "event": "finished",
-        **ref_record(outcome.ref),
-        "kind": outcome.kind.value,
-        "state": None if progress is None else progress.raw_state,
-        "error_code": None if progress is None else progress.error_code,
-        "error": None if outcome.error is None else str(outcome.error),
-        "polls": outcome.polls,
-        "elapsed_s": round(outcome.elapsed, 3),
-    }
-
-
-@attrs.frozen
-class RunResult:
-    """How one target of a run ended: its outcome kind and the result line (``record``)."""
-
-    number: int
-    target: FaultTarget
-    kind: OutcomeKind
-    record: dict[str, Any] = attrs.field(eq=False)
-
-    @property
-    def ok(self) -> bool:
-        return self.kind is OutcomeKind.COMPLETED
 
 
 class FaultRun:
@@ -90,20 +44,38 @@ class FaultRun:
     """
 
     def __init__(self, client: ProgressClient, journal: Journal, *, chunk: int = 256, settle: float = 2.0) -> None:
-        self.client, self.journal, self.chunk, self.settle = client, journal, chunk, settle
+        if type(chunk) is not int or chunk < 1:
+            raise ValueError(f"chunk must be an int >= 1, got {chunk!r}")
+        self.client, self.journal, self.chunk, self.settle = client, journal, chunk, float(settle)
 
     @classmethod
     async def create(
-        cls, path: str | os.PathLike[str], client: ProgressClient, targets: Iterable[FaultTarget] = (), **kwargs: Any
+        cls,
+        path: str | os.PathLike[str],
+        client: ProgressClient,
+        targets: Iterable[FaultTarget] = (),
+        *,
+        chunk: int = 256,
+        settle: float = 2.0,
     ) -> FaultRun:
-        """A new run with a new journal at *path*; *targets* are planned at once (one fsync)."""
-        run = cls(client, Journal.create(path, client.endpoint), **kwargs)
+        """A new run with a new journal at *path*; *targets* are planned at once (one fsync).
+
+        ``chunk`` starts share one fsync of their intents; ``settle`` is the seconds a
+        resumed run gives a start that may still be in flight before sending it again.
+        """
+        run = cls(client, Journal.create(path, client.endpoint), chunk=chunk, settle=settle)
         run.plan(targets)
         return run
 
     @classmethod
     async def resume(
-        cls, path: str | os.PathLike[str], client: ProgressClient, *, force: bool = False, **kwargs: Any
+        cls,
+        path: str | os.PathLike[str],
+        client: ProgressClient,
+        *,
+        force: bool = False,
+        chunk: int = 256,
+        settle: float = 2.0,
     ) -> FaultRun:
         """The run of an existing journal; refused for another cluster's journal unless *force*."""
         journal = Journal.open(path)
@@ -115,7 +87,7 @@ class FaultRun:
             )
         for notice in journal.notices:
             logger.warning("%s", notice)
-        return cls(client, journal, **kwargs)
+        return cls(client, journal, chunk=chunk, settle=settle)
 
     async def __aenter__(self) -> FaultRun:
         return self
@@ -133,6 +105,10 @@ class FaultRun:
 
     def plan(self, targets: Iterable[FaultTarget]) -> list[int]:
         """Add targets to the journal (durably), without starting them; return their numbers."""
+        targets = list(targets)
+        for index, target in enumerate(targets):
+            if not isinstance(target, FaultTarget):
+                raise TypeError(f"targets[{index}] must be a FaultTarget, not {type(target).__name__}")
         numbers = self.journal.add_targets(targets)
         self.journal.sync()
         return numbers
@@ -141,7 +117,7 @@ class FaultRun:
         """Plan one more target and start it (its intent durable first); return its ref."""
         (n,) = self.plan([target])
         await self._start_chunk([n])
-        return target.ref()
+        return target.ref
 
     async def start_pending(self) -> None:
         """Send every planned start not sent yet, after checking those a killed run may have sent."""
@@ -163,14 +139,14 @@ class FaultRun:
     async def _send(self, n: int) -> None:
         target = self.journal.targets[n].target
         try:
-            await start_target(self.client, target)
+            await self.client.start(target)
         except ConflictError as exc:
-            if exc.code != _ALREADY_EXISTS:
+            if exc.code != ALREADY_EXISTS:
                 self.journal.rejected(n, str(exc))
                 return
             # Our own earlier try got through (the id is ours alone).
         except BadRequestError as exc:
-            if exc.code != _NODE_BUSY or not await self._known(target):
+            if exc.code != NODE_BUSY or not await self._known(target):
                 self.journal.rejected(n, str(exc))
                 return
         except (ValueError, TypeError) as exc:
@@ -178,7 +154,7 @@ class FaultRun:
             return
         except SFProgressError as exc:
             if exc.transient:
-                logger.warning("start of %s not confirmed (%s); resume the run to check it", target.ref(), exc)
+                logger.warning("start of %s not confirmed (%s); resume the run to check it", target.ref, exc)
                 return  # may have landed: left as an intent, which a resume checks
             self.journal.rejected(n, str(exc))
             return
@@ -186,7 +162,7 @@ class FaultRun:
 
     async def _known(self, target: FaultTarget) -> bool:
         try:
-            await self.client.get_progress(target.ref())
+            await self.client.get_progress(target.ref)
         except NotFoundError:
             return False
         return True
@@ -200,7 +176,7 @@ class FaultRun:
             else:
                 missing.append(n)
         if missing:
-            await _config.sleep(self.settle)  # a start still in flight at the gateway gets its moment
+            await self.client.clock.sleep(self.settle)  # a start still in flight at the gateway gets its moment
         for n in missing:
             if await self._known_or_none(n):
                 self.journal.accepted(n)
@@ -217,99 +193,69 @@ class FaultRun:
 
     # --- waiting ---------------------------------------------------------------------------
 
-    async def results(self, **wait_options: Any) -> AsyncIterator[RunResult]:
+    async def results(
+        self,
+        *,
+        deadline: float | timedelta | None = 600.0,
+        concurrency: int = 64,
+        max_rate: float | None = None,
+        backoff: Backoff | None = None,
+        not_found_grace: float | timedelta = 10.0,
+        on_event: EventHook | None = None,
+        coalesce: bool | None = None,
+    ) -> AsyncIterator[RunResult]:
         """One result per target of the run: those recorded first, then the others as they end.
 
-        ``wait_options`` go to ``wait_many`` (``deadline``, ``concurrency``, ...).  Each
-        outcome is journaled as it comes; a resumed run reports the same results again and
-        sends no start for them.
+        The options are ``wait_many``'s.  Each result is journaled as it comes; a resumed
+        run reports the same results again and sends no start for them.  A target whose
+        start was refused ends ``FAILED`` ("not started: ..."); one whose start is not
+        confirmed (a resume checks it again) ends ``FAILED`` too, and is not journaled.
         """
+        if on_event is not None and not callable(on_event):
+            raise TypeError(f"on_event must be callable, not {type(on_event).__name__}")
         journal = self.journal
         waiting: dict[OperationRef, int] = {}
         for n, state in enumerate(journal.targets):
-            if state.outcome is not None:
-                yield _result(n, state, state.outcome)
+            if state.result is not None:
+                yield state.result
             elif state.rejected is not None:
-                record = {
-                    "event": "finished",
-                    **ref_record(state.target.ref()),
-                    "kind": "failed",
-                    "state": None,
-                    "error_code": None,
-                    "error": f"not started: {state.rejected}",
-                    "polls": 0,
-                    "elapsed_s": 0.0,
-                }
-                journal.outcome(n, record)
-                yield _result(n, state, record)
+                result = RunResult(n, state.target, OutcomeKind.FAILED, error=f"not started: {state.rejected}")
+                journal.outcome(result)
+                yield result
             elif state.accepted:
-                waiting[state.target.ref()] = n
-            else:
-                record = {
-                    "event": "finished",
-                    **ref_record(state.target.ref()),
-                    "kind": "failed",
-                    "state": None,
-                    "error_code": None,
-                    "error": "start not confirmed: resume the run to check it",
-                    "polls": 0,
-                    "elapsed_s": 0.0,
-                }
-                yield _result(n, state, record)  # not journaled: a resume checks it again
+                waiting[state.target.ref] = n
+            else:  # not journaled: a resume checks it again
+                yield RunResult(
+                    n, state.target, OutcomeKind.FAILED, error="start not confirmed: resume the run to check it"
+                )
         journal.flush()
         if waiting:
-            user_hook = wait_options.pop("on_event", None)
 
             async def keep_states(event: Event) -> None:
                 # State changes worth keeping (Running, RollingBack) go into the journal too.
                 if isinstance(event, StateChanged) and not event.progress.is_terminal:
                     journal.state(waiting[event.ref], event.progress.raw_state)
-                await call_hook(user_hook, event)
+                await call_hook(on_event, event)
 
-            async with self.client.wait_many(list(waiting), on_event=keep_states, **wait_options) as batch:
+            batch = self.client.wait_many(
+                list(waiting),
+                deadline=deadline,
+                concurrency=concurrency,
+                max_rate=max_rate,
+                backoff=backoff,
+                not_found_grace=not_found_grace,
+                on_event=keep_states,
+                coalesce=coalesce,
+            )
+            async with batch:
                 async for outcome in batch:
                     n = waiting[outcome.ref]
-                    record = outcome_record(outcome)
-                    journal.outcome(n, record)
+                    result = RunResult.of(n, journal.targets[n].target, outcome)
+                    journal.outcome(result)
                     journal.flush()
-                    yield _result(n, journal.targets[n], record)
+                    yield result
         journal.sync()
 
 
 def _open(state: TargetState) -> bool:
-    return not state.accepted and state.rejected is None and state.outcome is None
-
-
-def _result(n: int, state: TargetState, record: dict[str, Any]) -> RunResult:
-    return RunResult(n, state.target, OutcomeKind(record.get("kind", "failed")), record)
-
-
-async def start_target(client: ProgressClient, target: FaultTarget) -> OperationRef:
-    """Send the start call of *target*'s kind, with its parameters and its OperationId."""
-    params, op_id = target.params, target.operation_id
-    if target.kind is OperationType.NODE_TRANSITION:
-        assert target.node_name is not None
-        return await client.start_node_transition(
-            target.node_name,
-            params.get("transition", "stop"),
-            stop_duration=params.get("stop_duration", 600),
-            node_instance_id=params.get("node_instance_id"),
-            operation_id=op_id,
-        )
-    assert target.service_id is not None
-    assert target.partition_id is not None
-    if target.kind is OperationType.PARTITION_DATA_LOSS:
-        return await client.start_data_loss(
-            target.service_id, target.partition_id, params.get("mode", "PartialDataLoss"), operation_id=op_id
-        )
-    if target.kind is OperationType.PARTITION_QUORUM_LOSS:
-        return await client.start_quorum_loss(
-            target.service_id,
-            target.partition_id,
-            params["duration"],
-            params.get("mode", "QuorumReplicas"),
-            operation_id=op_id,
-        )
-    return await client.start_partition_restart(
-        target.service_id, target.partition_id, mode=params.get("mode", "AllReplicasOrInstances"), operation_id=op_id
-    )
+    return not state.accepted and state.rejected is None and state.result is None

@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["TLSConfig"]
+__all__ = ["CertArg", "TLSConfig", "VerifyArg", "tls_config"]
 
 logger = logging.getLogger("sf_progress")
 
@@ -89,12 +89,15 @@ class TLSConfig:
     ``False`` (no verification: logged as a warning, once).  ``server_thumbprints``: SHA-1
     or SHA-256 thumbprints of the server certificate; when given they replace the chain
     and host-name checks, so self-signed cluster certificates work safely.
+    ``allow_insecure_http``: let a client certificate or a token travel over a plain
+    ``http://`` endpoint (refused by default: it would travel in clear text).
     """
 
     cert: tuple[str, ...] | None = attrs.field(default=None, converter=_cert)
     cert_password: str | bytes | None = attrs.field(default=None, repr=False, validator=_check_password)
     verify: bool | str = attrs.field(default=True, converter=_verify)
     server_thumbprints: frozenset[str] = attrs.field(default=None, converter=_thumbprints)
+    allow_insecure_http: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
     @property
     def configured(self) -> bool:
@@ -251,3 +254,26 @@ def _pinned_class(pins: frozenset[str]) -> type[ssl.SSLObject]:
 def tls_repr(config: TLSConfig) -> dict[str, Any]:
     """A secret-free summary for the client's repr."""
     return {"cert": bool(config.cert), "verify": config.verify, "pins": len(config.server_thumbprints)}
+
+
+def tls_config(
+    endpoint: str, tls: TLSConfig | None, cert: CertArg | None, verify: VerifyArg, *, secured: bool
+) -> TLSConfig:
+    """A client's TLS settings from ``tls=`` or ``cert=``/``verify=`` (not both).
+
+    Credentials (a client certificate or pinned thumbprints, or a token when *secured*)
+    over plain ``http://`` are refused unless ``allow_insecure_http``.
+    """
+    if tls is None:
+        tls = TLSConfig(cert=cert, verify=verify)
+    elif not isinstance(tls, TLSConfig):
+        raise TypeError(f"tls must be a TLSConfig, not {type(tls).__name__}")
+    elif cert is not None or verify is not True:
+        raise TypeError("pass either tls=TLSConfig(...) or cert=/verify=, not both")
+    secured = secured or tls.cert is not None or bool(tls.server_thumbprints)
+    if secured and endpoint.lower().startswith("http://") and not tls.allow_insecure_http:
+        raise ValueError(
+            "a token or client certificate over plain http:// would travel in clear text; use an "
+            "https:// endpoint, or pass tls=TLSConfig(allow_insecure_http=True) if you really mean it"
+        )
+    return tls

@@ -24,6 +24,7 @@ from ._auth import TokenCache, TokenProvider
 from ._backoff import retry_after_seconds
 from ._config import RetryPolicy
 from ._errors import (
+    ALREADY_EXISTS,
     AuthError,
     ConflictError,
     ResponseFormatError,
@@ -45,7 +46,6 @@ logger = logging.getLogger("sf_progress")
 
 T = TypeVar("T")
 Parse = Callable[[bytes, "OperationRef | None"], T]
-ALREADY_EXISTS = "FABRIC_E_TEST_COMMAND_OPERATION_ID_ALREADY_EXISTS"
 #: Largest body read from a progress, start, cancel or other small answer (they are under 1 KB).
 MAX_BODY = 64 * 1024
 #: Largest body read from the fault-operation list (about 1.2 MB at its 10,000-item cap).
@@ -168,7 +168,7 @@ class Transport:
         retry: RetryPolicy,
         max_connections: int,
         user_agent: str | None,
-        sleep: Callable[[float], Awaitable[None]] | None,
+        clock: _config.Clock,
         tls: TLSConfig | None,
         token_provider: TokenProvider | None,
     ) -> None:
@@ -177,7 +177,9 @@ class Transport:
         self.owns_session = session is None
         self.closed = False
         self.margin, self.connect_timeout = margin, connect_timeout
-        self.retry, self.max_connections, self.sleep = retry, max_connections, sleep
+        self.retry, self.max_connections, self.clock = retry, max_connections, clock
+        # Chosen once: only on the testing switch's virtual clock is a request counted while on its way.
+        self.counted = _config.is_virtual(clock)
         self.headers = {
             "Accept": "application/json",
             "User-Agent": user_agent or f"sf_progress/{__version__} aiohttp/{aiohttp.__version__}",
@@ -301,8 +303,9 @@ class Transport:
         route: str,
     ) -> T:
         session = self.open()
-        testing = _config.TESTING
-        testing.busy += 1  # the virtual clock waits for this answer
+        counted = self.counted
+        if counted:
+            _config.TESTING.busy += 1  # the virtual clock waits for this answer
         result = "error"  # for the requests counter: ok, transient or error
         try:
             async with session.request(
@@ -342,7 +345,8 @@ class Transport:
                 hint = " (over TLS: if the cluster requires a client certificate, it may have refused this one)"
             raise TransportError(f"{method} {self.endpoint}: {_describe(exc)}{hint}", ref=ref) from exc
         finally:
-            testing.busy -= 1
+            if counted:
+                _config.TESTING.busy -= 1
             _telemetry.request(route, result)
         return parse(body, ref)
 
@@ -394,7 +398,7 @@ class Transport:
         policy = self.retry
         attempts = _config.testing_attempts() or policy.attempts
         return _t.AsyncRetrying(
-            sleep=self.sleep or _config.sleep,
+            sleep=self.clock.sleep,
             stop=_Stop(attempts, policy.budget),
             wait=_Wait(policy),
             retry=_t.retry_if_exception(_is_transient),

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from sf_progress import FaultRun, FaultTarget, JournalError, OutcomeKind, ProgressClient
-from sf_progress._platform import STOP_SIGNALS, lock_exclusive, on_signals
+from sf_progress._platform import lock_exclusive
+from sf_progress.cli._signals import STOP_SIGNALS, on_signals
 from sf_progress.testing import FakeCluster, Script
 
 from .test_cli import ThreadedCluster, run_module

@@ -17,14 +17,13 @@ from typing import IO, Any, BinaryIO
 import click
 
 from .. import OperationRef, OperationState, OperationType, ProgressClient, RestartPartitionMode
-from .._kinds import KIND_BY_CLI_NAME
 from ._batchrun import EXIT_INTERRUPTED, EXIT_OK, BatchRun, refs_from
 from ._common import EPILOG, deadline_option, output_option, quiet_option, run, wait_one, with_batch_options
 from ._connect import connection_options
 from ._io import OutputFile, open_input, rows_from
 from ._journalrun import run_journal
 from ._metrics import serve_metrics
-from ._render import progress_json, progress_text
+from ._render import KIND_BY_CLI_NAME, progress_json, progress_text
 from ._startcmds import (
     common_options,
     data_loss_target,

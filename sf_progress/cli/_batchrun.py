@@ -13,9 +13,9 @@ from typing import IO, Any
 from rich.markup import escape
 
 from .. import Backoff, OperationRef, Outcome, OutcomeKind, ProgressClient, SFProgressError
-from .._platform import STOP_SIGNALS, on_signals
 from ._io import Row, outcome_record, to_ref, write_record
 from ._render import ref_record
+from ._signals import STOP_SIGNALS, on_signals
 from ._ui import BatchView, err_console, summary
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2

@@ -177,13 +177,16 @@ def make_client(
         token_provider = AadTokenProvider(DefaultAzureCredential())
     try:
         tls = TLSConfig(
-            cert=client_cert, cert_password=password, verify=verify, server_thumbprints=server_thumbprints or None
+            cert=client_cert,
+            cert_password=password,
+            verify=verify,
+            server_thumbprints=server_thumbprints or None,
+            allow_insecure_http=allow_insecure_http,
         )
         return ProgressClient(
             endpoint,
             tls=tls,
             token_provider=token_provider,
-            allow_insecure_http=allow_insecure_http,
             api_version=api_version,
             server_timeout=server_timeout,
         )

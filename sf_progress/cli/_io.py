@@ -22,8 +22,7 @@ from typing import IO, Any, BinaryIO
 import click
 
 from .. import OperationRef, OperationType
-from .._run import outcome_record
-from ._render import kind_of
+from ._render import kind_of, outcome_record
 
 FIELDS = ("service_id", "partition_id", "operation_id")
 

@@ -13,6 +13,7 @@ from rich.markup import escape
 from .. import FaultRun, FaultTarget, JournalError, OutcomeKind, ProgressClient
 from ._batchrun import EXIT_USAGE, exit_code
 from ._io import write_record
+from ._render import result_record
 from ._ui import err_console
 
 
@@ -48,8 +49,8 @@ async def run_journal(
     try:
         await run.start_pending()
         async for result in run.results(**{k: v for k, v in options.items() if v is not None}):
-            kinds[result.kind] += 1
-            write_record(results, result.record)
+            kinds[result.outcome] += 1
+            write_record(results, result_record(result))
     finally:
         run.close()
     console.print(

@@ -7,12 +7,18 @@ from typing import Any
 
 import attrs
 
-from .. import FaultProgress, OperationType
-from .._kinds import KIND_BY_CLI_NAME, KINDS
-from .._run import ref_record
+from .. import FaultProgress, OperationRef, OperationType, Outcome, RunResult
 
+#: The command line's ``--type`` spelling of each kind (and of the ``type`` field of its lines).
+CLI_NAMES = {
+    OperationType.PARTITION_RESTART: "restart",
+    OperationType.PARTITION_DATA_LOSS: "data-loss",
+    OperationType.PARTITION_QUORUM_LOSS: "quorum-loss",
+    OperationType.NODE_TRANSITION: "node-transition",
+}
+KIND_BY_CLI_NAME = {name: kind for kind, name in CLI_NAMES.items()}
 #: ``--type`` spellings and the wire names a ``type`` field may also use.
-TYPE_NAMES = {**KIND_BY_CLI_NAME, **{kind.value: kind for kind in KINDS}}
+TYPE_NAMES = {**KIND_BY_CLI_NAME, **{kind.value: kind for kind in CLI_NAMES}}
 
 
 def kind_of(name: str) -> OperationType:
@@ -24,7 +30,48 @@ def kind_of(name: str) -> OperationType:
 
 
 def cli_name(kind: OperationType) -> str:
-    return KINDS[kind].cli_name
+    return CLI_NAMES[kind]
+
+
+def ref_record(ref: OperationRef) -> dict[str, Any]:
+    """The fields that name an operation in a result line (readable back by ``watch --from``)."""
+    record: dict[str, Any] = {"type": CLI_NAMES[ref.kind]}
+    if ref.node_name is not None:
+        record["node_name"] = ref.node_name
+    else:
+        record["service_id"] = ref.service_id
+        record["partition_id"] = str(ref.partition_id)
+    record["operation_id"] = str(ref.operation_id)
+    return record
+
+
+def outcome_record(outcome: Outcome) -> dict[str, Any]:
+    """One finished operation as a result line (``watch``, the start commands)."""
+    progress = outcome.progress
+    return {
+        "event": "finished",
+        **ref_record(outcome.ref),
+        "kind": outcome.kind.value,
+        "state": None if progress is None else progress.raw_state,
+        "error_code": None if progress is None else progress.error_code,
+        "error": None if outcome.error is None else str(outcome.error),
+        "polls": outcome.polls,
+        "elapsed_s": round(outcome.elapsed, 3),
+    }
+
+
+def result_record(result: RunResult) -> dict[str, Any]:
+    """One target of a journaled run as a result line (the same shape as :func:`outcome_record`)."""
+    return {
+        "event": "finished",
+        **ref_record(result.ref),
+        "kind": result.outcome.value,
+        "state": None if result.state is None else result.state.value,
+        "error_code": result.error_code,
+        "error": result.error,
+        "polls": result.polls,
+        "elapsed_s": round(result.elapsed, 3),
+    }
 
 
 def _plain(_: object, __: object, value: Any) -> Any:
@@ -55,4 +102,15 @@ def progress_text(progress: FaultProgress) -> str:
     return line
 
 
-__all__ = ["TYPE_NAMES", "cli_name", "kind_of", "progress_json", "progress_text", "ref_record"]
+__all__ = [
+    "CLI_NAMES",
+    "KIND_BY_CLI_NAME",
+    "TYPE_NAMES",
+    "cli_name",
+    "kind_of",
+    "outcome_record",
+    "progress_json",
+    "progress_text",
+    "ref_record",
+    "result_record",
+]

@@ -15,15 +15,7 @@ from typing import IO, Any, BinaryIO
 import click
 from rich.markup import escape
 
-from .. import (
-    DataLossMode,
-    FaultTarget,
-    OperationRef,
-    ProgressClient,
-    QuorumLossMode,
-    RestartPartitionMode,
-)
-from .._run import start_target
+from .. import DataLossMode, FaultTarget, OperationRef, ProgressClient, QuorumLossMode
 from ._batchrun import EXIT_OK, BatchRun, started_refs
 from ._common import output_option, run, wait_one, with_batch_options
 from ._connect import connection_options
@@ -44,62 +36,54 @@ def _field(fields: dict[str, str], name: str) -> str:
     return value
 
 
-def _number(fields: dict[str, str], name: str, default: float | None = None) -> float:
-    text = fields.get(name)
-    if text is None:
-        if default is None:
-            raise ValueError(f"missing {name}")
-        return default
+def _seconds(text: str, name: str) -> float:
     try:
         return float(text)
     except ValueError:
         raise ValueError(f"{name} must be a number of seconds, got {text!r}") from None
 
 
-def _whole(fields: dict[str, str], name: str, default: int | None = None) -> int:
-    seconds = _number(fields, name, None if default is None else float(default))
-    if seconds != int(seconds):
-        raise ValueError(f"{name} must be a whole number of seconds, got {fields.get(name)!r}")
-    return int(seconds)
-
-
 def restart_target(fields: dict[str, str]) -> FaultTarget:
+    options: dict[str, Any] = {}
+    if "mode" in fields:
+        options["mode"] = fields["mode"]
     return FaultTarget.restart(
-        _field(fields, "service_id"),
-        _field(fields, "partition_id"),
-        mode=fields.get("mode", RestartPartitionMode.ALL_REPLICAS_OR_INSTANCES.value),
-        operation_id=fields.get("operation_id"),
+        _field(fields, "service_id"), _field(fields, "partition_id"), operation_id=fields.get("operation_id"), **options
     )
 
 
 def data_loss_target(fields: dict[str, str]) -> FaultTarget:
-    mode = fields.get("mode", "partial")
+    options: dict[str, Any] = {}
+    if "mode" in fields:
+        options["mode"] = _DATA_LOSS_MODES.get(fields["mode"].lower(), fields["mode"])
     return FaultTarget.data_loss(
-        _field(fields, "service_id"),
-        _field(fields, "partition_id"),
-        mode=_DATA_LOSS_MODES.get(mode.lower(), mode),
-        operation_id=fields.get("operation_id"),
+        _field(fields, "service_id"), _field(fields, "partition_id"), operation_id=fields.get("operation_id"), **options
     )
 
 
 def quorum_loss_target(fields: dict[str, str]) -> FaultTarget:
-    mode = fields.get("mode", "quorum")
+    options: dict[str, Any] = {}
+    if "mode" in fields:
+        options["mode"] = _QUORUM_LOSS_MODES.get(fields["mode"].lower(), fields["mode"])
     return FaultTarget.quorum_loss(
         _field(fields, "service_id"),
         _field(fields, "partition_id"),
-        duration=_whole(fields, "duration"),
-        mode=_QUORUM_LOSS_MODES.get(mode.lower(), mode),
+        duration=_seconds(_field(fields, "duration"), "duration"),
         operation_id=fields.get("operation_id"),
+        **options,
     )
 
 
 def node_transition_target(fields: dict[str, str]) -> FaultTarget:
+    options: dict[str, Any] = {}
+    if "duration" in fields:
+        options["stop_duration"] = _seconds(fields["duration"], "duration")
     return FaultTarget.node_transition(
         _field(fields, "node_name"),
         _field(fields, "transition"),
-        stop_duration=_whole(fields, "duration", 600),
         node_instance_id=fields.get("node_instance_id"),
         operation_id=fields.get("operation_id"),
+        **options,
     )
 
 
@@ -129,7 +113,7 @@ def run_starts(
     """
 
     def starter(client: ProgressClient, fields: dict[str, str]) -> Awaitable[OperationRef]:
-        return start_target(client, target(fields))
+        return client.start(target(fields))
 
     if (source is None) == (fields is None):
         raise click.UsageError(f"give the {what} target, or --from FILE (not both)")

@@ -14,8 +14,9 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from types import FrameType
 
-from .._platform import on_signals
 from ._fake import FakeCluster
 from ._scripts import Script
 
@@ -23,7 +24,7 @@ from ._scripts import Script
 async def _serve(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    restore = on_signals(loop, [signal.SIGINT, signal.SIGTERM], lambda _: stop.set())
+    restore = _stop_on_signals(loop, stop)
     if args.watch_stdin:
         # A thread, not loop.add_reader: Windows' Proactor loop has no readers for pipes.
         threading.Thread(target=_until_eof, args=(sys.stdin.fileno(), loop, stop), daemon=True).start()
@@ -35,6 +36,26 @@ async def _serve(args: argparse.Namespace) -> None:
             await stop.wait()
     finally:
         restore()
+
+
+def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> Callable[[], None]:
+    """Set *stop* on SIGINT or SIGTERM, on every platform: a plain handler that hands over to the loop.
+
+    (No ``loop.add_signal_handler``: Windows' Proactor loop has none, and a plain handler's
+    ``call_soon_threadsafe`` wakes any loop.  Needs no extra, unlike the command line's.)
+    """
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop already ended
+            loop.call_soon_threadsafe(stop.set)
+
+    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+    return restore
 
 
 def _until_eof(fd: int, loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
