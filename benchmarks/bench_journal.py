@@ -34,7 +34,7 @@ def fsync_cost(directory: str, n: int = 200) -> float:
     with open(os.path.join(directory, "fsync.probe"), "ab") as file:
         for _ in range(n):
             start = time.perf_counter()
-            file.write(b'{"type": "intent", "n": 0}\n')
+            file.write(b'{"event": "intent", "n": 0}\n')
             file.flush()
             os.fsync(file.fileno())
             samples.append(time.perf_counter() - start)

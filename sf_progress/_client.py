@@ -12,7 +12,7 @@ import weakref
 from collections.abc import AsyncIterable, Iterable
 from datetime import timedelta
 from types import TracebackType
-from typing import cast, overload
+from typing import Any, cast, overload
 
 import aiohttp
 from yarl import URL
@@ -361,6 +361,7 @@ class ProgressClient:
 
     # --- waiting --------------------------------------------------------------------------
 
+    # With a ref, on_progress gets the model of the ref's kind, known only at run time: Any.
     @overload
     async def wait_for_completion(
         self,
@@ -369,7 +370,7 @@ class ProgressClient:
         *,
         deadline: float | timedelta | None = 600.0,
         backoff: Backoff | None = None,
-        on_progress: ProgressHook | None = None,
+        on_progress: ProgressHook[Any] | None = None,
         not_found_grace: float | timedelta = 10.0,
         raise_on_failure: bool = False,
         coalesce: bool | None = None,
@@ -384,7 +385,7 @@ class ProgressClient:
         *,
         deadline: float | timedelta | None = 600.0,
         backoff: Backoff | None = None,
-        on_progress: ProgressHook | None = None,
+        on_progress: ProgressHook[Any] | None = None,
         not_found_grace: float | timedelta = 10.0,
         raise_on_failure: bool = False,
         coalesce: bool | None = None,
@@ -398,7 +399,7 @@ class ProgressClient:
         *,
         deadline: float | timedelta | None = 600.0,
         backoff: Backoff | None = None,
-        on_progress: ProgressHook | None = None,
+        on_progress: ProgressHook[Any] | None = None,
         not_found_grace: float | timedelta = 10.0,
         raise_on_failure: bool = False,
         coalesce: bool | None = None,

@@ -14,7 +14,8 @@ is, ``type`` is always a fault kind, as in the command line's result lines)::
      "error": null, "polls": 2, "elapsed": 12.5}
 
 Journals of format version 1 (``type`` for the event, ``kind`` for the fault kind in its
-command-line spelling, ``params``, and an outcome's ``record``) are read too.  Targets and
+command-line spelling, ``params``, and an outcome's ``record``) are read too; one resumed
+here gets its new lines in version 2's spelling (each line is read by its own).  Targets and
 results go to and from lines in exactly one place each: :func:`target_line` /
 :func:`target_of`, :func:`result_line` / :func:`result_of`.  This module only reads and
 writes the file (and holds its lock); ``_run.py`` decides.
@@ -144,7 +145,7 @@ def result_line(result: RunResult) -> dict[str, Any]:
         "error_code": result.error_code,
         "error": result.error,
         "polls": result.polls,
-        "elapsed": round(result.elapsed, 3),
+        "elapsed": result.elapsed,
     }
 
 
@@ -309,6 +310,8 @@ def _read(data: bytes, path: Path) -> tuple[str, list[TargetState], list[str], i
         if not isinstance(record, dict):
             raise JournalError(f"{where}: not an sf_progress journal record")
         if number == 1:
+            if "journal" not in (record.get("event"), record.get("type")):
+                raise JournalError(f"journal {str(path)!r}: line 1 is not an sf_progress journal header")
             given = record.get("v")
             if not isinstance(given, int) or not 1 <= given <= JOURNAL_VERSION:
                 raise JournalError(
@@ -316,11 +319,11 @@ def _read(data: bytes, path: Path) -> tuple[str, list[TargetState], list[str], i
                     f"{JOURNAL_VERSION}: upgrade sf_progress"
                 )
             version = given
-            if record.get("event" if version > 1 else "type") != "journal":
-                raise JournalError(f"journal {str(path)!r}: line 1 is not an sf_progress journal header")
             endpoint = str(record.get("endpoint", ""))
             continue
-        event = record.get("event" if version > 1 else "type")
+        # A version-1 journal resumed here gets its new lines in version 2's spelling.
+        spelled = 2 if version > 1 or "event" in record else 1
+        event = record.get("event" if spelled > 1 else "type")
         n = record.get("n")
         if event not in _EVENTS or not isinstance(n, int):
             raise JournalError(f"{where}: not an sf_progress journal record")
@@ -328,11 +331,11 @@ def _read(data: bytes, path: Path) -> tuple[str, list[TargetState], list[str], i
             if event == "target":
                 if n != len(targets):
                     raise JournalError(f"{where}: target {n} out of order")
-                targets.append(TargetState(target_of(record, version)))
+                targets.append(TargetState(target_of(record, spelled)))
                 continue
             state = targets[n]
             if event == "outcome":
-                state.result = result_of(record, state.target, version)
+                state.result = result_of(record, state.target, spelled)
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             if isinstance(exc, JournalError):
                 raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from . import _telemetry
 from ._engine import MAX_CONCURRENCY, _Abort, _Engine
@@ -12,8 +13,10 @@ from ._waiting import Event, EventHook, OutcomeKind, StateChanged
 
 __all__ = ["ProgressHook", "check_batch_options", "single_wait_hook", "wait_one"]
 
-#: ``on_progress(ref, progress)``, sync or async: *progress* is the model of the ref's kind.
-ProgressHook = Callable[[OperationRef, FaultProgress], Awaitable[None] | None]
+P = TypeVar("P", bound=FaultProgress)
+#: ``on_progress(ref, progress)``, sync or async: *progress* is the model of the ref's kind
+#: (``ProgressHook[PartitionRestartProgress]``, ...).
+ProgressHook = Callable[[OperationRef, P], Awaitable[None] | None]
 
 
 def _check_coalesce(coalesce: object) -> None:
@@ -21,7 +24,9 @@ def _check_coalesce(coalesce: object) -> None:
         raise TypeError(f"coalesce must be None, True or False, not {coalesce!r}")
 
 
-def single_wait_hook(on_progress: ProgressHook | None, raise_on_failure: object, coalesce: object) -> EventHook | None:
+def single_wait_hook(
+    on_progress: ProgressHook[Any] | None, raise_on_failure: object, coalesce: object
+) -> EventHook | None:
     """Check ``wait_for_completion``'s options; its ``on_progress`` as an engine event hook."""
     if type(raise_on_failure) is not bool:
         raise TypeError("raise_on_failure must be a bool")

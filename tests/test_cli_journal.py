@@ -35,7 +35,7 @@ def write_targets(tmp_path: Path) -> Path:
 
 
 def journal_ids(path: Path) -> list[str]:
-    return [json.loads(line)["operation_id"] for line in path.read_text().splitlines() if '"type": "target"' in line]
+    return [json.loads(line)["operation_id"] for line in path.read_text().splitlines() if '"event": "target"' in line]
 
 
 @pytest.mark.real_wait

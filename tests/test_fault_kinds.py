@@ -61,12 +61,12 @@ async def test_data_loss_start_read_wait(client: ProgressClient, cluster: FakeCl
 async def test_quorum_loss_stays_running_for_its_duration(client: ProgressClient, cluster: FakeCluster) -> None:
     """A quorum loss of 30 s is Running for at least 30 s, then Completed."""
     ref = await client.start_quorum_loss(SVC, PID, 30, QuorumLossMode.ALL_REPLICAS)
-    started = client._clock()
+    started = client.clock.monotonic()
     done = await client.wait_for_completion(ref, coalesce=False)
     assert isinstance(done, PartitionQuorumLossProgress)
     assert done.state is OperationState.COMPLETED
     assert done.invoke_quorum_loss_result is not None
-    assert client._clock() - started >= 30
+    assert client.clock.monotonic() - started >= 30
     assert (await client.get_quorum_loss_progress(SVC, PID, ref.operation_id)).state is OperationState.COMPLETED
     assert "QuorumLossDuration=30" in next(path for method, path in cluster.seen if method == "POST")
 

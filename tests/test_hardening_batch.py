@@ -11,10 +11,6 @@ from collections.abc import AsyncIterator
 import pytest
 
 from sf_progress import Event, OperationRef, Outcome, OutcomeKind, ProgressClient, StateChanged
-from sf_progress._config import RetryPolicy
-from sf_progress._engine import _Engine
-from sf_progress._observer import Observer
-from sf_progress._waiting import settings
 from sf_progress.testing import FakeCluster, Script
 
 from .conftest import PID, others
@@ -208,43 +204,3 @@ async def test_hooks_must_be_callable_before_any_request(client: ProgressClient,
     with pytest.raises(TypeError, match="on_progress"):
         await client.wait_for_completion(ref, on_progress=42)  # type: ignore[arg-type]
     assert cluster.requests == 0
-
-
-def _bucket(rate: float) -> _Engine:
-    async def poll(ref: OperationRef, remaining: float) -> object:
-        raise AssertionError
-
-    async def sleep(_: float) -> None:
-        return None
-
-    async def list_active(mask: int) -> tuple[list[object], int]:
-        raise AssertionError
-
-    observer = Observer(list_active, interval=1.0, retry=RetryPolicy(), clock=lambda: 0.0, sleep=sleep)  # type: ignore[arg-type]
-    cfg = settings(None, RetryPolicy(), 10.0, 600.0)
-    return _Engine(poll, cfg, 64, rate, None, lambda: 0.0, sleep, observer)  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize("rate", [500.0, 1000.0, 3000.0])
-def test_rate_bucket_keeps_the_rate_despite_late_wake_ups(rate: float) -> None:
-    """The max_rate bucket delivers the asked rate even when every wake-up comes late (within 2 %)."""
-    engine = _bucket(rate)
-    now, granted = 0.0, 0
-    while now < 10.0:
-        if engine._take_token(now):
-            granted += 1
-            continue
-        now = engine.next_send + 0.0007  # the event loop wakes the dispatcher 0.7 ms late, every time
-    assert abs(granted / 10.0 - rate) / rate < 0.02
-
-
-def test_rate_bucket_has_no_burst_at_the_start() -> None:
-    """At the start the bucket grants at most one request, plus what 50 ms of rate earns."""
-    engine = _bucket(1000.0)
-    granted = 0
-    while engine._take_token(0.0):
-        granted += 1
-    assert granted == 1
-    assert engine._take_token(0.0005) is False
-    granted = sum(engine._take_token(1.0) for _ in range(1000))
-    assert granted == 50

@@ -42,14 +42,14 @@ async def test_a_run_journals_every_step_and_reports_one_result_each(
     path = tmp_path / "run.jsonl"
     plan = targets(9)
     async with await FaultRun.create(path, client, plan) as run:
-        assert [r["type"] for r in lines_of(path)] == ["journal"] + ["target"] * 9
+        assert [r["event"] for r in lines_of(path)] == ["journal"] + ["target"] * 9
         assert cluster.requests == 0  # planned, nothing sent
         await run.start_pending()
         results = [r async for r in run.results()]
     assert sorted(r.number for r in results) == list(range(9))
     assert all(r.ok for r in results)
-    assert sorted(started(cluster)) == sorted(uuid.UUID(t.operation_id) for t in plan)
-    kinds = [r["type"] for r in lines_of(path)]
+    assert sorted(started(cluster)) == sorted(t.operation_id for t in plan)
+    kinds = [r["event"] for r in lines_of(path)]
     assert kinds.count("intent") == kinds.count("accepted") == kinds.count("outcome") == 9
     assert kinds.count("state") >= 9  # each was seen Running
     assert kinds.index("intent") < kinds.index("accepted")
@@ -58,7 +58,8 @@ async def test_a_run_journals_every_step_and_reports_one_result_each(
     async with await FaultRun.resume(path, client) as again:
         await again.start_pending()
         replay = [r async for r in again.results()]
-    assert sorted(r.record["operation_id"] for r in replay) == sorted(r.record["operation_id"] for r in results)
+    assert sorted(str(r.ref) for r in replay) == sorted(str(r.ref) for r in results)
+    assert sorted(replay, key=lambda r: r.number) == sorted(results, key=lambda r: r.number)  # typed, read back as written
     assert cluster.requests == before
 
 
@@ -71,32 +72,30 @@ async def test_a_crash_between_steps_resumes_without_doubling(
     path = tmp_path / "run.jsonl"
     plan = targets(6)
     run = await FaultRun.create(path, client, plan, settle=0.1)
-    from sf_progress import _run
-
-    real_start = _run.start_target
+    real_start = client.start
     calls = 0
 
-    async def crashing_start(client_: Any, target: FaultTarget) -> Any:
+    async def crashing_start(target: FaultTarget, **options: Any) -> Any:
         nonlocal calls
         calls += 1
         if calls == 4:
             if moment == "after_send":
-                await real_start(client_, target)  # it lands at the cluster...
+                await real_start(target)  # it lands at the cluster...
             raise Crash  # ...and the process dies before the journal hears of it
-        return await real_start(client_, target)
+        return await real_start(target)
 
-    monkeypatch.setattr(_run, "start_target", crashing_start)
+    monkeypatch.setattr(client, "start", crashing_start)
     with pytest.raises(Crash):
         await run.start_pending()
     run.close()
-    monkeypatch.setattr(_run, "start_target", real_start)
+    monkeypatch.undo()
     assert len(cluster.operations) == (4 if moment == "after_send" else 3)
     async with await FaultRun.resume(path, client, settle=0.1) as resumed:
         await resumed.start_pending()
         results = [r async for r in resumed.results()]
     assert len(results) == 6
-    assert all(r.ok for r in results), [r.record for r in results]
-    assert sorted(started(cluster)) == sorted(uuid.UUID(t.operation_id) for t in plan)  # exactly one each
+    assert all(r.ok for r in results), results
+    assert sorted(started(cluster)) == sorted(t.operation_id for t in plan)  # exactly one each
 
 
 async def test_a_purged_operation_is_reported_not_restarted(tmp_path: Path) -> None:
@@ -113,7 +112,7 @@ async def test_a_purged_operation_is_reported_not_restarted(tmp_path: Path) -> N
         async with await FaultRun.resume(path, client) as resumed:
             await resumed.start_pending()
             results = [r async for r in resumed.results(not_found_grace=0)]
-    assert [r.kind.value for r in results] == ["not_found", "not_found"]
+    assert [r.outcome.value for r in results] == ["not_found", "not_found"]
     assert cluster.by_route["start"] == 2
 
 
@@ -125,8 +124,9 @@ async def test_progressive_starts_and_a_refused_one(client: ProgressClient, clus
         await run.start(FaultTarget.restart("app~a", PID))
         ref = await run.start(FaultTarget.data_loss("app~b", PID))
         results = {r.number: r async for r in run.results()}
-    assert results[0].kind.value == "failed"
-    assert "not started" in results[0].record["error"]
+    assert results[0].outcome.value == "failed"
+    assert results[0].error is not None
+    assert "not started" in results[0].error
     assert results[1].ok
     assert cluster.state_of(ref.operation_id) is OperationState.COMPLETED
 
@@ -168,7 +168,7 @@ async def test_a_cut_last_line_is_ignored_with_a_notice(
     async with await FaultRun.create(path, client, targets(2)) as run:
         await run.start_pending()
     with path.open("a") as file:
-        file.write('{"type": "outcome", "n": 0, "rec')
+        file.write('{"event": "outcome", "n": 0, "out')
     async with await FaultRun.resume(path, client) as resumed:
         results = [r async for r in resumed.results()]
     assert len(results) == 2

@@ -4,6 +4,7 @@ over real TLS on loopback, with certificates made here (trustme + cryptography).
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import ssl
@@ -157,7 +158,7 @@ async def test_right_client_certificate_passes(
         "pfx": files["pfx"],
     }[form]
     password = PASSWORD if form in ("encrypted", "pfx") else None
-    client = ProgressClient(mtls.url, cert=cert, cert_password=password, verify=files["ca"])
+    client = ProgressClient(mtls.url, tls=TLSConfig(cert=cert, cert_password=password, verify=files["ca"]))
     no_secret_leaks.append(repr(client))
     async with client:
         assert await progress_state(client) is OperationState.COMPLETED
@@ -212,14 +213,16 @@ async def test_matching_pin_accepts_untrusted_misnamed_server(pki: Pki, algorith
     pin = ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
     async with FakeCluster(ssl_context=server_context(pki.odd_server, None)) as cluster:
         cluster.add_operation(OperationRef("app~svc", PID, OID))
-        async with ProgressClient(cluster.url, server_thumbprints=[pin]) as client:
+        async with ProgressClient(cluster.url, tls=TLSConfig(server_thumbprints=[pin])) as client:
             assert await progress_state(client) is OperationState.COMPLETED
 
 
 async def test_wrong_pin_fails_before_the_token_is_sent(pki: Pki) -> None:
     """A server matching no pin is refused in the handshake: no request, so no token, reaches it."""
     async with FakeCluster(ssl_context=server_context(pki.odd_server, None), token=TOKEN) as cluster:
-        async with ProgressClient(cluster.url, server_thumbprints=["ab" * 32], token_provider=lambda: TOKEN) as client:
+        async with ProgressClient(
+            cluster.url, tls=TLSConfig(server_thumbprints=["ab" * 32]), token_provider=lambda: TOKEN
+        ) as client:
             with pytest.raises(TLSError, match="pinned"):
                 await progress_state(client)
         assert cluster.requests == 0
@@ -230,7 +233,7 @@ async def test_pin_with_client_certificate(pki: Pki, files: dict[str, Any]) -> N
     async with FakeCluster(ssl_context=server_context(pki.server, pki.ca)) as cluster:
         cluster.add_operation(OperationRef("app~svc", PID, OID))
         pin = normalize_thumbprint(__import__("hashlib").sha256(der(pki.server)).hexdigest())
-        async with ProgressClient(cluster.url, cert=files["pem"], server_thumbprints=pin) as client:
+        async with ProgressClient(cluster.url, tls=TLSConfig(cert=files["pem"], server_thumbprints=pin)) as client:
             assert await progress_state(client) is OperationState.COMPLETED
 
 
@@ -254,7 +257,7 @@ def test_plain_http_with_credentials_is_refused(files: dict[str, Any]) -> None:
         ProgressClient("http://cluster:19080", token_provider=lambda: TOKEN)
     with pytest.raises(ValueError, match="clear text"):
         ProgressClient("http://cluster:19080", cert=files["pem"])
-    ProgressClient("http://cluster:19080", token_provider=lambda: TOKEN, allow_insecure_http=True)
+    ProgressClient("http://cluster:19080", token_provider=lambda: TOKEN, tls=TLSConfig(allow_insecure_http=True))
 
 
 @pytest.mark.parametrize(
@@ -273,9 +276,13 @@ def test_plain_http_with_credentials_is_refused(files: dict[str, Any]) -> None:
     ],
 )
 def test_bad_security_arguments(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
-    """Security options are validated when the client is built, with clear messages."""
+    """Security options are validated when the client is built, with clear messages.
+
+    TLS detail (thumbprints, a key password, plain http with credentials) is said only in TLSConfig.
+    """
+    build = TLSConfig if "server_thumbprints" in kwargs else functools.partial(ProgressClient, "https://cluster:19080")
     with pytest.raises(error, match=match):
-        ProgressClient("https://cluster:19080", **kwargs)
+        build(**kwargs)
 
 
 def test_unreadable_certificates_fail_early(files: dict[str, Any], tmp_path: Path) -> None:
@@ -283,7 +290,7 @@ def test_unreadable_certificates_fail_early(files: dict[str, Any], tmp_path: Pat
     with pytest.raises(ValueError, match="cert_password"):
         ProgressClient("https://c:1", cert=(files["crt"], files["enc_key"]))
     with pytest.raises(ValueError, match="PKCS#12"):
-        ProgressClient("https://c:1", cert=files["pfx"], cert_password="wrong")
+        ProgressClient("https://c:1", tls=TLSConfig(cert=files["pfx"], cert_password="wrong"))
     junk = write(tmp_path / "junk.pem", b"hello")
     with pytest.raises(ValueError, match="could not load"):
         ProgressClient("https://c:1", cert=junk)
@@ -517,7 +524,7 @@ async def test_hashed_ca_directory_is_loaded(
 async def test_pfx_password_as_bytes(mtls: FakeCluster, files: dict[str, Any]) -> None:
     """cert_password may be bytes (as cryptography takes it), for a PFX too."""
     async with ProgressClient(
-        mtls.url, cert=files["pfx"], cert_password=PASSWORD.encode(), verify=files["ca"]
+        mtls.url, tls=TLSConfig(cert=files["pfx"], cert_password=PASSWORD.encode(), verify=files["ca"])
     ) as client:
         assert await progress_state(client) is OperationState.COMPLETED
 

@@ -105,7 +105,7 @@ async def test_an_unexpected_error_in_the_observer_degrades_to_reads(
     async def broken(mask: int) -> tuple[list[FaultOperation], int]:
         raise ZeroDivisionError("a bug")
 
-    client._list_active = broken  # type: ignore[method-assign]
+    client._calls.list_active = broken  # type: ignore[method-assign]
     with caplog.at_level(logging.WARNING, logger="sf_progress"):
         results = await outcomes_of(client, ops, coalesce=True, deadline=None)
         single = await asyncio.wait_for(client.wait_for_completion(refs_with(cluster, 3), coalesce=True), HANG)
@@ -137,9 +137,9 @@ async def test_a_list_failing_transiently_hands_parked_operations_back(
     assert all(o.kind is OutcomeKind.COMPLETED for o in results.values())  # type: ignore[attr-defined]
     assert max(o.elapsed for o in results.values()) < 15  # type: ignore[attr-defined]
     single = refs_with(cluster, 1)
-    started = client._clock()
+    started = client.clock.monotonic()
     await asyncio.wait_for(client.wait_for_completion(single, coalesce=True, deadline=None), HANG)
-    assert client._clock() - started < 15
+    assert client.clock.monotonic() - started < 15
 
 
 async def test_a_stale_list_never_holds_an_ended_operation_for_good(
@@ -280,8 +280,12 @@ async def test_an_active_state_the_client_does_not_know_is_not_ended() -> None:
         item = FaultOperation(op_id, OperationState.UNKNOWN, OperationType.PARTITION_RESTART, "Pending", "PartitionRestart")
         return [item], 0
 
-    async def sleep(_: float) -> None:
-        await asyncio.sleep(0)
+    class StillClock:
+        def monotonic(self) -> float:
+            return 0.0
+
+        async def sleep(self, _: float) -> None:
+            await asyncio.sleep(0)
 
     class Owner:
         def on_listed(self, op: object, item: FaultOperation) -> None:
@@ -293,7 +297,7 @@ async def test_an_active_state_the_client_does_not_know_is_not_ended() -> None:
         def on_list_call(self) -> None:
             return None
 
-    observer = Observer(list_active, interval=1.0, retry=RetryPolicy(), clock=lambda: 0.0, sleep=sleep)
+    observer = Observer(list_active, interval=1.0, retry=RetryPolicy(), clock=StillClock())
     lease = observer.lease(Owner(), True)
     tracker = _Tracker(OperationRef("app~svc", PID, op_id), 0.0, math.inf)
     lease.add(1)

@@ -36,6 +36,9 @@ class ManualTime:
     def clock(self) -> float:
         return self.now
 
+    def monotonic(self) -> float:
+        return self.now
+
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += max(0.0, seconds)
@@ -45,13 +48,13 @@ class ManualTime:
 def record_polls(client: ProgressClient, clock: Callable[[], float]) -> list[float]:
     """Record the clock time of every poll the waits send."""
     times: list[float] = []
-    original: Callable[[OperationRef, float], Awaitable[PartitionRestartProgress]] = client._poll_once
+    original: Callable[[OperationRef, float], Awaitable[PartitionRestartProgress]] = client._calls.poll_once
 
     async def poll(ref: OperationRef, remaining: float) -> PartitionRestartProgress:
         times.append(clock())
         return await original(ref, remaining)
 
-    client._poll_once = poll  # type: ignore[method-assign]
+    client._calls.poll_once = poll  # type: ignore[method-assign]
     return times
 
 
@@ -106,7 +109,7 @@ async def test_final_poll_at_deadline_then_wait_timeout(cluster: FakeCluster, re
     time = ManualTime()
     cluster.clock = time.clock
     cluster.add_operation(ref, Script(duration=10_000))
-    async with ProgressClient(cluster.url, clock=time.clock, sleep=time.sleep) as client:
+    async with ProgressClient(cluster.url, clock=time) as client:
         polls = record_polls(client, time.clock)
         start = time.now
         with pytest.raises(WaitTimeout) as info:
@@ -148,7 +151,7 @@ async def test_not_found_grace_period(client: ProgressClient, cluster: FakeClust
 async def test_not_found_after_grace(cluster: FakeCluster, ref: OperationRef) -> None:
     """An operation that never appears raises NotFoundError once the grace period is over."""
     time = ManualTime()
-    async with ProgressClient(cluster.url, clock=time.clock, sleep=time.sleep) as client:
+    async with ProgressClient(cluster.url, clock=time) as client:
         start = time.now
         with pytest.raises(NotFoundError):
             await client.wait_for_completion(ref, not_found_grace=7)

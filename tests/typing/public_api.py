@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from datetime import timedelta
 
 from sf_progress import (
     Backoff,
     BatchSnapshot,
+    Clock,
     DataLossMode,
+    DataLossSpec,
     Event,
+    EventHook,
     FaultProgress,
     FaultRun,
     FaultTarget,
     JournalError,
     NodeTransitionProgress,
+    NodeTransitionSpec,
     NodeTransitionType,
     OperationKindError,
     OperationRef,
@@ -26,10 +31,18 @@ from sf_progress import (
     PartitionQuorumLossProgress,
     PartitionRestartProgress,
     ProgressClient,
+    ProgressHook,
+    QuorumLossMode,
+    QuorumLossSpec,
+    RestartPartitionMode,
+    RestartSpec,
     RetryPolicy,
     RunResult,
     SFProgressError,
+    StartSpec,
     StateChanged,
+    TLSConfig,
+    TokenProvider,
 )
 
 
@@ -86,4 +99,44 @@ async def journaled(client: ProgressClient) -> None:
         await run.start_pending()
         async for result in run.results(deadline=600):
             r: RunResult = result
-            print(r.kind, r.record)
+            outcome: OutcomeKind = r.outcome
+            state: OperationState | None = r.state
+            ref: OperationRef = r.ref
+            target: FaultTarget = r.target
+            code: int | None = r.error_code
+            error: str | None = r.error
+            polls: int = r.polls
+            elapsed: float = r.elapsed
+            print(r.number, outcome, state, ref, target.spec, code, error, polls, elapsed, r.ok)
+
+
+async def start_every_kind(client: ProgressClient) -> None:
+    targets: list[FaultTarget] = [
+        FaultTarget.restart("a~b", uuid.uuid4(), mode=RestartPartitionMode.ONLY_ACTIVE_SECONDARIES),
+        FaultTarget.data_loss("a~b", uuid.uuid4(), mode="FullDataLoss"),
+        FaultTarget.quorum_loss("a~b", uuid.uuid4(), duration=timedelta(seconds=30), mode=QuorumLossMode.ALL_REPLICAS),
+        FaultTarget.node_transition("_Node_0", "start", node_instance_id=131_000_000_000),
+        FaultTarget(OperationRef.restart("a~b", uuid.uuid4(), uuid.uuid4()), RestartSpec()),
+        FaultTarget(OperationRef.data_loss("a~b", uuid.uuid4(), uuid.uuid4()), DataLossSpec(DataLossMode.FULL_DATA_LOSS)),
+        FaultTarget(OperationRef.quorum_loss("a~b", uuid.uuid4(), uuid.uuid4()), QuorumLossSpec(5)),
+        FaultTarget(OperationRef.node_transition("_Node_1", uuid.uuid4()), NodeTransitionSpec("stop", stop_duration=300)),
+    ]
+    for target in targets:
+        ref: OperationRef = await client.start(target, timeout=30)
+        spec: StartSpec = target.spec
+        print(ref.kind, spec)
+    clock: Clock = client.clock
+    hook: EventHook = print
+
+    def on_restart(r: OperationRef, p: PartitionRestartProgress) -> None:
+        print(r, p.restart_partition_result)
+
+    def token() -> str:
+        return "token"
+
+    progress_hook: ProgressHook[PartitionRestartProgress] = on_restart
+    tokens: TokenProvider = token
+    secured = ProgressClient(
+        "https://c:19080", tls=TLSConfig(server_thumbprints=["ab" * 20], allow_insecure_http=False), token_provider=tokens
+    )
+    print(clock.monotonic(), hook, progress_hook, secured)
