@@ -78,6 +78,9 @@ class ProgressClient:
     ``monotonic()`` and async ``sleep()``) is what every deadline, backoff, retry and
     tick of this client waits by; by default the real one, or the virtual one of
     :func:`sf_progress.set_testing` when that is on as the client is made.
+
+    (A long class on purpose: it is the public surface, one documented method per call,
+    each a thin delegate to ``_calls.Calls`` or the wait engine; no logic lives here.)
     """
 
     def __init__(

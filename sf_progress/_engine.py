@@ -136,6 +136,9 @@ class _Engine:
     of each parked operation), or the observer's list tick for operations parked with it.
     Whether an operation is parked is the observer's call (``lease.park``); its deadline
     stays here, so even an observer that stopped working degrades to reads, never to a hang.
+
+    (Over 300 lines on purpose: the hot path — take due, poll, step, place — stays in one
+    class with plain attributes, one lookup each; pacing is ``_pacer.Pacer``.)
     """
 
     def __init__(
@@ -456,7 +459,7 @@ class _Engine:
             by_kind=dict(self.by_kind),
             requests=self.requests,
             retries=self.retries,
-            oldest_pending=None if oldest is None else self.clock() - oldest.added,
+            oldest_pending=None if oldest is None else self.clock() - oldest.added_at,
             throttle=self.pacer.factor,
             progress_reads=self.progress_reads,
             list_calls=self.list_calls,

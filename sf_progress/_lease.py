@@ -59,15 +59,15 @@ class ListClient(Protocol):
 class Park:
     """The observer's record of one operation, created when it is first parked."""
 
-    __slots__ = ("confirm_after", "hold_until", "lease", "reason", "seq", "since")
+    __slots__ = ("confirm_after", "held_until_at", "lease", "parked_at", "reason", "seq")
 
     def __init__(self, lease: Lease) -> None:
         self.lease = lease
         self.confirm_after = FIRST_CONFIRM
         self.seq = 0  # > 0 while parked: the order it was parked in
-        self.since = 0.0
+        self.parked_at = 0.0
         self.reason = NONE
-        self.hold_until = -math.inf
+        self.held_until_at = -math.inf
 
 
 def record_of(op: Parkable) -> Park | None:
@@ -139,7 +139,7 @@ class Lease:
         if rec is None:
             rec = Park(self)
             op.parking = rec
-        elif observer.clock() < rec.hold_until:
+        elif observer.clock() < rec.held_until_at:
             return False
         observer.subscribe(op, rec)
         return True
@@ -152,7 +152,7 @@ class Lease:
         """
         if rec.reason == GONE and contradicted is not None:
             if contradicted:
-                rec.hold_until = self.observer.clock() + HOLD
+                rec.held_until_at = self.observer.clock() + HOLD
             self.observer.judge(contradicted=contradicted)
         rec.reason = NONE
 

@@ -95,7 +95,7 @@ class Observer:
         self.seq = 0
         self.waiting = 0  # operations waited on that may be listed (the leases' counts)
         self.supported = True
-        self.degraded_until = -math.inf
+        self.lists_again_at = -math.inf
         self.last_size: int | None = None
         self.last_list_at = -math.inf
         self.last_ok_at = -math.inf
@@ -117,7 +117,7 @@ class Observer:
 
     def usable(self) -> bool:
         """The list works here now (supported, not closed, not degraded after failures)."""
-        return self.supported and not self.closed and self.clock() >= self.degraded_until
+        return self.supported and not self.closed and self.clock() >= self.lists_again_at
 
     def prefers_list(self) -> bool:
         """Listing is cheaper than reading each operation (the rule ``coalesce=None`` follows).
@@ -130,7 +130,7 @@ class Observer:
         tick), so the list is chosen unless its items alone outweigh the reads: a cluster
         crowded with other users' operations, known after the first list call.
         """
-        if self.waiting < MIN_OPERATIONS or self.clock() < self.degraded_until:
+        if self.waiting < MIN_OPERATIONS or self.clock() < self.lists_again_at:
             return False
         if self.last_size is None:
             return True
@@ -161,7 +161,7 @@ class Observer:
         """Park an operation until the list shows it gone (or it needs confirming)."""
         self.seq += 1
         rec.seq = self.seq
-        rec.since = self.clock()
+        rec.parked_at = self.clock()
         self.subs.setdefault(op.ref.operation_id, []).append(op)
         self.parked += 1
         self.ensure_running()
@@ -226,16 +226,16 @@ class Observer:
         return 1.0 / (min(rates) * _LIST_SHARE_OF_RATE) if rates else 0.0
 
     async def _run(self) -> None:
-        next_tick = self.clock() + self._jittered()
+        tick_at = self.clock() + self._jittered()
         try:
             while self.subs or self.waiting > 0:
                 try:
                     now = self.clock()
                     if self.subs and self.usable():
-                        if now >= next_tick:
-                            next_tick = self.clock() + await self._tick()
+                        if now >= tick_at:
+                            tick_at = self.clock() + await self._tick()
                             continue
-                        self.wake_at = next_tick
+                        self.wake_at = tick_at
                     elif self.subs:
                         self.release_all()  # listing stopped working for them: their own reads
                         continue
@@ -249,18 +249,18 @@ class Observer:
                     elif self.usable() or not self.supported:
                         self.wake_at = math.inf  # per-operation reads: wait for a subscription
                     else:
-                        self.wake_at = self.degraded_until  # listing may pay again after this
+                        self.wake_at = self.lists_again_at  # listing may pay again after this
                     self.changed.clear()
                     await self._nap(self.wake_at - now)
-                    if self.subs and next_tick < self.clock():
-                        next_tick = self.clock()  # parked after an idle spell: list at once
+                    if self.subs and tick_at < self.clock():
+                        tick_at = self.clock()  # parked after an idle spell: list at once
                 except Exception as exc:
                     logger.debug("the fault-operation list loop failed", exc_info=True)
                     self._degrade(
                         "loop", "the fault-operation list loop failed (%r); reading each operation for %gs", exc,
                         _DEGRADED_FOR,
                     )
-                    next_tick = self.clock() + self._jittered()
+                    tick_at = self.clock() + self._jittered()
         finally:
             self.wake_at = math.inf
             if self.task is _current_task():
@@ -318,7 +318,7 @@ class Observer:
                     continue
                 if shown is None:
                     gone.append(op)
-                elif now - rec.since >= rec.confirm_after:
+                elif now - rec.parked_at >= rec.confirm_after:
                     rec.confirm_after = min(MAX_PARKED, 2 * rec.confirm_after)
                     confirm.append(op)  # listed for long: one read confirms what the list says
                 else:
@@ -360,7 +360,7 @@ class Observer:
 
     def _degrade(self, key: str, message: str, *args: object, once: bool = True) -> None:
         """Stop listing for ``_DEGRADED_FOR`` seconds: every parked operation goes back to its wait's reads."""
-        self.degraded_until = self.clock() + _DEGRADED_FOR
+        self.lists_again_at = self.clock() + _DEGRADED_FOR
         self.contradicted = 0.0
         if once:
             self._log_once(key, message, *args)

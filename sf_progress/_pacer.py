@@ -27,32 +27,32 @@ class Pacer:
 
     ``factor`` (1.0 when the cluster is healthy) is the share of both allowed under
     backpressure (AIMD: halved under overload, grown back by each healthy answer);
-    ``pause_until`` is when a ``Retry-After`` pause ends; ``next_send`` is when the bucket
+    ``resume_at`` is when a ``Retry-After`` pause ends; ``send_at`` is when the bucket
     has its next token.  Times are seconds on the batch's clock.
     """
 
     __slots__ = (
         "busy_share",
         "concurrency",
+        "decrease_at",
         "factor",
         "max_rate",
-        "next_decrease",
-        "next_send",
-        "pause_until",
+        "refilled_at",
+        "resume_at",
         "retry_after_cap",
-        "token_time",
+        "send_at",
         "tokens",
     )
 
     def __init__(self, concurrency: int, max_rate: float | None, *, retry_after_cap: float, now: float) -> None:
         self.concurrency, self.max_rate, self.retry_after_cap = concurrency, max_rate, retry_after_cap
         self.factor = 1.0
-        self.pause_until = 0.0
+        self.resume_at = 0.0
         self.busy_share = 0.0  # moving share of transient answers
-        self.next_decrease = 0.0
+        self.decrease_at = 0.0
         self.tokens = 1.0
-        self.token_time = now
-        self.next_send = 0.0
+        self.refilled_at = now
+        self.send_at = 0.0
 
     def allowed_in_flight(self) -> int:
         """How many requests may be in flight now (at least one)."""
@@ -60,10 +60,10 @@ class Pacer:
 
     def blocked_until(self) -> float:
         """No request may be sent before this time (a ``Retry-After`` pause, or the next token)."""
-        return max(self.pause_until, self.next_send)
+        return max(self.resume_at, self.send_at)
 
     def take(self, now: float) -> bool:
-        """Take a token for one request at *now*; ``False`` (and ``next_send`` set) if there is none.
+        """Take a token for one request at *now*; ``False`` (and ``send_at`` set) if there is none.
 
         The bucket refills by the time passed and holds at most ``BURST_SECONDS`` worth of
         requests, so a late wake-up is made up for (the rate stays exact) without a burst at
@@ -73,12 +73,12 @@ class Pacer:
             return True
         rate = self.max_rate * self.factor
         burst = max(1.0, self.max_rate * BURST_SECONDS)
-        self.tokens = min(burst, self.tokens + (now - self.token_time) * rate)
-        self.token_time = now
+        self.tokens = min(burst, self.tokens + (now - self.refilled_at) * rate)
+        self.refilled_at = now
         if self.tokens >= 1.0:
             self.tokens -= 1.0
             return True
-        self.next_send = now + (1.0 - self.tokens) / rate
+        self.send_at = now + (1.0 - self.tokens) / rate
         return False
 
     def charge(self) -> None:
@@ -97,10 +97,10 @@ class Pacer:
         """
         self.busy_share += BUSY_ALPHA * (1.0 - self.busy_share)
         if retry_after is not None:
-            self.pause_until = max(self.pause_until, now + min(retry_after, self.retry_after_cap))
-        if self.busy_share > BUSY_SHARE and now >= self.next_decrease:
+            self.resume_at = max(self.resume_at, now + min(retry_after, self.retry_after_cap))
+        if self.busy_share > BUSY_SHARE and now >= self.decrease_at:
             self.factor = max(MIN_FACTOR, self.factor / 2)
-            self.next_decrease = now + DECREASE_WINDOW
+            self.decrease_at = now + DECREASE_WINDOW
 
     def healthy(self) -> None:
         """A healthy answer: the share of transient answers decays, the allowed share grows back."""

@@ -208,13 +208,13 @@ class _Tracker:
     deadline is already in its own heap.  Nothing here knows what the observer is.
     """
 
-    __slots__ = ("added", "deadline_at", "failures", "guarded", "last", "parking", "polls", "ref")
+    __slots__ = ("added_at", "deadline_at", "failures", "guarded", "last", "parking", "polls", "ref")
 
     parking: object | None
 
     def __init__(self, ref: OperationRef, now: float, budget: float) -> None:
         self.ref = ref
-        self.added = now
+        self.added_at = now
         self.deadline_at = now + budget
         self.polls = 0
         self.failures = 0
@@ -250,7 +250,7 @@ def settings(
 
 def first_due(tracker: _Tracker, cfg: _Settings) -> float:
     """When to send the first poll."""
-    return min(tracker.added + cfg.backoff.delay(0, random.random()), tracker.deadline_at)
+    return min(tracker.added_at + cfg.backoff.delay(0, random.random()), tracker.deadline_at)
 
 
 def step(
@@ -279,7 +279,7 @@ def step(
         if kind is not None:
             return _end(tracker, kind, None, now), event
         delay = cfg.backoff.delay(tracker.polls, random.random())
-    elif isinstance(result, NotFoundError) and tracker.last is None and now - tracker.added < cfg.grace:
+    elif isinstance(result, NotFoundError) and tracker.last is None and now - tracker.added_at < cfg.grace:
         # Right after a start the operation may not be readable yet: a short grace period.
         delay = cfg.backoff.delay(tracker.polls - 1, random.random())
     elif isinstance(result, NotFoundError):
@@ -311,4 +311,4 @@ def step(
 
 
 def _end(tracker: _Tracker, kind: OutcomeKind, error: SFProgressError | None, now: float) -> Outcome:
-    return Outcome(tracker.ref, kind, tracker.last, error, tracker.polls, now - tracker.added)
+    return Outcome(tracker.ref, kind, tracker.last, error, tracker.polls, now - tracker.added_at)

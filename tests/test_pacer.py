@@ -17,7 +17,7 @@ def test_one_transient_answer_neither_pauses_nor_halves_the_batch() -> None:
     """A single 503 among healthy answers changes nothing for the batch (its own operation retries)."""
     p = pacer()
     p.busy(1.0)
-    assert (p.factor, p.pause_until, p.allowed_in_flight()) == (1.0, 0.0, 64)
+    assert (p.factor, p.resume_at, p.allowed_in_flight()) == (1.0, 0.0, 64)
 
 
 def test_ten_percent_noise_never_throttles() -> None:
@@ -64,13 +64,13 @@ def test_retry_after_is_honoured_exactly_and_capped() -> None:
     """A Retry-After pauses the batch exactly that long, up to the cap; a shorter one never shortens a pause."""
     p = pacer(cap=30.0)
     p.busy(100.0, retry_after=7.0)
-    assert p.pause_until == 107.0
+    assert p.resume_at == 107.0
     assert p.blocked_until() == 107.0
     assert p.factor == 1.0
     p.busy(101.0, retry_after=1.0)
-    assert p.pause_until == 107.0
+    assert p.resume_at == 107.0
     p.busy(102.0, retry_after=3600.0)
-    assert p.pause_until == 132.0
+    assert p.resume_at == 132.0
 
 
 @pytest.mark.parametrize("rate", [500.0, 1000.0, 3000.0])
@@ -82,7 +82,7 @@ def test_rate_bucket_keeps_the_rate_despite_late_wake_ups(rate: float) -> None:
         if p.take(now):
             granted += 1
             continue
-        now = p.next_send + 0.0007  # the event loop wakes the dispatcher 0.7 ms late, every time
+        now = p.send_at + 0.0007  # the event loop wakes the dispatcher 0.7 ms late, every time
     assert abs(granted / 10.0 - rate) / rate < 0.02
 
 
@@ -94,7 +94,7 @@ def test_rate_bucket_has_no_burst_at_the_start() -> None:
         granted += 1
     assert granted == 1
     assert p.take(0.0005) is False
-    assert p.next_send == pytest.approx(0.001)
+    assert p.send_at == pytest.approx(0.001)
     granted = sum(p.take(1.0) for _ in range(1000))
     assert granted == int(1000.0 * BURST_SECONDS)
 

@@ -71,6 +71,10 @@ class FakeCluster:
     users' operations, malformed ones included).  Transient, hung, empty and cut list
     answers are ordinary faults: ``inject(Fault.service_unavailable(), routes=["list"])``,
     ``Fault.slow(...)``, ``Fault.malformed(b"[]")``, ``Fault.truncated()``.
+
+    (Over 300 lines on purpose: one route handler per REST call of the protocol files, in
+    one place; the wire format, the start checks and the lifecycles are in ``_wire``,
+    ``_starts`` and ``_scripts``.)
     """
 
     def __init__(
