@@ -161,7 +161,7 @@ async def _calibration_calls(url: str, refs: list[OperationRef], reads: int, lis
             for i in range(reads):
                 await client.get_restart_progress(refs[i % len(refs)])
         for _ in range(lists):
-            await client._list_active(4)
+            await client._calls.list_active(4)
 
 
 def calibrate(gateway: Gateway) -> dict[str, Any]:

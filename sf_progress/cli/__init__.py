@@ -16,7 +16,17 @@ from typing import IO, Any, BinaryIO
 
 import click
 
-from .. import OperationRef, OperationState, OperationType, ProgressClient, RestartPartitionMode
+from .. import (
+    DataLossSpec,
+    NodeTransitionSpec,
+    OperationRef,
+    OperationState,
+    OperationType,
+    ProgressClient,
+    QuorumLossSpec,
+    RestartPartitionMode,
+    RestartSpec,
+)
 from ._batchrun import EXIT_INTERRUPTED, EXIT_OK, BatchRun, refs_from
 from ._common import EPILOG, deadline_option, output_option, quiet_option, run, wait_one, with_batch_options
 from ._connect import connection_options
@@ -25,6 +35,9 @@ from ._journalrun import run_journal
 from ._metrics import serve_metrics
 from ._render import KIND_BY_CLI_NAME, progress_json, progress_text
 from ._startcmds import (
+    DATA_LOSS_MODES,
+    QUORUM_LOSS_MODES,
+    cli_mode,
     common_options,
     data_loss_target,
     node_transition_target,
@@ -157,14 +170,13 @@ def watch(
 @click.option(
     "--mode",
     type=click.Choice([m.value for m in RestartPartitionMode]),
-    default=RestartPartitionMode.ALL_REPLICAS_OR_INSTANCES.value,
-    show_default=True,
+    show_default=RestartSpec().mode.value,  # the library's default, said once there
 )
 @common_options("restart", "service_id, partition_id[, mode]")
-def restart(service: str | None, partition: str | None, mode: str, **options: Any) -> None:
+def restart(service: str | None, partition: str | None, mode: str | None, **options: Any) -> None:
     """Start a partition restart (and optionally wait), or restart many from a file and watch them."""
     fields = None if service is None or partition is None else {"service_id": service, "partition_id": partition}
-    if fields is not None:
+    if fields is not None and mode is not None:
         fields["mode"] = mode
     run_starts(restart_target, fields, what="restart", **options)
 
@@ -172,12 +184,12 @@ def restart(service: str | None, partition: str | None, mode: str, **options: An
 @main.command(name="data-loss", epilog=EPILOG)
 @click.argument("service", required=False)
 @click.argument("partition", required=False)
-@click.option("--mode", type=click.Choice(["partial", "full"]), default="partial", show_default=True)
+@click.option("--mode", type=click.Choice(list(DATA_LOSS_MODES)), show_default=cli_mode(DataLossSpec().mode))
 @common_options("data loss", "service_id, partition_id[, mode]")
-def data_loss(service: str | None, partition: str | None, mode: str, **options: Any) -> None:
+def data_loss(service: str | None, partition: str | None, mode: str | None, **options: Any) -> None:
     """Invoke data loss on a partition (and optionally wait), or on many from a file."""
     fields = None if service is None or partition is None else {"service_id": service, "partition_id": partition}
-    if fields is not None:
+    if fields is not None and mode is not None:
         fields["mode"] = mode
     run_starts(data_loss_target, fields, what="data loss", **options)
 
@@ -186,15 +198,21 @@ def data_loss(service: str | None, partition: str | None, mode: str, **options: 
 @click.argument("service", required=False)
 @click.argument("partition", required=False)
 @click.option("--duration", type=click.IntRange(min=1), help="Seconds the partition stays in quorum loss.")
-@click.option("--mode", type=click.Choice(["quorum", "all"]), default="quorum", show_default=True)
+@click.option(
+    "--mode", type=click.Choice(list(QUORUM_LOSS_MODES)), show_default=cli_mode(QuorumLossSpec(1).mode)
+)
 @common_options("quorum loss", "service_id, partition_id, duration[, mode]")
-def quorum_loss(service: str | None, partition: str | None, duration: int | None, mode: str, **options: Any) -> None:
+def quorum_loss(
+    service: str | None, partition: str | None, duration: int | None, mode: str | None, **options: Any
+) -> None:
     """Invoke quorum loss on a partition for --duration seconds (and optionally wait), or on many from a file."""
     fields = None if service is None or partition is None else {"service_id": service, "partition_id": partition}
     if fields is not None:
         if duration is None:
             raise click.UsageError("--duration is required")
-        fields.update(mode=mode, duration=str(duration))
+        fields["duration"] = str(duration)
+        if mode is not None:
+            fields["mode"] = mode
     run_starts(quorum_loss_target, fields, what="quorum loss", **options)
 
 
@@ -204,19 +222,19 @@ def quorum_loss(service: str | None, partition: str | None, duration: int | None
 @click.option(
     "--duration",
     type=click.IntRange(300, 14400),
-    default=600,
-    show_default=True,
+    show_default=str(NodeTransitionSpec("stop").stop_duration),
     help="For a stop: seconds until the node starts again (the runtime takes 300-14400).",
 )
 @click.option("--instance-id", help="The node's InstanceId (default: read from the cluster).")
 @common_options("node transition", "node_name, transition[, duration, node_instance_id]")
 def node_transition(
-    node: str | None, transition: str | None, duration: int, instance_id: str | None, **options: Any
+    node: str | None, transition: str | None, duration: int | None, instance_id: str | None, **options: Any
 ) -> None:
     """Stop or start a node (and optionally wait), or many from a file."""
     fields = None if node is None or transition is None else {"node_name": node, "transition": transition}
     if fields is not None:
-        fields["duration"] = str(duration)
+        if duration is not None:
+            fields["duration"] = str(duration)
         if instance_id is not None:
             fields["node_instance_id"] = instance_id
     run_starts(node_transition_target, fields, what="node transition", **options)

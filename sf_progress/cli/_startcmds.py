@@ -25,8 +25,14 @@ from ._metrics import serve_metrics
 from ._render import ref_record
 from ._ui import err_console
 
-_DATA_LOSS_MODES = {"partial": DataLossMode.PARTIAL_DATA_LOSS.value, "full": DataLossMode.FULL_DATA_LOSS.value}
-_QUORUM_LOSS_MODES = {"quorum": QuorumLossMode.QUORUM_REPLICAS.value, "all": QuorumLossMode.ALL_REPLICAS.value}
+#: The command line's short spellings of the data-loss and quorum-loss modes.
+DATA_LOSS_MODES = {"partial": DataLossMode.PARTIAL_DATA_LOSS.value, "full": DataLossMode.FULL_DATA_LOSS.value}
+QUORUM_LOSS_MODES = {"quorum": QuorumLossMode.QUORUM_REPLICAS.value, "all": QuorumLossMode.ALL_REPLICAS.value}
+
+
+def cli_mode(mode: DataLossMode | QuorumLossMode) -> str:
+    """The short spelling of *mode* (how ``--help`` shows the library's default)."""
+    return next(name for name, value in {**DATA_LOSS_MODES, **QUORUM_LOSS_MODES}.items() if value == mode.value)
 
 
 def _field(fields: dict[str, str], name: str) -> str:
@@ -55,7 +61,7 @@ def restart_target(fields: dict[str, str]) -> FaultTarget:
 def data_loss_target(fields: dict[str, str]) -> FaultTarget:
     options: dict[str, Any] = {}
     if "mode" in fields:
-        options["mode"] = _DATA_LOSS_MODES.get(fields["mode"].lower(), fields["mode"])
+        options["mode"] = DATA_LOSS_MODES.get(fields["mode"].lower(), fields["mode"])
     return FaultTarget.data_loss(
         _field(fields, "service_id"), _field(fields, "partition_id"), operation_id=fields.get("operation_id"), **options
     )
@@ -64,7 +70,7 @@ def data_loss_target(fields: dict[str, str]) -> FaultTarget:
 def quorum_loss_target(fields: dict[str, str]) -> FaultTarget:
     options: dict[str, Any] = {}
     if "mode" in fields:
-        options["mode"] = _QUORUM_LOSS_MODES.get(fields["mode"].lower(), fields["mode"])
+        options["mode"] = QUORUM_LOSS_MODES.get(fields["mode"].lower(), fields["mode"])
     return FaultTarget.quorum_loss(
         _field(fields, "service_id"),
         _field(fields, "partition_id"),
