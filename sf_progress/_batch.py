@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Iterable
 from types import TracebackType
 
-from ._engine import MAX_CONCURRENCY, BatchSnapshot, OperationLike, _Abort, _BadInput, _Engine, as_ref
+from ._engine import MAX_CONCURRENCY, BatchSnapshot, OperationLike, Phase, _Abort, _BadInput, _Engine, as_ref
 from ._waiting import Outcome
 
 __all__ = ["MAX_CONCURRENCY", "BatchSnapshot", "BatchWaiter", "OperationLike"]
@@ -26,9 +26,7 @@ class BatchWaiter:
         engine: _Engine,
         operations: Iterable[OperationLike] | AsyncIterable[OperationLike] | None,
     ) -> None:
-        self._engine = engine
-        self._started = False
-        self._closed = False
+        self._engine = engine  # owns the batch's lifecycle (its Phase); this is the consumer's side
         self._finished = False
         self._consuming = False
         if operations is None:
@@ -46,15 +44,11 @@ class BatchWaiter:
         engine.seal()
 
     def _start(self) -> None:
-        if self._closed:
-            raise RuntimeError("this batch is closed")
-        if not self._started:
-            self._started = True
-            self._engine.start()
+        self._engine.start()
 
     def add(self, *operations: OperationLike) -> int:
         """Add operations to wait for; returns how many were new (duplicates are ignored)."""
-        if not self._engine.accepting or self._closed:
+        if not self._engine.accepting:
             raise RuntimeError("this batch takes no more operations (sealed or closed)")
         refs = [as_ref(item) for item in operations]  # validate all before adding any
         return self._engine.add_all(refs)
@@ -86,7 +80,6 @@ class BatchWaiter:
         except BaseException:
             # Like an async generator, a batch whose __anext__ is cancelled is finished:
             # nothing of it may keep polling once its consumer is gone.
-            self._closed = True
             engine.cancel()
             raise
         finally:
@@ -105,7 +98,6 @@ class BatchWaiter:
 
     async def aclose(self) -> None:
         """Stop every task this batch started.  Safe to call more than once."""
-        self._closed = True
         await self._engine.close()
 
     async def __aenter__(self) -> BatchWaiter:
@@ -123,5 +115,6 @@ class BatchWaiter:
 
     def __repr__(self) -> str:
         snap = self._engine.snapshot()
-        state = "closed" if self._closed else "running" if self._started else "not started"
+        engine = self._engine
+        state = "closed" if engine.phase is Phase.ENDED else "running" if engine.started else "not started"
         return f"<BatchWaiter {state} pending={snap.pending} finished={snap.finished}>"

@@ -94,22 +94,18 @@ def as_ref(item: OperationLike) -> OperationRef:
     raise TypeError(f"expected an OperationRef or a (service_id, partition_id, operation_id) tuple, got {item!r}")
 
 
+@attrs.frozen
 class _Abort:
     """Put in the outcome queue when the batch must end with an error (its client closed)."""
 
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
+    error: BaseException
 
 
+@attrs.frozen
 class _BadInput:
     """Put in the outcome queue for a bad item of an async input, so it is raised in order."""
 
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
+    error: BaseException
 
 
 Poll = Callable[[OperationRef, float], Awaitable[FaultProgress]]
@@ -171,6 +167,7 @@ class _Engine:
         self.in_flight = self.requests = self.retries = self.list_calls = self.progress_reads = 0
         self.idle = 0  # workers waiting for work
         self.phase = Phase.OPEN
+        self.started = False  # start() ran: its tasks exist (until close)
         self.source: AsyncIterable[OperationLike] | None = None
         self.source_error: BaseException | None = None
         self.tasks: list[asyncio.Task[None]] = []
@@ -279,6 +276,11 @@ class _Engine:
     # --- scheduling ----------------------------------------------------------------------
 
     def start(self, *, batch_span: bool = True) -> None:
+        if self.phase is Phase.ENDED:
+            raise RuntimeError("this batch is closed")
+        if self.started:
+            return
+        self.started = True
         if batch_span:
             self.span = _telemetry.batch_span()
         self.tasks.append(asyncio.ensure_future(self.dispatch()))
@@ -467,6 +469,8 @@ class _Engine:
         )
 
     def cancel(self) -> None:
+        """End the batch now (sync): nothing of it runs any more; ``close()`` also awaits its tasks."""
+        self.phase = Phase.ENDED
         # Whatever is still parked with the observer, or counted by it, is no longer waited on.
         self.lease.release(self.pending.values())
         if self.pending and not self.dropped:
@@ -479,7 +483,6 @@ class _Engine:
                     task.cancel()
 
     async def close(self) -> None:
-        self.phase = Phase.ENDED
         self.cancel()
         span, self.span = self.span, None
         _telemetry.end_batch_span(span, len(self.seen), {kind.value: n for kind, n in self.by_kind.items()})
