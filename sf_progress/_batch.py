@@ -2,13 +2,47 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Iterable, Mapping
 from types import TracebackType
 
-from ._engine import MAX_CONCURRENCY, BatchSnapshot, OperationLike, Phase, _Abort, _BadInput, _Engine, as_ref
-from ._waiting import Outcome
+import attrs
+
+from ._engine import MAX_CONCURRENCY, OperationLike, Phase, _Abort, _BadInput, _Engine, as_ref
+from ._models import OperationState
+from ._waiting import Outcome, OutcomeKind
 
 __all__ = ["MAX_CONCURRENCY", "BatchSnapshot", "BatchWaiter", "OperationLike"]
+
+
+@attrs.frozen
+class BatchSnapshot:
+    """A live view of a ``wait_many`` batch, cheap enough to draw progress bars from.
+
+    ``by_state`` counts pending operations by their last state read (``None``: not read
+    yet); ``by_kind`` counts finished operations.  ``oldest_pending`` is the age in seconds
+    of the oldest pending operation.  ``throttle`` is the share of ``concurrency`` (and of
+    ``max_rate``) in use after backpressure: 1.0 when the cluster is healthy.
+    ``requests`` counts every request sent for the batch: ``progress_reads`` plus
+    ``list_calls`` (fault-operation list calls that served it); ``coalescing`` says whether
+    its pending operations are being watched through the list; ``recovering`` counts the
+    pending operations whose fault Completed and whose target is being checked (waits with
+    ``recovery=True``).
+    """
+
+    total: int
+    pending: int
+    finished: int
+    in_flight: int
+    by_state: Mapping[OperationState | None, int]
+    by_kind: Mapping[OutcomeKind, int]
+    requests: int
+    retries: int
+    oldest_pending: float | None
+    throttle: float
+    progress_reads: int = 0
+    list_calls: int = 0
+    coalescing: bool = False
+    recovering: int = 0
 
 
 class BatchWaiter:
@@ -62,7 +96,25 @@ class BatchWaiter:
 
     def snapshot(self) -> BatchSnapshot:
         """Counts by state, in flight, requests, retries and the oldest pending operation."""
-        return self._engine.snapshot()
+        engine = self._engine
+        oldest = next(iter(engine.pending.values()), None)
+        recoveries = engine.recoveries
+        return BatchSnapshot(
+            total=len(engine.seen),
+            pending=len(engine.pending),
+            finished=len(engine.seen) - len(engine.pending),
+            in_flight=engine.in_flight,
+            by_state={k: v for k, v in engine.by_state.items() if v},
+            by_kind=dict(engine.by_kind),
+            requests=engine.requests,
+            retries=engine.retries,
+            oldest_pending=None if oldest is None else engine.clock() - oldest.added_at,
+            throttle=engine.pacer.factor,
+            progress_reads=engine.progress_reads,
+            list_calls=engine.list_calls,
+            coalescing=engine.lease.listing(),
+            recovering=0 if recoveries is None else recoveries.count,
+        )
 
     def __aiter__(self) -> BatchWaiter:
         return self
@@ -114,7 +166,7 @@ class BatchWaiter:
         self._engine.cancel()
 
     def __repr__(self) -> str:
-        snap = self._engine.snapshot()
+        snap = self.snapshot()
         engine = self._engine
         state = "closed" if engine.phase is Phase.ENDED else "running" if engine.started else "not started"
         return f"<BatchWaiter {state} pending={snap.pending} finished={snap.finished}>"

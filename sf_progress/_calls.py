@@ -11,15 +11,17 @@ from __future__ import annotations
 import logging
 import math
 import uuid
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
 
 from ._auth import AadMetadata, parse_aad_metadata
 from ._errors import NODE_BUSY, BadRequestError, NotFoundError, ResponseFormatError
 from ._ids import check_node_name, check_server_timeout, encode_service_id, to_guid
-from ._kinds import KINDS, Urls
+from ._kinds import CONTROL_API_VERSION, KINDS, Urls
 from ._models import (
     FaultOperation,
     FaultProgress,
+    NodeTransitionType,
     OperationRef,
     OperationState,
     OperationType,
@@ -27,6 +29,7 @@ from ._models import (
     filter_mask,
 )
 from ._parsing import json_body, parse_active_list, parse_operation_list
+from ._recovery import Verdict, check_recovery
 from ._targets import FaultTarget, NodeTransitionSpec, QuorumLossSpec
 from ._transport import LAST_LOOK, MAX_LIST_BODY, Transport, ignore_body
 
@@ -40,12 +43,19 @@ _QUORUM_REPLICAS_RUNTIME = "QuorumLossReplicas"
 _ACTIVE_STATES = OperationState.RUNNING.filter_bit | OperationState.ROLLING_BACK.filter_bit
 _parse_list = json_body(parse_operation_list)
 _parse_active = json_body(parse_active_list)
+#: GetNodeInfoList's api-version (the spec's; it pages with ContinuationToken).
+_NODE_LIST_VERSION = "6.3"
+#: How many node transitions' kinds a client remembers for recovery checks.
+_REMEMBERED = 100_000
+T = TypeVar("T")
 
 class Calls:
     """The requests of one client, on its transport and URLs (``ProgressClient`` delegates here)."""
 
     def __init__(self, transport: Transport, urls: Urls, server_timeout: int) -> None:
         self.transport, self.urls, self.server_timeout = transport, urls, server_timeout
+        # The transition of each node transition this client started (a recovery check needs it).
+        self.transitions: dict[uuid.UUID, NodeTransitionType] = {}
 
     def timeout_of(self, timeout: int | None) -> int:
         return self.server_timeout if timeout is None else check_server_timeout(timeout)
@@ -103,6 +113,7 @@ class Calls:
 
     async def _start_node_transition(self, ref: OperationRef, spec: NodeTransitionSpec, server_timeout: int) -> None:
         assert ref.node_name is not None
+        self.remember(ref, spec.transition)
         instance = spec.node_instance_id
         if instance is None:
             instance = await self.node_instance_id(ref.node_name, server_timeout)
@@ -116,6 +127,24 @@ class Calls:
                 await self.read(ref, server_timeout)
             except NotFoundError:
                 raise exc from None
+
+    def remember(self, ref: OperationRef, transition: NodeTransitionType) -> None:
+        """Keep *ref*'s transition (at most ``_REMEMBERED`` of them, the oldest forgotten first)."""
+        if len(self.transitions) >= _REMEMBERED:
+            del self.transitions[next(iter(self.transitions))]
+        self.transitions[ref.operation_id] = transition
+
+    def check(self, ref: OperationRef, given_instance: str | None) -> Awaitable[Verdict]:
+        """One recovery check of *ref*'s target (``_recovery.check_recovery``)."""
+        return check_recovery(self.entity, ref, self.transitions.get(ref.operation_id), given_instance)
+
+    async def entity(
+        self, path: str, params: str, route: str, parse: Callable[[bytes, OperationRef | None], T], ref: OperationRef
+    ) -> T:
+        """A read of an entity's info or health (``/Partitions``, ``/Nodes``), retried like every call."""
+        version = _NODE_LIST_VERSION if path == "/Nodes" else CONTROL_API_VERSION
+        url = self.urls.control(path, params, self.server_timeout, version=version)
+        return await self.transport.call("GET", url, self.server_timeout, ref, parse, route=route)
 
     async def _start(self, ref: OperationRef, params: str, server_timeout: int) -> None:
         url = self.urls.start(ref, params, server_timeout)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-import weakref
 from collections.abc import AsyncIterable, Iterable
 from datetime import timedelta
 from types import TracebackType
@@ -22,8 +21,8 @@ from ._auth import AadMetadata, TokenProvider
 from ._batch import BatchWaiter
 from ._calls import Calls, node_ref_of, ref_of
 from ._config import Clock, RetryPolicy
-from ._engine import OperationLike, _Engine
-from ._ids import check_api_version, check_endpoint, check_header_value, check_server_timeout, to_seconds
+from ._engine import OperationLike
+from ._ids import check_api_version, check_endpoint, check_server_timeout, to_seconds
 from ._kinds import Urls
 from ._models import (
     DataLossMode,
@@ -40,7 +39,7 @@ from ._models import (
     QuorumLossMode,
     RestartPartitionMode,
 )
-from ._observer import Observer
+from ._recovery import Recovery
 from ._security import CertArg, TLSConfig, VerifyArg, tls_config
 from ._targets import (
     DEFAULT_DATA_LOSS_MODE,
@@ -48,10 +47,11 @@ from ._targets import (
     DEFAULT_RESTART_MODE,
     DEFAULT_STOP_DURATION,
     FaultTarget,
+    NodeTransitionSpec,
 )
 from ._transport import Transport
-from ._waiting import Backoff, EventHook, _Settings, settings
-from ._waits import ProgressHook, check_batch_options, single_wait_hook, wait_one
+from ._waiting import Backoff, EventHook, settings
+from ._waits import ProgressHook, Waits, check_batch_options, recover_one, single_wait_hook, wait_one
 
 __all__ = ["ProgressClient"]
 
@@ -104,40 +104,22 @@ class ProgressClient:
     ) -> None:
         self._endpoint = check_endpoint(endpoint)
         self._list_interval = to_seconds(list_interval, "list_interval", allow_zero=False, finite=True)
-        if session is not None and not isinstance(session, aiohttp.ClientSession):
-            raise TypeError(f"session must be an aiohttp.ClientSession, not {type(session).__name__}")
         self._api_version = check_api_version(api_version)
         server_timeout = check_server_timeout(server_timeout)
-        margin = to_seconds(timeout_margin, "timeout_margin", allow_zero=False, finite=True)
-        if user_agent is not None:
-            check_header_value(user_agent, "user_agent")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy, not {type(retry).__name__}")
         self._retry = retry or RetryPolicy()
-        if type(max_connections) is not int or max_connections < 1:
-            raise ValueError(f"max_connections must be an int >= 1, got {max_connections!r}")
         self._clock = _config.check_clock(clock)
-        if token_provider is not None and not callable(token_provider):
-            raise TypeError("token_provider must be a callable returning a token")
         tls = tls_config(self._endpoint, tls, cert, verify, secured=token_provider is not None)
-        self._transport = Transport(
-            self._endpoint,
-            session=session,
-            margin=margin,
-            connect_timeout=to_seconds(connect_timeout, "connect_timeout", allow_zero=False, finite=True),
-            retry=self._retry,
-            max_connections=max_connections,
-            user_agent=user_agent,
-            clock=self._clock,
-            tls=tls,
-            token_provider=token_provider,
+        self._transport = Transport.checked(  # the session, timeouts, pool, user agent and token: checked there
+            self._endpoint, session, timeout_margin, connect_timeout, self._retry, max_connections, user_agent,
+            self._clock, tls, token_provider,
         )
         attach = getattr(token_provider, "attach", None)
         if callable(attach):
             attach(self)
         self._calls = Calls(self._transport, Urls(str(URL(self._endpoint)), self._api_version), server_timeout)
-        self._engines: weakref.WeakSet[_Engine] = weakref.WeakSet()  # the running batches, stopped by aclose
-        self._observer: Observer | None = None
+        self._waits = Waits(self._calls, self._transport, self._retry, self._list_interval, self._clock)
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -154,11 +136,7 @@ class ProgressClient:
         """Stop every batch of this client, then close the session if this client owns it.
 
         A consumer still iterating a batch gets a ``RuntimeError``.  Safe to call more than once."""
-        engines, self._engines = list(self._engines), weakref.WeakSet()
-        for engine in engines:
-            await engine.abort(RuntimeError("the ProgressClient was closed while this batch was running"))
-        if self._observer is not None:
-            await self._observer.close()
+        await self._waits.close()
         await self._transport.aclose()
 
     @property
@@ -377,6 +355,7 @@ class ProgressClient:
         not_found_grace: float | timedelta = 10.0,
         raise_on_failure: bool = False,
         coalesce: bool | None = None,
+        recovery: bool = False,
     ) -> FaultProgress: ...
 
     @overload
@@ -392,6 +371,7 @@ class ProgressClient:
         not_found_grace: float | timedelta = 10.0,
         raise_on_failure: bool = False,
         coalesce: bool | None = None,
+        recovery: bool = False,
     ) -> PartitionRestartProgress: ...
 
     async def wait_for_completion(
@@ -406,6 +386,7 @@ class ProgressClient:
         not_found_grace: float | timedelta = 10.0,
         raise_on_failure: bool = False,
         coalesce: bool | None = None,
+        recovery: bool = False,
     ) -> FaultProgress:
         """Poll until the operation reaches a terminal state; return that progress.
 
@@ -429,15 +410,46 @@ class ProgressClient:
         its own backoff; ``None`` (the default) lets the client choose listing whenever it
         is cheaper for the cluster — from three operations waited on at once, unless the
         cluster's list of active operations is too long to pay off.
+
+        ``recovery=True``: once the operation Completed, also wait (within the same deadline)
+        until its target recovered, as :meth:`wait_for_recovery` does; a target that has not
+        by the deadline raises ``RecoveryTimeout``.
         """
         if isinstance(service_id, OperationRef) and partition_id is None and operation_id is None:
             ref = service_id
         else:
             ref = ref_of(OperationType.PARTITION_RESTART, service_id, partition_id, operation_id)
-        cfg = settings(backoff, self._retry, not_found_grace, deadline)
+        cfg = settings(backoff, self._retry, not_found_grace, deadline, recovery)
         hook = single_wait_hook(on_progress, raise_on_failure, coalesce)
-        engine = self._engine(cfg, 1, None, hook, coalesce)  # a one-operation batch: the same driver
-        return await wait_one(engine, ref, raise_on_failure=raise_on_failure)
+        engine = self._waits.engine(cfg, 1, None, hook, coalesce)  # a one-operation batch: the same driver
+        return await wait_one(engine, ref, raise_on_failure=raise_on_failure, deadline=cfg.budget)
+
+    async def wait_for_recovery(
+        self,
+        ref: OperationRef,
+        *,
+        deadline: float | timedelta | None = 600.0,
+        backoff: Backoff | None = None,
+        transition: NodeTransitionType | str | None = None,
+    ) -> Recovery:
+        """Wait until the target of a fault *ref* names is healthy again; return the ``Recovery``.
+
+        A partition (restart, data loss, quorum loss) has recovered when its health is Ok,
+        it is Ready (not in quorum loss) and its replicas are all built, at least
+        min(target replica set size, up nodes) of them Ready; a node after a start when it
+        is Up, not stopped, on a new instance and healthy; after a stop when it is Down
+        and stopped.  ``transition`` says which a node transition was (known without it
+        for the ones this client started; otherwise a stopped node is taken as a stop).
+        Checks are spaced by ``backoff``; at ``deadline`` ``RecoveryTimeout`` is raised,
+        carrying the last ``Recovery`` and its ``reason``.  An absent partition or node
+        (204) raises ``NotFoundError``.
+        """
+        if not isinstance(ref, OperationRef):
+            raise TypeError(f"ref must be an OperationRef, not {type(ref).__name__}")
+        if transition is not None:
+            self._calls.remember(ref, NodeTransitionSpec(transition).transition)
+        cfg = settings(backoff, self._retry, 0.0, deadline, True)
+        return await recover_one(self._waits.engine(cfg, 1, None, None, None), ref, cfg.budget)
 
     def wait_many(
         self,
@@ -450,6 +462,7 @@ class ProgressClient:
         not_found_grace: float | timedelta = 10.0,
         on_event: EventHook | None = None,
         coalesce: bool | None = None,
+        recovery: bool = False,
     ) -> BatchWaiter:
         """Wait for many operations at once; iterate the result for one ``Outcome`` each.
 
@@ -470,27 +483,10 @@ class ProgressClient:
         after the outcomes of the operations it gave.  ``coalesce`` is as for
         :meth:`wait_for_completion`: by default the batch's running operations are watched
         through one list call per tick, shared with every other wait on this client, and
-        each is read once when it leaves the list.
+        each is read once when it leaves the list.  ``recovery=True``: an operation that
+        Completed is then waited on until its target recovered (or its deadline); its
+        ``Outcome.recovery`` says which, and it is yielded only then.
         """
         rate = check_batch_options(concurrency, max_rate, on_event, coalesce)
-        cfg = settings(backoff, self._retry, not_found_grace, deadline)
-        return BatchWaiter(self._engine(cfg, concurrency, rate, on_event, coalesce), operations)
-
-    def _engine(
-        self,
-        cfg: _Settings,
-        concurrency: int,
-        max_rate: float | None,
-        on_event: EventHook | None,
-        coalesce: bool | None,
-    ) -> _Engine:
-        """A new wait driver on this client's session and observer (stopped by :meth:`aclose`)."""
-        self._transport.open()
-        observer = self._observer
-        if observer is None:  # the client's one observer: one list call per tick for every wait
-            observer = self._observer = Observer(
-                self._calls.list_active, interval=self._list_interval, retry=self._retry, clock=self._clock
-            )
-        engine = _Engine(self._calls.poll_once, cfg, concurrency, max_rate, on_event, self._clock, observer, coalesce)
-        self._engines.add(engine)
-        return engine
+        cfg = settings(backoff, self._retry, not_found_grace, deadline, recovery)
+        return BatchWaiter(self._waits.engine(cfg, concurrency, rate, on_event, coalesce), operations)

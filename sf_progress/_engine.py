@@ -18,17 +18,18 @@ import heapq
 import itertools
 import logging
 import math
-import uuid
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 
 import attrs
 
 from . import _telemetry
 from ._config import Clock, is_virtual, sleep_or_wake
 from ._errors import FabricTransientError, SFProgressError
-from ._models import FaultOperation, FaultProgress, OperationRef, OperationState
+from ._models import FaultOperation, FaultProgress, OperationLike, OperationRef, OperationState, as_ref
 from ._observer import Observer, Parkable
 from ._pacer import Pacer
+from ._recovering import Check, Recoveries
+from ._recovery import Verdict
 from ._waiting import (
     EventHook,
     GaveUp,
@@ -44,54 +45,14 @@ from ._waiting import (
     step,
 )
 
-__all__ = ["MAX_CONCURRENCY", "BatchSnapshot", "OperationLike", "as_ref"]
+__all__ = ["MAX_CONCURRENCY", "OperationLike", "Phase", "as_ref"]
 
 logger = logging.getLogger("sf_progress")
 
-#: What ``wait_many`` takes for an operation: a ref, or a partition restart's three ids.
-OperationLike = OperationRef | tuple[str, str | uuid.UUID, str | uuid.UUID]
 _DONE = object()
 #: Timer slots: reads due within one slot of this many seconds are sent together (at most this much later).
 _SLOT = 0.25
 _GAVE_UP = frozenset({OutcomeKind.NOT_FOUND, OutcomeKind.TIMED_OUT, OutcomeKind.FAILED})
-
-
-@attrs.frozen
-class BatchSnapshot:
-    """A live view of a ``wait_many`` batch, cheap enough to draw progress bars from.
-
-    ``by_state`` counts pending operations by their last state read (``None``: not read
-    yet); ``by_kind`` counts finished operations.  ``oldest_pending`` is the age in seconds
-    of the oldest pending operation.  ``throttle`` is the share of ``concurrency`` (and of
-    ``max_rate``) in use after backpressure: 1.0 when the cluster is healthy.
-    ``requests`` counts every request sent for the batch: ``progress_reads`` plus
-    ``list_calls`` (fault-operation list calls that served it); ``coalescing`` says whether
-    its pending operations are being watched through the list.
-    """
-
-    total: int
-    pending: int
-    finished: int
-    in_flight: int
-    by_state: Mapping[OperationState | None, int]
-    by_kind: Mapping[OutcomeKind, int]
-    requests: int
-    retries: int
-    oldest_pending: float | None
-    throttle: float
-    progress_reads: int = 0
-    list_calls: int = 0
-    coalescing: bool = False
-
-
-def as_ref(item: OperationLike) -> OperationRef:
-    if isinstance(item, OperationRef):
-        return item
-    if isinstance(item, tuple):
-        if len(item) != 3:
-            raise TypeError(f"an operation tuple needs 3 ids, got {len(item)}: {item!r}")
-        return OperationRef(*item)
-    raise TypeError(f"expected an OperationRef or a (service_id, partition_id, operation_id) tuple, got {item!r}")
 
 
 @attrs.frozen
@@ -147,8 +108,10 @@ class _Engine:
         clock: Clock,
         observer: Observer,
         coalesce: bool | None = None,
+        check: Check | None = None,
     ) -> None:
         self.poll, self.cfg, self.observer = poll, cfg, observer
+        self.recoveries = None if check is None else Recoveries(check)  # waits with recovery=True
         self.lease = observer.lease(self, coalesce, max_rate)
         self.on_event = on_event
         self.clock, self.sleep = clock.monotonic, clock.sleep
@@ -178,6 +141,17 @@ class _Engine:
 
     def add(self, ref: OperationRef) -> bool:
         return self.add_all((ref,)) == 1
+
+    def add_recovering(self, ref: OperationRef) -> None:
+        """Wait for *ref*'s target to recover, with no wait for the fault first (``wait_for_recovery``)."""
+        now = self.clock()
+        tracker = self.pending[ref] = _Tracker(ref, now, self.cfg.budget)
+        self.seen.add(ref)
+        self.by_state[None] += 1
+        assert self.recoveries is not None
+        self.recoveries.begin(tracker, None, now)
+        heapq.heappush(self.heap, (now, next(self.seq), tracker))
+        self.wake.set()
 
     def add_all(self, refs: Iterable[OperationRef]) -> int:
         """Add operations (duplicates are ignored); return how many were new.
@@ -289,10 +263,13 @@ class _Engine:
         if self.source is not None:
             self.tasks.append(asyncio.ensure_future(self.feed(self.source)))
 
-    async def run_one(self, ref: OperationRef) -> Outcome | _Abort:
+    async def run_one(self, ref: OperationRef, *, recovering: bool = False) -> Outcome | _Abort:
         """Wait for *ref* alone (``wait_for_completion``): its outcome once every event is delivered."""
         try:
-            self.add(ref)
+            if recovering:
+                self.add_recovering(ref)
+            else:
+                self.add(ref)
             self.seal()
             self.start(batch_span=False)
             outcome = await self.outcomes.get()
@@ -349,6 +326,12 @@ class _Engine:
         tracker: _Tracker | None = first
         while True:
             while tracker is not None:
+                if tracker.recovering is not None:
+                    assert self.recoveries is not None
+                    checked = await self.recoveries.read(tracker)
+                    self.after_check(tracker, checked, self.clock())
+                    tracker = self.take_due(self.clock(), keep_slot=True)
+                    continue
                 remaining = tracker.deadline_at - self.clock()
                 result: FaultProgress | SFProgressError
                 try:
@@ -403,8 +386,9 @@ class _Engine:
                 self.in_flight -= 1
             return None
         tracker = heapq.heappop(heap)[2]
-        self.requests += 1
-        self.progress_reads += 1
+        if tracker.recovering is None:  # a recovery check counts its own requests
+            self.requests += 1
+            self.progress_reads += 1
         return tracker
 
     def after_poll(self, tracker: _Tracker, result: FaultProgress | SFProgressError, now: float) -> None:
@@ -415,12 +399,15 @@ class _Engine:
         elif isinstance(result, FabricTransientError):
             self.pacer.busy(now, result.retry_after)
         nxt, event = step(tracker, result, now, self.cfg)
-        if isinstance(nxt, Outcome):
+        if isinstance(nxt, Outcome) and nxt.kind is OutcomeKind.COMPLETED and self.recoveries is not None:
+            # The fault's own step ended: now its target, until it recovered (or the deadline).
+            self.lease.done(tracker)
             self.by_state[before] -= 1
-            del self.pending[tracker.ref]
-            self.by_kind[nxt.kind] += 1
-            self.outcomes.put_nowait(nxt)
-            _telemetry.operation_ended(tracker.ref.kind, nxt.kind.value, nxt.elapsed)
+            self.by_state[OperationState.COMPLETED] += 1
+            self.recoveries.begin(tracker, nxt, now)
+            heapq.heappush(self.heap, (now, next(self.seq), tracker))
+        elif isinstance(nxt, Outcome):
+            self.finish(tracker, nxt, before)
             self.lease.done(tracker)
         else:
             if tracker.last is not None and tracker.last.state is not before:
@@ -437,6 +424,28 @@ class _Engine:
         if isinstance(nxt, Outcome) and nxt.kind in _GAVE_UP:
             self.events.put_nowait(GaveUp(tracker.ref, nxt))
 
+    def finish(self, tracker: _Tracker, outcome: Outcome, state: OperationState | None) -> None:
+        """*tracker*'s wait ended with *outcome* (its last state counted was *state*)."""
+        self.by_state[state] -= 1
+        del self.pending[tracker.ref]
+        self.by_kind[outcome.kind] += 1
+        self.outcomes.put_nowait(outcome)
+        _telemetry.operation_ended(tracker.ref.kind, outcome.kind.value, outcome.elapsed)
+
+    def after_check(self, tracker: _Tracker, result: Verdict | SFProgressError, now: float) -> None:
+        """Account for one recovery check: check again later, or end the operation's wait."""
+        assert self.recoveries is not None
+        self.requests += result.requests if isinstance(result, Verdict) else 1
+        if isinstance(result, FabricTransientError):
+            self.pacer.busy(now, result.retry_after)
+        nxt = self.recoveries.after(tracker, result, now, self.cfg)
+        if isinstance(nxt, Outcome):
+            self.finish(tracker, nxt, tracker.last.state if tracker.last is not None else None)
+            if self.on_event is not None and nxt.kind in _GAVE_UP:
+                self.events.put_nowait(GaveUp(tracker.ref, nxt))
+        else:
+            heapq.heappush(self.heap, (nxt, next(self.seq), tracker))
+
     async def deliver_events(self) -> None:
         """Call the ``on_event`` hook, in order, from its own task: a slow hook never holds a request slot."""
         while True:
@@ -449,24 +458,6 @@ class _Engine:
                 self.events.task_done()
 
     # --- views and shutdown ----------------------------------------------------------------
-
-    def snapshot(self) -> BatchSnapshot:
-        oldest = next(iter(self.pending.values()), None)
-        return BatchSnapshot(
-            total=len(self.seen),
-            pending=len(self.pending),
-            finished=len(self.seen) - len(self.pending),
-            in_flight=self.in_flight,
-            by_state={k: v for k, v in self.by_state.items() if v},
-            by_kind=dict(self.by_kind),
-            requests=self.requests,
-            retries=self.retries,
-            oldest_pending=None if oldest is None else self.clock() - oldest.added_at,
-            throttle=self.pacer.factor,
-            progress_reads=self.progress_reads,
-            list_calls=self.list_calls,
-            coalescing=self.lease.listing(),
-        )
 
     def cancel(self) -> None:
         """End the batch now (sync): nothing of it runs any more; ``close()`` also awaits its tasks."""
@@ -484,6 +475,8 @@ class _Engine:
 
     async def close(self) -> None:
         self.cancel()
+        if self.recoveries is not None:
+            self.recoveries.close()
         span, self.span = self.span, None
         _telemetry.end_batch_span(span, len(self.seen), {kind.value: n for kind, n in self.by_kind.items()})
         tasks, self.tasks = self.tasks, []

@@ -17,6 +17,7 @@ Every exception that crosses the public API is one of these (or ``ValueError`` /
     ├── CredentialError                  the token provider failed or gave no usable token
     ├── ResponseFormatError              a 2xx answer whose body is not what the API promises
     ├── WaitTimeout                      a wait's deadline passed (also a ``TimeoutError``)
+    │   └── RecoveryTimeout              ... the fault ended, its target did not recover in time
     ├── JournalError                     a run's journal cannot be used (also a ``ValueError``)
     └── OperationNotCompleted                  opt-in: the operation ended Faulted or Cancelled
 
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._models import FaultProgress, OperationRef
+    from ._recovery import Recovery
 
 __all__ = [
     "AuthError",
@@ -46,6 +48,7 @@ __all__ = [
     "NotFoundError",
     "OperationKindError",
     "OperationNotCompleted",
+    "RecoveryTimeout",
     "ResponseFormatError",
     "SFProgressError",
     "TLSError",
@@ -246,6 +249,27 @@ class WaitTimeout(SFProgressError, TimeoutError):
         self.deadline = deadline
         self.last_progress = last_progress
         self.last_error = last_error
+
+
+class RecoveryTimeout(WaitTimeout):
+    """The fault ended, but its target did not recover by the wait's deadline.
+
+    ``recovery`` is the last :class:`~sf_progress.Recovery` (``recovered`` false, with its
+    ``reason``: what was still not right); ``last_progress`` the fault's final progress, if
+    the wait read one.
+    """
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        ref: OperationRef | None,
+        deadline: float,
+        recovery: Recovery,
+        last_progress: FaultProgress | None = None,
+    ) -> None:
+        super().__init__(text, ref=ref, deadline=deadline, last_progress=last_progress)
+        self.recovery = recovery
 
 
 class OperationNotCompleted(SFProgressError):

@@ -106,7 +106,7 @@ class Urls:
         action = KINDS[ref.kind].start_action
         return self.control(f"{ref.path}{action}", f"OperationId={ref.operation_id}&{params}", server_timeout)
 
-    def control(self, path: str, params: str, server_timeout: int) -> URL:
+    def control(self, path: str, params: str, server_timeout: int, *, version: str = CONTROL_API_VERSION) -> URL:
         """Any other call: *path* under the gateway, *params* before the api-version and timeout."""
-        query = f"?api-version={CONTROL_API_VERSION}" + (f"&{params}" if params else "")
+        query = f"?api-version={version}" + (f"&{params}" if params else "")
         return URL(f"{self.base}{path}{query}&timeout={server_timeout}", encoded=True)

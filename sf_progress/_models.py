@@ -432,3 +432,17 @@ class FaultOperation:
     type: OperationType
     raw_state: str = attrs.field(eq=False)
     raw_type: str = attrs.field(eq=False)
+
+
+#: What ``wait_many`` takes for an operation: a ref, or a partition restart's three ids.
+OperationLike = OperationRef | tuple[str, str | uuid.UUID, str | uuid.UUID]
+
+
+def as_ref(item: OperationLike) -> OperationRef:
+    if isinstance(item, OperationRef):
+        return item
+    if isinstance(item, tuple):
+        if len(item) != 3:
+            raise TypeError(f"an operation tuple needs 3 ids, got {len(item)}: {item!r}")
+        return OperationRef(*item)
+    raise TypeError(f"expected an OperationRef or a (service_id, partition_id, operation_id) tuple, got {item!r}")

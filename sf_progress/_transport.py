@@ -13,6 +13,7 @@ import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import aiohttp
@@ -36,6 +37,7 @@ from ._errors import (
     fabric_error_class,
 )
 from ._errors import FabricError as _FabricError
+from ._ids import check_header_value, to_seconds
 from ._models import OperationRef
 from ._security import TLSConfig
 from ._version import __version__
@@ -192,6 +194,42 @@ class Transport:
         self.tokens = None if token_provider is None else TokenCache(token_provider)
         self.timeouts: dict[int, aiohttp.ClientTimeout] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def checked(
+        cls,
+        endpoint: str,
+        session: object,
+        margin: float | timedelta,
+        connect_timeout: float | timedelta,
+        retry: RetryPolicy,
+        max_connections: object,
+        user_agent: str | None,
+        clock: _config.Clock,
+        tls: TLSConfig,
+        token_provider: object,
+    ) -> Transport:
+        """A transport from a client's own arguments, each checked (before anything is sent)."""
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise TypeError(f"session must be an aiohttp.ClientSession, not {type(session).__name__}")
+        if user_agent is not None:
+            check_header_value(user_agent, "user_agent")
+        if type(max_connections) is not int or max_connections < 1:
+            raise ValueError(f"max_connections must be an int >= 1, got {max_connections!r}")
+        if token_provider is not None and not callable(token_provider):
+            raise TypeError("token_provider must be a callable returning a token")
+        return cls(
+            endpoint,
+            session=session,
+            margin=to_seconds(margin, "timeout_margin", allow_zero=False, finite=True),
+            connect_timeout=to_seconds(connect_timeout, "connect_timeout", allow_zero=False, finite=True),
+            retry=retry,
+            max_connections=max_connections,
+            user_agent=user_agent,
+            clock=clock,
+            tls=tls,
+            token_provider=token_provider,
+        )
 
     def open(self) -> aiohttp.ClientSession:
         if self.closed:

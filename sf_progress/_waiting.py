@@ -23,6 +23,7 @@ from ._errors import FabricError, NotFoundError, SFProgressError, WaitTimeout
 from ._ids import to_seconds
 from ._models import FaultOperation, FaultProgress, OperationRef, OperationState, OperationType
 from ._parsing import progress_model
+from ._recovery import Recovery, Verdict
 
 __all__ = ["Backoff", "Event", "GaveUp", "Outcome", "OutcomeKind", "Retrying", "StateChanged"]
 
@@ -116,6 +117,8 @@ class Outcome:
     progress seen, ``error`` the error that ended the wait (``NotFoundError``,
     ``WaitTimeout``, or another ``SFProgressError`` for ``FAILED``), ``polls`` the number
     of progress requests sent and ``elapsed`` the seconds from being added to the end.
+    ``recovery`` is whether the target recovered, for a wait with ``recovery=True`` on an
+    operation that Completed (``None`` otherwise).
     """
 
     ref: OperationRef
@@ -124,6 +127,7 @@ class Outcome:
     error: SFProgressError | None
     polls: int
     elapsed: float
+    recovery: Recovery | None = None
 
     @property
     def state(self) -> OperationState | None:
@@ -208,7 +212,7 @@ class _Tracker:
     deadline is already in its own heap.  Nothing here knows what the observer is.
     """
 
-    __slots__ = ("added_at", "deadline_at", "failures", "guarded", "last", "parking", "polls", "ref")
+    __slots__ = ("added_at", "deadline_at", "failures", "guarded", "last", "parking", "polls", "recovering", "ref")
 
     parking: object | None
 
@@ -221,6 +225,20 @@ class _Tracker:
         self.last: FaultProgress | None = None
         self.parking = None
         self.guarded = False
+        self.recovering: Recovering | None = None  # set once the fault Completed, in a wait for recovery
+
+
+class Recovering:
+    """A tracker waiting for its target to recover: since when, its checks, the outcome it will end with."""
+
+    __slots__ = ("checks", "given", "last", "outcome", "since")
+
+    def __init__(self, since: float, outcome: Outcome | None, given: str | None) -> None:
+        self.since = since
+        self.outcome = outcome  # the fault's own outcome (None: wait_for_recovery, no fault wait)
+        self.given = given  # a node transition's instance id (a start must end on another one)
+        self.checks = 0
+        self.last: Verdict | None = None
 
 
 @attrs.frozen
@@ -229,10 +247,15 @@ class _Settings:
     retry: RetryPolicy
     grace: float
     budget: float
+    recovery: bool = False
 
 
 def settings(
-    backoff: Backoff | None, retry: RetryPolicy, grace: float | timedelta, deadline: float | timedelta | None
+    backoff: Backoff | None,
+    retry: RetryPolicy,
+    grace: float | timedelta,
+    deadline: float | timedelta | None,
+    recovery: bool = False,
 ) -> _Settings:
     """Validate the wait options once, before anything is sent.
 
@@ -240,11 +263,14 @@ def settings(
     """
     if backoff is not None and not isinstance(backoff, Backoff):
         raise TypeError(f"backoff must be a Backoff, not {type(backoff).__name__}")
+    if type(recovery) is not bool:
+        raise TypeError(f"recovery must be a bool, not {type(recovery).__name__}")
     return _Settings(
         backoff=backoff or Backoff(),
         retry=retry,
         grace=to_seconds(grace, "not_found_grace"),
         budget=math.inf if deadline is None else to_seconds(deadline, "deadline"),
+        recovery=recovery,
     )
 
 

@@ -87,8 +87,8 @@ async def test_aclose_ends_coalesced_single_waits(client: ProgressClient, cluste
     waits = [asyncio.ensure_future(client.wait_for_completion(r, coalesce=True)) for r in ops]
     for _ in range(20):
         await asyncio.sleep(0)
-    assert client._observer is not None
-    assert client._observer.parked == 3
+    assert client._waits.observer is not None
+    assert client._waits.observer.parked == 3
     await client.aclose()
     results = await asyncio.wait_for(asyncio.gather(*waits, return_exceptions=True), HANG)
     assert all(isinstance(r, RuntimeError) and "closed" in str(r) for r in results), results
@@ -265,8 +265,8 @@ async def test_malformed_list_items_of_other_users_are_skipped(
     assert all(o.ok for o in results)
     assert snap.list_calls >= 3
     assert snap.progress_reads <= 13  # about one read each: listing was not dropped
-    assert client._observer is not None
-    assert client._observer.skipped_items >= 5 * 3
+    assert client._waits.observer is not None
+    assert client._waits.observer.skipped_items >= 5 * 3
     assert caplog.text.count("malformed item") == 1
     assert "reading each operation" not in caplog.text
 

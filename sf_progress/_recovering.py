@@ -1,0 +1,130 @@
+"""The recovery phase of a wait: after a fault Completed, check its target until it recovered or the deadline.
+
+Scheduled by the engine like progress reads (its heap, its workers, its pacer): no task
+per operation.  Operations on one target share one check in flight (a partition restarted
+by three operations is read once per round).  Pure decisions in :meth:`Recoveries.after`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+
+import attrs
+
+from ._errors import NotFoundError, SFProgressError
+from ._models import NodeTransitionResult, OperationRef
+from ._recovery import Recovery, Verdict
+from ._waiting import Outcome, OutcomeKind, Recovering, _Settings, _Tracker
+
+__all__ = ["Check", "Recoveries"]
+
+logger = logging.getLogger("sf_progress")
+
+#: One recovery check of a ref's target: ``check(ref, given_instance)``.
+Check = Callable[[OperationRef, "str | None"], Awaitable[Verdict]]
+
+
+def _given_instance(outcome: Outcome | None) -> str | None:
+    result = None if outcome is None or outcome.progress is None else outcome.progress.result
+    if isinstance(result, NodeTransitionResult) and result.node_result is not None:
+        return result.node_result.node_instance_id
+    return None
+
+
+class Recoveries:
+    """One engine's operations waiting for their targets to recover."""
+
+    def __init__(self, check: Check) -> None:
+        self.check = check
+        self.in_flight: dict[object, asyncio.Future[Verdict]] = {}
+        self.count = 0  # operations recovering now
+        self.requests = 0  # checks sent (each a few requests)
+
+    def begin(self, tracker: _Tracker, outcome: Outcome | None, now: float) -> None:
+        """*tracker*'s fault ended with *outcome* (``None``: a bare recovery wait); check from *now*."""
+        tracker.recovering = Recovering(now, outcome, _given_instance(outcome))
+        self.count += 1
+
+    async def read(self, tracker: _Tracker) -> Verdict | SFProgressError:
+        """One check of *tracker*'s target, shared with the other operations on it."""
+        rec = tracker.recovering
+        assert rec is not None
+        ref = tracker.ref
+        key = (ref.partition_id, None, None) if ref.node_name is None else (None, ref.node_name, rec.given)
+        future = self.in_flight.get(key)
+        if future is None:
+            self.requests += 1
+            future = self.in_flight[key] = asyncio.ensure_future(self.check(ref, rec.given))
+            future.add_done_callback(lambda done: self._forget(key, done))
+        try:
+            return await asyncio.shield(future)
+        except SFProgressError as exc:
+            return exc
+        except Exception as exc:  # a bug must end one operation, not the whole batch
+            logger.exception("unexpected error checking the recovery of %s", ref)
+            error = SFProgressError(f"unexpected error: {exc!r}", ref=ref)
+            error.__cause__ = exc
+            return error
+
+    def _forget(self, key: object, done: asyncio.Future[Verdict]) -> None:
+        if self.in_flight.get(key) is done:
+            del self.in_flight[key]
+        if not done.cancelled():
+            done.exception()  # retrieved: each waiter got it through its shield
+
+    def after(
+        self, tracker: _Tracker, result: Verdict | SFProgressError, now: float, cfg: _Settings
+    ) -> float | Outcome:
+        """Account for one check: when to check again, or the final ``Outcome`` (with its ``Recovery``)."""
+        rec = tracker.recovering
+        assert rec is not None
+        rec.checks += 1
+        if isinstance(result, Verdict):
+            rec.last = result
+            if result.ok:
+                return self._end(tracker, rec, now, None)
+            reason = result.reason
+        elif isinstance(result, NotFoundError):
+            return self._end(tracker, rec, now, str(result), OutcomeKind.NOT_FOUND, result)
+        elif result.transient:
+            reason = f"could not check: {result}"
+        else:
+            return self._end(tracker, rec, now, str(result), OutcomeKind.FAILED, result)
+        if now >= tracker.deadline_at:
+            return self._end(tracker, rec, now, reason, OutcomeKind.TIMED_OUT)
+        return min(now + cfg.backoff.delay(rec.checks - 1, random.random()), tracker.deadline_at)
+
+    def _end(
+        self,
+        tracker: _Tracker,
+        rec: Recovering,
+        now: float,
+        reason: str | None,
+        kind: OutcomeKind = OutcomeKind.COMPLETED,
+        error: SFProgressError | None = None,
+    ) -> Outcome:
+        self.count -= 1
+        last = rec.last
+        recovery = Recovery(
+            tracker.ref,
+            reason is None,
+            now - rec.since,
+            reason,
+            rec.checks,
+            None if last is None else last.partition,
+            None if last is None else last.node,
+        )
+        elapsed = now - tracker.added_at
+        if rec.outcome is None:  # a bare recovery wait: its own outcome
+            return Outcome(tracker.ref, kind, None, error, 0, elapsed, recovery)
+        if kind is OutcomeKind.TIMED_OUT:
+            kind = OutcomeKind.COMPLETED  # the fault did complete; its target did not recover in time
+        return attrs.evolve(rec.outcome, kind=kind, error=error, elapsed=elapsed, recovery=recovery)
+
+    def close(self) -> None:
+        for future in list(self.in_flight.values()):
+            future.cancel()
+        self.in_flight.clear()
