@@ -14,6 +14,7 @@ from ._errors import (
     NotFoundError,
     OperationKindError,
     OperationNotCompleted,
+    RecoveryTimeout,
     ResponseFormatError,
     SFProgressError,
     TLSError,
@@ -43,6 +44,7 @@ from ._models import (
     RestartPartitionResult,
     SelectedPartition,
 )
+from ._recovery import HealthState, NodeFacts, PartitionFacts, Recovery
 from ._run import FaultRun, RunResult
 from ._security import TLSConfig
 from ._targets import DataLossSpec, FaultTarget, NodeTransitionSpec, QuorumLossSpec, RestartSpec, StartSpec
@@ -72,9 +74,11 @@ __all__ = [
     "FaultRun",
     "FaultTarget",
     "GaveUp",
+    "HealthState",
     "InvokeDataLossResult",
     "InvokeQuorumLossResult",
     "JournalError",
+    "NodeFacts",
     "NodeResult",
     "NodeTransitionProgress",
     "NodeTransitionResult",
@@ -90,12 +94,15 @@ __all__ = [
     "Outcome",
     "OutcomeKind",
     "PartitionDataLossProgress",
+    "PartitionFacts",
     "PartitionQuorumLossProgress",
     "PartitionRestartProgress",
     "ProgressClient",
     "ProgressHook",
     "QuorumLossMode",
     "QuorumLossSpec",
+    "Recovery",
+    "RecoveryTimeout",
     "ResponseFormatError",
     "RestartPartitionMode",
     "RestartPartitionResult",

@@ -29,7 +29,7 @@ from ._models import (
     filter_mask,
 )
 from ._parsing import json_body, parse_active_list, parse_operation_list
-from ._recovery import Verdict, check_recovery
+from ._recovery import Verdict, check_recovery, parse_node
 from ._targets import FaultTarget, NodeTransitionSpec, QuorumLossSpec
 from ._transport import LAST_LOOK, MAX_LIST_BODY, Transport, ignore_body
 
@@ -156,7 +156,7 @@ class Calls:
         name = check_node_name(node_name)
         server_timeout = self.timeout_of(timeout)
         url = self.urls.control(f"/Nodes/{encode_service_id(name)}", "", server_timeout)
-        return await self.transport.call("GET", url, server_timeout, None, json_body(_parse_instance))
+        return await self.transport.call("GET", url, server_timeout, None, _parse_instance, route="info")
 
     async def cancel(self, operation_id: str | uuid.UUID | OperationRef, force: bool, timeout: int | None) -> None:
         ref = operation_id if isinstance(operation_id, OperationRef) else None
@@ -245,8 +245,8 @@ def _same_kind(ref: OperationRef, kind: OperationType) -> OperationRef:
     return ref
 
 
-def _parse_instance(data: object, body: bytes, ref: OperationRef | None) -> str:
-    instance = data.get("InstanceId") if isinstance(data, dict) else None
+def _parse_instance(body: bytes, ref: OperationRef | None) -> str:
+    instance = parse_node(body, ref).get("InstanceId")  # 204, an unknown node: NotFoundError
     if type(instance) is int:
         instance = str(instance)
     if not isinstance(instance, str) or not instance.isdigit():

@@ -111,7 +111,7 @@ class _Engine:
         check: Check | None = None,
     ) -> None:
         self.poll, self.cfg, self.observer = poll, cfg, observer
-        self.recoveries = None if check is None else Recoveries(check)  # waits with recovery=True
+        self.recoveries = None if check is None else Recoveries(check, clock.monotonic)  # recovery=True
         self.lease = observer.lease(self, coalesce, max_rate)
         self.on_event = on_event
         self.clock, self.sleep = clock.monotonic, clock.sleep

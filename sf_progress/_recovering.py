@@ -23,6 +23,10 @@ __all__ = ["Check", "Recoveries"]
 
 logger = logging.getLogger("sf_progress")
 
+#: A check's verdict answers the other operations on its target for this long (seconds):
+#: operations on one partition are checked once per round, in flight or just done.
+SHARE_FOR = 0.25
+_RECENT = 4096
 #: One recovery check of a ref's target: ``check(ref, given_instance)``.
 Check = Callable[[OperationRef, "str | None"], Awaitable[Verdict]]
 
@@ -37,9 +41,10 @@ def _given_instance(outcome: Outcome | None) -> str | None:
 class Recoveries:
     """One engine's operations waiting for their targets to recover."""
 
-    def __init__(self, check: Check) -> None:
-        self.check = check
+    def __init__(self, check: Check, clock: Callable[[], float]) -> None:
+        self.check, self.clock = check, clock
         self.in_flight: dict[object, asyncio.Future[Verdict]] = {}
+        self.recent: dict[object, tuple[float, Verdict]] = {}  # the last verdict per target, and when
         self.count = 0  # operations recovering now
         self.requests = 0  # checks sent (each a few requests)
 
@@ -54,6 +59,9 @@ class Recoveries:
         assert rec is not None
         ref = tracker.ref
         key = (ref.partition_id, None, None) if ref.node_name is None else (None, ref.node_name, rec.given)
+        recent = self.recent.get(key)
+        if recent is not None and self.clock() - recent[0] <= SHARE_FOR:
+            return attrs.evolve(recent[1], requests=0)  # another operation on this target just checked it
         future = self.in_flight.get(key)
         if future is None:
             self.requests += 1
@@ -72,8 +80,10 @@ class Recoveries:
     def _forget(self, key: object, done: asyncio.Future[Verdict]) -> None:
         if self.in_flight.get(key) is done:
             del self.in_flight[key]
-        if not done.cancelled():
-            done.exception()  # retrieved: each waiter got it through its shield
+        if not done.cancelled() and done.exception() is None:  # retrieved: each waiter got it through its shield
+            if len(self.recent) >= _RECENT:
+                self.recent.clear()
+            self.recent[key] = (self.clock(), done.result())
 
     def after(
         self, tracker: _Tracker, result: Verdict | SFProgressError, now: float, cfg: _Settings
@@ -128,3 +138,4 @@ class Recoveries:
         for future in list(self.in_flight.values()):
             future.cancel()
         self.in_flight.clear()
+        self.recent.clear()

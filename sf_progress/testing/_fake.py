@@ -27,13 +27,13 @@ from ._answers import Answer as _Answer
 from ._answers import invalid as _invalid
 from ._scripts import HRESULTS, FakeOperation, Fault, Script
 from ._starts import QUORUM_LOSS_MODES, StartArgs, read_start
+from ._targets import Targets
 from ._wire import (
     API_VERSION,
     BUSY,
     DEFAULT_NODES,
     KIND_OF_ACTION,
     MODES,
-    NODE_INFO,
     NODE_PATH,
     PARTITION_PATH,
     ROUTES,
@@ -107,6 +107,7 @@ class FakeCluster:
         self.list_extra_items: list[object] = []
         self.nodes: dict[str, int] = dict(DEFAULT_NODES)  # node name -> InstanceId
         self._node_ops: dict[str, FakeOperation] = {}  # the last transition of each node
+        self.targets = Targets(self)  # partitions and nodes as the faults leave them (info, replicas, health)
         self.quorum_loss_modes: tuple[str, ...] = QUORUM_LOSS_MODES
         self.requests = 0
         self.by_route: collections.Counter[str] = collections.Counter()
@@ -170,6 +171,7 @@ class FakeCluster:
         """Create an operation directly, as if it had just been started."""
         op = self.operations[ref.operation_id] = FakeOperation(ref, mode, script or self.default_script, self.clock())
         self._active[ref.operation_id] = op
+        self.targets.track(op)
         if ref.node_name is not None:
             self._node_ops[ref.node_name] = op
 
@@ -304,10 +306,8 @@ class FakeCluster:
             return "list", None
         if path == "/Faults/$/Cancel":
             return "cancel", None
-        match = NODE_INFO.match(path)
-        if match is not None:
-            return "node", match
-        return "other", None
+        found = Targets.route(path)
+        return found if found is not None else ("other", None)
 
     def _dispatch(self, route: str, match: re.Match[str] | None, method: str, query: dict[str, str]) -> web.Response:
         expected = {"start": "POST", "cancel": "POST"}.get(route, "GET")
@@ -320,9 +320,9 @@ class FakeCluster:
             return web.json_response({"Version": self.cluster_version})
         if route == "list":
             return self._list(query, enums_as_int=version < 3.0)
-        if route == "node":
+        if route in ("health", "info"):
             assert match is not None
-            return self._node_info(match["node"])
+            return self.targets.answer(match, query)
         op_id = self._operation_id(query)
         if route == "cancel":
             return self._cancel(op_id, query)
@@ -405,8 +405,11 @@ class FakeCluster:
                 raise _Answer(400, "FABRIC_E_INVALID_NAME_URI", f"Invalid service id {match['sid']!r}") from None
         script = self._plans.pop(op_id, None) or (self.planner(ref) if self.planner else self.default_script)
         script = self._validated(ref, args, script)
-        op = self.operations[op_id] = FakeOperation(ref, args.mode, script, self.clock(), args.node_instance_id)
+        op = self.operations[op_id] = FakeOperation(
+            ref, args.mode, script, self.clock(), args.node_instance_id, args.stop_duration
+        )
         self._active[op_id] = op
+        self.targets.track(op)
         if node is not None:
             self._node_ops[node] = op
         return web.Response(status=202, reason="Accepted")
@@ -416,13 +419,6 @@ class FakeCluster:
             return strict_unquote(raw)
         except ValueError:
             raise _invalid(f"Invalid node name {raw!r}") from None
-
-    def _node_info(self, raw: str) -> web.Response:
-        name = self._node_name(raw)
-        instance = self.nodes.get(name)
-        if instance is None:
-            raise _Answer(404, "FABRIC_E_NODE_NOT_FOUND", f"node {name!r} was not found")
-        return web.json_response({"Name": name, "InstanceId": str(instance), "NodeStatus": "Up"})
 
     def _validated(self, ref: OperationRef, args: StartArgs, script: Script) -> Script:
         """The script a real cluster would follow: 202 first, Faulted later if the target is bad."""

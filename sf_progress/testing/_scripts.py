@@ -54,7 +54,9 @@ class Script:
     Running for ``duration`` seconds, then (for a Faulted outcome) RollingBack for
     ``rollback`` seconds, then ``outcome``.  A Faulted result carries ``error_code`` (an
     HRESULT, E_ABORT by default).  With ``result_while_running`` the Running answers carry
-    a zero result with the empty partition GUID, as a real cluster may send.
+    a zero result with the empty partition GUID, as a real cluster may send.  Its target
+    (partition or node) is back ``recovery`` seconds after the operation ended
+    (``math.inf``: never); see ``FakeCluster.targets``.
     """
 
     duration: float = attrs.field(default=0.0, validator=_non_negative)
@@ -62,6 +64,7 @@ class Script:
     error_code: int | None = None
     rollback: float = attrs.field(default=0.0, validator=_non_negative)
     result_while_running: bool = False
+    recovery: float = attrs.field(default=0.0, validator=_non_negative)
 
     @property
     def final_error_code(self) -> int:
@@ -80,6 +83,7 @@ class FakeOperation:
     script: Script
     started_at: float
     node_instance_id: str | None = None  # the instance id a node transition was given
+    node_stop_duration: int | None = None  # a node stop's StopDurationInSeconds
     cancelled_at: float | None = None
     force_cancelled_at: float | None = None
     polls: int = 0

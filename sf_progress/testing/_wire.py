@@ -19,7 +19,6 @@ PARTITION_PATH = re.compile(
     r"GetRestartProgress|StartRestart|GetDataLossProgress|StartDataLoss|GetQuorumLossProgress|StartQuorumLoss)$"
 )
 NODE_PATH = re.compile(r"^/Faults/Nodes/(?P<node>[^/]+)/\$/(?P<action>GetTransitionProgress|StartTransition/?)$")
-NODE_INFO = re.compile(r"^/Nodes/(?P<node>[^/]+)$")
 KIND_OF_ACTION = {
     "GetRestartProgress": OperationType.PARTITION_RESTART,
     "StartRestart": OperationType.PARTITION_RESTART,
@@ -41,7 +40,7 @@ LIST_CAP = 10_000
 RUNNING_BIT, ROLLING_BACK_BIT, FAULTED_BIT = 1, 2, 16
 TERMINAL_BITS = 8 | 16 | 32 | 64
 UNSUPPORTED_CODES = {400: "E_INVALIDARG", 404: "FABRIC_E_INVALID_ADDRESS", 405: "Method Not Allowed"}
-ROUTES = ("root", "version", "aad", "progress", "start", "cancel", "list", "node", "other")
+ROUTES = ("root", "version", "aad", "progress", "start", "cancel", "list", "health", "info", "other")
 
 
 _PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")

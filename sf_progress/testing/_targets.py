@@ -1,0 +1,317 @@
+"""The fake cluster's partitions and nodes as its fault operations leave them: info, replicas, health.
+
+Faithful to health-and-chaos-protocol.md in shapes and codes: ``GET /Partitions/{id}``
+(``ServicePartitionInfo``; 204 and an empty body for an unknown partition),
+``/$/GetReplicas`` (paged ``{"ContinuationToken", "Items"}``, sorted by ReplicaId; 404
+``FABRIC_E_PARTITION_NOT_FOUND``), ``/$/GetHealth`` of partitions and nodes (404
+``FABRIC_E_HEALTH_ENTITY_NOT_FOUND`` for an unknown entity or one with no report yet),
+``GET /Nodes/{name}`` (``NodeInfo``; 204 when unknown) and ``GET /Nodes`` (paged).
+
+What a fault does to its target, from its start (times on the cluster's clock; ``r`` is
+the operation's ``Script.recovery``, seconds from the fault's end until the target is back):
+
+- restart / data loss while Running: ``Reconfiguring``, the secondaries ``InBuild``,
+  health ``Warning``; quorum loss: ``InQuorumLoss``, the secondaries ``Down``, health
+  ``Error``.  Data loss bumps ``DataLossVersion`` when it ends.
+- the first half of ``r``: ``Reconfiguring``, one replica ``Ready``, the others
+  ``InBuild``, health ``Warning``; the second half: ``Ready`` and health ``Ok`` but one
+  replica still ``InBuild`` (health alone is not enough, as on a real cluster); then all
+  ``Ready``.  ``r = math.inf``: never back (stays in the first half).
+- a node stop: ``Down``, ``IsStopped``, health ``Error`` from the start until its stop
+  duration after it ended, then ``Up`` on a new instance; a start: ``Down`` until it ends,
+  then ``Up`` on a new instance, health ``Error`` until ``r`` later, then ``Ok``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from .._models import OperationType
+from ._answers import Answer
+from ._scripts import FakeOperation
+
+if TYPE_CHECKING:
+    from ._fake import FakeCluster
+
+__all__ = ["Targets"]
+
+PARTITION_ENTITY = re.compile(r"^/Partitions/(?P<pid>[^/]+)(?P<what>/\$/GetHealth|/\$/GetReplicas)?$")
+NODE_ENTITY = re.compile(r"^/Nodes(?:/(?P<node>[^/]+)(?P<what>/\$/GetHealth)?)?/?$")
+HEALTH_NOT_FOUND = "FABRIC_E_HEALTH_ENTITY_NOT_FOUND"
+#: Stateful partitions' replica set sizes (the spec examples' 3 and 2).
+TARGET_REPLICAS, MIN_REPLICAS = 3, 2
+_BASE_REPLICA_ID = 132_587_450_000_000_000
+_PARTITION_HEALTH = {
+    "Ok": "Partition is healthy.",
+    "Warning": "Partition reconfiguration is taking longer than expected.",
+    "Error": "Partition is in quorum loss.",
+}
+
+
+class Targets:
+    """The fake's view of partitions and nodes (``FakeCluster.targets``)."""
+
+    def __init__(self, cluster: FakeCluster) -> None:
+        self.cluster = cluster
+        self.by_partition: dict[uuid.UUID, FakeOperation] = {}  # the last fault of each partition
+        self._hidden: dict[str, float] = {}
+        self.page_size = 100  # items per page of GetReplicas and of the node list
+
+    def track(self, op: FakeOperation) -> None:
+        """A fault was started (or added) on its target."""
+        if op.ref.partition_id is not None:
+            self.by_partition[op.ref.partition_id] = op
+
+    def hide_health(self, target: str | uuid.UUID, seconds: float) -> None:
+        """Health reads of this partition (a GUID) or node (a name) answer 404 "no report yet" for *seconds*."""
+        key = str(uuid.UUID(str(target))) if not isinstance(target, str) or _is_guid(target) else target
+        self._hidden[key] = self.cluster.clock() + seconds
+
+    # --- routing ---------------------------------------------------------------------------
+
+    @staticmethod
+    def route(path: str) -> tuple[str, re.Match[str]] | None:
+        match = PARTITION_ENTITY.match(path) or NODE_ENTITY.match(path)
+        if match is None:
+            return None
+        return ("health" if match["what"] == "/$/GetHealth" else "info"), match
+
+    def answer(self, match: re.Match[str], query: dict[str, str]) -> web.Response:
+        groups = match.groupdict()
+        if "pid" in groups:
+            try:
+                pid = uuid.UUID(groups["pid"])
+            except ValueError:
+                raise Answer(400, "E_INVALIDARG", f"Invalid partition id {groups['pid']!r}") from None
+            what = groups["what"]
+            if what == "/$/GetHealth":
+                return self._partition_health(pid)
+            if what == "/$/GetReplicas":
+                return self._replicas(pid, query)
+            return self._partition_info(pid)
+        if groups["node"] is None:
+            return self._node_list(query)
+        name = self.cluster._node_name(groups["node"])
+        return self._node_health(name) if groups["what"] else self._node_info(name)
+
+    # --- partitions --------------------------------------------------------------------------
+
+    def _stateful(self, pid: uuid.UUID) -> bool | None:
+        """Whether the partition is stateful; ``None`` if the cluster knows no such partition."""
+        for partitions, stateful in self.cluster.services.values():
+            if pid in partitions:
+                return stateful
+        return True if pid in self.by_partition else None
+
+    def _phase(self, op: FakeOperation | None) -> str:
+        if op is None:
+            return "ok"
+        now = self.cluster.clock()
+        _, ended = op.state_at(now)
+        if ended is None:
+            return "fault"
+        back = op.script.recovery
+        if now >= ended + back:
+            return "ok"
+        return "early" if math.isinf(back) or now < ended + back / 2 else "late"
+
+    def _partition(self, pid: uuid.UUID) -> tuple[bool, str, str, list[str]]:
+        """(stateful, PartitionStatus, health, replica statuses: the primary's first)."""
+        stateful = self._stateful(pid)
+        if stateful is None:
+            raise LookupError(pid)
+        op = self.by_partition.get(pid)
+        phase = self._phase(op)
+        size = TARGET_REPLICAS if stateful else self._up_nodes()
+        if phase == "ok":
+            return stateful, "Ready", "Ok", ["Ready"] * size
+        assert op is not None
+        if phase == "fault":
+            if op.kind is OperationType.PARTITION_QUORUM_LOSS:
+                return stateful, "InQuorumLoss", "Error", ["Ready"] + ["Down"] * (size - 1)
+            return stateful, "Reconfiguring", "Warning", ["Ready"] + ["InBuild"] * (size - 1)
+        if phase == "early":
+            return stateful, "Reconfiguring", "Warning", ["Ready"] + ["InBuild"] * (size - 1)
+        return stateful, "Ready", "Ok", ["Ready"] * (size - 1) + ["InBuild"]
+
+    def _data_loss_version(self, pid: uuid.UUID) -> int:
+        op = self.by_partition.get(pid)
+        if op is not None and op.kind is OperationType.PARTITION_DATA_LOSS and op.state_at(self.cluster.clock())[1]:
+            return 2
+        return 1
+
+    def _partition_info(self, pid: uuid.UUID) -> web.Response:
+        try:
+            stateful, status, health, _ = self._partition(pid)
+        except LookupError:
+            return web.Response(status=204)  # an unknown partition: an empty 204 (§2)
+        body: dict[str, Any] = {
+            "ServiceKind": "Stateful" if stateful else "Stateless",
+            "PartitionInformation": {"ServicePartitionKind": "Singleton", "Id": str(pid)},
+            "HealthState": health,
+            "PartitionStatus": status,
+        }
+        if stateful:
+            body.update(
+                TargetReplicaSetSize=TARGET_REPLICAS,
+                MinReplicaSetSize=MIN_REPLICAS,
+                LastQuorumLossDurationInSeconds="0",
+                CurrentConfigurationEpoch={
+                    "ConfigurationVersion": "8589934592",
+                    "DataLossVersion": str(131_000_000_000_000_000 + self._data_loss_version(pid)),
+                },
+            )
+        else:
+            body["InstanceCount"] = -1
+        return web.json_response(body)
+
+    def _replicas(self, pid: uuid.UUID, query: dict[str, str]) -> web.Response:
+        try:
+            stateful, _, _, statuses = self._partition(pid)
+        except LookupError:
+            raise Answer(404, "FABRIC_E_PARTITION_NOT_FOUND", f"Partition {pid} was not found") from None
+        nodes = sorted(self.cluster.nodes)
+        items = []
+        for index, status in enumerate(statuses):
+            item: dict[str, Any] = {
+                "ServiceKind": "Stateful" if stateful else "Stateless",
+                "ReplicaStatus": status,
+                "HealthState": "Ok" if status == "Ready" else "Warning",
+                "NodeName": nodes[index % len(nodes)],
+                "Address": "",
+                "LastInBuildDurationInSeconds": "0",
+            }
+            replica_id = str(_BASE_REPLICA_ID + index)
+            if stateful:
+                item.update(ReplicaId=replica_id, ReplicaRole="Primary" if index == 0 else "ActiveSecondary")
+            else:
+                item["InstanceId"] = replica_id
+            items.append(item)
+        key = "ReplicaId" if stateful else "InstanceId"
+        return self._page(items, query, lambda item: int(item[key]), int)
+
+    def _partition_health(self, pid: uuid.UUID) -> web.Response:
+        try:
+            _, _, health, _ = self._partition(pid)
+        except LookupError:
+            raise Answer(404, HEALTH_NOT_FOUND, "Entity not found in Health Store.") from None
+        self._check_hidden(str(pid))
+        description = _PARTITION_HEALTH[health]
+        return web.json_response(
+            {
+                "HealthEvents": [_event(health, description)],
+                "AggregatedHealthState": health,
+                "UnhealthyEvaluations": [],
+                "PartitionId": str(pid),
+                "ReplicaHealthStates": [],
+            }
+        )
+
+    # --- nodes ----------------------------------------------------------------------------
+
+    def node_state(self, name: str) -> tuple[str, bool, int, str]:
+        """(NodeStatus, IsStopped, InstanceId, health) of a known node, now."""
+        base = self.cluster.nodes[name]
+        op = self.cluster._node_ops.get(name)
+        if op is None:
+            return "Up", False, base, "Ok"
+        now = self.cluster.clock()
+        _, ended = op.state_at(now)
+        if op.mode == "Stop":
+            stop = float(op.node_stop_duration or 0)
+            if ended is None or now < ended + stop:
+                return "Down", True, base, "Error"
+            return "Up", False, base + 1, "Ok"
+        if ended is None:
+            return "Down", True, base, "Error"
+        return "Up", False, base + 1, ("Ok" if now >= ended + op.script.recovery else "Error")
+
+    def _up_nodes(self) -> int:
+        return sum(1 for name in self.cluster.nodes if self.node_state(name)[0] == "Up")
+
+    def _node_body(self, name: str) -> dict[str, Any]:
+        status, stopped, instance, health = self.node_state(name)
+        index = sorted(self.cluster.nodes).index(name)
+        return {
+            "Name": name,
+            "IpAddressOrFQDN": f"10.0.0.{4 + index}",
+            "Type": "NodeType0",
+            "CodeVersion": self.cluster.cluster_version,
+            "ConfigVersion": "1.0",
+            "NodeStatus": status,
+            "NodeUpTimeInSeconds": "0" if status != "Up" else "3600",
+            "NodeDownTimeInSeconds": "0" if status == "Up" else "60",
+            "HealthState": health,
+            "IsSeedNode": index < 3,
+            "UpgradeDomain": str(index),
+            "FaultDomain": f"fd:/{index}",
+            "Id": {"Id": f"{index + 1:032x}"},
+            "InstanceId": str(instance),
+            "IsStopped": stopped,
+        }
+
+    def _node_info(self, name: str) -> web.Response:
+        if name not in self.cluster.nodes:
+            return web.Response(status=204)  # an unknown node: an empty 204 (§2)
+        return web.json_response(self._node_body(name))
+
+    def _node_list(self, query: dict[str, str]) -> web.Response:
+        items = [self._node_body(name) for name in sorted(self.cluster.nodes)]
+        return self._page(items, query, lambda item: str(item["Name"]), str)
+
+    def _node_health(self, name: str) -> web.Response:
+        if name not in self.cluster.nodes:
+            raise Answer(404, HEALTH_NOT_FOUND, "Entity not found in Health Store.")
+        self._check_hidden(name)
+        health = self.node_state(name)[3]
+        description = "Fabric node is up." if health == "Ok" else "Fabric node is down."
+        events = [_event(health, description)]
+        return web.json_response(
+            {"Name": name, "HealthEvents": events, "AggregatedHealthState": health, "UnhealthyEvaluations": []}
+        )
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _check_hidden(self, key: str) -> None:
+        until = self._hidden.get(key)
+        if until is not None and self.cluster.clock() < until:
+            raise Answer(404, HEALTH_NOT_FOUND, "Entity has no System report.")
+
+    def _page(
+        self, items: list[dict[str, Any]], query: dict[str, str], key: Any, parse: Any
+    ) -> web.Response:
+        """One page of *items* (sorted by *key*) after the ``ContinuationToken`` (a key, as text)."""
+        token = query.get("ContinuationToken", "")
+        if token:
+            try:
+                after = parse(token)
+            except ValueError:
+                raise Answer(400, "E_INVALIDARG", f"Invalid ContinuationToken {token!r}") from None
+            items = [item for item in items if key(item) > after]
+        page, rest = items[: self.page_size], items[self.page_size :]
+        return web.json_response({"ContinuationToken": str(key(page[-1])) if rest else "", "Items": page})
+
+
+def _event(health: str, description: str) -> dict[str, Any]:
+    return {
+        "SourceId": "System.FM",
+        "Property": "State",
+        "HealthState": health,
+        "Description": description,
+        "SequenceNumber": "191",
+        "RemoveWhenExpired": False,
+        "IsExpired": False,
+    }
+
+
+def _is_guid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
