@@ -38,6 +38,7 @@ from ._errors import JournalError
 from ._kinds import KINDS
 from ._models import _STATE_BY_WIRE, OperationRef, OperationState, OperationType
 from ._platform import lock_exclusive
+from ._recovery import Recovery
 from ._targets import FaultTarget
 from ._waiting import Outcome, OutcomeKind
 
@@ -64,7 +65,8 @@ class RunResult:
     ``state`` the last state read (``None`` if none was), ``error_code`` the result's
     ``ErrorCode`` (an HRESULT when Faulted, ``None`` without a result), ``error`` what went
     wrong in words (``None`` when nothing did), ``polls`` the progress reads sent for it and
-    ``elapsed`` the seconds its wait took.
+    ``elapsed`` the seconds its wait took; ``recovery`` whether its target recovered, when
+    the run waited for that (``None`` otherwise; from a journal, without the last facts).
     """
 
     number: int
@@ -75,6 +77,7 @@ class RunResult:
     error: str | None = None
     polls: int = 0
     elapsed: float = 0.0
+    recovery: Recovery | None = None
 
     @property
     def ref(self) -> OperationRef:
@@ -99,6 +102,7 @@ class RunResult:
             None if outcome.error is None else str(outcome.error),
             outcome.polls,
             outcome.elapsed,
+            outcome.recovery,
         )
 
 
@@ -146,7 +150,33 @@ def result_line(result: RunResult) -> dict[str, Any]:
         "error": result.error,
         "polls": result.polls,
         "elapsed": result.elapsed,
+        **_recovery_line(result.recovery),
     }
+
+
+def _recovery_line(recovery: Recovery | None) -> dict[str, Any]:
+    if recovery is None:
+        return {}
+    return {
+        "recovered": recovery.recovered,
+        "recovery_s": recovery.elapsed,
+        "recovery_reason": recovery.reason,
+        "recovery_checks": recovery.checks,
+    }
+
+
+def _recovery_of(line: dict[str, Any], ref: OperationRef) -> Recovery | None:
+    recovered = line.get("recovered")
+    if type(recovered) is not bool:
+        return None
+    reason = line.get("recovery_reason")
+    return Recovery(
+        ref,
+        recovered,
+        float(line.get("recovery_s") or 0.0),
+        None if reason is None else str(reason),
+        int(line.get("recovery_checks") or 0),
+    )
 
 
 def result_of(line: dict[str, Any], target: FaultTarget, version: int) -> RunResult:
@@ -164,6 +194,7 @@ def result_of(line: dict[str, Any], target: FaultTarget, version: int) -> RunRes
         None if error is None else str(error),
         int(fields.get("polls") or 0),
         float(fields.get("elapsed" if version > 1 else "elapsed_s") or 0.0),
+        _recovery_of(fields, target.ref) if version > 1 else None,
     )
 
 

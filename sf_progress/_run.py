@@ -203,10 +203,12 @@ class FaultRun:
         not_found_grace: float | timedelta = 10.0,
         on_event: EventHook | None = None,
         coalesce: bool | None = None,
+        recovery: bool = False,
     ) -> AsyncIterator[RunResult]:
         """One result per target of the run: those recorded first, then the others as they end.
 
-        The options are ``wait_many``'s.  Each result is journaled as it comes; a resumed
+        The options are ``wait_many``'s (``recovery=True``: a target's result comes once its
+        target recovered, or its deadline passed).  Each result is journaled as it comes; a resumed
         run reports the same results again and sends no start for them.  A target whose
         start was refused ends ``FAILED`` ("not started: ..."); one whose start is not
         confirmed (a resume checks it again) ends ``FAILED`` too, and is not journaled.
@@ -246,6 +248,7 @@ class FaultRun:
                 not_found_grace=not_found_grace,
                 on_event=keep_states,
                 coalesce=coalesce,
+                recovery=recovery,
             )
             async with batch:
                 async for outcome in batch:

@@ -28,7 +28,16 @@ from .. import (
     RestartSpec,
 )
 from ._batchrun import EXIT_INTERRUPTED, EXIT_OK, BatchRun, refs_from
-from ._common import EPILOG, deadline_option, output_option, quiet_option, run, wait_one, with_batch_options
+from ._common import (
+    EPILOG,
+    deadline_option,
+    output_option,
+    quiet_option,
+    run,
+    until_option,
+    wait_one,
+    with_batch_options,
+)
 from ._connect import connection_options
 from ._io import OutputFile, open_input, rows_from
 from ._journalrun import run_journal
@@ -102,6 +111,7 @@ def _ref(type_name: str, ids: tuple[str, ...]) -> OperationRef:
 @click.argument("ids", nargs=-1, metavar="SERVICE PARTITION OPERATION | NODE OPERATION")
 @type_option
 @deadline_option
+@until_option
 @output_option
 @quiet_option
 @connection_options
@@ -109,16 +119,17 @@ def wait(
     ids: tuple[str, ...],
     type_name: str,
     deadline: float,
+    until: str,
     output: str,
     quiet: bool,
     connect: Callable[[], ProgressClient],
 ) -> None:
-    """Wait for one fault operation to end; the exit code says how it ended."""
+    """Wait for one fault operation to end (or its target to recover); the exit code says how it ended."""
     ref = _ref(type_name, ids)
 
     async def go() -> int:
         async with connect() as client:
-            return await wait_one(client, ref, deadline, output, quiet)
+            return await wait_one(client, ref, deadline, output, quiet, until)
 
     run(go())
 
@@ -140,6 +151,7 @@ def watch(
     concurrency: int,
     max_rate: float | None,
     deadline: float,
+    until: str,
     quiet: bool,
     metrics_port: int | None,
     metrics_host: str,
@@ -157,6 +169,7 @@ def watch(
                 deadline=deadline,
                 quiet=quiet,
                 title="watching",
+                until=until,
             )
             return await batch.watch(refs_from(rows_from(stream, batch.report), batch.report))
 
@@ -253,6 +266,7 @@ def resume(
     concurrency: int,
     max_rate: float | None,
     deadline: float,
+    until: str,
     quiet: bool,
     metrics_port: int | None,
     metrics_host: str,
@@ -263,6 +277,7 @@ def resume(
     async def go() -> int:
         async with connect() as client:
             options = {"deadline": deadline, "concurrency": concurrency, "max_rate": max_rate}
+            options["recovery"] = until == "recovered"
             return await run_journal(client, journal, None, results or sys.stdout, options, force=force)
 
     with serve_metrics(metrics_port, metrics_host):

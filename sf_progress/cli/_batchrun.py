@@ -20,6 +20,8 @@ from ._ui import BatchView, err_console, summary
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 EXIT_FAULTED, EXIT_CANCELLED, EXIT_TIMED_OUT, EXIT_NOT_FOUND, EXIT_INTERRUPTED = 3, 4, 5, 6, 130
+#: A fault that completed, but whose target did not recover by the deadline (``--until recovered``).
+EXIT_UNRECOVERED = 7
 EXIT_BY_KIND = {
     OutcomeKind.COMPLETED: EXIT_OK,
     OutcomeKind.FAULTED: EXIT_FAULTED,
@@ -44,10 +46,13 @@ _SEVERITY = [
 _EXIT_BY_SIGNAL = {**STOP_SIGNALS, int(signal.SIGINT): EXIT_INTERRUPTED}
 
 
-def exit_code(kinds: Iterable[OutcomeKind], *, problems: bool) -> int:
-    """The worst outcome decides; bad input (or unwritable results) makes an all-completed run exit 1."""
+def exit_code(kinds: Iterable[OutcomeKind], *, problems: bool, unrecovered: bool = False) -> int:
+    """The worst outcome decides (a completed fault whose target did not recover ranks just above a
+    completed one); bad input (or unwritable results) makes an otherwise all-good run exit 1."""
     seen = set(kinds)
     worst = next((k for k in _SEVERITY if k in seen), OutcomeKind.COMPLETED)
+    if worst is OutcomeKind.COMPLETED and unrecovered:
+        return EXIT_UNRECOVERED
     return EXIT_ERROR if problems and worst is OutcomeKind.COMPLETED else EXIT_BY_KIND[worst]
 
 
@@ -65,9 +70,16 @@ class BatchRun:
         quiet: bool,
         title: str,
         backoff: Backoff | None = None,
+        until: str = "ended",
     ) -> None:
         self.client, self.results, self.quiet, self.title = client, results, quiet, title
-        self.options = {"concurrency": concurrency, "max_rate": max_rate, "deadline": deadline, "backoff": backoff}
+        self.options = {
+            "concurrency": concurrency,
+            "max_rate": max_rate,
+            "deadline": deadline,
+            "backoff": backoff,
+            "recovery": until == "recovered",
+        }
         self.console = err_console()
         self.skipped = 0
         self.unrecorded = False  # a record could not be written to the results: exit non-zero
@@ -139,7 +151,9 @@ class BatchRun:
             self.console.print(f"[red]error:[/] reading the input failed: {escape(str(failure))}")
         if stopped_by:
             return _EXIT_BY_SIGNAL[stopped_by[0]]
-        return exit_code({o.kind for o in outcomes}, problems=bool(self.skipped or self.unrecorded or failure))
+        unrecovered = any(o.recovery is not None and not o.recovery.recovered for o in outcomes)
+        problems = bool(self.skipped or self.unrecorded or failure)
+        return exit_code({o.kind for o in outcomes}, problems=problems, unrecovered=unrecovered)
 
 
 async def refs_from(rows: AsyncIterator[Row], report: Callable[[str], None]) -> AsyncIterator[OperationRef]:

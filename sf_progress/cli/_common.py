@@ -12,15 +12,25 @@ from typing import Any
 
 import click
 
-from .. import FaultProgress, NotFoundError, OperationRef, OutcomeKind, ProgressClient, SFProgressError, WaitTimeout
-from ._batchrun import EXIT_BY_KIND, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NOT_FOUND, EXIT_TIMED_OUT
+from .. import (
+    FaultProgress,
+    NotFoundError,
+    OperationRef,
+    OutcomeKind,
+    ProgressClient,
+    RecoveryTimeout,
+    SFProgressError,
+    WaitTimeout,
+)
+from ._batchrun import EXIT_BY_KIND, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NOT_FOUND, EXIT_TIMED_OUT, EXIT_UNRECOVERED
 from ._io import OutputFile
 from ._render import progress_json, progress_text
 from ._ui import err_console
 
 EPILOG = (
     "Exit codes: 0 completed, 1 error, 2 bad usage, 3 faulted, 4 cancelled, 5 timed out, 6 not found, "
-    "130 interrupted (Ctrl-C). Every connection option can also come from an SF_* environment variable."
+    "7 completed but not recovered (--until recovered), 130 interrupted (Ctrl-C). "
+    "Every connection option can also come from an SF_* environment variable."
 )
 
 output_option = click.option(
@@ -53,7 +63,9 @@ def state_exit(progress: FaultProgress) -> int:
     return EXIT_BY_KIND[OutcomeKind.for_state(progress.state) or OutcomeKind.COMPLETED]
 
 
-async def wait_one(client: ProgressClient, ref: OperationRef, deadline: float, output: str, quiet: bool) -> int:
+async def wait_one(
+    client: ProgressClient, ref: OperationRef, deadline: float, output: str, quiet: bool, until: str = "ended"
+) -> int:
     console = err_console()
     started = time.monotonic()
 
@@ -67,7 +79,15 @@ async def wait_one(client: ProgressClient, ref: OperationRef, deadline: float, o
             if console.is_terminal and not quiet
             else _nothing()
         ):
-            progress = await client.wait_for_completion(ref, deadline=deadline, on_progress=on_progress)
+            progress = await client.wait_for_completion(
+                ref, deadline=deadline, on_progress=on_progress, recovery=until == "recovered"
+            )
+    except RecoveryTimeout as exc:
+        console.print(f"[yellow]not recovered:[/] {exc}")
+        if output == "json" and exc.last_progress is not None:
+            click.echo(json.dumps({**progress_json(exc.last_progress), "recovered": False,
+                                   "reason": exc.recovery.reason}))
+        return EXIT_UNRECOVERED
     except WaitTimeout as exc:
         console.print(f"[bright_red]timed out:[/] {exc}")
         if output == "json" and exc.last_progress is not None:
@@ -108,6 +128,14 @@ deadline_option = click.option(
     help="Give up after this many seconds (inf: no deadline).",
 )
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress output on stderr.")
+until_option = click.option(
+    "--until",
+    type=click.Choice(["ended", "recovered"]),
+    default="ended",
+    show_default=True,
+    help="Wait until each fault ended, or also until its partition or node recovered (health Ok, replicas "
+    "back); a fault that completed but whose target did not recover by the deadline exits 7.",
+)
 
 
 batch_options = [
@@ -123,6 +151,7 @@ batch_options = [
         "--max-rate", type=PositiveNumber(infinite=False), help="At most this many requests per second."
     ),
     deadline_option,
+    until_option,
     quiet_option,
     click.option(
         "--metrics-port",

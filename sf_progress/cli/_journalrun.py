@@ -46,17 +46,20 @@ async def run_journal(
         console.print(f"[red]error:[/] {escape(str(exc))}")
         return EXIT_USAGE
     kinds: collections.Counter[OutcomeKind] = collections.Counter()
+    unrecovered = 0
     try:
         await run.start_pending()
         async for result in run.results(**{k: v for k, v in options.items() if v is not None}):
             kinds[result.outcome] += 1
+            unrecovered += result.recovery is not None and not result.recovery.recovered
             write_record(results, result_record(result))
     finally:
         run.close()
     console.print(
         "run: "
         + ", ".join(f"{kind.value.replace('_', ' ')} {count}" for kind, count in sorted(kinds.items()))
+        + (f", not recovered {unrecovered}" if unrecovered else "")
         + (f", bad input lines {skipped}" if skipped else "")
         + f"  (journal {journal})"
     )
-    return exit_code(kinds, problems=bool(skipped))
+    return exit_code(kinds, problems=bool(skipped), unrecovered=bool(unrecovered))

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from .. import FaultProgress, OperationRef, OperationType, Outcome, RunResult
+from .. import FaultProgress, OperationRef, OperationType, Outcome, Recovery, RunResult
 
 #: The command line's ``--type`` spelling of each kind (and of the ``type`` field of its lines).
 CLI_NAMES = {
@@ -57,7 +57,18 @@ def outcome_record(outcome: Outcome) -> dict[str, Any]:
         "error": None if outcome.error is None else str(outcome.error),
         "polls": outcome.polls,
         "elapsed_s": round(outcome.elapsed, 3),
+        **_recovery_fields(outcome.recovery),
     }
+
+
+def _recovery_fields(recovery: Recovery | None) -> dict[str, Any]:
+    """``recovered`` and ``recovery_s`` (and why not) when recovery was waited for."""
+    if recovery is None:
+        return {}
+    fields: dict[str, Any] = {"recovered": recovery.recovered, "recovery_s": round(recovery.elapsed, 3)}
+    if recovery.reason is not None:
+        fields["recovery_reason"] = recovery.reason
+    return fields
 
 
 def result_record(result: RunResult) -> dict[str, Any]:
@@ -71,6 +82,7 @@ def result_record(result: RunResult) -> dict[str, Any]:
         "error": result.error,
         "polls": result.polls,
         "elapsed_s": round(result.elapsed, 3),
+        **_recovery_fields(result.recovery),
     }
 
 

@@ -109,6 +109,7 @@ def run_starts(
     deadline: float,
     quiet: bool,
     connect: Callable[[], ProgressClient],
+    until: str = "ended",
     metrics_port: int | None = None,
     metrics_host: str = "127.0.0.1",
 ) -> None:
@@ -143,7 +144,7 @@ def run_starts(
             click.echo(json.dumps(ref_record(ref)) if output == "json" else f"started {ref.operation_id}")
             return EXIT_OK
         err_console().print(f"started {ref.operation_id}")
-        return await wait_one(client, ref, deadline, output, quiet)
+        return await wait_one(client, ref, deadline, output, quiet, until)
 
     async def many(client: ProgressClient, stream: BinaryIO) -> int:
         batch = BatchRun(
@@ -154,6 +155,7 @@ def run_starts(
             deadline=deadline,
             quiet=quiet,
             title=f"{what}s",
+            until=until,
         )
 
         def start(row: Row) -> Awaitable[OperationRef]:
@@ -173,6 +175,7 @@ def run_starts(
                 skipped += 1
                 console.print(f"[yellow]skipped[/] line {row.line}: {escape(str(exc))}")
         options = {"deadline": deadline, "concurrency": concurrency, "max_rate": max_rate}
+        options["recovery"] = until == "recovered"
         return await run_journal(client, journal, targets, results or sys.stdout, options, skipped=skipped)
 
     async def go(stream: BinaryIO | None) -> int:

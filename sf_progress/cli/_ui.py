@@ -24,6 +24,7 @@ STATE_LABELS = {
     OperationState.ROLLING_BACK: "rolling back",
     OperationState.UNKNOWN: "unknown",
     OperationState.INVALID: "invalid",
+    OperationState.COMPLETED: "recovering",  # pending once Completed: its target is being checked
 }
 KIND_STYLES = {
     OutcomeKind.COMPLETED: "green",
