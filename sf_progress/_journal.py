@@ -42,7 +42,7 @@ from ._recovery import Recovery
 from ._targets import FaultTarget
 from ._waiting import Outcome, OutcomeKind
 
-__all__ = ["JOURNAL_VERSION", "Journal", "JournalError", "RunResult", "TargetState", "result_of", "target_of"]
+__all__ = ["JOURNAL_VERSION", "Gates", "Journal", "JournalError", "RunResult", "TargetState", "result_of", "target_of"]
 
 logger = logging.getLogger("sf_progress")
 
@@ -55,6 +55,38 @@ _V1_KINDS = {
     "node-transition": OperationType.NODE_TRANSITION,
 }
 _EVENTS = frozenset({"target", "intent", "accepted", "rejected", "state", "outcome"})
+#: Records of the whole run (no target number): its gates, and why it stopped starting.
+_RUN_EVENTS = frozenset({"gates", "aborted"})
+
+
+def _max_active(_: Gates, __: attrs.Attribute[int | None], value: int | None) -> None:
+    if value is not None and (type(value) is not int or value < 1):
+        raise ValueError(f"max_active must be an int >= 1 or None, got {value!r}")
+
+
+@attrs.frozen
+class Gates:
+    """How a run paces its starts (written once, when it is created; a resume keeps them).
+
+    ``max_active``: at most this many of its faults started and not yet ended (with
+    ``recovery``: not yet recovered); ``recovery``: wait for each target to recover;
+    ``abort_on_unrecovered``: once a target fails to recover by its deadline, start nothing
+    more (the active ones finish).
+    """
+
+    max_active: int | None = attrs.field(default=None, validator=_max_active)
+    recovery: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    abort_on_unrecovered: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+
+    def __attrs_post_init__(self) -> None:
+        if self.abort_on_unrecovered and not self.recovery:
+            raise ValueError("abort_on_unrecovered needs recovery=True (a run that does not wait for recovery "
+                             "cannot see a target fail to recover)")
+
+    @property
+    def paced(self) -> bool:
+        """Whether starts are interleaved with the results (a gate limits them)."""
+        return self.max_active is not None or self.abort_on_unrecovered
 
 
 @attrs.frozen
@@ -215,6 +247,8 @@ class Journal:
 
     def __init__(self, path: Path, file: Any, endpoint: str, targets: list[TargetState], notices: list[str]) -> None:
         self.path, self._file, self.endpoint, self.targets, self.notices = path, file, endpoint, targets, notices
+        self.gates = Gates()
+        self.aborted: str | None = None  # why the run stopped starting, if it did
 
     # --- opening ---------------------------------------------------------------------------
 
@@ -252,13 +286,16 @@ class Journal:
             raise JournalError(f"journal {str(target)!r} cannot be opened: {exc.strerror or exc}") from None
         _lock(file, target)
         try:
-            endpoint, targets, notices, good_end = _read(file.read(), target)
+            endpoint, targets, notices, good_end, run = _read(file.read(), target)
         except JournalError:
             file.close()
             raise
         file.seek(good_end)
         file.truncate()  # drop a cut last line, so appends start on a line of their own
-        return cls(target, file, endpoint, targets, notices)
+        journal = cls(target, file, endpoint, targets, notices)
+        journal.gates = run.get("gates", Gates())
+        journal.aborted = run.get("aborted")
+        return journal
 
     # --- writing -----------------------------------------------------------------------------
 
@@ -274,6 +311,14 @@ class Journal:
             self.targets.append(TargetState(target))
             added.append(n)
         return added
+
+    def set_gates(self, gates: Gates) -> None:
+        self.gates = gates
+        self._append({"event": "gates", **attrs.asdict(gates)})
+
+    def abort(self, reason: str) -> None:
+        self.aborted = reason
+        self._append({"event": "aborted", "reason": reason})
 
     def intents(self, numbers: Iterable[int]) -> None:
         for n in numbers:
@@ -319,7 +364,7 @@ def _lock(file: Any, path: Path) -> None:
         raise JournalError(f"journal {str(path)!r} is in use by another run (it is locked)") from None
 
 
-def _read(data: bytes, path: Path) -> tuple[str, list[TargetState], list[str], int]:
+def _read(data: bytes, path: Path) -> tuple[str, list[TargetState], list[str], int, dict[str, Any]]:
     notices: list[str] = []
     lines = data.split(b"\n")
     good_end = len(data)
@@ -332,6 +377,7 @@ def _read(data: bytes, path: Path) -> tuple[str, list[TargetState], list[str], i
     endpoint = ""
     version = JOURNAL_VERSION
     targets: list[TargetState] = []
+    run: dict[str, Any] = {}
     for number, raw in enumerate(complete, start=1):
         where = f"journal {str(path)!r} line {number}"
         try:
@@ -355,6 +401,14 @@ def _read(data: bytes, path: Path) -> tuple[str, list[TargetState], list[str], i
         # A version-1 journal resumed here gets its new lines in version 2's spelling.
         spelled = 2 if version > 1 or "event" in record else 1
         event = record.get("event" if spelled > 1 else "type")
+        if event in _RUN_EVENTS:
+            try:
+                run[event] = Gates(**{k: v for k, v in record.items() if k != "event"}) if event == "gates" else (
+                    str(record.get("reason", ""))
+                )
+            except (TypeError, ValueError) as exc:
+                raise JournalError(f"{where}: a record this journal cannot hold ({exc})") from None
+            continue
         n = record.get("n")
         if event not in _EVENTS or not isinstance(n, int):
             raise JournalError(f"{where}: not an sf_progress journal record")
@@ -380,7 +434,7 @@ def _read(data: bytes, path: Path) -> tuple[str, list[TargetState], list[str], i
             state.rejected = str(record.get("error", ""))
         elif event == "state":
             state.state = str(record.get("state"))
-    return endpoint, targets, notices, good_end
+    return endpoint, targets, notices, good_end, run
 
 
 def lines_of(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:

@@ -10,6 +10,7 @@ OperationId, and started again (with the same id) only if the cluster does not k
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 from collections.abc import AsyncIterator, Iterable
@@ -18,12 +19,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from ._errors import ALREADY_EXISTS, NODE_BUSY, BadRequestError, ConflictError, NotFoundError, SFProgressError
-from ._journal import Journal, JournalError, RunResult, TargetState
+from ._journal import Gates, Journal, JournalError, RunResult, TargetState
 from ._models import OperationRef
 from ._targets import FaultTarget
 from ._waiting import Backoff, Event, EventHook, OutcomeKind, StateChanged, call_hook
 
 if TYPE_CHECKING:  # the client imports nothing of this module, so this is no cycle
+    from ._batch import BatchWaiter
     from ._client import ProgressClient
 
 __all__ = ["FaultRun", "RunResult"]
@@ -57,15 +59,35 @@ class FaultRun:
         *,
         chunk: int = 256,
         settle: float = 2.0,
+        max_active: int | None = None,
+        recovery: bool = False,
+        abort_on_unrecovered: bool = False,
     ) -> FaultRun:
         """A new run with a new journal at *path*; *targets* are planned at once (one fsync).
 
         ``chunk`` starts share one fsync of their intents; ``settle`` is the seconds a
         resumed run gives a start that may still be in flight before sending it again.
+        The gates, kept in the journal (a resume runs with the same): ``max_active``, at
+        most this many faults started and not yet ended (with ``recovery``, not yet
+        recovered); ``recovery``, wait for each target to recover; ``abort_on_unrecovered``,
+        start nothing more once a target did not recover by its deadline.
         """
+        gates = Gates(max_active, recovery, abort_on_unrecovered)  # checked before the journal exists
         run = cls(client, Journal.create(path, client.endpoint), chunk=chunk, settle=settle)
+        if gates != Gates():
+            run.journal.set_gates(gates)
         run.plan(targets)
         return run
+
+    @property
+    def gates(self) -> Gates:
+        """The run's gates (from its journal)."""
+        return self.journal.gates
+
+    @property
+    def aborted(self) -> str | None:
+        """Why the run stopped starting faults (``abort_on_unrecovered``), or ``None``."""
+        return self.journal.aborted
 
     @classmethod
     async def resume(
@@ -120,10 +142,16 @@ class FaultRun:
         return target.ref
 
     async def start_pending(self) -> None:
-        """Send every planned start not sent yet, after checking those a killed run may have sent."""
+        """Send every planned start not sent yet, after checking those a killed run may have sent.
+
+        A run with ``max_active`` or ``abort_on_unrecovered`` only checks here: :meth:`results`
+        starts its targets as its gates allow.
+        """
         states = self.journal.targets
         uncertain = [n for n, s in enumerate(states) if s.intent and _open(s)]
         await self._settle(uncertain)
+        if self.journal.gates.paced:
+            return
         unsent = [n for n, s in enumerate(states) if not s.intent and _open(s)]
         for i in range(0, len(unsent), self.chunk):
             await self._start_chunk(unsent[i : i + self.chunk])
@@ -203,20 +231,25 @@ class FaultRun:
         not_found_grace: float | timedelta = 10.0,
         on_event: EventHook | None = None,
         coalesce: bool | None = None,
-        recovery: bool = False,
+        recovery: bool | None = None,
     ) -> AsyncIterator[RunResult]:
         """One result per target of the run: those recorded first, then the others as they end.
 
-        The options are ``wait_many``'s (``recovery=True``: a target's result comes once its
-        target recovered, or its deadline passed).  Each result is journaled as it comes; a resumed
-        run reports the same results again and sends no start for them.  A target whose
-        start was refused ends ``FAILED`` ("not started: ..."); one whose start is not
-        confirmed (a resume checks it again) ends ``FAILED`` too, and is not journaled.
+        The options are ``wait_many``'s; ``recovery`` defaults to the run's gate (``True``:
+        a target's result comes once its target recovered, or its deadline passed).  Each
+        result is journaled as it comes; a resumed run reports the same results again and
+        sends no start for them.  A target whose start was refused ends ``FAILED`` ("not
+        started: ..."); one whose start is not confirmed (a resume checks it again) ends
+        ``FAILED`` too, and is not journaled.  A run with ``max_active`` or
+        ``abort_on_unrecovered`` starts its targets here, as slots free; once aborted, the
+        targets it did not start end ``FAILED`` ("not started: the run was aborted ...").
         """
         if on_event is not None and not callable(on_event):
             raise TypeError(f"on_event must be callable, not {type(on_event).__name__}")
-        journal = self.journal
-        waiting: dict[OperationRef, int] = {}
+        journal, gates = self.journal, self.journal.gates
+        numbers: dict[OperationRef, int] = {}  # every target waited on here
+        active: set[OperationRef] = set()  # ... of which not ended yet
+        queue: collections.deque[int] = collections.deque()  # paced: not started yet
         for n, state in enumerate(journal.targets):
             if state.result is not None:
                 yield state.result
@@ -225,22 +258,23 @@ class FaultRun:
                 journal.outcome(result)
                 yield result
             elif state.accepted:
-                waiting[state.target.ref] = n
+                numbers[state.target.ref] = n
+                active.add(state.target.ref)
+            elif gates.paced and not state.intent:
+                queue.append(n)
             else:  # not journaled: a resume checks it again
-                yield RunResult(
-                    n, state.target, OutcomeKind.FAILED, error="start not confirmed: resume the run to check it"
-                )
+                yield _unconfirmed(n, state)
         journal.flush()
-        if waiting:
+        if active or queue:
 
             async def keep_states(event: Event) -> None:
                 # State changes worth keeping (Running, RollingBack) go into the journal too.
                 if isinstance(event, StateChanged) and not event.progress.is_terminal:
-                    journal.state(waiting[event.ref], event.progress.raw_state)
+                    journal.state(numbers[event.ref], event.progress.raw_state)
                 await call_hook(on_event, event)
 
             batch = self.client.wait_many(
-                list(waiting),
+                None,
                 deadline=deadline,
                 concurrency=concurrency,
                 max_rate=max_rate,
@@ -248,16 +282,68 @@ class FaultRun:
                 not_found_grace=not_found_grace,
                 on_event=keep_states,
                 coalesce=coalesce,
-                recovery=recovery,
+                recovery=gates.recovery if recovery is None else recovery,
             )
             async with batch:
+                if active:
+                    batch.add(*active)
+                for result in await self._fill(queue, numbers, active, batch):
+                    yield result
                 async for outcome in batch:
-                    n = waiting[outcome.ref]
+                    active.discard(outcome.ref)
+                    n = numbers[outcome.ref]
                     result = RunResult.of(n, journal.targets[n].target, outcome)
                     journal.outcome(result)
+                    if gates.abort_on_unrecovered and _unrecovered(result) and journal.aborted is None:
+                        reason = result.recovery.reason if result.recovery is not None else None
+                        journal.abort(f"target {n} ({result.ref.target}) did not recover: {reason}")
+                        logger.warning("run aborted: %s; no more faults are started", journal.aborted)
+                        journal.sync()
                     journal.flush()
                     yield result
+                    for result in await self._fill(queue, numbers, active, batch):
+                        yield result
+        for n in queue:  # the run was aborted before these were started
+            state = journal.targets[n]
+            error = f"not started: the run was aborted ({journal.aborted})"
+            yield RunResult(n, state.target, OutcomeKind.FAILED, error=error)
         journal.sync()
+
+    async def _fill(
+        self,
+        queue: collections.deque[int],
+        numbers: dict[OperationRef, int],
+        active: set[OperationRef],
+        batch: BatchWaiter,
+    ) -> list[RunResult]:
+        """Start queued targets while the gates allow; seal *batch* once nothing more will be added."""
+        journal, limit = self.journal, self.journal.gates.max_active
+        immediate = []
+        while queue and journal.aborted is None and (limit is None or len(active) < limit):
+            n = queue.popleft()
+            await self._start_chunk([n])  # its intent durable first, as for every start
+            state = journal.targets[n]
+            if state.accepted:
+                numbers[state.target.ref] = n
+                active.add(state.target.ref)
+                batch.add(state.target.ref)
+            elif state.rejected is not None:
+                result = RunResult(n, state.target, OutcomeKind.FAILED, error=f"not started: {state.rejected}")
+                journal.outcome(result)
+                immediate.append(result)
+            else:
+                immediate.append(_unconfirmed(n, state))
+        if not queue or journal.aborted is not None:
+            batch.seal()
+        return immediate
+
+
+def _unconfirmed(n: int, state: TargetState) -> RunResult:
+    return RunResult(n, state.target, OutcomeKind.FAILED, error="start not confirmed: resume the run to check it")
+
+
+def _unrecovered(result: RunResult) -> bool:
+    return result.recovery is not None and not result.recovery.recovered
 
 
 def _open(state: TargetState) -> bool:

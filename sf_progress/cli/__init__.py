@@ -277,7 +277,8 @@ def resume(
     async def go() -> int:
         async with connect() as client:
             options = {"deadline": deadline, "concurrency": concurrency, "max_rate": max_rate}
-            options["recovery"] = until == "recovered"
+            if click.get_current_context().get_parameter_source("until") is not click.core.ParameterSource.DEFAULT:
+                options["recovery"] = until == "recovered"  # else: the journal's own gate
             return await run_journal(client, journal, None, results or sys.stdout, options, force=force)
 
     with serve_metrics(metrics_port, metrics_host):

@@ -71,8 +71,14 @@ class BatchRun:
         title: str,
         backoff: Backoff | None = None,
         until: str = "ended",
+        max_active: int | None = None,
+        abort_on_unrecovered: bool = False,
     ) -> None:
         self.client, self.results, self.quiet, self.title = client, results, quiet, title
+        # --max-active: a start takes a slot, an outcome gives it back; --abort-on-unrecovered stops starting.
+        self.slots = None if max_active is None else asyncio.Semaphore(max_active)
+        self.abort_on_unrecovered = abort_on_unrecovered
+        self.aborted: str | None = None
         self.options = {
             "concurrency": concurrency,
             "max_rate": max_rate,
@@ -141,12 +147,15 @@ class BatchRun:
                             break
                         outcomes.append(outcome)
                         self.record(outcome_record(outcome))
+                        self.ended(outcome)
                 finally:
                     stopper.cancel()
                 total = batch.snapshot().total
         finally:
             restore_signals()
         summary(self.console, outcomes, total=total, interrupted=bool(stopped_by), skipped=self.skipped)
+        if self.aborted is not None:
+            self.console.print(f"[yellow]aborted:[/] {escape(self.aborted)}")
         if failure is not None:
             self.console.print(f"[red]error:[/] reading the input failed: {escape(str(failure))}")
         if stopped_by:
@@ -154,6 +163,23 @@ class BatchRun:
         unrecovered = any(o.recovery is not None and not o.recovery.recovered for o in outcomes)
         problems = bool(self.skipped or self.unrecorded or failure)
         return exit_code({o.kind for o in outcomes}, problems=problems, unrecovered=unrecovered)
+
+
+    def ended(self, outcome: Outcome) -> None:
+        """An outcome came: its slot frees; an unrecovered target may abort the starts."""
+        if self.slots is not None:
+            self.slots.release()
+        recovery = outcome.recovery
+        if self.abort_on_unrecovered and recovery is not None and not recovery.recovered and self.aborted is None:
+            self.aborted = f"{outcome.ref.target} did not recover: {recovery.reason}; no more faults are started"
+            if self.slots is not None:
+                self.slots.release()  # a start waiting for a slot sees the abort
+
+    async def slot(self) -> bool:
+        """Wait for a free slot (``--max-active``); ``False`` once the starts are aborted."""
+        if self.slots is not None and self.aborted is None:
+            await self.slots.acquire()
+        return self.aborted is None
 
 
 async def refs_from(rows: AsyncIterator[Row], report: Callable[[str], None]) -> AsyncIterator[OperationRef]:
@@ -178,9 +204,14 @@ async def started_refs(
     after the other, never in parallel.
     """
     async for row in rows:
+        if not await run.slot():
+            run.report(f"line {row.line}: not started: the run was aborted")
+            continue
         try:
             ref = await start(row)
         except (ValueError, TypeError, KeyError, SFProgressError) as exc:
+            if run.slots is not None:
+                run.slots.release()
             run.report(f"line {row.line}: not started: {exc}")
             continue
         recorded = run.record(started_record(ref))

@@ -33,6 +33,7 @@ async def run_journal(
     *,
     skipped: int = 0,
     force: bool = False,
+    gates: dict[str, Any] | None = None,
 ) -> int:
     """Create (*targets* given) or resume the run of *journal*; start what is left; print one line per target."""
     console = err_console()
@@ -41,25 +42,31 @@ async def run_journal(
         if targets is None:
             run = await FaultRun.resume(journal, client, force=force)
         else:
-            run = await FaultRun.create(journal, client, targets)
-    except JournalError as exc:
+            run = await FaultRun.create(journal, client, targets, **(gates or {}))
+    except (JournalError, ValueError) as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
         return EXIT_USAGE
     kinds: collections.Counter[OutcomeKind] = collections.Counter()
-    unrecovered = 0
+    unrecovered = held_back = 0
     try:
         await run.start_pending()
         async for result in run.results(**{k: v for k, v in options.items() if v is not None}):
-            kinds[result.outcome] += 1
+            if run.aborted is not None and result.state is None and "the run was aborted" in (result.error or ""):
+                held_back += 1  # not started because of the abort: the abort decides the exit code (7)
+            else:
+                kinds[result.outcome] += 1
             unrecovered += result.recovery is not None and not result.recovery.recovered
             write_record(results, result_record(result))
     finally:
         run.close()
+    if run.aborted is not None:
+        console.print(f"[yellow]aborted:[/] {escape(run.aborted)}")
     console.print(
         "run: "
         + ", ".join(f"{kind.value.replace('_', ' ')} {count}" for kind, count in sorted(kinds.items()))
         + (f", not recovered {unrecovered}" if unrecovered else "")
+        + (f", not started (aborted) {held_back}" if held_back else "")
         + (f", bad input lines {skipped}" if skipped else "")
         + f"  (journal {journal})"
     )
-    return exit_code(kinds, problems=bool(skipped), unrecovered=bool(unrecovered))
+    return exit_code(kinds, problems=bool(skipped), unrecovered=bool(unrecovered) or run.aborted is not None)

@@ -110,6 +110,8 @@ def run_starts(
     quiet: bool,
     connect: Callable[[], ProgressClient],
     until: str = "ended",
+    max_active: int | None = None,
+    abort_on_unrecovered: bool = False,
     metrics_port: int | None = None,
     metrics_host: str = "127.0.0.1",
 ) -> None:
@@ -132,6 +134,10 @@ def run_starts(
         ctx = click.get_current_context()
         if output != "json" and ctx.get_parameter_source("output") is not click.core.ParameterSource.DEFAULT:
             raise click.UsageError("with --from, results are JSON lines (-o json); the summary is on stderr")
+    elif max_active is not None or abort_on_unrecovered:
+        raise click.UsageError("--max-active and --abort-on-unrecovered pace many starts: they go with --from FILE")
+    if abort_on_unrecovered and until != "recovered":
+        raise click.UsageError("--abort-on-unrecovered goes with --until recovered")
 
     async def one(client: ProgressClient, fields: dict[str, str]) -> int:
         if operation_id is not None:
@@ -156,6 +162,8 @@ def run_starts(
             quiet=quiet,
             title=f"{what}s",
             until=until,
+            max_active=max_active,
+            abort_on_unrecovered=abort_on_unrecovered,
         )
 
         def start(row: Row) -> Awaitable[OperationRef]:
@@ -175,8 +183,11 @@ def run_starts(
                 skipped += 1
                 console.print(f"[yellow]skipped[/] line {row.line}: {escape(str(exc))}")
         options = {"deadline": deadline, "concurrency": concurrency, "max_rate": max_rate}
-        options["recovery"] = until == "recovered"
-        return await run_journal(client, journal, targets, results or sys.stdout, options, skipped=skipped)
+        recovery = until == "recovered"
+        gates = {"max_active": max_active, "recovery": recovery, "abort_on_unrecovered": abort_on_unrecovered}
+        return await run_journal(
+            client, journal, targets, results or sys.stdout, options, skipped=skipped, gates=gates
+        )
 
     async def go(stream: BinaryIO | None) -> int:
         async with connect() as client:
@@ -206,6 +217,18 @@ def common_options(what: str, columns: str) -> Callable[[Callable[..., Any]], Ca
             ),
             click.option(
                 "--wait", "wait_for_it", is_flag=True, help=f"Wait for the {what} to end (always so with --from)."
+            ),
+            click.option(
+                "--max-active",
+                type=click.IntRange(1),
+                help="With --from: at most N faults started and not yet ended (with --until recovered: not yet "
+                "recovered); the next starts when one slot frees.",
+            ),
+            click.option(
+                "--abort-on-unrecovered",
+                is_flag=True,
+                help="With --from and --until recovered: once a target does not recover by the deadline, start "
+                "nothing more, let the active ones finish, and exit 7.",
             ),
             click.option(
                 "--journal",
