@@ -302,11 +302,21 @@ def resume(
 )
 @click.option("--seed", type=int, default=None, help="Random seed, for a repeatable demo.")
 @click.option("--results", type=OutputFile(), help="Write one JSON line per finished restart here.")
+@click.option(
+    "--until",
+    type=click.Choice(["ended", "recovered"]),
+    default="recovered",
+    show_default=True,
+    help="Wait until each fault ended, or until its target recovered (the demo's partitions take a few seconds).",
+)
 @quiet_option
-def demo(partitions: int, fault_rate: float, seed: int | None, results: IO[str] | None, quiet: bool) -> None:
+def demo(
+    partitions: int, fault_rate: float, seed: int | None, results: IO[str] | None, until: str, quiet: bool
+) -> None:
     """Inject faults on an embedded fake cluster and watch them: no cluster needed.
 
-    Mostly partition restarts, with some data loss, quorum loss and node stops.
+    Mostly partition restarts, with some data loss, quorum loss and node stops; by default
+    each is waited on until its target recovered (``--until ended``: until the fault ended).
     """
     from ..testing import FakeCluster, Fault, Script  # only the demo needs the fake cluster
 
@@ -322,7 +332,9 @@ def demo(partitions: int, fault_rate: float, seed: int | None, results: IO[str] 
                 rollback=rng.uniform(0.5, 2.0),
                 error_code=-2147017729,
             )
-        return Script(duration=duration, result_while_running=roll > 0.6)
+        # Each target comes back some seconds after its fault ended, as real partitions rebuild.
+        recovery = min(rng.lognormvariate(0.3, 0.8), 20.0)
+        return Script(duration=duration, result_while_running=roll > 0.6, recovery=recovery)
 
     async def go() -> int:
         async with FakeCluster(planner=planner) as cluster, ProgressClient(cluster.url) as client:
@@ -351,6 +363,7 @@ def demo(partitions: int, fault_rate: float, seed: int | None, results: IO[str] 
                 deadline=120.0,
                 quiet=quiet,
                 title="demo restarts",
+                until=until,
             )
 
             for n in range(max(1, partitions // 25)):

@@ -130,6 +130,15 @@ def summary(console: Console, outcomes: list[Outcome], *, total: int, interrupte
     if skipped:
         table.add_row("bad input lines", str(skipped))
     console.print(table)
+    recoveries = sorted(o.recovery.elapsed for o in outcomes if o.recovery is not None and o.recovery.recovered)
+    missed = sum(1 for o in outcomes if o.recovery is not None and not o.recovery.recovered)
+    if recoveries or missed:
+        line = f"recovery: {len(recoveries)} recovered, {missed} not"
+        if recoveries:
+            median = recoveries[len(recoveries) // 2]
+            p95 = recoveries[min(len(recoveries) - 1, int(len(recoveries) * 0.95))]
+            line += f"; after the fault ended: median {median:.1f}s, p95 {p95:.1f}s, slowest {recoveries[-1]:.1f}s"
+        console.print(line, style="yellow" if missed else "green")
     slowest = sorted(outcomes, key=lambda o: o.elapsed, reverse=True)[:5]
     if slowest:
         slow = Table(title="slowest operations", title_justify="left")
