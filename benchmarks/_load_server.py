@@ -1,7 +1,7 @@
 """A FakeCluster in its own process, steered over stdin/stdout (one JSON line each way).
 
 Used by bench_cluster_load.py, so that the gateway's CPU is read in the gateway's own
-process, apart from the client's.  Commands: reset, add, crowd, faults, stats.
+process, apart from the client's.  Commands: reset, add, crowd, faults, stats, lags, back_at.
 """
 
 from __future__ import annotations
@@ -26,14 +26,16 @@ def handle(cluster: FakeCluster, command: dict[str, Any]) -> dict[str, Any]:
     if name == "reset":
         cluster.operations.clear()
         cluster._active.clear()
+        cluster.targets.by_partition.clear()
         cluster.by_route.clear()
         cluster.requests = 0
         cluster.clear_faults()
         gc.collect()  # the last case's operations are not collected on the next one's time
         return {"ok": True}
     if name == "add":
-        for sid, pid, oid, duration in command["ops"]:
-            cluster.add_operation(OperationRef(sid, pid, oid), Script(duration=duration))
+        for sid, pid, oid, duration, *recovery in command["ops"]:
+            script = Script(duration=duration, recovery=recovery[0] if recovery else 0.0)
+            cluster.add_operation(OperationRef(sid, pid, oid), script)
         return {"ok": True}
     if name == "crowd":
         for _ in range(command["n"]):
@@ -46,6 +48,12 @@ def handle(cluster: FakeCluster, command: dict[str, Any]) -> dict[str, Any]:
         return {"cpu_s": time.process_time(), "by_route": dict(cluster.by_route)}
     if name == "lags":
         return {"lags": cluster.detection_lags()}
+    if name == "back_at":  # when each operation's target came back: its end plus its recovery
+        back = {}
+        for op_id, op in cluster.operations.items():
+            ended = op.state_at(float("inf"))[1]
+            back[str(op_id)] = None if ended is None else ended + op.script.recovery
+        return {"back_at": back}
     raise ValueError(name)
 
 

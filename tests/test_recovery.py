@@ -53,7 +53,7 @@ async def test_a_partition_recovers_when_its_scripted_time_has_passed(
     started = client.clock.monotonic()
     recovery = await client.wait_for_recovery(ref, backoff=EVERY_HALF_SECOND)
     back = started + recovery.elapsed - ended  # seconds from the fault's end to the check that saw it back
-    assert 12 <= back <= 12 + 0.5 + 1e-6
+    assert 12 <= back <= 12 + 0.5 + 0.25  # one check interval (+ the real time a loaded machine adds)
     assert recovery.recovered
     assert recovery.reason is None
     assert recovery.checks > 1

@@ -17,7 +17,9 @@ from sf_progress import (
     FaultProgress,
     FaultRun,
     FaultTarget,
+    HealthState,
     JournalError,
+    NodeFacts,
     NodeTransitionProgress,
     NodeTransitionSpec,
     NodeTransitionType,
@@ -28,12 +30,15 @@ from sf_progress import (
     Outcome,
     OutcomeKind,
     PartitionDataLossProgress,
+    PartitionFacts,
     PartitionQuorumLossProgress,
     PartitionRestartProgress,
     ProgressClient,
     ProgressHook,
     QuorumLossMode,
     QuorumLossSpec,
+    Recovery,
+    RecoveryTimeout,
     RestartPartitionMode,
     RestartSpec,
     RetryPolicy,
@@ -140,3 +145,27 @@ async def start_every_kind(client: ProgressClient) -> None:
         "https://c:19080", tls=TLSConfig(server_thumbprints=["ab" * 20], allow_insecure_http=False), token_provider=tokens
     )
     print(clock.monotonic(), hook, progress_hook, secured)
+
+
+async def recovered(client: ProgressClient, ref: OperationRef) -> None:
+    recovery: Recovery = await client.wait_for_recovery(ref, deadline=60, transition="start")
+    ok: bool = recovery.recovered
+    took: float = recovery.elapsed
+    why: str | None = recovery.reason
+    facts: PartitionFacts | None = recovery.partition
+    node: NodeFacts | None = recovery.node
+    health: HealthState | None = None if facts is None else facts.health
+    print(ok, took, why, node, health)
+    try:
+        await client.wait_for_completion(ref, recovery=True)
+    except RecoveryTimeout as exc:
+        last: Recovery = exc.recovery
+        print(last.reason)
+    async with client.wait_many([ref], recovery=True) as batch:
+        async for outcome in batch:
+            r: Recovery | None = outcome.recovery
+            print(r, batch.snapshot().recovering)
+    run = await FaultRun.create("run.jsonl", client, [], max_active=4, recovery=True, abort_on_unrecovered=True)
+    async for result in run.results():
+        rr: Recovery | None = result.recovery
+        print(rr, run.aborted, run.gates.max_active)
