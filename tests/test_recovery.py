@@ -300,3 +300,23 @@ def test_the_node_judgement() -> None:
     down = {"NodeStatus": "Down", "IsStopped": True, "InstanceId": "7"}
     assert judge_node("n", down, None, NodeTransitionType.STOP, "7").ok
     assert not judge_node("n", down, None, NodeTransitionType.START, "7").ok
+
+
+async def test_a_stateless_partition_counts_its_instances_against_the_up_nodes(
+    client: ProgressClient, cluster: FakeCluster
+) -> None:
+    """InstanceCount -1: recovered when as many instances are Ready as nodes are up (the node list is read, paged)."""
+    pid = uuid.uuid4()
+    cluster.add_service("fabric:/app/web", [pid], stateful=False)
+    cluster.targets.page_size = 2
+    target = FaultTarget.restart("fabric:/app/web", pid)
+    cluster.plan(target.operation_id, Script(duration=1, recovery=4))
+    await client.start(target)
+    await client.wait_for_completion(target.ref)
+    recovery = await client.wait_for_recovery(target.ref, backoff=EVERY_HALF_SECOND)
+    assert recovery.recovered
+    assert recovery.partition is not None
+    facts = recovery.partition
+    assert (facts.service_kind, facts.target, facts.ready, facts.expected) == ("Stateless", -1, 5, 5)
+    nodes = [path for _, path in cluster.seen if path.startswith("/Nodes?")]
+    assert any("ContinuationToken=" in path for path in nodes)  # every page of the node list
