@@ -1,0 +1,159 @@
+"""``sf_progress.sync``: the blocking client, from threads, from a running loop's thread, Ctrl-C, close."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from sf_progress import FaultTarget, OperationState, OutcomeKind, RecoveryTimeout
+from sf_progress.sync import SyncProgressClient
+from sf_progress.testing import Script
+
+from .test_cli import ThreadedCluster
+
+SVC = "fabric:/app/svc"
+
+
+@pytest.fixture
+def fake() -> Iterator[ThreadedCluster]:
+    threaded = ThreadedCluster(default_script=Script(duration=3))
+    yield threaded
+    threaded.close()
+
+
+def test_start_wait_and_read_every_kind(fake: ThreadedCluster) -> None:
+    """The blocking calls do what the async ones do, over one pooled session."""
+    with SyncProgressClient(fake.cluster.url) as client:
+        refs = [
+            client.start_partition_restart(SVC, uuid.uuid4()),
+            client.start_data_loss(SVC, uuid.uuid4(), "FullDataLoss"),
+            client.start_quorum_loss(SVC, uuid.uuid4(), 5),
+            client.start_node_transition("_Node_1", "stop", stop_duration=300),
+            client.start(FaultTarget.restart(SVC, uuid.uuid4())),
+        ]
+        assert client.get_progress(refs[0]).state is OperationState.RUNNING
+        assert client.wait_for_completion(refs[0]).state is OperationState.COMPLETED
+        outcomes = client.wait_many(refs, recovery=True)
+        assert sorted(o.kind.value for o in outcomes) == ["completed"] * 5
+        assert all(o.recovery is not None and o.recovery.recovered for o in outcomes)
+        assert client.wait_for_recovery(refs[1]).recovered
+        assert {op.operation_id for op in client.list_fault_operations()} >= {r.operation_id for r in refs}
+
+
+def test_blocking_waits_from_several_threads_at_once(fake: ThreadedCluster) -> None:
+    """Eight threads, each starting and waiting, on one client: every wait ends, none blocks another."""
+    results: list[OperationState] = []
+    errors: list[BaseException] = []
+    with SyncProgressClient(fake.cluster.url) as client:
+
+        def work() -> None:
+            try:
+                ref = client.start_partition_restart(SVC, uuid.uuid4())
+                results.append(client.wait_for_completion(ref).state)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    assert errors == []
+    assert results == [OperationState.COMPLETED] * 8
+
+
+async def test_usable_from_the_thread_of_a_running_loop(fake: ThreadedCluster) -> None:
+    """Called from a coroutine (this test's loop is running): it blocks this thread only, and works."""
+    asyncio.get_running_loop()
+    with SyncProgressClient(fake.cluster.url) as client:
+        ref = client.start_partition_restart(SVC, uuid.uuid4())
+        assert client.wait_for_completion(ref).state is OperationState.COMPLETED
+
+
+def test_errors_are_the_async_clients(fake: ThreadedCluster) -> None:
+    """Typed errors cross the thread as they are; bad arguments before anything is sent."""
+    fake.do(setattr, fake.cluster, "default_script", Script(duration=1, recovery=float("inf")))
+    with SyncProgressClient(fake.cluster.url) as client:
+        with pytest.raises(ValueError, match="mode"):
+            client.start_partition_restart(SVC, uuid.uuid4(), mode="Everything")
+        with pytest.raises(TypeError, match=r"concurrency|operations"):
+            client.wait_many([42])  # type: ignore[list-item]
+        ref = client.start_partition_restart(SVC, uuid.uuid4())
+        with pytest.raises(RecoveryTimeout):
+            client.wait_for_completion(ref, recovery=True, deadline=20)
+    with pytest.raises(TypeError):
+        SyncProgressClient(fake.cluster.url, cancel_on_interrupt="yes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="endpoint"):
+        SyncProgressClient("not a url")
+
+
+def test_close_is_idempotent_and_a_closed_client_refuses(fake: ThreadedCluster) -> None:
+    """close() twice is fine; any call after it is a RuntimeError; the loop's thread is gone."""
+    client = SyncProgressClient(fake.cluster.url)
+    client.start_partition_restart(SVC, uuid.uuid4())
+    client.close()
+    client.close()
+    assert client.closed
+    assert not client._thread.is_alive()
+    with pytest.raises(RuntimeError, match="closed"):
+        client.start_partition_restart(SVC, uuid.uuid4())
+    assert "closed" in repr(client)
+
+
+def test_a_batch_outcome_order_and_kinds(fake: ThreadedCluster) -> None:
+    """wait_many returns one outcome per operation, in the order they ended."""
+    with SyncProgressClient(fake.cluster.url) as client:
+        fast = client.start(FaultTarget.restart(SVC, uuid.uuid4()))
+        outcomes = client.wait_many([fast, fast])
+    assert [o.kind for o in outcomes] == [OutcomeKind.COMPLETED]
+
+
+@pytest.mark.real_wait
+def test_ctrl_c_stops_the_wait_and_cancels_the_fault(tmp_path: object) -> None:
+    """SIGINT during a blocking wait: KeyboardInterrupt in the caller, the fault's cancel sent (real processes)."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "sf_progress.testing", "--duration", "1000", "--watch-stdin"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()
+        script = textwrap.dedent(f"""
+            import sys, uuid
+            from sf_progress.sync import SyncProgressClient
+            client = SyncProgressClient({url!r}, cancel_on_interrupt=True)
+            ref = client.start_partition_restart("fabric:/app/svc", uuid.uuid4())
+            print(ref.operation_id, flush=True)
+            try:
+                client.wait_for_completion(ref, deadline=600)
+            except KeyboardInterrupt:
+                state = client.get_progress(ref).state.value
+                print("interrupted", state, flush=True)
+                client.close()
+                sys.exit(130)
+        """)
+        waiter = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        assert waiter.stdout is not None
+        op_id = waiter.stdout.readline().strip()
+        uuid.UUID(op_id)
+        time.sleep(1.0)  # well inside the wait
+        waiter.send_signal(signal.SIGINT)
+        out, _ = waiter.communicate(timeout=60)
+        assert waiter.returncode == 130, out
+        assert out.split()[0] == "interrupted"
+        assert out.split()[1] in ("RollingBack", "Cancelled")  # the cancel was sent
+    finally:
+        server.stdin.close()  # type: ignore[union-attr]
+        server.wait(30)
+        server.stdout.close()  # type: ignore[union-attr]
