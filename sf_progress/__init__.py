@@ -1,5 +1,7 @@
 """sf_progress: an asyncio client for Service Fabric fault operations (restarts, data/quorum loss, nodes)."""
 
+from typing import Any
+
 from ._auth import AadMetadata, AadTokenProvider, TokenProvider
 from ._batch import BatchSnapshot, BatchWaiter, OperationLike
 from ._client import ProgressClient
@@ -51,6 +53,17 @@ from ._targets import DataLossSpec, FaultTarget, NodeTransitionSpec, QuorumLossS
 from ._version import __version__
 from ._waiting import Backoff, Event, EventHook, GaveUp, Outcome, OutcomeKind, Retrying, StateChanged
 from ._waits import ProgressHook
+
+
+def discover(discover_system: bool = True) -> dict[str, Any]:
+    """Chaos Toolkit discovery (``chaos discover --no-install sf_progress``) of ``sf_progress.chaostoolkit``.
+
+    Needs the ``chaostoolkit`` extra; imported only when called, so ``import sf_progress`` pays nothing for it.
+    """
+    from .chaostoolkit import discover as discover_activities
+
+    return discover_activities(discover_system)
+
 
 __all__ = [
     "AadMetadata",
@@ -121,6 +134,7 @@ __all__ = [
     "TransportTimeout",
     "WaitTimeout",
     "__version__",
+    "discover",
     "is_testing",
     "set_testing",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import logging
 import threading
 import uuid
@@ -76,14 +77,26 @@ class SyncProgressClient:
     # --- plumbing ------------------------------------------------------------------------
 
     def _run(self, make: Callable[[], Coroutine[Any, Any, T]], on_interrupt: Iterable[OperationRef] = ()) -> T:
+        # The caller's context (an OpenTelemetry span, say) goes with the call: spans nest under it.
+        context = contextvars.copy_context()
+        result: concurrent.futures.Future[T] = concurrent.futures.Future()
+        tasks: list[asyncio.Task[T]] = []
+
+        def spawn() -> None:
+            if not result.set_running_or_notify_cancel():
+                return
+            task = context.run(self._loop.create_task, make())  # the task runs in a copy of the context
+            tasks.append(task)
+            task.add_done_callback(lambda done: _settle(done, result))
+
         with self._lock:
             if self._closed:
                 raise RuntimeError("this SyncProgressClient is closed; create a new one")
-            future = asyncio.run_coroutine_threadsafe(make(), self._loop)
+            self._loop.call_soon_threadsafe(spawn)
         try:
-            return future.result()
+            return result.result()
         except KeyboardInterrupt:
-            future.cancel()
+            self._loop.call_soon_threadsafe(lambda: [task.cancel() for task in tasks])
             refs = list(on_interrupt)
             if refs and self.cancel_on_interrupt:
                 self._cancel_quietly(refs)
@@ -298,3 +311,13 @@ class SyncProgressClient:
 
         refs = [item for item in items if isinstance(item, OperationRef)]
         return self._run(collect, on_interrupt=refs)
+
+
+def _settle(task: asyncio.Task[T], result: concurrent.futures.Future[T]) -> None:
+    """Hand a finished task's result (or error, or cancellation) to the caller's future."""
+    if task.cancelled():
+        result.set_exception(concurrent.futures.CancelledError())
+    elif task.exception() is not None:
+        result.set_exception(task.exception())
+    else:
+        result.set_result(task.result())

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import uuid
 from collections.abc import Callable
 from types import FrameType
 
@@ -32,6 +33,11 @@ async def _serve(args: argparse.Namespace) -> None:
         async with FakeCluster(
             host=args.host, port=args.port, default_script=Script(duration=args.duration)
         ) as cluster:
+            services: dict[str, list[str]] = {}
+            for service, partition in args.partition:
+                services.setdefault(service, []).append(partition)
+            for service, partitions in services.items():
+                cluster.add_service(service, partitions)
             print(cluster.url, flush=True)
             await stop.wait()
     finally:
@@ -76,6 +82,16 @@ def _port(text: str) -> int:
 _port.__name__ = "port (0-65535)"
 
 
+def _partition(text: str) -> tuple[str, str]:
+    service, sep, partition = text.rpartition("=")
+    if not sep or not service:
+        raise ValueError(text)
+    return service, str(uuid.UUID(partition))
+
+
+_partition.__name__ = "partition (SERVICE=GUID)"
+
+
 def _duration(text: str) -> float:
     seconds = float(text)
     if not 0 <= seconds < math.inf:
@@ -93,6 +109,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=_port, default=0)
     parser.add_argument("--duration", type=_duration, default=0.0, help="seconds each operation runs")
     parser.add_argument("--watch-stdin", action="store_true", help="exit when stdin closes")
+    parser.add_argument(
+        "--partition",
+        action="append",
+        default=[],
+        type=_partition,
+        metavar="SERVICE=PARTITION_ID",
+        help="declare a (stateful) partition the cluster has from the start, e.g. fabric:/app/svc=<guid>; repeatable",
+    )
     args = parser.parse_args(argv)
     try:
         asyncio.run(_serve(args))

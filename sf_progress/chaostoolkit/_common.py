@@ -1,0 +1,109 @@
+"""What the activities share: starting and waiting for a fault, its JSON-able result, and the faults started here."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from chaoslib.exceptions import ActivityFailed
+
+from .. import (
+    FaultProgress,
+    FaultTarget,
+    OperationRef,
+    OperationType,
+    OutcomeKind,
+    RecoveryTimeout,
+    SFProgressError,
+    WaitTimeout,
+)
+from ._connect import client_for, logger
+
+__all__ = ["STARTED", "failed", "ref_json", "run_fault"]
+
+#: Every fault the actions of this process started (a rollback cancels those still active).
+STARTED: list[OperationRef] = []
+
+
+def ref_json(ref: OperationRef) -> dict[str, Any]:
+    """The fields that name an operation, as plain JSON."""
+    named: dict[str, Any] = {"operation_id": str(ref.operation_id), "type": ref.kind.value}
+    if ref.node_name is not None:
+        named["node_name"] = ref.node_name
+    else:
+        named["service_id"] = ref.service_id
+        named["partition_id"] = str(ref.partition_id)
+    return named
+
+
+def progress_json(ref: OperationRef, progress: FaultProgress | None) -> dict[str, Any]:
+    return {
+        **ref_json(ref),
+        "state": None if progress is None else progress.raw_state,
+        "error_code": None if progress is None else progress.error_code,
+    }
+
+
+def failed(what: str, exc: BaseException) -> ActivityFailed:
+    """The toolkit's failure for an sf_progress error (or bad input): one clear line, no traceback."""
+    return ActivityFailed(f"{what}: {exc}")
+
+
+def run_fault(
+    make: Any,
+    what: str,
+    wait: bool,
+    until_recovered: bool,
+    timeout: float,
+    configuration: Mapping[str, Any] | None,
+    secrets: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """Start the fault ``make()`` describes; wait (``timeout`` seconds at most) unless ``wait`` is false."""
+    try:
+        target: FaultTarget = make()
+        seconds = float(timeout)
+        if not seconds > 0:
+            raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+    except (ValueError, TypeError) as exc:
+        raise failed(f"{what}: bad arguments", exc) from None
+    started = time.monotonic()
+    with client_for(configuration, secrets) as client:
+        try:
+            ref = client.start(target)
+        except SFProgressError as exc:
+            raise failed(f"{what} was not started", exc) from None
+        STARTED.append(ref)
+        logger.info("sf_progress: started %s", ref)
+        if not wait:
+            return {**ref_json(ref), "state": "Running", "elapsed_s": 0.0}
+        try:
+            progress = client.wait_for_completion(ref, deadline=seconds, recovery=until_recovered)
+        except RecoveryTimeout as exc:
+            raise failed(f"{what} completed, but its target did not recover", exc) from None
+        except WaitTimeout as exc:
+            raise failed(f"{what} did not end within {seconds:g}s (its timeout)", exc) from None
+        except SFProgressError as exc:
+            raise failed(f"{what} could not be followed", exc) from None
+        elapsed = time.monotonic() - started
+        if OutcomeKind.for_state(progress.state) is not OutcomeKind.COMPLETED:
+            raise ActivityFailed(f"{what} ended {progress.raw_state} (error code {progress.error_code}): {ref}")
+        result = {**progress_json(ref, progress), "elapsed_s": round(elapsed, 3)}
+        if until_recovered:
+            result["recovered"] = True
+        logger.info("sf_progress: %s ended %s in %.1fs", ref, progress.raw_state, elapsed)
+        return result
+
+
+def kind_of(name: str) -> OperationType:
+    """A fault kind from its wire name (``PartitionRestart``) or the command line's (``restart``)."""
+    spellings = {
+        "restart": OperationType.PARTITION_RESTART,
+        "data-loss": OperationType.PARTITION_DATA_LOSS,
+        "quorum-loss": OperationType.PARTITION_QUORUM_LOSS,
+        "node-transition": OperationType.NODE_TRANSITION,
+    }
+    kind = spellings.get(name) or next((k for k in spellings.values() if k.value == name), None)
+    if kind is None:
+        raise ValueError(f"type must be one of {', '.join(spellings)} (or their wire names), got {name!r}")
+    return kind

@@ -1,0 +1,50 @@
+"""Chaos Toolkit rollbacks: cancel a fault, or every fault this experiment's actions started that is still active."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from .. import SFProgressError
+from ._common import STARTED, failed
+from ._connect import client_for, logger
+
+__all__ = ["cancel_fault", "cancel_started_faults"]
+
+
+def cancel_fault(
+    operation_id: str,
+    force: bool = False,
+    timeout: float = 60,
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Cancel a running fault operation (``force`` only after a graceful cancel)."""
+    with client_for(configuration, secrets) as client:
+        try:
+            client.cancel_operation(uuid.UUID(str(operation_id)), force=bool(force), timeout=int(timeout))
+        except (ValueError, TypeError, SFProgressError) as exc:
+            raise failed("cancel_fault", exc) from None
+    return {"operation_id": str(operation_id), "cancelled": True}
+
+
+def cancel_started_faults(
+    force: bool = False,
+    timeout: float = 60,
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Cancel every fault the actions of this run started that is still active; return what was cancelled."""
+    cancelled = []
+    with client_for(configuration, secrets) as client:
+        for ref in list(STARTED):
+            try:
+                if client.get_progress(ref, timeout=int(timeout)).is_terminal:
+                    continue
+                client.cancel_operation(ref, force=bool(force), timeout=int(timeout))
+            except SFProgressError as exc:  # one that cannot be cancelled never stops the others
+                logger.warning("sf_progress: could not cancel %s: %s", ref, exc)
+                continue
+            logger.info("sf_progress: cancelled %s", ref)
+            cancelled.append({"operation_id": str(ref.operation_id), "type": ref.kind.value})
+    return cancelled

@@ -1,0 +1,232 @@
+"""The Chaos Toolkit extension, run by the real ``chaos`` command against a real loopback FakeCluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sf_progress import OperationState
+from sf_progress.testing import Script
+
+from .test_cli import ThreadedCluster
+
+pytestmark = pytest.mark.real_wait  # the toolkit runs in its own process, in real time
+SERVICE = "fabric:/app/svc"
+CHAOS = shutil.which("chaos") or str(Path(sys.executable).with_name("chaos"))
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "chaostoolkit" / "restart-and-recover.json"
+
+
+@pytest.fixture
+def fake() -> Iterator[ThreadedCluster]:
+    threaded = ThreadedCluster(default_script=Script(duration=1.0, recovery=0.5))
+    yield threaded
+    threaded.close()
+
+
+def activity(kind: str, module: str, func: str, **arguments: Any) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "name": func.replace("_", "-"),
+        "provider": {"type": "python", "module": f"sf_progress.chaostoolkit.{module}", "func": func,
+                     "arguments": arguments},
+    }
+
+
+def experiment(method: list[dict[str, Any]], *, steady: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "version": "1.0.0",
+        "title": "sf_progress test",
+        "description": "a test experiment",
+        "configuration": {"sf_endpoint": {"type": "env", "key": "SF_ENDPOINT"}},
+        "method": method,
+        "rollbacks": [activity("action", "rollbacks", "cancel_started_faults")],
+    }
+    if steady:
+        body["steady-state-hypothesis"] = {"title": "healthy", "probes": steady}
+    return body
+
+
+def chaos_run(tmp_path: Path, url: str, body: dict[str, Any] | Path) -> tuple[dict[str, Any], subprocess.CompletedProcess[str]]:
+    path = body if isinstance(body, Path) else tmp_path / "experiment.json"
+    if not isinstance(body, Path):
+        path.write_text(json.dumps(body))
+    journal = tmp_path / "journal.json"
+    result = subprocess.run(
+        [CHAOS, "--log-file", str(tmp_path / "chaostoolkit.log"), "run", "--journal-path", str(journal), str(path)],
+        env={**os.environ, "SF_ENDPOINT": url, "SF_PARTITION": str(uuid.UUID(int=7))},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    return json.loads(journal.read_text()), result
+
+
+def recovered_probe(pid: str) -> dict[str, Any]:
+    probe = activity("probe", "probes", "partition_recovered", service_id=SERVICE, partition_id=pid, timeout=10)
+    probe["tolerance"] = True
+    return probe
+
+
+@pytest.mark.parametrize("kind", ["restart", "data_loss", "quorum_loss", "node"])
+def test_a_passing_experiment_for_each_fault_kind(fake: ThreadedCluster, tmp_path: Path, kind: str) -> None:
+    """Steady state, the fault (waited for, until recovered), steady state again: completed; one start per action."""
+    pid = str(uuid.uuid4())
+    fake.do(fake.cluster.add_service, SERVICE, [pid])
+    method = {
+        "restart": [activity("action", "actions", "restart_partition", service_id=SERVICE, partition_id=pid,
+                             until_recovered=True, timeout=60)],
+        "data_loss": [activity("action", "actions", "induce_data_loss", service_id=SERVICE, partition_id=pid,
+                               mode="FullDataLoss", until_recovered=True, timeout=60)],
+        "quorum_loss": [activity("action", "actions", "induce_quorum_loss", service_id=SERVICE, partition_id=pid,
+                                 duration=2, until_recovered=True, timeout=60)],
+        "node": [activity("action", "actions", "stop_node", node_name="_Node_2", duration=300, timeout=60),
+                 activity("action", "actions", "start_node", node_name="_Node_2", until_recovered=True, timeout=60)],
+    }[kind]
+    journal, result = chaos_run(tmp_path, fake.cluster.url, experiment(method, steady=[recovered_probe(pid)]))
+    assert journal["status"] == "completed", result.stderr
+    assert not journal["deviated"]
+    assert [run["status"] for run in journal["run"]] == ["succeeded"] * len(method)
+    outputs = [run["output"] for run in journal["run"]]
+    assert all(output["state"] == "Completed" for output in outputs)
+    assert fake.cluster.by_route["start"] == len(method)  # exactly one start per action
+    assert {str(op) for op in fake.cluster.operations} == {output["operation_id"] for output in outputs}
+    if kind != "node" or len(outputs) > 1:
+        assert outputs[-1]["recovered"] is True
+
+
+def test_a_faulted_action_fails_and_the_rollback_cancels_what_is_still_running(
+    fake: ThreadedCluster, tmp_path: Path
+) -> None:
+    """A restart left running, then a data loss that Faults: the action fails, the run deviates, the restart is cancelled."""
+    pid, other = str(uuid.uuid4()), str(uuid.uuid4())
+    fake.do(fake.cluster.add_service, SERVICE, [pid, other])
+    fake.do(setattr, fake.cluster, "planner", lambda ref: (
+        Script(duration=1, outcome=OperationState.FAULTED) if ref.kind.value == "PartitionDataLoss"
+        else Script(duration=600)
+    ))
+    method = [
+        activity("action", "actions", "restart_partition", service_id=SERVICE, partition_id=pid, wait=False),
+        activity("action", "actions", "induce_data_loss", service_id=SERVICE, partition_id=other, timeout=30),
+    ]
+    steady = [recovered_probe(pid)]
+    steady[0]["provider"]["arguments"]["timeout"] = 2
+    journal, result = chaos_run(tmp_path, fake.cluster.url, experiment(method, steady=steady))
+    assert journal["deviated"] or journal["status"] == "failed", journal["status"]
+    assert [run["status"] for run in journal["run"]] == ["succeeded", "failed"]
+    assert "data loss ended Faulted" in journal["run"][1]["exception"][-1]
+    assert fake.cluster.by_route["cancel"] == 1  # the rollback cancelled the restart still running
+    (rollback,) = journal["rollbacks"]
+    assert [c["type"] for c in rollback["output"]] == ["PartitionRestart"]
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_the_action_enforces_its_timeout(fake: ThreadedCluster, tmp_path: Path) -> None:
+    """A fault that runs longer than the action's timeout: the action fails after that long, saying so."""
+    fake.do(setattr, fake.cluster, "default_script", Script(duration=600))
+    method = [activity("action", "actions", "restart_partition", service_id=SERVICE, partition_id=str(uuid.uuid4()),
+                       timeout=2)]
+    journal, _ = chaos_run(tmp_path, fake.cluster.url, experiment(method))
+    (run,) = journal["run"]
+    assert run["status"] == "failed"
+    assert "did not end within 2s (its timeout)" in run["exception"][-1]
+    assert run["duration"] < 30
+
+
+def test_an_unreachable_endpoint_is_a_clear_failure(tmp_path: Path) -> None:
+    """Nothing listens there: ActivityFailed with what went wrong, no traceback on the console."""
+    method = [activity("action", "actions", "restart_partition", service_id=SERVICE, partition_id=str(uuid.uuid4()))]
+    journal, result = chaos_run(tmp_path, "http://127.0.0.1:9", experiment(method))
+    (run,) = journal["run"]
+    assert run["status"] == "failed"
+    assert "partition restart was not started" in run["exception"][-1]
+    assert "127.0.0.1:9" in run["exception"][-1]
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_the_example_experiment_runs(fake: ThreadedCluster, tmp_path: Path) -> None:
+    """examples/chaostoolkit/restart-and-recover.json, as the README runs it."""
+    fake.do(fake.cluster.add_service, "fabric:/app/svc", [str(uuid.UUID(int=7))])
+    journal, result = chaos_run(tmp_path, fake.cluster.url, EXAMPLE)
+    assert journal["status"] == "completed", result.stderr
+    assert journal["run"][0]["output"]["recovered"] is True
+    assert "sf_progress: started" in (tmp_path / "chaostoolkit.log").read_text()  # our log reaches the toolkit's
+
+
+def test_chaos_discover_lists_every_activity(tmp_path: Path) -> None:
+    """`chaos discover --no-install sf_progress`: every action, probe and rollback, with its arguments."""
+    out = tmp_path / "discovery.json"
+    subprocess.run([CHAOS, "discover", "--no-install", "--no-system-info", "--discovery-path", str(out), "sf_progress"],
+                   check=True, capture_output=True, timeout=120)
+    activities = {a["name"]: a for a in json.loads(out.read_text())["activities"]}
+    assert set(activities) == {
+        "restart_partition", "induce_data_loss", "induce_quorum_loss", "stop_node", "start_node",
+        "fault_progress", "fault_operations", "partition_recovered", "node_recovered",
+        "cancel_fault", "cancel_started_faults",
+    }
+    args = [a["name"] for a in activities["induce_quorum_loss"]["arguments"]]
+    assert args == ["service_id", "partition_id", "duration", "mode", "wait", "until_recovered", "timeout",
+                    "configuration", "secrets"]
+    assert activities["partition_recovered"]["type"] == "probe"
+    assert all(a["doc"] for a in activities.values())
+
+
+def test_the_extension_costs_import_sf_progress_nothing() -> None:
+    """`import sf_progress` imports neither the extension nor chaoslib."""
+    code = "import sys, sf_progress; print('chaoslib' in sys.modules, 'sf_progress.chaostoolkit' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize(
+    ("configuration", "secrets", "expect"),
+    [
+        ({}, {}, {"endpoint": "http://localhost:19080", "cert": None, "verify": True}),
+        ({"endpoint": "https://c:19080", "verify_tls": False}, {}, {"endpoint": "https://c:19080", "verify": False}),
+        ({"sf_endpoint": "https://c:19080", "sf_ca": "CA"}, {"pem_path": "admin.pem"},
+         {"cert": ("admin.pem",), "verify": "CA"}),
+        ({"sf_endpoint": "https://c:19080", "sf_server_thumbprints": "AB" * 20}, {"cert_path": "c.crt", "key_path": "c.key"},
+         {"cert": ("c.crt", "c.key"), "pins": 1}),
+        ({"sf_endpoint": "https://c:19080"}, {"pfx_path": "a.pfx", "pfx_password": "pw"}, {"cert": ("a.pfx",), "password": "pw"}),
+        ({"sf_endpoint": "https://c:19080"}, {"token": "t0k"}, {"token": "t0k"}),
+    ],
+)
+def test_connection_settings(configuration: dict[str, Any], secrets: dict[str, Any], expect: dict[str, Any]) -> None:
+    """configuration/secrets keys (sf_* and the sfctl-style ones) map to the client's options."""
+    from sf_progress.chaostoolkit._connect import options
+
+    opts = options(configuration, secrets)
+    tls = opts["tls"]
+    got = {
+        "endpoint": opts["endpoint"],
+        "cert": tls.cert,
+        "verify": tls.verify,
+        "pins": len(tls.server_thumbprints),
+        "password": tls.cert_password,
+        "token": opts["token_provider"]() if "token_provider" in opts else None,
+    }
+    assert {k: got[k] for k in expect} == expect
+
+
+def test_pem_content_and_config_path(tmp_path: Path) -> None:
+    """pem_content is written to a private temporary file; config_path reads sfctl-style JSON settings."""
+    from sf_progress.chaostoolkit._connect import options
+
+    settings = tmp_path / "sf.json"
+    settings.write_text(json.dumps({"endpoint": "https://from-file:19080", "verify_tls": "false"}))
+    opts = options({"config_path": str(settings)}, {"pem_content": "-----BEGIN CERTIFICATE-----\n"})
+    assert opts["endpoint"] == "https://from-file:19080"
+    assert opts["tls"].verify is False
+    (pem,) = opts["tls"].cert
+    assert Path(pem).read_text().startswith("-----BEGIN CERTIFICATE-----")
+    assert oct(Path(pem).stat().st_mode & 0o777) == "0o600"
+    with pytest.raises(ValueError, match="config_path"):
+        options({"config_path": str(tmp_path / "missing.json")}, {})
