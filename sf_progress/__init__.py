@@ -1,7 +1,5 @@
 """sf_progress: an asyncio client for Service Fabric fault operations (restarts, data/quorum loss, nodes)."""
 
-from typing import Any
-
 from ._auth import AadMetadata, AadTokenProvider, TokenProvider
 from ._batch import BatchSnapshot, BatchWaiter, OperationLike
 from ._client import ProgressClient
@@ -55,7 +53,7 @@ from ._waiting import Backoff, Event, EventHook, GaveUp, Outcome, OutcomeKind, R
 from ._waits import ProgressHook
 
 
-def discover(discover_system: bool = True) -> dict[str, Any]:
+def discover(discover_system: bool = True) -> dict[str, object]:
     """Chaos Toolkit discovery (``chaos discover --no-install sf_progress``) of ``sf_progress.chaostoolkit``.
 
     Needs the ``chaostoolkit`` extra; imported only when called, so ``import sf_progress`` pays nothing for it.
