@@ -275,3 +275,25 @@ def test_cli_serves_metrics_for_prometheus(tmp_path: Any) -> None:
         assert 'sf_request_route="progress"' in text or 'sf_request_route="list"' in text
     finally:
         threaded.close()
+
+
+def test_blocking_calls_nest_their_spans_under_the_callers() -> None:
+    """SyncProgressClient carries the caller's context into its loop: the wait span is a child of the caller's span."""
+    from sf_progress.sync import SyncProgressClient
+
+    from .test_cli import ThreadedCluster
+
+    threaded = ThreadedCluster(default_script=Script(duration=1))
+    try:
+        SPANS.clear()
+        with (
+            trace.get_tracer("test").start_as_current_span("chaos-activity") as parent,
+            SyncProgressClient(threaded.cluster.url) as client,
+        ):
+            ref = client.start_partition_restart("app~svc", uuid.uuid4())
+            client.wait_for_completion(ref)
+        (wait,) = [span for span in SPANS.get_finished_spans() if span.name == "sf_progress.wait"]
+        assert wait.parent is not None
+        assert wait.parent.span_id == parent.get_span_context().span_id
+    finally:
+        threaded.close()

@@ -30,10 +30,16 @@ logger = logging.getLogger("chaostoolkit")
 
 
 class _ToToolkit(logging.Handler):
-    """Hands sf_progress's own log records to the toolkit's logger."""
+    """Hands sf_progress's own log records to the toolkit's handlers (its log file, its console).
+
+    Only to the ``chaostoolkit`` logger's own handlers: the record still propagates from
+    ``sf_progress`` as usual, so nothing is logged twice.
+    """
 
     def emit(self, record: logging.LogRecord) -> None:
-        logger.handle(record)
+        for handler in logger.handlers:
+            if record.levelno >= handler.level:
+                handler.handle(record)
 
 
 _library = logging.getLogger("sf_progress")
