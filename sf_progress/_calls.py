@@ -30,7 +30,7 @@ from ._models import (
 )
 from ._parsing import json_body, parse_active_list, parse_operation_list
 from ._recovery import Verdict, check_recovery, parse_node
-from ._targets import FaultTarget, NodeTransitionSpec, QuorumLossSpec
+from ._targets import FaultTarget, NodeTransitionSpec, QuorumLossSpec, instance_id
 from ._transport import LAST_LOOK, MAX_LIST_BODY, Transport, ignore_body
 
 __all__ = ["Calls", "node_ref_of", "ref_of"]
@@ -247,11 +247,12 @@ def _same_kind(ref: OperationRef, kind: OperationType) -> OperationRef:
 
 def _parse_instance(body: bytes, ref: OperationRef | None) -> str:
     instance = parse_node(body, ref).get("InstanceId")  # 204, an unknown node: NotFoundError
-    if type(instance) is int:
-        instance = str(instance)
-    if not isinstance(instance, str) or not instance.isdigit():
-        raise ResponseFormatError("expected a node with a numeric 'InstanceId'", body=body, ref=ref)
-    return instance
+    try:
+        return instance_id(instance)  # the same check as a given one: a positive 64-bit decimal
+    except ValueError:
+        raise ResponseFormatError(
+            f"expected a node with a positive 64-bit 'InstanceId', got {instance!r}", body=body, ref=ref
+        ) from None
 
 
 def _parse_version(data: object, body: bytes, ref: OperationRef | None) -> str:

@@ -155,6 +155,11 @@ class ProgressClient:
         return self._api_version
 
     @property
+    def request_timeout(self) -> float:
+        """Seconds one request may take at most: the server timeout plus ``timeout_margin``."""
+        return self._calls.server_timeout + self._transport.margin
+
+    @property
     def clock(self) -> Clock:
         """The clock this client waits by."""
         return self._clock

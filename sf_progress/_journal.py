@@ -27,6 +27,7 @@ import enum
 import json
 import logging
 import os
+import stat
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -46,7 +47,7 @@ __all__ = ["JOURNAL_VERSION", "Gates", "Journal", "JournalError", "RunResult", "
 
 logger = logging.getLogger("sf_progress")
 
-JOURNAL_VERSION = 2
+JOURNAL_VERSION = 3
 #: Format version 1 named kinds by their command-line spelling.
 _V1_KINDS = {
     "restart": OperationType.PARTITION_RESTART,
@@ -55,8 +56,9 @@ _V1_KINDS = {
     "node-transition": OperationType.NODE_TRANSITION,
 }
 _EVENTS = frozenset({"target", "intent", "accepted", "rejected", "state", "outcome"})
-#: Records of the whole run (no target number): its gates, and why it stopped starting.
-_RUN_EVENTS = frozenset({"gates", "aborted"})
+#: Records of the whole run (no target number): its gates, why it stopped starting, and
+#: "planned" (the plan so far is whole: ``count`` targets), which closes every addition to it.
+_RUN_EVENTS = frozenset({"gates", "aborted", "planned"})
 
 
 def _max_active(_: Gates, __: attrs.Attribute[int | None], value: int | None) -> None:
@@ -236,6 +238,7 @@ class TargetState:
 
     target: FaultTarget
     intent: bool = False
+    intent_at: float | None = None  # wall-clock seconds when the intent was written (format 3)
     accepted: bool = False
     rejected: str | None = None
     state: str | None = None
@@ -260,11 +263,18 @@ class Journal:
             file = open(target, "a+b")  # noqa: SIM115 - held open (and locked) until close()
         except OSError as exc:
             raise JournalError(f"journal {str(target)!r} cannot be written: {exc.strerror or exc}") from None
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            file.close()
+            raise JournalError(f"journal {str(target)!r} is not a regular file (a journal must survive a crash)")
         _lock(file, target)
-        file.seek(0, os.SEEK_END)
-        if file.tell() != 0:
+        file.seek(0)
+        existing = file.read()
+        if existing and not _cut_plan(existing):
             file.close()
             raise JournalError(f"journal {str(target)!r} already exists: resume it, or choose a new path")
+        if existing:  # an earlier create died while writing its plan: nothing of it was started
+            logger.warning("journal %r held a plan cut short (nothing of it was started); it is replaced", str(target))
+            file.truncate(0)
         header = {
             "v": JOURNAL_VERSION,
             "event": "journal",
@@ -272,8 +282,12 @@ class Journal:
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         journal = cls(target, file, endpoint, [], [])
-        journal._append(header)
-        journal.sync()
+        try:
+            journal._append(header)
+            journal.sync()
+        except JournalError:
+            file.close()
+            raise
         return journal
 
     @classmethod
@@ -285,6 +299,9 @@ class Journal:
         except OSError as exc:
             raise JournalError(f"journal {str(target)!r} cannot be opened: {exc.strerror or exc}") from None
         _lock(file, target)
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            file.close()
+            raise JournalError(f"journal {str(target)!r} is not a regular file")
         try:
             endpoint, targets, notices, good_end, run = _read(file.read(), target)
         except JournalError:
@@ -300,16 +317,26 @@ class Journal:
     # --- writing -----------------------------------------------------------------------------
 
     def _append(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record, separators=(", ", ": ")).encode() + b"\n")
+        try:
+            self._file.write(json.dumps(record, separators=(", ", ": ")).encode() + b"\n")
+        except OSError as exc:
+            raise self._unwritable(exc) from None
+
+    def _unwritable(self, exc: OSError) -> JournalError:
+        return JournalError(f"journal {str(self.path)!r} cannot be written: {exc.strerror or exc}")
 
     def add_targets(self, targets: Iterable[FaultTarget]) -> list[int]:
-        """Append targets to the plan; return their numbers."""
+        """Append targets to the plan, closed by a "planned" record; return their numbers.
+
+        A crash before that record leaves a plan a resume recognises as cut short.
+        """
         added = []
         for target in targets:
             n = len(self.targets)
             self._append(target_line(n, target))
             self.targets.append(TargetState(target))
             added.append(n)
+        self._append({"event": "planned", "count": len(self.targets)})
         return added
 
     def set_gates(self, gates: Gates) -> None:
@@ -321,9 +348,10 @@ class Journal:
         self._append({"event": "aborted", "reason": reason})
 
     def intents(self, numbers: Iterable[int]) -> None:
+        now = time.time()
         for n in numbers:
-            self.targets[n].intent = True
-            self._append({"event": "intent", "n": n})
+            self.targets[n].intent, self.targets[n].intent_at = True, now
+            self._append({"event": "intent", "n": n, "at": round(now, 3)})
 
     def accepted(self, n: int) -> None:
         self.targets[n].accepted = True
@@ -343,11 +371,17 @@ class Journal:
 
     def sync(self) -> None:
         """Flush and fsync: what was appended so far survives a crash."""
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as exc:
+            raise self._unwritable(exc) from None
 
     def flush(self) -> None:
-        self._file.flush()
+        try:
+            self._file.flush()
+        except OSError as exc:
+            raise self._unwritable(exc) from None
 
     def close(self) -> None:
         if not self._file.closed:
@@ -378,7 +412,11 @@ def _read(data: bytes, path: Path) -> tuple[str, list[TargetState], list[str], i
     version = JOURNAL_VERSION
     targets: list[TargetState] = []
     run: dict[str, Any] = {}
+    planned: int | None = None  # the plan's size at its last "planned" record (format 3)
+    planned_end = 0  # the byte offset just after that record
+    offset = 0
     for number, raw in enumerate(complete, start=1):
+        offset += len(raw) + 1
         where = f"journal {str(path)!r} line {number}"
         try:
             record = json.loads(raw)
@@ -401,6 +439,12 @@ def _read(data: bytes, path: Path) -> tuple[str, list[TargetState], list[str], i
         # A version-1 journal resumed here gets its new lines in version 2's spelling.
         spelled = 2 if version > 1 or "event" in record else 1
         event = record.get("event" if spelled > 1 else "type")
+        if event == "planned":
+            count = record.get("count")
+            if type(count) is not int or count != len(targets):
+                raise JournalError(f"{where}: a 'planned' record that does not match the targets before it")
+            planned, planned_end = count, offset
+            continue
         if event in _RUN_EVENTS:
             try:
                 run[event] = Gates(**{k: v for k, v in record.items() if k != "event"}) if event == "gates" else (
@@ -410,8 +454,10 @@ def _read(data: bytes, path: Path) -> tuple[str, list[TargetState], list[str], i
                 raise JournalError(f"{where}: a record this journal cannot hold ({exc})") from None
             continue
         n = record.get("n")
-        if event not in _EVENTS or not isinstance(n, int):
+        if event not in _EVENTS or type(n) is not int or n < 0:
             raise JournalError(f"{where}: not an sf_progress journal record")
+        if event != "target" and version >= 3 and (planned is None or n >= planned):
+            raise JournalError(f"{where}: a record of target {n}, which is not in the plan")
         try:
             if event == "target":
                 if n != len(targets):
@@ -428,13 +474,48 @@ def _read(data: bytes, path: Path) -> tuple[str, list[TargetState], list[str], i
             raise JournalError(f"{where}: a record this journal cannot hold{detail}") from None
         if event == "intent":
             state.intent = True
+            at = record.get("at")
+            state.intent_at = float(at) if isinstance(at, (int, float)) and not isinstance(at, bool) else None
         elif event == "accepted":
             state.accepted = True
         elif event == "rejected":
             state.rejected = str(record.get("error", ""))
         elif event == "state":
             state.state = str(record.get("state"))
+    if version >= 3 and planned is None:
+        raise JournalError(
+            f"journal {str(path)!r}: its plan was cut short ({len(targets)} target(s) written, and no 'planned' "
+            "record): the run that wrote it died before it was complete, and nothing of it was started — "
+            "create the run again (the same path may be used)"
+        )
+    if version >= 3 and planned is not None and len(targets) > planned:
+        # Targets added after the last whole plan, cut before their "planned" record: never
+        # started (their intents come after it); dropped, and the file cut back to that record.
+        notices.append(
+            f"journal {str(path)!r}: {len(targets) - planned} target(s) added last were cut short before they "
+            "were planned; they were never started and are dropped"
+        )
+        del targets[planned:]
+        good_end = min(good_end, planned_end)
     return endpoint, targets, notices, good_end, run
+
+
+def _cut_plan(data: bytes) -> bool:
+    """Whether *data* is a format-3 journal whose first plan never completed (so nothing of it was started)."""
+    lines = [line for line in data.split(b"\n") if line.strip()]
+    records = []
+    for index, line in enumerate(lines):
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            if index != len(lines) - 1:  # only the last line may be cut short
+                return False
+    if not records:
+        return False
+    header, records = records[0], records[1:]
+    if not isinstance(header, dict) or header.get("event") != "journal" or header.get("v") != JOURNAL_VERSION:
+        return False
+    return all(isinstance(r, dict) and r.get("event") in ("target", "gates") for r in records)
 
 
 def lines_of(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:

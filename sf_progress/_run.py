@@ -11,8 +11,10 @@ OperationId, and started again (with the same id) only if the cluster does not k
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Iterable
 from datetime import timedelta
 from types import TracebackType
@@ -49,6 +51,7 @@ class FaultRun:
         if type(chunk) is not int or chunk < 1:
             raise ValueError(f"chunk must be an int >= 1, got {chunk!r}")
         self.client, self.journal, self.chunk, self.settle = client, journal, chunk, float(settle)
+        self._live: _Live | None = None  # the results() iteration under way, if any
 
     @classmethod
     async def create(
@@ -74,9 +77,15 @@ class FaultRun:
         """
         gates = Gates(max_active, recovery, abort_on_unrecovered)  # checked before the journal exists
         run = cls(client, Journal.create(path, client.endpoint), chunk=chunk, settle=settle)
-        if gates != Gates():
-            run.journal.set_gates(gates)
-        run.plan(targets)
+        try:
+            if gates != Gates():
+                run.journal.set_gates(gates)
+            run.plan(targets)
+        except BaseException:
+            # Nothing was started; the journal holds a plan cut short, which a create may replace.
+            with contextlib.suppress(JournalError):
+                run.close()
+            raise
         return run
 
     @property
@@ -127,18 +136,32 @@ class FaultRun:
 
     def plan(self, targets: Iterable[FaultTarget]) -> list[int]:
         """Add targets to the journal (durably), without starting them; return their numbers."""
-        targets = list(targets)
+        targets = list(targets)  # an iterable that raises does so before anything is written
+        known = {state.target.operation_id for state in self.journal.targets}
         for index, target in enumerate(targets):
             if not isinstance(target, FaultTarget):
                 raise TypeError(f"targets[{index}] must be a FaultTarget, not {type(target).__name__}")
+            if target.operation_id in known:
+                raise ValueError(
+                    f"targets[{index}]: operation id {target.operation_id} is already in this run's plan "
+                    "(each target needs its own OperationId)"
+                )
+            known.add(target.operation_id)
         numbers = self.journal.add_targets(targets)
         self.journal.sync()
         return numbers
 
     async def start(self, target: FaultTarget) -> OperationRef:
-        """Plan one more target and start it (its intent durable first); return its ref."""
+        """Plan one more target and start it (its intent durable first); return its ref.
+
+        While :meth:`results` is being iterated, the target's result comes in that stream too.
+        """
         (n,) = self.plan([target])
         await self._start_chunk([n])
+        live = self._live
+        state = self.journal.targets[n]
+        if live is not None and state.accepted and live.accepting:
+            live.take(n, target.ref)
         return target.ref
 
     async def start_pending(self) -> None:
@@ -164,15 +187,18 @@ class FaultRun:
             await self._send(n)
         self.journal.flush()
 
-    async def _send(self, n: int) -> None:
+    async def _send(self, n: int, *, resent: bool = False) -> None:
+        """Send target *n*'s start; *resent*: its intent was written by an earlier process (a resume)."""
         target = self.journal.targets[n].target
         try:
             await self.client.start(target)
         except ConflictError as exc:
-            if exc.code != ALREADY_EXISTS:
-                self.journal.rejected(n, str(exc))
+            if exc.code != ALREADY_EXISTS or not resent:
+                # A first send answered "already exists": the id is someone else's (an old run's, a
+                # pinned id reused): a conflict to show, not our own start.
+                self.journal.rejected(n, f"{exc} (not ours: nothing was started for this target)")
                 return
-            # Our own earlier try got through (the id is ours alone).
+            # A re-sent start: our own earlier try got through.
         except BadRequestError as exc:
             if exc.code != NODE_BUSY or not await self._known(target):
                 self.journal.rejected(n, str(exc))
@@ -204,12 +230,18 @@ class FaultRun:
             else:
                 missing.append(n)
         if missing:
-            await self.client.clock.sleep(self.settle)  # a start still in flight at the gateway gets its moment
+            # A start of the killed run may still be in flight at the gateway: wait until the last
+            # one's request would have timed out, counted from when its intent was written.
+            written = [at for n in missing if (at := self.journal.targets[n].intent_at) is not None]
+            wait = self.settle
+            if written:
+                wait = max(wait, max(written) + self.client.request_timeout - time.time())
+            await self.client.clock.sleep(min(wait, self.client.request_timeout))
         for n in missing:
             if await self._known_or_none(n):
                 self.journal.accepted(n)
             else:
-                await self._send(n)  # the same OperationId again, sequentially
+                await self._send(n, resent=True)  # the same OperationId again, sequentially
         self.journal.flush()
 
     async def _known_or_none(self, n: int) -> bool:
@@ -248,24 +280,24 @@ class FaultRun:
             raise TypeError(f"on_event must be callable, not {type(on_event).__name__}")
         journal, gates = self.journal, self.journal.gates
         numbers: dict[OperationRef, int] = {}  # every target waited on here
-        active: set[OperationRef] = set()  # ... of which not ended yet
+        waiting: list[OperationRef] = []
         queue: collections.deque[int] = collections.deque()  # paced: not started yet
         for n, state in enumerate(journal.targets):
-            if state.result is not None:
+            if state.result is not None and (_final(state.result) or not state.accepted):
                 yield state.result
             elif state.rejected is not None:
                 result = RunResult(n, state.target, OutcomeKind.FAILED, error=f"not started: {state.rejected}")
                 journal.outcome(result)
                 yield result
-            elif state.accepted:
+            elif state.accepted:  # started (a recorded timeout or lost connection is waited on again)
                 numbers[state.target.ref] = n
-                active.add(state.target.ref)
+                waiting.append(state.target.ref)
             elif gates.paced and not state.intent:
                 queue.append(n)
             else:  # not journaled: a resume checks it again
                 yield _unconfirmed(n, state)
         journal.flush()
-        if active or queue:
+        if waiting or queue:
 
             async def keep_states(event: Event) -> None:
                 # State changes worth keeping (Running, RollingBack) go into the journal too.
@@ -284,58 +316,82 @@ class FaultRun:
                 coalesce=coalesce,
                 recovery=gates.recovery if recovery is None else recovery,
             )
-            async with batch:
-                if active:
-                    batch.add(*active)
-                for result in await self._fill(queue, numbers, active, batch):
-                    yield result
-                async for outcome in batch:
-                    active.discard(outcome.ref)
-                    n = numbers[outcome.ref]
-                    result = RunResult.of(n, journal.targets[n].target, outcome)
-                    journal.outcome(result)
-                    if gates.abort_on_unrecovered and _unrecovered(result) and journal.aborted is None:
-                        reason = result.recovery.reason if result.recovery is not None else None
-                        journal.abort(f"target {n} ({result.ref.target}) did not recover: {reason}")
-                        logger.warning("run aborted: %s; no more faults are started", journal.aborted)
-                        journal.sync()
-                    journal.flush()
-                    yield result
-                    for result in await self._fill(queue, numbers, active, batch):
+            live = self._live = _Live(batch, numbers)
+            try:
+                async with batch:
+                    for ref in waiting:
+                        live.take(numbers[ref], ref)
+                    for result in await self._fill(queue, live):
                         yield result
+                    live.seal_if_done(queue, journal.aborted)
+                    async for outcome in batch:
+                        live.active.discard(outcome.ref)
+                        n = numbers[outcome.ref]
+                        result = RunResult.of(n, journal.targets[n].target, outcome)
+                        journal.outcome(result)
+                        if gates.abort_on_unrecovered and _unrecovered(result) and journal.aborted is None:
+                            reason = result.recovery.reason if result.recovery is not None else None
+                            journal.abort(f"target {n} ({result.ref.target}) did not recover: {reason}")
+                            logger.warning("run aborted: %s; no more faults are started", journal.aborted)
+                            journal.sync()
+                        journal.flush()
+                        yield result
+                        for result in await self._fill(queue, live):
+                            yield result
+                        live.seal_if_done(queue, journal.aborted)
+            finally:
+                self._live = None
         for n in queue:  # the run was aborted before these were started
             state = journal.targets[n]
             error = f"not started: the run was aborted ({journal.aborted})"
             yield RunResult(n, state.target, OutcomeKind.FAILED, error=error)
         journal.sync()
 
-    async def _fill(
-        self,
-        queue: collections.deque[int],
-        numbers: dict[OperationRef, int],
-        active: set[OperationRef],
-        batch: BatchWaiter,
-    ) -> list[RunResult]:
-        """Start queued targets while the gates allow; seal *batch* once nothing more will be added."""
+    async def _fill(self, queue: collections.deque[int], live: _Live) -> list[RunResult]:
+        """Start queued targets while the gates allow."""
         journal, limit = self.journal, self.journal.gates.max_active
         immediate = []
-        while queue and journal.aborted is None and (limit is None or len(active) < limit):
+        while queue and journal.aborted is None and (limit is None or len(live.active) < limit):
             n = queue.popleft()
             await self._start_chunk([n])  # its intent durable first, as for every start
             state = journal.targets[n]
             if state.accepted:
-                numbers[state.target.ref] = n
-                active.add(state.target.ref)
-                batch.add(state.target.ref)
+                live.take(n, state.target.ref)
             elif state.rejected is not None:
                 result = RunResult(n, state.target, OutcomeKind.FAILED, error=f"not started: {state.rejected}")
                 journal.outcome(result)
                 immediate.append(result)
             else:
                 immediate.append(_unconfirmed(n, state))
-        if not queue or journal.aborted is not None:
-            batch.seal()
         return immediate
+
+
+class _Live:
+    """The targets one :meth:`FaultRun.results` iteration waits on (``run.start()`` adds to it meanwhile)."""
+
+    def __init__(self, batch: BatchWaiter, numbers: dict[OperationRef, int]) -> None:
+        self.batch, self.numbers = batch, numbers
+        self.active: set[OperationRef] = set()
+        self.accepting = True
+
+    def take(self, n: int, ref: OperationRef) -> None:
+        self.numbers[ref] = n
+        self.active.add(ref)
+        self.batch.add(ref)
+
+    def seal_if_done(self, queue: collections.deque[int], aborted: str | None) -> None:
+        """Nothing waited on and nothing more to start: the stream may end."""
+        if self.accepting and not self.active and (not queue or aborted is not None):
+            self.accepting = False
+            self.batch.seal()
+
+
+def _final(result: RunResult) -> bool:
+    """Whether a recorded result is the fault's own end (a timed-out or broken wait is not: waited on again)."""
+    if result.outcome is OutcomeKind.TIMED_OUT:
+        return False
+    broken = result.outcome is OutcomeKind.FAILED and result.state is None
+    return not broken or (result.error or "").startswith("not started")
 
 
 def _unconfirmed(n: int, state: TargetState) -> RunResult:

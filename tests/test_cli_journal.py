@@ -65,6 +65,8 @@ def test_sigkill_then_resume_starts_each_target_exactly_once(
             "--endpoint",
             fake.cluster.url,
             "--quiet",
+            "--server-timeout",  # a start of the killed run may take this long (+5 s): the resume waits that out
+            "2",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -78,7 +80,7 @@ def test_sigkill_then_resume_starts_each_target_exactly_once(
     assert code == (130 if moment == "ctrl_c" else -signal.SIGKILL)
     fake.do(fake.cluster.clear_faults)
     assert len(fake.cluster.operations) < N or moment in ("while_waiting", "ctrl_c")
-    result = cli("resume", str(journal), "--endpoint", fake.cluster.url)
+    result = cli("resume", str(journal), "--endpoint", fake.cluster.url, "--server-timeout", "2")
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stdout.splitlines()]
     ids = journal_ids(journal)

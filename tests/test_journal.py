@@ -42,7 +42,7 @@ async def test_a_run_journals_every_step_and_reports_one_result_each(
     path = tmp_path / "run.jsonl"
     plan = targets(9)
     async with await FaultRun.create(path, client, plan) as run:
-        assert [r["event"] for r in lines_of(path)] == ["journal"] + ["target"] * 9
+        assert [r["event"] for r in lines_of(path)] == ["journal"] + ["target"] * 9 + ["planned"]
         assert cluster.requests == 0  # planned, nothing sent
         await run.start_pending()
         results = [r async for r in run.results()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 from collections.abc import Callable, Iterable
 from typing import IO, Any
@@ -11,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from .. import FaultRun, FaultTarget, JournalError, OutcomeKind, ProgressClient
-from ._batchrun import EXIT_USAGE, exit_code
+from ._batchrun import EXIT_ERROR, EXIT_USAGE, exit_code
 from ._io import write_record
 from ._render import result_record
 from ._ui import err_console
@@ -56,9 +57,20 @@ async def run_journal(
             else:
                 kinds[result.outcome] += 1
             unrecovered += result.recovery is not None and not result.recovery.recovered
-            write_record(results, result_record(result))
+            try:
+                write_record(results, result_record(result))
+            except (OSError, ValueError) as exc:  # a full disk, a closed stdout: the journal still has them
+                console.print(
+                    f"[red]error:[/] cannot write the results ({escape(str(exc))}); no further fault is started — "
+                    f"`sf-progress resume {journal}` prints them again"
+                )
+                return EXIT_ERROR
+    except JournalError as exc:  # the journal cannot be written (a full disk): nothing more is started
+        console.print(f"[red]error:[/] {escape(str(exc))}; no further fault is started")
+        return EXIT_ERROR
     finally:
-        run.close()
+        with contextlib.suppress(JournalError):
+            run.close()
     if run.aborted is not None:
         console.print(f"[yellow]aborted:[/] {escape(run.aborted)}")
     console.print(

@@ -15,16 +15,17 @@ from typing import IO, Any, BinaryIO
 import click
 from rich.markup import escape
 
-from .. import DataLossMode, FaultTarget, OperationRef, ProgressClient, QuorumLossMode
+from .. import DataLossMode, FaultTarget, OperationRef, OperationType, ProgressClient, QuorumLossMode
 from ._batchrun import EXIT_OK, BatchRun, started_refs
 from ._common import output_option, run, wait_one, with_batch_options
 from ._connect import connection_options
 from ._io import Row, open_input, rows_from
 from ._journalrun import reporter, run_journal
 from ._metrics import serve_metrics
-from ._render import ref_record
+from ._render import CLI_NAMES, kind_of, ref_record
 from ._ui import err_console
 
+_POSITIONALS = ("service", "partition", "node", "transition")
 #: The command line's short spellings of the data-loss and quorum-loss modes.
 DATA_LOSS_MODES = {"partial": DataLossMode.PARTIAL_DATA_LOSS.value, "full": DataLossMode.FULL_DATA_LOSS.value}
 QUORUM_LOSS_MODES = {"quorum": QuorumLossMode.QUORUM_REPLICAS.value, "all": QuorumLossMode.ALL_REPLICAS.value}
@@ -49,7 +50,15 @@ def _seconds(text: str, name: str) -> float:
         raise ValueError(f"{name} must be a number of seconds, got {text!r}") from None
 
 
+def _same_type(fields: dict[str, str], kind: OperationType) -> None:
+    """A row's ``type`` column, when it has one, must name the command's own kind (never fault it as another)."""
+    named = fields.get("type")
+    if named is not None and named.strip() and kind_of(named) is not kind:
+        raise ValueError(f"the row is typed {named!r}; this command starts only {CLI_NAMES[kind]} rows")
+
+
 def restart_target(fields: dict[str, str]) -> FaultTarget:
+    _same_type(fields, OperationType.PARTITION_RESTART)
     options: dict[str, Any] = {}
     if "mode" in fields:
         options["mode"] = fields["mode"]
@@ -59,6 +68,7 @@ def restart_target(fields: dict[str, str]) -> FaultTarget:
 
 
 def data_loss_target(fields: dict[str, str]) -> FaultTarget:
+    _same_type(fields, OperationType.PARTITION_DATA_LOSS)
     options: dict[str, Any] = {}
     if "mode" in fields:
         options["mode"] = DATA_LOSS_MODES.get(fields["mode"].lower(), fields["mode"])
@@ -68,6 +78,7 @@ def data_loss_target(fields: dict[str, str]) -> FaultTarget:
 
 
 def quorum_loss_target(fields: dict[str, str]) -> FaultTarget:
+    _same_type(fields, OperationType.PARTITION_QUORUM_LOSS)
     options: dict[str, Any] = {}
     if "mode" in fields:
         options["mode"] = QUORUM_LOSS_MODES.get(fields["mode"].lower(), fields["mode"])
@@ -81,6 +92,7 @@ def quorum_loss_target(fields: dict[str, str]) -> FaultTarget:
 
 
 def node_transition_target(fields: dict[str, str]) -> FaultTarget:
+    _same_type(fields, OperationType.NODE_TRANSITION)
     options: dict[str, Any] = {}
     if "duration" in fields:
         options["stop_duration"] = _seconds(fields["duration"], "duration")
@@ -126,6 +138,9 @@ def run_starts(
 
     if (source is None) == (fields is None):
         raise click.UsageError(f"give the {what} target, or --from FILE (not both)")
+    stray = [str(v) for k, v in click.get_current_context().params.items() if k in _POSITIONALS and v is not None]
+    if source is not None and stray:
+        raise click.UsageError(f"--from FILE takes no target arguments (got {' '.join(stray)})")
     if journal is not None and source is None:
         raise click.UsageError("--journal goes with --from FILE (a journal keeps a run of many faults)")
     if source is not None:
@@ -175,8 +190,15 @@ def run_starts(
         assert journal is not None
         console = err_console()
         skipped = 0
+        report = reporter(console)
+
+        def bad_line(message: str) -> None:
+            nonlocal skipped
+            skipped += 1
+            report(message)
+
         targets = []
-        async for row in rows_from(stream, reporter(console)):
+        async for row in rows_from(stream, bad_line):
             try:
                 targets.append(target(dict(row.fields)))
             except (ValueError, TypeError, KeyError) as exc:
