@@ -217,13 +217,22 @@ class OutputFile(click.ParamType):  # type: ignore[type-arg,unused-ignore]
         except OSError as exc:
             self.fail(f"cannot write {value!r}: {exc.strerror or exc}", param, ctx)
         if ctx is not None:
-            ctx.call_on_close(stream.close)
+            ctx.call_on_close(lambda: _close_quietly(stream))
         return stream
+
+
+def _close_quietly(stream: IO[str]) -> None:
+    """Close a results file; a write that fails here (a full disk) was already reported with the exit code."""
+    try:
+        stream.close()
+    except OSError:
+        with contextlib.suppress(OSError):
+            stream.close()
 
 
 def write_record(stream: IO[str], record: dict[str, Any]) -> None:
     stream.write(json.dumps(record) + "\n")
-    stream.flush()
+    stream.flush()  # a results file that cannot take it (a full disk) says so now, not at exit
 
 
 __all__ = [
