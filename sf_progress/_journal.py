@@ -1,18 +1,20 @@
 """The journal file of a fault run: append-only JSON lines, fsync'd before any start is sent.
 
-One line per event, readable with ``jq`` (format version 2; ``event`` says what a line
+One line per event, readable with ``jq`` (format version 3; ``event`` says what a line
 is, ``type`` is always a fault kind, as in the command line's result lines)::
 
-    {"v": 2, "event": "journal", "endpoint": "...", "created": "..."}     first line
+    {"v": 3, "event": "journal", "endpoint": "...", "created": "..."}     first line
     {"event": "target", "n": 0, "type": "PartitionRestart", "service_id": "...",
      "partition_id": "...", "operation_id": "...", "spec": {"mode": "AllReplicasOrInstances"}}
-    {"event": "intent", "n": 0}          durable before the start request is sent
+    {"event": "planned", "count": 1}     closes every addition to the plan (a plan without it was cut)
+    {"event": "intent", "n": 0, "at": 1764633600.0}   durable before the start request is sent
     {"event": "accepted", "n": 0}        the start was answered 202 (or 409 on a retry)
     {"event": "rejected", "n": 0, "error": "..."}   the start was refused for good
     {"event": "state", "n": 0, "state": "RollingBack"}
     {"event": "outcome", "n": 0, "outcome": "completed", "state": "Completed", "error_code": 0,
      "error": null, "polls": 2, "elapsed": 12.5}
 
+Format 2 had no ``planned`` records and no intent times (its plans are taken as whole).
 Journals of format version 1 (``type`` for the event, ``kind`` for the fault kind in its
 command-line spelling, ``params``, and an outcome's ``record``) are read too; one resumed
 here gets its new lines in version 2's spelling (each line is read by its own).  Targets and
