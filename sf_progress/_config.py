@@ -147,6 +147,11 @@ def testing_attempts() -> int | None:
     return _TESTING.attempts if _TESTING.enabled else None
 
 
+def wall_time() -> float:
+    """Wall-clock seconds (``time.time()``), plus the virtual time the testing switch has slept."""
+    return time.time() + (_TESTING.offset if _TESTING.enabled else 0.0)
+
+
 def monotonic() -> float:
     """The clock sf_progress waits by: ``time.monotonic()`` plus any virtual testing time."""
     return time.monotonic() + _TESTING.offset

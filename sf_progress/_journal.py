@@ -37,6 +37,7 @@ from typing import Any
 
 import attrs
 
+from ._config import wall_time
 from ._errors import JournalError
 from ._kinds import KINDS
 from ._models import _STATE_BY_WIRE, OperationRef, OperationState, OperationType
@@ -245,6 +246,8 @@ class TargetState:
     rejected: str | None = None
     state: str | None = None
     result: RunResult | None = None
+    accepted_at: float | None = None  # wall-clock seconds of those records (format 3; for reports)
+    ended_at: float | None = None
 
 
 class Journal:
@@ -350,14 +353,15 @@ class Journal:
         self._append({"event": "aborted", "reason": reason})
 
     def intents(self, numbers: Iterable[int]) -> None:
-        now = time.time()
+        now = wall_time()
         for n in numbers:
             self.targets[n].intent, self.targets[n].intent_at = True, now
             self._append({"event": "intent", "n": n, "at": round(now, 3)})
 
     def accepted(self, n: int) -> None:
-        self.targets[n].accepted = True
-        self._append({"event": "accepted", "n": n})
+        now = wall_time()
+        self.targets[n].accepted, self.targets[n].accepted_at = True, now
+        self._append({"event": "accepted", "n": n, "at": round(now, 3)})
 
     def rejected(self, n: int, error: str) -> None:
         self.targets[n].rejected = error
@@ -368,8 +372,9 @@ class Journal:
         self._append({"event": "state", "n": n, "state": state})
 
     def outcome(self, result: RunResult) -> None:
-        self.targets[result.number].result = result
-        self._append(result_line(result))
+        now = wall_time()
+        self.targets[result.number].result, self.targets[result.number].ended_at = result, now
+        self._append({**result_line(result), "at": round(now, 3)})
 
     def sync(self) -> None:
         """Flush and fsync: what was appended so far survives a crash."""
@@ -400,7 +405,10 @@ def _lock(file: Any, path: Path) -> None:
         raise JournalError(f"journal {str(path)!r} is in use by another run (it is locked)") from None
 
 
-def _read(data: bytes, path: Path) -> tuple[str, list[TargetState], list[str], int, dict[str, Any]]:
+def _read(
+    data: bytes, path: Path, *, lenient: bool = False
+) -> tuple[str, list[TargetState], list[str], int, dict[str, Any]]:
+    """Read a journal's bytes; *lenient* (for reports): a plan cut short is a notice, not an error."""
     notices: list[str] = []
     lines = data.split(b"\n")
     good_end = len(data)
@@ -469,6 +477,7 @@ def _read(data: bytes, path: Path) -> tuple[str, list[TargetState], list[str], i
             state = targets[n]
             if event == "outcome":
                 state.result = result_of(record, state.target, spelled)
+                state.ended_at = _at(record)
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             if isinstance(exc, JournalError):
                 raise
@@ -476,15 +485,19 @@ def _read(data: bytes, path: Path) -> tuple[str, list[TargetState], list[str], i
             raise JournalError(f"{where}: a record this journal cannot hold{detail}") from None
         if event == "intent":
             state.intent = True
-            at = record.get("at")
-            state.intent_at = float(at) if isinstance(at, (int, float)) and not isinstance(at, bool) else None
+            state.intent_at = _at(record)
         elif event == "accepted":
             state.accepted = True
+            state.accepted_at = _at(record)
         elif event == "rejected":
             state.rejected = str(record.get("error", ""))
         elif event == "state":
             state.state = str(record.get("state"))
-    if version >= 3 and planned is None:
+    run["version"] = version
+    if version >= 3 and planned is None and lenient:
+        run["cut_plan"] = True
+        notices.append(f"journal {str(path)!r}: its plan was cut short: the run died while writing it")
+    elif version >= 3 and planned is None:
         raise JournalError(
             f"journal {str(path)!r}: its plan was cut short ({len(targets)} target(s) written, and no 'planned' "
             "record): the run that wrote it died before it was complete, and nothing of it was started — "
@@ -500,6 +513,11 @@ def _read(data: bytes, path: Path) -> tuple[str, list[TargetState], list[str], i
         del targets[planned:]
         good_end = min(good_end, planned_end)
     return endpoint, targets, notices, good_end, run
+
+
+def _at(record: dict[str, Any]) -> float | None:
+    at = record.get("at")
+    return float(at) if isinstance(at, (int, float)) and not isinstance(at, bool) else None
 
 
 def _cut_plan(data: bytes) -> bool:

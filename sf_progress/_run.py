@@ -14,12 +14,12 @@ import collections
 import contextlib
 import logging
 import os
-import time
 from collections.abc import AsyncIterator, Iterable
 from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from ._config import wall_time
 from ._errors import ALREADY_EXISTS, NODE_BUSY, BadRequestError, ConflictError, NotFoundError, SFProgressError
 from ._journal import Gates, Journal, JournalError, RunResult, TargetState
 from ._models import OperationRef
@@ -235,7 +235,7 @@ class FaultRun:
             written = [at for n in missing if (at := self.journal.targets[n].intent_at) is not None]
             wait = self.settle
             if written:
-                wait = max(wait, max(written) + self.client.request_timeout - time.time())
+                wait = max(wait, max(written) + self.client.request_timeout - wall_time())
             await self.client.clock.sleep(min(wait, self.client.request_timeout))
         for n in missing:
             if await self._known_or_none(n):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from sf_progress import (
     ProgressClient,
     ResponseFormatError,
 )
+from sf_progress._config import wall_time
 from sf_progress._journal import lines_of
 from sf_progress.testing import FakeCluster, Fault, Script
 
@@ -165,7 +165,7 @@ async def test_resume_waits_out_the_killed_runs_request_before_sending_again(
     target = target_line(0)
     async with ProgressClient(cluster.url, server_timeout=30) as client:
         write_lines(path, {**HEADER, "endpoint": client.endpoint}, target, {"event": "planned", "count": 1},
-                    {"event": "intent", "n": 0, "at": time.time()})
+                    {"event": "intent", "n": 0, "at": wall_time()})
         began = client.clock.monotonic()
         async with await FaultRun.resume(path, client) as run:
             await run.start_pending()

@@ -7,17 +7,22 @@ extra (click, rich).  Exit codes: 0 completed, 1 error, 2 bad usage, 3 faulted,
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import random
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 import click
 
 from .. import (
     DataLossSpec,
+    FaultTarget,
+    JournalError,
     NodeTransitionSpec,
     OperationRef,
     OperationState,
@@ -27,7 +32,7 @@ from .. import (
     RestartPartitionMode,
     RestartSpec,
 )
-from ._batchrun import EXIT_INTERRUPTED, EXIT_OK, BatchRun, refs_from
+from ._batchrun import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatchRun, refs_from
 from ._common import (
     EPILOG,
     deadline_option,
@@ -254,6 +259,42 @@ def node_transition(
 
 
 
+@main.command(name="report", epilog=EPILOG)
+@click.argument("journal", metavar="JOURNAL")
+@click.option(
+    "--output", "-o", "out", metavar="PATH",
+    help="Write the report here (default: JOURNAL with .html/.md/.json; - for stdout).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["html", "md", "json"]), default="html", show_default=True,
+    help="html: one self-contained page (needs sf_progress[report]); md: for an incident or a pull request; json.",
+)
+def report(journal: str, out: str | None, fmt: str) -> None:
+    """Turn a run's journal (finished, still running, or cut by a crash) into a report."""
+    from ..report import build_report, render_json, render_markdown, write_report
+
+    try:
+        built = build_report(journal)
+    except (OSError, JournalError) as exc:
+        err_console().print(f"[red]error:[/] {exc}")
+        sys.exit(EXIT_USAGE)
+    if out == "-":
+        if fmt == "html":
+            raise click.UsageError("an HTML report goes to a file: give -o PATH")
+        click.echo(render_markdown(built) if fmt == "md" else render_json(built), nl=False)
+        return
+    path = out or str(Path(os.path.expanduser(journal)).with_suffix("." + fmt))
+    try:
+        write_report(built, path, fmt)
+    except ImportError:
+        err_console().print("[red]error:[/] an HTML report needs Bokeh: pip install 'sf_progress[report]'")
+        sys.exit(EXIT_USAGE)
+    except OSError as exc:
+        err_console().print(f"[red]error:[/] cannot write {path!r}: {exc.strerror or exc}")
+        sys.exit(EXIT_ERROR)
+    err_console().print(f"report: {built.verdict} → {path}")
+
+
 @main.command(epilog=EPILOG)
 @click.argument("journal", metavar="JOURNAL")
 @click.option("--force", is_flag=True, help="Resume even though the journal names another endpoint.")
@@ -309,9 +350,19 @@ def resume(
     show_default=True,
     help="Wait until each fault ended, or until its target recovered (the demo's partitions take a few seconds).",
 )
+@click.option(
+    "--report", "report_path", metavar="PATH",
+    help="Also keep the run in a journal and write its HTML report here (needs sf_progress[report]).",
+)
 @quiet_option
 def demo(
-    partitions: int, fault_rate: float, seed: int | None, results: IO[str] | None, until: str, quiet: bool
+    partitions: int,
+    fault_rate: float,
+    seed: int | None,
+    results: IO[str] | None,
+    until: str,
+    report_path: str | None,
+    quiet: bool,
 ) -> None:
     """Inject faults on an embedded fake cluster and watch them: no cluster needed.
 
@@ -369,24 +420,42 @@ def demo(
             for n in range(max(1, partitions // 25)):
                 cluster.add_node(f"demo_node_{n}", 1000 + n)
 
-            async def starts() -> AsyncIterator[OperationRef]:
+            def targets() -> list[FaultTarget]:
                 # Mostly restarts; some data loss, quorum loss and node stops, as a chaos run mixes them.
                 nodes = iter(range(max(1, partitions // 25)))
+                plan = []
                 for i in range(partitions):
                     service, roll = services[i % len(services)], rng.random()
                     node = next(nodes, None) if roll < 0.04 else None
                     if node is not None:
-                        ref = await client.start_node_transition(f"demo_node_{node}", "stop", stop_duration=300)
+                        plan.append(FaultTarget.node_transition(f"demo_node_{node}", "stop", stop_duration=300))
                     elif roll < 0.10:
-                        ref = await client.start_data_loss(service, uuid.uuid4())
+                        plan.append(FaultTarget.data_loss(service, uuid.uuid4()))
                     elif roll < 0.16:
-                        ref = await client.start_quorum_loss(service, uuid.uuid4(), rng.randint(1, 8))
+                        plan.append(FaultTarget.quorum_loss(service, uuid.uuid4(), duration=rng.randint(1, 8)))
                     else:
-                        ref = await client.start_partition_restart(service, uuid.uuid4())
+                        plan.append(FaultTarget.restart(service, uuid.uuid4()))
+                return plan
+
+            async def starts() -> AsyncIterator[OperationRef]:
+                for target in targets():
+                    ref = await client.start(target)
                     if rng.random() < 0.03:
                         await client.cancel_operation(ref)
                     yield ref
 
+            if report_path is not None:  # the same run, kept in a journal, then its report
+                import tempfile
+
+                from ..report import build_report, write_report
+
+                journal = Path(tempfile.mkdtemp(prefix="sf-progress-demo-")) / "demo.jsonl"
+                options = {"deadline": 120.0, "recovery": until == "recovered"}
+                code = await run_journal(client, journal, targets(), results or io.StringIO(), options)
+                built = build_report(journal)
+                write_report(built, report_path, "html")
+                err_console().print(f"report: {built.verdict} → {report_path} (journal {journal})")
+                return EXIT_INTERRUPTED if code == EXIT_INTERRUPTED else EXIT_OK
             code = await batch.watch(starts())
             err_console().print(
                 f"the fake cluster served {cluster.requests} requests ({cluster.by_route['progress']} progress reads)"

@@ -1,0 +1,185 @@
+"""`sf-progress report`: a journal of a real run as HTML, Markdown and JSON; the page rendered by headless Chromium."""
+
+from __future__ import annotations
+
+import collections
+import json
+import math
+import os
+import random
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+from sf_progress import FaultRun, FaultTarget, OperationState, ProgressClient
+from sf_progress._journal import lines_of
+from sf_progress.report import build_report, render_json, render_markdown, write_report
+from sf_progress.testing import FakeCluster, Script
+
+from .test_cli import cli
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+EXTERNAL = re.compile(r"""(?:\b(?:src|href)\s*=\s*["']?|url\(\s*["']?|@import\s+["']?)https?://""", re.IGNORECASE)
+KINDS = {"PartitionRestart": "restart", "PartitionDataLoss": "data-loss", "PartitionQuorumLoss": "quorum-loss",
+         "NodeTransition": "node-transition"}
+
+
+async def real_run(path: Path, cluster: FakeCluster, n: int = 320) -> None:
+    """Several hundred targets of every kind through a FaultRun: some fault, some are cancelled."""
+    rng = random.Random(7)
+
+    def planner(ref: object) -> Script:
+        roll = rng.random()
+        if roll < 0.07:
+            return Script(duration=rng.uniform(1, 15), outcome=OperationState.FAULTED, rollback=1)
+        return Script(duration=rng.uniform(1, 25), recovery=rng.choice([0.5, 2.0, 6.0, math.inf if roll > 0.97 else 1.0]))
+
+    cluster.planner = planner
+    for i in range(n):
+        cluster.add_node(f"n{i}", 1000 + i)
+    targets: list[FaultTarget] = []
+    for i in range(n):
+        service = f"fabric:/app/svc{i % 5}"
+        if i % 4 == 0:
+            targets.append(FaultTarget.restart(service, uuid.uuid4()))
+        elif i % 4 == 1:
+            targets.append(FaultTarget.data_loss(service, uuid.uuid4()))
+        elif i % 4 == 2:
+            targets.append(FaultTarget.quorum_loss(service, uuid.uuid4(), duration=4))
+        else:
+            targets.append(FaultTarget.node_transition(f"n{i}", "stop", stop_duration=300))
+    async with (
+        ProgressClient(cluster.url) as client,
+        await FaultRun.create(path, client, targets, recovery=True) as run,
+    ):
+        await run.start_pending()
+        for target in targets[5:30:6]:
+            await client.cancel_operation(target.ref)
+        async for _ in run.results(deadline=60):
+            pass
+
+
+@pytest.fixture
+async def journal(tmp_path: Path, cluster: FakeCluster) -> Path:
+    path = tmp_path / "run.jsonl"
+    await real_run(path, cluster)
+    return path
+
+
+async def test_json_counts_equal_the_journal(journal: Path) -> None:
+    """Every outcome line of the journal is counted, by kind and outcome."""
+    targets = {line["n"]: KINDS[line["type"]] for line in lines_of(journal) if line.get("event") == "target"}
+    expected: dict[str, collections.Counter[str]] = {}
+    for line in lines_of(journal):
+        if line.get("event") == "outcome":
+            expected.setdefault(targets[line["n"]], collections.Counter())[line["outcome"]] += 1
+    data = json.loads(render_json(build_report(journal)))
+    assert data["counts"] == {kind: dict(counts) for kind, counts in expected.items()}
+    assert sum(sum(c.values()) for c in data["counts"].values()) == 320
+    assert {"completed", "faulted", "cancelled"} <= {o for c in data["counts"].values() for o in c}
+    assert data["status"] == "finished"
+    assert data["recovery"]["not_recovered"] >= 1  # some never came back
+    assert len(data["targets"]) == 320
+
+
+async def test_markdown_has_the_verdict_the_table_and_the_failures(journal: Path) -> None:
+    text = render_markdown(build_report(journal))
+    assert text.startswith("## sf-progress run: ")
+    assert "faulted" in text.splitlines()[0]
+    assert "| kind |" in text
+    assert "### Did not complete" in text
+    assert "did not recover" in text.splitlines()[0]
+
+
+async def test_a_journal_still_being_written_and_one_cut_by_a_crash(tmp_path: Path, cluster: FakeCluster) -> None:
+    """A run holding its journal: "in progress"; a crash mid-run: "interrupted"; a cut plan: said plainly."""
+    cluster.default_script = Script(duration=100)
+    path = tmp_path / "live.jsonl"
+    async with ProgressClient(cluster.url) as client:
+        run = await FaultRun.create(path, client, [FaultTarget.restart("app~svc", uuid.uuid4()) for _ in range(4)])
+        await run.start_pending()
+        live = build_report(path)
+        assert live.status == "in progress"
+        assert "not ended yet" in live.verdict
+        run.close()
+    crashed = build_report(path)  # nobody holds it now, and four faults never ended in it
+    assert crashed.status == "interrupted"
+    assert {t.outcome for t in crashed.targets} == {"pending"}
+    cut = tmp_path / "cut.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    cut.write_text("".join(lines[:3]) + lines[3][:10])  # header, two targets, and a line cut mid-write
+    report = build_report(cut)
+    assert report.status == "cut short"
+    assert "cut short by a crash" in report.verdict
+    assert any("cut short" in notice for notice in report.notices)
+    write_report(report, tmp_path / "cut.html")  # still a page
+
+
+async def test_the_html_page_is_self_contained(journal: Path, tmp_path: Path) -> None:
+    """No http(s) resource anywhere: scripts and styles inlined; every target in the table."""
+    out = tmp_path / "report.html"
+    write_report(build_report(journal), out)
+    page = out.read_text()
+    assert EXTERNAL.search(page) is None
+    assert page.count("<tr>") >= 320 + 1
+    assert 'id="timeline"' in page
+
+
+def test_the_command_writes_each_format(tmp_path: Path, journal: Path) -> None:
+    """sf-progress report JOURNAL [-o PATH] [--format html|md|json]."""
+    assert cli("report", str(journal)).exit_code == 0
+    assert journal.with_suffix(".html").exists()
+    md = cli("report", str(journal), "--format", "md", "-o", "-")
+    assert md.exit_code == 0
+    assert md.stdout.startswith("## sf-progress run:")
+    as_json = cli("report", str(journal), "--format", "json", "-o", str(tmp_path / "r.json"))
+    assert as_json.exit_code == 0
+    assert json.loads((tmp_path / "r.json").read_text())["status"] == "finished"
+    assert cli("report", str(tmp_path / "nothing.jsonl")).exit_code == 2
+
+
+@pytest.mark.real_wait
+@pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
+                    reason="no Chromium/chromedriver here (.ci/run installs Debian's chromium and chromium-driver)")
+async def test_the_page_renders_in_headless_chromium(tmp_path: Path) -> None:
+    """A real browser: no console errors, the timeline drawn, a screenshot taken."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from sf_progress import set_testing
+
+    path = tmp_path / "run.jsonl"
+    with set_testing(True):
+        async with FakeCluster() as cluster:
+            await real_run(path, cluster, n=120)
+    page = tmp_path / "report.html"
+    write_report(build_report(path), page)
+    options = Options()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1800"):
+        options.add_argument(arg)
+    options.binary_location = CHROMIUM  # type: ignore[assignment]
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        driver.get(page.as_uri())
+        WebDriverWait(driver, 30).until(
+            lambda d: d.execute_script("return document.querySelector('#timeline').childElementCount") > 0
+        )
+        drawn = driver.execute_script(
+            "var c = document.querySelector('#timeline').firstElementChild;"
+            "return c.shadowRoot ? c.shadowRoot.childElementCount : c.childElementCount;"
+        )
+        assert drawn > 0
+        errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+        assert errors == []
+        shot = os.environ.get("SF_PROGRESS_REPORT_PNG", str(tmp_path / "report.png"))
+        assert driver.save_screenshot(shot)
+        assert os.path.getsize(shot) > 10_000  # noqa: ASYNC240 - a test, after the browser is done
+    finally:
+        driver.quit()
