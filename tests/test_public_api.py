@@ -18,7 +18,7 @@ def test_all_is_sorted_and_complete() -> None:
     """``__all__`` is sorted and names every public attribute of the package."""
     assert sf_progress.__all__ == sorted(sf_progress.__all__)
     public = {name for name in dir(sf_progress) if not name.startswith("_")}
-    assert public - {"testing", "cli", "sync", "chaostoolkit"} == set(sf_progress.__all__) - {
+    assert public - {"testing", "cli", "sync", "chaostoolkit", "report"} == set(sf_progress.__all__) - {
         "__version__"
     }  # the subpackage is not re-exported
     assert set(sf_progress.testing.__all__) <= set(dir(sf_progress.testing))

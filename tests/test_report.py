@@ -183,3 +183,14 @@ async def test_the_page_renders_in_headless_chromium(tmp_path: Path) -> None:
         assert os.path.getsize(shot) > 10_000  # noqa: ASYNC240 - a test, after the browser is done
     finally:
         driver.quit()
+
+
+def test_the_demo_writes_a_report(tmp_path: Path) -> None:
+    """sf-progress demo --report PATH: the demo's run, kept in a journal, as a page."""
+    out = tmp_path / "demo.html"
+    result = cli("demo", "--partitions", "40", "--seed", "2", "--report", str(out), "--quiet")
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert "sf-progress run report" in page
+    assert EXTERNAL.search(page) is None
+    assert "report:" in result.stderr
