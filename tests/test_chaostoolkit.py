@@ -164,7 +164,8 @@ def test_the_example_experiment_runs(fake: ThreadedCluster, tmp_path: Path) -> N
 def test_chaos_discover_lists_every_activity(tmp_path: Path) -> None:
     """`chaos discover --no-install sf_progress`: every action, probe and rollback, with its arguments."""
     out = tmp_path / "discovery.json"
-    subprocess.run([CHAOS, "discover", "--no-install", "--no-system-info", "--discovery-path", str(out), "sf_progress"],
+    subprocess.run([CHAOS, "--log-file", str(tmp_path / "chaostoolkit.log"), "discover", "--no-install",
+                    "--no-system-info", "--discovery-path", str(out), "sf_progress"],
                    check=True, capture_output=True, timeout=120)
     activities = {a["name"]: a for a in json.loads(out.read_text())["activities"]}
     assert set(activities) == {
