@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 from yarl import URL
 
-from sf_progress import OperationRef, OperationState, ProgressClient
+from sf_progress import NotFoundError, OperationRef, OperationState, ProgressClient
 from sf_progress.testing import HRESULTS, FakeCluster, Fault, Script
 
 from .conftest import OID, PID
@@ -334,6 +334,32 @@ async def test_fake_cluster_as_a_process(ref: OperationRef) -> None:
     async with ProgressClient(url) as client:
         started = await client.start_partition_restart(ref.service_id, ref.partition_id)
         assert (await client.get_restart_progress(started)).state is OperationState.COMPLETED
+    proc.stdin.close()
+    assert await asyncio.wait_for(proc.wait(), 30) == 0
+
+
+@pytest.mark.real_wait
+async def test_the_process_declares_partitions_from_the_start() -> None:
+    """``--partition SERVICE=GUID`` (repeatable): those partitions exist (and recover) before any fault."""
+    import asyncio
+    import sys
+    import uuid
+
+    first, second = uuid.uuid4(), uuid.uuid4()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sf_progress.testing", "--watch-stdin",
+        "--partition", f"fabric:/app/svc={first}", "--partition", f"fabric:/app/svc={second}",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stdin is not None
+    url = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
+    async with ProgressClient(url) as client:
+        for pid in (first, second):
+            recovery = await client.wait_for_recovery(OperationRef.restart("fabric:/app/svc", pid, uuid.uuid4()))
+            assert recovery.recovered
+        with pytest.raises(NotFoundError):
+            await client.wait_for_recovery(OperationRef.restart("fabric:/app/svc", uuid.uuid4(), uuid.uuid4()))
     proc.stdin.close()
     assert await asyncio.wait_for(proc.wait(), 30) == 0
 
