@@ -43,7 +43,7 @@ class Recoveries:
 
     def __init__(self, check: Check, clock: Callable[[], float]) -> None:
         self.check, self.clock = check, clock
-        self.in_flight: dict[object, asyncio.Future[Verdict]] = {}
+        self.in_flight: dict[object, tuple[float, asyncio.Future[Verdict]]] = {}  # when each was sent
         self.recent: dict[object, tuple[float, Verdict]] = {}  # the last verdict per target, and when
         self.count = 0  # operations recovering now
         self.requests = 0  # checks sent (each a few requests)
@@ -60,12 +60,17 @@ class Recoveries:
         ref = tracker.ref
         key = (ref.partition_id, None, None) if ref.node_name is None else (None, ref.node_name, rec.given)
         recent = self.recent.get(key)
-        if recent is not None and self.clock() - recent[0] <= SHARE_FOR:
-            return attrs.evolve(recent[1], requests=0)  # another operation on this target just checked it
-        future = self.in_flight.get(key)
-        if future is None:
+        # Another operation on this target just checked it — after this one's fault ended (a
+        # verdict from before that says nothing of what this fault did).
+        if recent is not None and recent[0] >= rec.since and self.clock() - recent[0] <= SHARE_FOR:
+            return attrs.evolve(recent[1], requests=0)
+        flying = self.in_flight.get(key)
+        if flying is not None and flying[0] >= rec.since:
+            future = flying[1]
+        else:
             self.requests += 1
-            future = self.in_flight[key] = asyncio.ensure_future(self.check(ref, rec.given))
+            future = asyncio.ensure_future(self.check(ref, rec.given))
+            self.in_flight[key] = (self.clock(), future)
             future.add_done_callback(lambda done: self._forget(key, done))
         try:
             return await asyncio.shield(future)
@@ -78,12 +83,14 @@ class Recoveries:
             return error
 
     def _forget(self, key: object, done: asyncio.Future[Verdict]) -> None:
-        if self.in_flight.get(key) is done:
+        flying = self.in_flight.get(key)
+        sent_at = flying[0] if flying is not None and flying[1] is done else None
+        if sent_at is not None:
             del self.in_flight[key]
-        if not done.cancelled() and done.exception() is None:  # retrieved: each waiter got it through its shield
+        if not done.cancelled() and done.exception() is None and sent_at is not None:  # (each waiter got any error)
             if len(self.recent) >= _RECENT:
                 self.recent.clear()
-            self.recent[key] = (self.clock(), done.result())
+            self.recent[key] = (sent_at, done.result())  # as old as the reads it made
 
     def after(
         self, tracker: _Tracker, result: Verdict | SFProgressError, now: float, cfg: _Settings
@@ -135,7 +142,7 @@ class Recoveries:
         return attrs.evolve(rec.outcome, kind=kind, error=error, elapsed=elapsed, recovery=recovery)
 
     def close(self) -> None:
-        for future in list(self.in_flight.values()):
+        for _, future in list(self.in_flight.values()):
             future.cancel()
         self.in_flight.clear()
         self.recent.clear()
