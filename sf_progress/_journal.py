@@ -39,8 +39,8 @@ import attrs
 
 from ._config import wall_time
 from ._errors import JournalError
-from ._kinds import KINDS
-from ._models import _STATE_BY_WIRE, OperationRef, OperationState, OperationType
+from ._kinds import KINDS, SHORT_NAMES
+from ._models import _STATE_BY_WIRE, OperationRef, OperationState, OperationType, ref_fields
 from ._platform import lock_exclusive
 from ._recovery import Recovery
 from ._targets import FaultTarget
@@ -52,12 +52,7 @@ logger = logging.getLogger("sf_progress")
 
 JOURNAL_VERSION = 3
 #: Format version 1 named kinds by their command-line spelling.
-_V1_KINDS = {
-    "restart": OperationType.PARTITION_RESTART,
-    "data-loss": OperationType.PARTITION_DATA_LOSS,
-    "quorum-loss": OperationType.PARTITION_QUORUM_LOSS,
-    "node-transition": OperationType.NODE_TRANSITION,
-}
+_V1_KINDS = {name: kind for kind, name in SHORT_NAMES.items()}
 _EVENTS = frozenset({"target", "intent", "accepted", "rejected", "state", "outcome"})
 #: Records of the whole run (no target number): its gates, why it stopped starting, and
 #: "planned" (the plan so far is whole: ``count`` targets), which closes every addition to it.
@@ -149,16 +144,8 @@ def _spec_value(_: object, __: object, value: object) -> object:
 
 def target_line(n: int, target: FaultTarget) -> dict[str, Any]:
     """The journal line of target *n*."""
-    ref = target.ref
-    line: dict[str, Any] = {"event": "target", "n": n, "type": ref.kind.value}
-    if ref.node_name is not None:
-        line["node_name"] = ref.node_name
-    else:
-        line["service_id"] = ref.service_id
-        line["partition_id"] = str(ref.partition_id)
-    line["operation_id"] = str(ref.operation_id)
-    line["spec"] = attrs.asdict(target.spec, value_serializer=_spec_value)
-    return line
+    spec = attrs.asdict(target.spec, value_serializer=_spec_value)
+    return {"event": "target", "n": n, **ref_fields(target.ref), "spec": spec}
 
 
 def target_of(line: dict[str, Any], version: int) -> FaultTarget:

@@ -446,3 +446,15 @@ def as_ref(item: OperationLike) -> OperationRef:
             raise TypeError(f"an operation tuple needs 3 ids, got {len(item)}: {item!r}")
         return OperationRef(*item)
     raise TypeError(f"expected an OperationRef or a (service_id, partition_id, operation_id) tuple, got {item!r}")
+
+
+def ref_fields(ref: OperationRef) -> dict[str, Any]:
+    """The fields that name an operation in plain JSON: its wire ``type``, its target, its id."""
+    fields: dict[str, Any] = {"type": ref.kind.value}
+    if ref.node_name is not None:
+        fields["node_name"] = ref.node_name
+    else:
+        fields["service_id"] = ref.service_id
+        fields["partition_id"] = str(ref.partition_id)
+    fields["operation_id"] = str(ref.operation_id)
+    return fields

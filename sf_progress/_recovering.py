@@ -46,7 +46,6 @@ class Recoveries:
         self.in_flight: dict[object, tuple[float, asyncio.Future[Verdict]]] = {}  # when each was sent
         self.recent: dict[object, tuple[float, Verdict]] = {}  # the last verdict per target, and when
         self.count = 0  # operations recovering now
-        self.requests = 0  # checks sent (each a few requests)
 
     def begin(self, tracker: _Tracker, outcome: Outcome | None, now: float) -> None:
         """*tracker*'s fault ended with *outcome* (``None``: a bare recovery wait); check from *now*."""
@@ -68,7 +67,6 @@ class Recoveries:
         if flying is not None and flying[0] >= rec.since:
             future = flying[1]
         else:
-            self.requests += 1
             future = asyncio.ensure_future(self.check(ref, rec.given))
             self.in_flight[key] = (self.clock(), future)
             future.add_done_callback(lambda done: self._forget(key, done))

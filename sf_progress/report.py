@@ -19,18 +19,13 @@ from typing import Any
 import attrs
 
 from ._journal import TargetState, _read
-from ._models import OperationType
+from ._kinds import SHORT_NAMES
 from ._platform import lock_exclusive
 
 __all__ = ["Report", "ReportTarget", "build_report", "render_json", "render_markdown", "write_report"]
 
 #: How each kind is named in a report (the command line's spelling).
-KIND_NAMES = {
-    OperationType.PARTITION_RESTART: "restart",
-    OperationType.PARTITION_DATA_LOSS: "data-loss",
-    OperationType.PARTITION_QUORUM_LOSS: "quorum-loss",
-    OperationType.NODE_TRANSITION: "node-transition",
-}
+KIND_NAMES = SHORT_NAMES
 #: Outcomes of targets that did not end in the journal.
 PENDING, NOT_STARTED, UNCONFIRMED = "pending", "not started", "start not confirmed"
 

@@ -18,6 +18,8 @@ from .. import (
     SFProgressError,
     WaitTimeout,
 )
+from .._kinds import kind_named
+from .._models import ref_fields
 from ._connect import client_for, logger
 
 __all__ = ["STARTED", "failed", "ref_json", "run_fault"]
@@ -28,13 +30,7 @@ STARTED: list[OperationRef] = []
 
 def ref_json(ref: OperationRef) -> dict[str, Any]:
     """The fields that name an operation, as plain JSON."""
-    named: dict[str, Any] = {"operation_id": str(ref.operation_id), "type": ref.kind.value}
-    if ref.node_name is not None:
-        named["node_name"] = ref.node_name
-    else:
-        named["service_id"] = ref.service_id
-        named["partition_id"] = str(ref.partition_id)
-    return named
+    return ref_fields(ref)
 
 
 def progress_json(ref: OperationRef, progress: FaultProgress | None) -> dict[str, Any]:
@@ -97,13 +93,4 @@ def run_fault(
 
 def kind_of(name: str) -> OperationType:
     """A fault kind from its wire name (``PartitionRestart``) or the command line's (``restart``)."""
-    spellings = {
-        "restart": OperationType.PARTITION_RESTART,
-        "data-loss": OperationType.PARTITION_DATA_LOSS,
-        "quorum-loss": OperationType.PARTITION_QUORUM_LOSS,
-        "node-transition": OperationType.NODE_TRANSITION,
-    }
-    kind = spellings.get(name) or next((k for k in spellings.values() if k.value == name), None)
-    if kind is None:
-        raise ValueError(f"type must be one of {', '.join(spellings)} (or their wire names), got {name!r}")
-    return kind
+    return kind_named(name)
