@@ -73,8 +73,11 @@ class ProgressClient:
     transient failures of one request.  ``cert`` and ``verify`` follow ``requests``;
     the rest of TLS (a key password, pinned thumbprints, plain http with credentials)
     is said with ``tls=TLSConfig(...)`` instead.  ``list_interval`` is the tick of the
-    fault-operation list call that watches every wait's operations at once (about 1 s,
-    jittered by ±20 %; see ``coalesce`` on the waits).  ``clock`` (a :class:`Clock`:
+    fault-operation list call that watches every wait's operations at once (see
+    ``coalesce`` on the waits): ``None`` (the default) adapts it to what each list call
+    costs -- 0.2 s to 5 s, listing at most a tenth of what reading every operation once a
+    second would cost the gateway, about one list call per ten operations it finds ended,
+    longer at once on transient answers or slow lists; a number fixes it (jittered ±20 %).  ``clock`` (a :class:`Clock`:
     ``monotonic()`` and async ``sleep()``) is what every deadline, backoff, retry and
     tick of this client waits by; by default the real one, or the virtual one of
     :func:`sf_progress.set_testing` when that is on as the client is made.
@@ -99,11 +102,13 @@ class ProgressClient:
         verify: VerifyArg = True,
         tls: TLSConfig | None = None,
         token_provider: TokenProvider | None = None,
-        list_interval: float | timedelta = 1.0,
+        list_interval: float | timedelta | None = None,
         clock: Clock | None = None,
     ) -> None:
         self._endpoint = check_endpoint(endpoint)
-        self._list_interval = to_seconds(list_interval, "list_interval", allow_zero=False, finite=True)
+        self._list_interval = (
+            None if list_interval is None else to_seconds(list_interval, "list_interval", allow_zero=False, finite=True)
+        )
         self._api_version = check_api_version(api_version)
         server_timeout = check_server_timeout(server_timeout)
         if retry is not None and not isinstance(retry, RetryPolicy):

@@ -25,7 +25,7 @@ import attrs
 from . import _telemetry
 from ._config import Clock, is_virtual, sleep_or_wake
 from ._errors import FabricTransientError, SFProgressError
-from ._models import FaultOperation, FaultProgress, OperationLike, OperationRef, OperationState, as_ref
+from ._models import FaultProgress, OperationLike, OperationRef, OperationState, as_ref
 from ._observer import Observer, Parkable
 from ._pacer import Pacer
 from ._recovering import Check, Recoveries
@@ -192,14 +192,18 @@ class _Engine:
         else:
             heapq.heappush(self.heap, (due, next(self.seq), tracker))
 
-    def on_listed(self, op: Parkable, item: FaultOperation) -> None:
+    def on_listed(self, op: Parkable, raw_state: str) -> None:
         tracker = op
         assert isinstance(tracker, _Tracker)
-        before = tracker.last.state if tracker.last is not None else None
-        _, event = step(tracker, Listed(listed_progress(item, tracker.ref.kind)), self.clock(), self.cfg)
+        last = tracker.last
+        if last is not None and last.raw_state == raw_state:
+            return  # the usual tick: nothing changed
+        before = last.state if last is not None else None
+        progress = listed_progress(raw_state, tracker.ref.kind)
+        _, event = step(tracker, Listed(progress), self.clock(), self.cfg)
         if event is not None:
             self.by_state[before] -= 1
-            self.by_state[item.state] += 1
+            self.by_state[progress.state] += 1
             if self.on_event is not None:
                 self.events.put_nowait(event)
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol
 
 from ._errors import NotFoundError, SFProgressError
-from ._models import FaultOperation, FaultProgress, OperationRef
+from ._models import FaultProgress, OperationRef
 
 if TYPE_CHECKING:  # the observer imports this module, not the other way round
     from ._observer import Observer
@@ -46,8 +46,12 @@ class Parkable(Protocol):
 class ListClient(Protocol):
     """A wait that parks operations: told what the list says of them, and of each list call."""
 
-    def on_listed(self, op: Parkable, item: FaultOperation) -> None:
-        """A tick showed the operation active (in ``item.state``): no read is needed."""
+    def on_listed(self, op: Parkable, raw_state: str) -> None:
+        """A tick showed the operation active, in wire state *raw_state*: no read is needed.
+
+        Called on every tick for every parked operation: keep it cheap when the state has
+        not changed.
+        """
 
     def on_gone(self, op: Parkable) -> None:
         """The operation must be read now: it left the list, needs confirming, or listing stopped."""

@@ -31,7 +31,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from ._config import Clock, RetryPolicy, sleep_or_wake
 from ._errors import FabricError, SFProgressError
 from ._lease import CONFIRM, GONE, NONE, Lease, ListClient, Park, Parkable, record_of
-from ._models import FaultOperation, OperationState
+from ._parsing import _ENDED_WIRE
+from ._tick import Ticker
 
 __all__ = ["LIST_CAP", "MAX_PARKED", "Lease", "ListClient", "Observer", "Parkable"]
 
@@ -41,9 +42,6 @@ logger = logging.getLogger("sf_progress")
 LIST_CAP = 10_000
 #: Statuses of a list call that mean "this gateway has no list call" (older runtime, proxy).
 _UNSUPPORTED = frozenset({400, 404, 405})
-#: States the list shows for an active operation; a state this version does not know is
-#: taken as active too (the read that follows its leaving the list says how it ended).
-_ACTIVE = frozenset({OperationState.RUNNING, OperationState.ROLLING_BACK, OperationState.UNKNOWN})
 #: Gateway work of one listed item, in progress reads: measured on the fake cluster's own
 #: CPU (``bench_cluster_load.py``, calibration: 31 ms for a list of 10,100 items, 0.18 ms
 #: per read, so 0.018), rounded up because the real service also deserializes every
@@ -74,22 +72,27 @@ _CONTRADICTED = 0.5
 _LIST_SHARE_OF_RATE = 0.5
 
 
-ListActive = Callable[[int], Awaitable[tuple[list[FaultOperation], int]]]
+ListActive = Callable[[int], Awaitable[tuple[dict[uuid.UUID, str], int]]]
 
 
 class Observer:
-    """One per client: the list tick, the parked operations and the listing decision."""
+    """One per client: the list tick, the parked operations and the listing decision.
+
+    *interval* ``None`` (the default) makes the tick adaptive (``_tick.Ticker``); a number
+    fixes it (jittered by 20 %).
+    """
 
     def __init__(
         self,
         list_active: ListActive,
         *,
-        interval: float,
+        interval: float | None,
         retry: RetryPolicy,
         clock: Clock,
     ) -> None:
         self.list_active = list_active
         self.interval, self.retry, self.clock, self.sleep = interval, retry, clock.monotonic, clock.sleep
+        self.ticker = Ticker(ITEM_COST)
         self.subs: dict[uuid.UUID, list[Parkable]] = {}
         self.parked = 0
         self.seq = 0
@@ -134,7 +137,13 @@ class Observer:
             return False
         if self.last_size is None:
             return True
-        return self.last_size * ITEM_COST / self.interval <= self.waiting / _READ_INTERVAL
+        return self.last_size * ITEM_COST / self.tick_for(self.last_size) <= self.waiting / _READ_INTERVAL
+
+    def tick_for(self, size: int) -> float:
+        """The tick (before jitter) for a list of *size* items answering the operations waited on now."""
+        if self.interval is not None:
+            return self.interval
+        return self.ticker.interval(size, max(self.parked, self.waiting))
 
     def judge(self, *, contradicted: bool) -> None:
         """A read made because the list showed an operation gone: did it agree?"""
@@ -217,6 +226,8 @@ class Observer:
         self.release_all()
 
     def _jittered(self) -> float:
+        if self.interval is None:
+            return self.ticker.tick * random.uniform(0.9, 1.1)
         return self.interval * random.uniform(0.8, 1.2)
 
     @staticmethod
@@ -289,30 +300,28 @@ class Observer:
             lease.owner.on_list_call()
         self.list_calls += 1
         floor = self._rate_floor(leases.values())
+        sent_at = self.clock()
         try:
-            items, skipped = await self.list_active(mask or 4)
+            states, skipped = await self.list_active(mask or 4)
         except SFProgressError as exc:
             return max(floor, self._list_failed(exc))
         now = self.last_list_at = self.last_ok_at = self.clock()
         self.failures = 0
-        self.last_size = len(items) + skipped
+        size = self.last_size = len(states) + skipped
         if skipped:
             self.skipped_items += skipped
             self._log_once("skipped", "the fault-operation list had %d malformed item(s); skipped them", skipped)
-        active: dict[uuid.UUID, FaultOperation] = {}
-        ended: set[uuid.UUID] = set()
-        for item in items:  # filters are over-inclusive: each item's own State decides
-            if item.state in _ACTIVE:
-                active.setdefault(item.operation_id, item)
-            else:
-                ended.add(item.operation_id)
-        if len(items) + skipped >= LIST_CAP:
-            logger.info("the fault-operation list is full (%d items): it may be cut short", len(items) + skipped)
+        if size >= LIST_CAP:
+            logger.info("the fault-operation list is full (%d items): it may be cut short", size)
+        watched = self.parked
         gone: list[Parkable] = []
         confirm: list[Parkable] = []
-        for op_id, subs in list(self.subs.items()):
-            shown = None if op_id in ended else active.get(op_id)
-            for op in list(subs):
+        ended = _ENDED_WIRE
+        for op_id, subs in self.subs.items():  # nothing below changes them: releases come after
+            shown = states.get(op_id)  # filters are over-inclusive: each item's own State decides
+            if shown in ended:
+                shown = None
+            for op in subs:
                 rec = record_of(op)
                 if rec is None or not rec.seq or rec.seq > cutoff:
                     continue
@@ -327,7 +336,12 @@ class Observer:
         self._release(confirm, CONFIRM)
         if not self.prefers_list():
             self.release_all(only_auto=True)
-        return max(floor, self._jittered())
+        if self.interval is not None:
+            return max(floor, self._jittered())
+        delay = self.ticker.listed(
+            now, size=size, waiting=watched, gone=len(gone), answer_s=now - sent_at, rand=random.random()
+        )
+        return max(floor, delay)
 
     def _list_failed(self, exc: SFProgressError) -> float:
         self.last_list_at = self.clock()
@@ -343,6 +357,8 @@ class Observer:
                 )
                 return self._jittered()
             retry_after = exc.retry_after if isinstance(exc, FabricError) else None
+            if self.interval is None:  # adaptive: a struggling gateway is listed less, at once
+                return max(self.ticker.failed(random.random()), min(retry_after or 0.0, self.retry.retry_after_cap))
             return min(self.retry.delay(self.failures - 1, retry_after), max(self.interval, retry_after or 0.0))
         self.failures = 0
         if isinstance(exc, FabricError) and exc.status in _UNSUPPORTED:

@@ -225,17 +225,39 @@ def parse_operation_list(data: object, body: bytes, ref: OperationRef | None = N
     return items
 
 
-def parse_active_list(data: object, body: bytes, ref: OperationRef | None = None) -> tuple[list[FaultOperation], int]:
-    """The list as the observer reads it: its well-formed items, and how many were skipped.
+def parse_active_list(data: object, body: bytes, ref: OperationRef | None = None) -> tuple[dict[uuid.UUID, str], int]:
+    """The list as the observer reads it: each well-formed item's wire ``State`` by id, and the skipped count.
 
-    The list holds every user's operations: one malformed item (a null id, a missing
-    ``Type``, a numeric state) must not blind every wait on the client.  Only a body that
-    is not a JSON array is a ``ResponseFormatError``.
+    The list holds every user's operations: one malformed item (a null id, a numeric
+    state) must not blind every wait on the client, so it is skipped and counted.  Only a
+    body that is not a JSON array is a ``ResponseFormatError``.  This is the observer's hot
+    path (thousands of items per tick): no model is built, only the id and the state are
+    read (``Type`` is not needed: each item's own state decides, whatever the filter).
+    An id listed twice keeps its first state unless a later one has ended.
     """
     if not isinstance(data, list):
         raise _bad("expected a JSON array of operations", body, None)
-    items, _ = _operation_items(data, body, skip=True)
-    return items, len(data) - len(items)
+    states: dict[uuid.UUID, str] = {}
+    skipped = 0
+    make, ended = uuid.UUID, _ENDED_WIRE
+    for item in data:
+        try:
+            raw_id = item["OperationId"]
+            raw_state = item["State"]
+            if type(raw_state) is not str:
+                raise TypeError
+            op_id = make(raw_id) if type(raw_id) is str and len(raw_id) == 36 else to_guid(raw_id)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            skipped += 1
+            continue
+        if op_id not in states or raw_state in ended:
+            states[op_id] = raw_state
+    return states, skipped
+
+
+#: Wire states the observer takes as "not active": every known state but Running and
+#: RollingBack (a state this version does not know is taken as active).
+_ENDED_WIRE = frozenset(_STATE_BY_WIRE) - {OperationState.RUNNING.value, OperationState.ROLLING_BACK.value}
 
 
 def _operation_items(data: object, body: bytes, *, skip: bool = False) -> tuple[list[FaultOperation], str | None]:

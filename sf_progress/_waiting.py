@@ -21,7 +21,7 @@ from ._backoff import backoff_delay
 from ._config import RetryPolicy
 from ._errors import FabricError, NotFoundError, SFProgressError, WaitTimeout
 from ._ids import to_seconds
-from ._models import FaultOperation, FaultProgress, OperationRef, OperationState, OperationType
+from ._models import _STATE_BY_WIRE, FaultProgress, OperationRef, OperationState, OperationType
 from ._parsing import progress_model
 from ._recovery import Recovery, Verdict
 
@@ -190,15 +190,16 @@ class Listed:
     progress: FaultProgress
 
 
-_LISTED: dict[tuple[OperationType, OperationState, str], FaultProgress] = {}
+_LISTED: dict[tuple[OperationType, str], FaultProgress] = {}
 
 
-def listed_progress(item: FaultOperation, kind: OperationType) -> FaultProgress:
-    """The progress of *kind* a list item stands for (its state; the list carries no result)."""
-    key = (kind, item.state, item.raw_state)
+def listed_progress(raw_state: str, kind: OperationType) -> FaultProgress:
+    """The progress of *kind* a list item in wire state *raw_state* stands for (the list carries no result)."""
+    key = (kind, raw_state)
     progress = _LISTED.get(key)
     if progress is None:
-        progress = progress_model(kind)(item.state, None, item.raw_state)
+        state = _STATE_BY_WIRE.get(raw_state, OperationState.UNKNOWN)
+        progress = progress_model(kind)(state, None, raw_state)
         if len(_LISTED) < 256:
             _LISTED[key] = progress
     return progress

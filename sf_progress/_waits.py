@@ -28,7 +28,9 @@ ProgressHook = Callable[[OperationRef, P], Awaitable[None] | None]
 class Waits:
     """A client's wait drivers: its one observer (one list call per tick for every wait) and its running engines."""
 
-    def __init__(self, calls: Calls, transport: Transport, retry: RetryPolicy, interval: float, clock: Clock) -> None:
+    def __init__(
+        self, calls: Calls, transport: Transport, retry: RetryPolicy, interval: float | None, clock: Clock
+    ) -> None:
         self.calls, self.transport, self.retry, self.interval, self.clock = calls, transport, retry, interval, clock
         self.engines: weakref.WeakSet[_Engine] = weakref.WeakSet()  # the running batches, stopped by close()
         self.observer: Observer | None = None

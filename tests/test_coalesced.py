@@ -250,20 +250,35 @@ async def test_a_crowded_cluster_switches_to_reads(client: ProgressClient, clust
     assert not snap.coalescing
 
 
-async def test_transient_list_answers_are_retried_soon_and_end_no_wait(
-    client: ProgressClient, cluster: FakeCluster
-) -> None:
-    """Every list call failing transiently for a while: waits go on, and the list is retried within the tick."""
+async def test_transient_list_answers_are_retried_soon_and_end_no_wait(cluster: FakeCluster) -> None:
+    """A fixed tick: every list call failing transiently for a while, waits go on and the list is retried soon."""
     ops = refs(5)
     for ref in ops:
         cluster.add_operation(ref, Script(duration=4))
     cluster.inject(Fault.service_unavailable(), routes=["list"], times=6)
-    times: list[float] = []
-    outcomes = await collect(client, ops, coalesce=True)
+    async with ProgressClient(cluster.url, list_interval=1.0) as client:
+        outcomes = await collect(client, ops, coalesce=True)
     assert all(o.ok for o in outcomes)
     list_times = [t for (method, path), t in zip(cluster.seen, cluster.request_times, strict=False) if "/Faults/?" in path]
     times = [b - a for a, b in itertools.pairwise(list_times)]
     assert min(times[:5]) < 0.5  # retried soon, not a whole tick later
+
+
+async def test_the_adaptive_tick_backs_off_at_once_on_transient_list_answers(
+    client: ProgressClient, cluster: FakeCluster
+) -> None:
+    """The default tick: each transient list answer doubles the next interval; no wait is stranded."""
+    ops = refs(5)
+    for ref in ops:
+        cluster.add_operation(ref, Script(duration=30))
+    cluster.inject(Fault.service_unavailable(), routes=["list"], times=2)
+    outcomes = await collect(client, ops, coalesce=True)
+    assert all(o.ok for o in outcomes)
+    list_times = [t for (method, path), t in zip(cluster.seen, cluster.request_times, strict=False) if "/Faults/?" in path]
+    times = [b - a for a, b in itertools.pairwise(list_times)]
+    # five waits tick at about 1 s; after the first 503 about 2 s, after the second about 4 s, then it relaxes
+    assert 1.7 <= times[0] <= 2.3 and 3.5 <= times[1] <= 4.5, times[:4]
+    assert times[2] < times[1]
 
 
 async def test_snapshot_shows_list_calls_and_reads(client: ProgressClient, cluster: FakeCluster) -> None:

@@ -20,7 +20,6 @@ from sf_progress import (
     WaitTimeout,
 )
 from sf_progress._config import RetryPolicy
-from sf_progress._models import FaultOperation, OperationType
 from sf_progress._observer import Observer
 from sf_progress._waiting import _Tracker
 from sf_progress.testing import FakeCluster, Fault, Script
@@ -102,7 +101,7 @@ async def test_an_unexpected_error_in_the_observer_degrades_to_reads(
     ops = refs(6)
     add(cluster, ops, 3)
 
-    async def broken(mask: int) -> tuple[list[FaultOperation], int]:
+    async def broken(mask: int) -> tuple[dict[uuid.UUID, str], int]:
         raise ZeroDivisionError("a bug")
 
     client._calls.list_active = broken  # type: ignore[method-assign]
@@ -276,9 +275,8 @@ async def test_an_active_state_the_client_does_not_know_is_not_ended() -> None:
     op_id = uuid.uuid4()
     told: list[str] = []
 
-    async def list_active(mask: int) -> tuple[list[FaultOperation], int]:
-        item = FaultOperation(op_id, OperationState.UNKNOWN, OperationType.PARTITION_RESTART, "Pending", "PartitionRestart")
-        return [item], 0
+    async def list_active(mask: int) -> tuple[dict[uuid.UUID, str], int]:
+        return {op_id: "Pending"}, 0
 
     class StillClock:
         def monotonic(self) -> float:
@@ -288,8 +286,8 @@ async def test_an_active_state_the_client_does_not_know_is_not_ended() -> None:
             await asyncio.sleep(0)
 
     class Owner:
-        def on_listed(self, op: object, item: FaultOperation) -> None:
-            told.append(item.raw_state)
+        def on_listed(self, op: object, raw_state: str) -> None:
+            told.append(raw_state)
 
         def on_gone(self, op: object) -> None:
             told.append("gone")
