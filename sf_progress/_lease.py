@@ -63,10 +63,11 @@ class ListClient(Protocol):
 class Park:
     """The observer's record of one operation, created when it is first parked."""
 
-    __slots__ = ("confirm_after", "held_until_at", "lease", "parked_at", "reason", "seq")
+    __slots__ = ("confirm_after", "held_until_at", "key", "lease", "parked_at", "reason", "seq")
 
-    def __init__(self, lease: Lease) -> None:
+    def __init__(self, lease: Lease, key: str) -> None:
         self.lease = lease
+        self.key = key  # the operation id's canonical text: the observer's key, as the list shows it
         self.confirm_after = FIRST_CONFIRM
         self.seq = 0  # > 0 while parked: the order it was parked in
         self.parked_at = 0.0
@@ -141,7 +142,7 @@ class Lease:
         if not self.listing():
             return False
         if rec is None:
-            rec = Park(self)
+            rec = Park(self, str(op.ref.operation_id))
             op.parking = rec
         elif observer.clock() < rec.held_until_at:
             return False

@@ -25,7 +25,6 @@ import contextlib
 import logging
 import math
 import random
-import uuid
 from collections.abc import Awaitable, Callable, Iterable
 
 from ._config import Clock, RetryPolicy, sleep_or_wake
@@ -72,7 +71,7 @@ _CONTRADICTED = 0.5
 _LIST_SHARE_OF_RATE = 0.5
 
 
-ListActive = Callable[[int], Awaitable[tuple[dict[uuid.UUID, str], int]]]
+ListActive = Callable[[int], Awaitable[tuple[dict[str, str], int]]]
 
 
 class Observer:
@@ -93,7 +92,7 @@ class Observer:
         self.list_active = list_active
         self.interval, self.retry, self.clock, self.sleep = interval, retry, clock.monotonic, clock.sleep
         self.ticker = Ticker(ITEM_COST)
-        self.subs: dict[uuid.UUID, list[Parkable]] = {}
+        self.subs: dict[str, list[Parkable]] = {}  # by the operation id's canonical text
         self.parked = 0
         self.seq = 0
         self.waiting = 0  # operations waited on that may be listed (the leases' counts)
@@ -171,7 +170,7 @@ class Observer:
         self.seq += 1
         rec.seq = self.seq
         rec.parked_at = self.clock()
-        self.subs.setdefault(op.ref.operation_id, []).append(op)
+        self.subs.setdefault(rec.key, []).append(op)
         self.parked += 1
         self.ensure_running()
         if self.parked == 1:
@@ -180,12 +179,12 @@ class Observer:
     def unsubscribe(self, op: Parkable, rec: Park) -> None:
         rec.seq = 0
         self.parked -= 1
-        subs = self.subs.get(op.ref.operation_id)
+        subs = self.subs.get(rec.key)
         if subs is not None:
             with contextlib.suppress(ValueError):
                 subs.remove(op)
             if not subs:
-                del self.subs[op.ref.operation_id]
+                del self.subs[rec.key]
         if not self.subs and self.waiting <= 0:
             self.stop()
 

@@ -225,8 +225,11 @@ def parse_operation_list(data: object, body: bytes, ref: OperationRef | None = N
     return items
 
 
-def parse_active_list(data: object, body: bytes, ref: OperationRef | None = None) -> tuple[dict[uuid.UUID, str], int]:
+def parse_active_list(data: object, body: bytes, ref: OperationRef | None = None) -> tuple[dict[str, str], int]:
     """The list as the observer reads it: each well-formed item's wire ``State`` by id, and the skipped count.
+
+    Ids are keyed in their canonical text (``str(uuid.UUID)``: lowercase, hyphenated),
+    which hashes in C, as the observer keys its parked operations.
 
     The list holds every user's operations: one malformed item (a null id, a numeric
     state) must not blind every wait on the client, so it is skipped and counted.  Only a
@@ -237,16 +240,16 @@ def parse_active_list(data: object, body: bytes, ref: OperationRef | None = None
     """
     if not isinstance(data, list):
         raise _bad("expected a JSON array of operations", body, None)
-    states: dict[uuid.UUID, str] = {}
+    states: dict[str, str] = {}
     skipped = 0
-    make, ended = uuid.UUID, _ENDED_WIRE
+    ended = _ENDED_WIRE
     for item in data:
         try:
             raw_id = item["OperationId"]
             raw_state = item["State"]
             if type(raw_state) is not str:
                 raise TypeError
-            op_id = make(raw_id) if type(raw_id) is str and len(raw_id) == 36 else to_guid(raw_id)
+            op_id = raw_id.lower() if type(raw_id) is str and len(raw_id) == 36 else str(to_guid(raw_id))
         except (KeyError, TypeError, ValueError, AttributeError):
             skipped += 1
             continue
