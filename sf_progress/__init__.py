@@ -1,5 +1,7 @@
 """sf_progress: an asyncio client for Service Fabric fault operations (restarts, data/quorum loss, nodes)."""
 
+from contextlib import suppress as _suppress
+
 from ._auth import AadMetadata, AadTokenProvider, TokenProvider
 from ._batch import BatchSnapshot, BatchWaiter, OperationLike
 from ._client import ProgressClient
@@ -136,3 +138,22 @@ __all__ = [
     "is_testing",
     "set_testing",
 ]
+
+
+def _public_home() -> None:
+    """Name ``sf_progress`` as the home of every export (as httpx does), not its private module.
+
+    Tracebacks, ``help()``, pickles and the API reference then show ``sf_progress.OperationRef``,
+    the one spelling users write, instead of ``sf_progress._models.OperationRef``.
+    """
+    namespace = globals()
+    for name in __all__:
+        obj = namespace[name]
+        if isinstance(obj, type) or callable(obj):
+            module = getattr(obj, "__module__", "")
+            if isinstance(module, str) and module.startswith("sf_progress._"):
+                with _suppress(AttributeError, TypeError):  # a typing alias keeps its own
+                    obj.__module__ = __name__
+
+
+_public_home()

@@ -161,7 +161,7 @@ class ProgressClient:
 
     @property
     def request_timeout(self) -> float:
-        """Seconds one request may take at most: the server timeout plus ``timeout_margin``."""
+        """How long one request may take at most, in seconds (the server timeout plus ``timeout_margin``)."""
         return self._calls.server_timeout + self._transport.margin
 
     @property

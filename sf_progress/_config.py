@@ -123,7 +123,7 @@ def set_testing(testing: bool, *, attempts: int | None = None) -> _TestingContex
     """Remove all waiting (retry backoff and polling delays) for tests.
 
     With ``testing=True`` every sleep sf_progress would do becomes a bare yield to the
-    event loop, and the time it would have slept is added to :func:`monotonic` instead:
+    event loop, and the time it would have slept is added to the client's clock instead:
     deadlines, backoff and ``FakeCluster`` operation durations all run on that virtual
     clock, so a ten-minute wait finishes at once and still behaves as in production.
     If *attempts* is given, requests are tried at most that many times.  Works as a plain

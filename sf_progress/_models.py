@@ -270,7 +270,7 @@ class OperationRef:
 
     @property
     def target(self) -> str:
-        """What the operation acts on, for people: ``fabric:/app/svc partition <id>`` or ``node <name>``."""
+        """What the operation acts on, in words for people (``fabric:/app/svc partition <id>`` or ``node <name>``)."""
         if self.node_name is not None:
             return f"node {self.node_name}"
         return f"{self.service_name} partition {self.partition_id}"

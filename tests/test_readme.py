@@ -38,11 +38,18 @@ def test_every_python_block_runs() -> None:
 
 
 def test_ci_runs_the_readme_commands() -> None:
-    """.ci/run contains the README's install and test commands, in that order."""
+    """.ci/run contains the README's install, test and docs commands, in that order."""
     commands = [line.strip() for block in blocks("console") for line in block.splitlines()]
-    (install,) = [c for c in commands if c.startswith("python -m pip install")]
+    install, docs_install = [c for c in commands if c.startswith("python -m pip install")]
     (test,) = [c for c in commands if c.startswith("python -m pytest")]
+    (docs,) = [c for c in commands if c.startswith("python -m sphinx")]
+    assert "-W" in docs.split()
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
-    assert install in ci
-    assert test in ci
-    assert ci.index(install) < ci.index(test)
+    for command in (install, test, docs_install, docs):
+        assert command in ci, command
+    assert ci.index(install) < ci.index(test) < ci.index(docs_install) < ci.index(docs)
+
+
+def test_the_readme_is_short() -> None:
+    """The README is a front page (what, features, commands, one example, links): the rest is in docs/."""
+    assert len(README.splitlines()) <= 150
