@@ -56,9 +56,16 @@ from ._waits import ProgressHook
 
 
 def discover(discover_system: bool = True) -> dict[str, object]:
-    """Chaos Toolkit discovery (``chaos discover --no-install sf_progress``) of ``sf_progress.chaostoolkit``.
+    """Chaos Toolkit discovery of ``sf_progress.chaostoolkit`` (``chaos discover --no-install sf_progress``).
 
-    Needs the ``chaostoolkit`` extra; imported only when called, so ``import sf_progress`` pays nothing for it.
+    Needs the ``chaostoolkit`` extra; imported only when called, so ``import sf_progress``
+    pays nothing for it.
+
+    Args:
+        discover_system: Include the system's information, as the toolkit's discovery does.
+
+    Returns:
+        The toolkit's discovery document: every activity with its arguments.
     """
     from .chaostoolkit import discover as discover_activities
 

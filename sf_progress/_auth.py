@@ -173,11 +173,24 @@ class AadTokenProvider:
         return f"<AadTokenProvider credential={type(self._credential).__name__} scope={self._scope!r}>"
 
     def attach(self, client: MetadataSource) -> None:
-        """Called by ``ProgressClient``: metadata is read through that client."""
+        """Attach to the client whose metadata call finds the cluster's Azure AD application.
+
+        Called by :class:`ProgressClient` when the provider is passed to it.
+
+        Args:
+            client: The client.
+        """
         self._client = client
 
     async def scope(self) -> str:
-        """The scope tokens are requested for."""
+        """The scope tokens are requested for (from the cluster's AAD metadata, read once).
+
+        Returns:
+            ``<cluster application>/.default``.
+
+        Raises:
+            CredentialError: Not attached to a client, or the cluster does not use Azure AD.
+        """
         if self._scope is None:
             if self._client is None:
                 raise CredentialError("AadTokenProvider is not attached to a ProgressClient")
@@ -188,6 +201,14 @@ class AadTokenProvider:
         return self._scope
 
     async def __call__(self) -> AccessTokenLike:
+        """Ask the credential for a token for the cluster's application.
+
+        Returns:
+            The credential's access token (``token`` and ``expires_on``).
+
+        Raises:
+            CredentialError: Not attached, or the cluster does not use Azure AD.
+        """
         scope = await self.scope()
         result = self._credential.get_token(scope)
         if inspect.isawaitable(result):

@@ -81,7 +81,19 @@ class BatchWaiter:
         self._engine.start()
 
     def add(self, *operations: OperationLike) -> int:
-        """Add operations to wait for; returns how many were new (duplicates are ignored)."""
+        """Add operations to wait for (duplicates of ones already added are ignored).
+
+        Args:
+            *operations: :class:`OperationRef` objects or ``(service_id, partition_id,
+                operation_id)`` tuples; all are checked before any is added.
+
+        Returns:
+            How many were new.
+
+        Raises:
+            RuntimeError: The batch is sealed or closed.
+            ValueError: An operation with a bad id.
+        """
         if not self._engine.accepting:
             raise RuntimeError("this batch takes no more operations (sealed or closed)")
         refs = [as_ref(item) for item in operations]  # validate all before adding any
@@ -95,7 +107,12 @@ class BatchWaiter:
         self._engine.seal()
 
     def snapshot(self) -> BatchSnapshot:
-        """Counts by state, in flight, requests, retries and the oldest pending operation."""
+        """Take the batch's live counts.
+
+        Returns:
+            A :class:`BatchSnapshot`: counts by state, in flight, requests, retries, list calls
+            and the oldest pending operation.
+        """
         engine = self._engine
         oldest = next(iter(engine.pending.values()), None)
         recoveries = engine.recoveries

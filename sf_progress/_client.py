@@ -61,29 +61,52 @@ logger = logging.getLogger("sf_progress")
 class ProgressClient:
     """Async client for the Service Fabric fault-operation REST calls, for every fault kind.
 
-    ``endpoint`` is the cluster's HTTP gateway, e.g. ``http://localhost:19080``.  The
-    client owns one pooled ``aiohttp.ClientSession`` (at most ``max_connections``
-    connections), created on first use, unless ``session`` is given; it closes only a
-    session it owns.  Use it as ``async with ProgressClient(...) as client:`` or call
-    :meth:`aclose`.
-
-    ``server_timeout`` is the default ``timeout`` query parameter (seconds the cluster
-    may spend); each request's client-side timeout is that plus ``timeout_margin``, so
-    the client never gives up before the server does.  ``retry`` governs retries of
-    transient failures of one request.  ``cert`` and ``verify`` follow ``requests``;
-    the rest of TLS (a key password, pinned thumbprints, plain http with credentials)
-    is said with ``tls=TLSConfig(...)`` instead.  ``list_interval`` is the tick of the
-    fault-operation list call that watches every wait's operations at once (see
-    ``coalesce`` on the waits): ``None`` (the default) adapts it to what each list call
-    costs -- 0.2 s to 5 s, listing at most a tenth of what reading every operation once a
-    second would cost the gateway, about one list call per ten operations it finds ended,
-    longer at once on transient answers or slow lists; a number fixes it (jittered ±20 %).  ``clock`` (a :class:`Clock`:
-    ``monotonic()`` and async ``sleep()``) is what every deadline, backoff, retry and
-    tick of this client waits by; by default the real one, or the virtual one of
-    :func:`sf_progress.set_testing` when that is on as the client is made.
+    The client owns one pooled ``aiohttp.ClientSession``, created on first use, unless
+    ``session`` is given; it closes only a session it owns.  Use it as ``async with
+    ProgressClient(...) as client:`` or call :meth:`aclose`.  Every argument is checked
+    here, before any request: a bad one is a ``ValueError`` or ``TypeError``.
 
     (A long class on purpose: it is the public surface, one documented method per call,
     each a thin delegate to ``_calls.Calls`` or the wait engine; no logic lives here.)
+
+    Args:
+        endpoint: The cluster's HTTP gateway, e.g. ``http://localhost:19080`` or
+            ``https://mycluster:19080``.
+        session: An ``aiohttp.ClientSession`` to use instead of the client's own (not
+            closed by the client).
+        api_version: The ``api-version`` of progress reads, ``N.M`` >= 3.0 (start, cancel
+            and list always use 6.0).
+        server_timeout: The default ``timeout`` query parameter: whole seconds the cluster
+            may spend on one call, 1..4294967295 (default 60).
+        timeout_margin: Seconds (or a timedelta) the client waits beyond
+            ``server_timeout``, so that it never gives up before the server (default 5).
+        connect_timeout: Seconds to open a connection (default 10).
+        retry: How transient failures of one request are retried (default
+            :class:`RetryPolicy`: 5 tries within 60 s).
+        max_connections: Pooled connections at most (default 64).
+        user_agent: The ``User-Agent`` header (default ``sf_progress/<version>``).
+        cert: A client certificate, as ``requests`` takes it: ``"client.pem"``,
+            ``("client.crt", "client.key")`` or a ``.pfx``.
+        verify: ``True`` (the system's CAs), a CA bundle file or directory, or ``False``
+            (no verification, logged).
+        tls: The rest of TLS (a key password, pinned thumbprints, plain http with
+            credentials), as one :class:`TLSConfig`, instead of ``cert``/``verify``.
+        token_provider: A callable (sync or async) returning a bearer token (a ``str`` or
+            an object with ``token`` and ``expires_on``), e.g. :class:`AadTokenProvider`.
+        list_interval: The tick of the fault-operation list call that watches every wait's
+            operations at once (see ``coalesce`` on the waits).  ``None`` (the default)
+            adapts it to what each list call costs -- 0.2 s to 5 s, listing at most a
+            tenth of what reading every operation once a second would cost the gateway,
+            about one list call per ten operations it finds ended, longer at once on
+            transient answers or slow lists; seconds (or a timedelta) fix it (jittered
+            by 20 %).
+        clock: What every deadline, backoff, retry and tick of this client waits by (a
+            :class:`Clock`); by default the real one, or the virtual one of
+            :func:`set_testing` when that is on as the client is made.
+
+    Raises:
+        ValueError: A bad endpoint, timeout, certificate file or password.
+        TypeError: An argument of the wrong type.
     """
 
     def __init__(
@@ -175,7 +198,23 @@ class ProgressClient:
         return f"<ProgressClient {self._endpoint!r} api_version={self._api_version!r}{auth} {state}>"
 
     async def get_progress(self, ref: OperationRef, *, timeout: int | None = None) -> FaultProgress:
-        """Read the progress of any fault operation (``timeout``: this call's server timeout, int s)."""
+        """Read the progress of any fault operation, of the kind its ref names.
+
+        Args:
+            ref: The operation.
+            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
+                client's ``server_timeout``).
+
+        Returns:
+            The progress model of the ref's kind (:class:`PartitionRestartProgress`, ...).
+
+        Raises:
+            NotFoundError: The cluster does not know the operation (never started, or purged).
+            OperationKindError: The operation is of another kind than this read.
+            FabricError: Any other error answer, after retrying transient ones.
+            TransportError: The gateway could not be reached or cut the answer.
+            ValueError: A bad id or timeout (nothing is sent).
+        """
         if not isinstance(ref, OperationRef):
             raise TypeError(f"ref must be an OperationRef, not {type(ref).__name__}")
         return await self._calls.read(ref, timeout)
@@ -205,8 +244,23 @@ class ProgressClient:
     ) -> PartitionRestartProgress:
         """Read the progress of a partition restart (Get Partition Restart Progress).
 
-        Pass the service id, partition id and operation id, or one ``OperationRef``.
-        ``timeout`` overrides the server timeout for this call (int seconds).
+        Args:
+            service_id: The service, as ``fabric:/app/svc``, ``app/svc`` or ``app~svc`` -- or an
+                :class:`OperationRef` of this kind, alone.
+            partition_id: The partition's GUID (a string or :class:`uuid.UUID`).
+            operation_id: The operation's GUID.
+            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
+                client's ``server_timeout``).
+
+        Returns:
+            Its :class:`PartitionRestartProgress`: the state and, once Completed or Faulted, the result.
+
+        Raises:
+            NotFoundError: The cluster does not know the operation (never started, or purged).
+            OperationKindError: The operation is of another kind than this read.
+            FabricError: Any other error answer, after retrying transient ones.
+            TransportError: The gateway could not be reached or cut the answer.
+            ValueError: A bad id or timeout (nothing is sent).
         """
         ref = ref_of(OperationType.PARTITION_RESTART, service_id, partition_id, operation_id)
         return cast(PartitionRestartProgress, await self._calls.read(ref, timeout))
@@ -219,7 +273,26 @@ class ProgressClient:
         *,
         timeout: int | None = None,
     ) -> PartitionDataLossProgress:
-        """Read the progress of a partition data loss (a ref, or the three ids)."""
+        """Read the progress of a partition data loss (Get Data Loss Progress).
+
+        Args:
+            service_id: The service, as ``fabric:/app/svc``, ``app/svc`` or ``app~svc`` -- or an
+                :class:`OperationRef` of this kind, alone.
+            partition_id: The partition's GUID (a string or :class:`uuid.UUID`).
+            operation_id: The operation's GUID.
+            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
+                client's ``server_timeout``).
+
+        Returns:
+            Its :class:`PartitionDataLossProgress`: the state and, once Completed or Faulted, the result.
+
+        Raises:
+            NotFoundError: The cluster does not know the operation (never started, or purged).
+            OperationKindError: The operation is of another kind than this read.
+            FabricError: Any other error answer, after retrying transient ones.
+            TransportError: The gateway could not be reached or cut the answer.
+            ValueError: A bad id or timeout (nothing is sent).
+        """
         ref = ref_of(OperationType.PARTITION_DATA_LOSS, service_id, partition_id, operation_id)
         return cast(PartitionDataLossProgress, await self._calls.read(ref, timeout))
 
@@ -231,28 +304,79 @@ class ProgressClient:
         *,
         timeout: int | None = None,
     ) -> PartitionQuorumLossProgress:
-        """Read the progress of a partition quorum loss (a ref, or the three ids)."""
+        """Read the progress of a partition quorum loss (Get Quorum Loss Progress).
+
+        Args:
+            service_id: The service, as ``fabric:/app/svc``, ``app/svc`` or ``app~svc`` -- or an
+                :class:`OperationRef` of this kind, alone.
+            partition_id: The partition's GUID (a string or :class:`uuid.UUID`).
+            operation_id: The operation's GUID.
+            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
+                client's ``server_timeout``).
+
+        Returns:
+            Its :class:`PartitionQuorumLossProgress`: the state and, once Completed or Faulted, the result.
+
+        Raises:
+            NotFoundError: The cluster does not know the operation (never started, or purged).
+            OperationKindError: The operation is of another kind than this read.
+            FabricError: Any other error answer, after retrying transient ones.
+            TransportError: The gateway could not be reached or cut the answer.
+            ValueError: A bad id or timeout (nothing is sent).
+        """
         ref = ref_of(OperationType.PARTITION_QUORUM_LOSS, service_id, partition_id, operation_id)
         return cast(PartitionQuorumLossProgress, await self._calls.read(ref, timeout))
 
     async def get_node_transition_progress(
         self, node_name: str | OperationRef, operation_id: str | uuid.UUID | None = None, *, timeout: int | None = None
     ) -> NodeTransitionProgress:
-        """Read the progress of a node transition (a ref, or the node name and operation id)."""
+        """Read the progress of a node transition (Get Node Transition Progress).
+
+        Args:
+            node_name: The node's name -- or a node transition's :class:`OperationRef`, alone.
+            operation_id: The operation's GUID.
+            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
+                client's ``server_timeout``).
+
+        Returns:
+            Its :class:`NodeTransitionProgress`.
+
+        Raises:
+            NotFoundError: The cluster does not know the operation (never started, or purged).
+            OperationKindError: The operation is of another kind than this read.
+            FabricError: Any other error answer, after retrying transient ones.
+            TransportError: The gateway could not be reached or cut the answer.
+            ValueError: A bad id or timeout (nothing is sent).
+        """
         ref = node_ref_of(node_name, operation_id)
         return cast(NodeTransitionProgress, await self._calls.read(ref, timeout))
 
     async def start(self, target: FaultTarget, *, timeout: int | None = None) -> OperationRef:
-        """Start the fault *target* describes, of any kind; return the ``OperationRef`` to follow it.
+        """Start the fault *target* describes, of any kind.
 
         Its OperationId is the target's.  Retries of the same start are safe: a retry that
         meets 409 "already exists" means an earlier try landed; a first try that meets it
-        raises ``ConflictError``.  A quorum loss whose gateway refuses the spec's
+        raises :class:`ConflictError`.  A quorum loss whose gateway refuses the spec's
         ``QuorumReplicas`` with 400 ``E_INVALIDARG`` is asked once more with the runtime's
         ``QuorumLossReplicas``.  A node transition without ``node_instance_id`` reads it
         from ``GET /Nodes/{node}`` first (as the official docs tell you to do by hand); a
         retried one answered 400 ``FABRIC_E_NODE_TRANSITION_IN_PROGRESS`` may be our own
         first try: its progress decides.
+
+        Args:
+            target: What to fault and how (:class:`FaultTarget`).
+            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
+                client's ``server_timeout``).
+
+        Returns:
+            The :class:`OperationRef` to follow it (``target.ref``).
+
+        Raises:
+            ConflictError: A first try answered 409: the OperationId is already used.
+            FabricError: The cluster refused the start (a 400 names the bad parameter).
+            TransportError: The gateway could not be reached; the start may or may not have landed
+                (waiting on the ref tells).
+            ValueError: A bad parameter (nothing is sent).
         """
         return await self._calls.start(target, timeout)
 
@@ -265,7 +389,26 @@ class ProgressClient:
         operation_id: str | uuid.UUID | None = None,
         timeout: int | None = None,
     ) -> OperationRef:
-        """``start(FaultTarget.restart(...))``: start a partition restart, return its ref."""
+        """Start a partition restart: ``start(FaultTarget.restart(...))``.
+
+        Args:
+            service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
+            partition_id: The partition's GUID.
+            mode: ``AllReplicasOrInstances`` (the default) or ``OnlyActiveSecondaries``.
+            operation_id: The OperationId to use (default: a new random one).
+            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
+                client's ``server_timeout``).
+
+        Returns:
+            The restart's :class:`OperationRef`.
+
+        Raises:
+            ConflictError: A first try answered 409: the OperationId is already used.
+            FabricError: The cluster refused the start (a 400 names the bad parameter).
+            TransportError: The gateway could not be reached; the start may or may not have landed
+                (waiting on the ref tells).
+            ValueError: A bad parameter (nothing is sent).
+        """
         target = FaultTarget.restart(service_id, partition_id, mode=mode, operation_id=operation_id)
         return await self._calls.start(target, timeout)
 
@@ -278,7 +421,26 @@ class ProgressClient:
         operation_id: str | uuid.UUID | None = None,
         timeout: int | None = None,
     ) -> OperationRef:
-        """``start(FaultTarget.data_loss(...))``: start a partition data loss, return its ref."""
+        """Start a partition data loss: ``start(FaultTarget.data_loss(...))``.
+
+        Args:
+            service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
+            partition_id: The partition's GUID.
+            mode: ``PartialDataLoss`` (the default) or ``FullDataLoss``.
+            operation_id: The OperationId to use (default: a new random one).
+            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
+                client's ``server_timeout``).
+
+        Returns:
+            The data loss's :class:`OperationRef`.
+
+        Raises:
+            ConflictError: A first try answered 409: the OperationId is already used.
+            FabricError: The cluster refused the start (a 400 names the bad parameter).
+            TransportError: The gateway could not be reached; the start may or may not have landed
+                (waiting on the ref tells).
+            ValueError: A bad parameter (nothing is sent).
+        """
         target = FaultTarget.data_loss(service_id, partition_id, mode=mode, operation_id=operation_id)
         return await self._calls.start(target, timeout)
 
@@ -292,7 +454,28 @@ class ProgressClient:
         operation_id: str | uuid.UUID | None = None,
         timeout: int | None = None,
     ) -> OperationRef:
-        """``start(FaultTarget.quorum_loss(...))``: a quorum loss of *duration* seconds, return its ref."""
+        """Start a partition quorum loss: ``start(FaultTarget.quorum_loss(...))``.
+
+        Args:
+            service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
+            partition_id: The partition's GUID.
+            duration: How long the quorum stays lost: whole seconds in 1..4294967295, or a
+                :class:`datetime.timedelta`.
+            mode: ``QuorumReplicas`` (the default) or ``AllReplicas``.
+            operation_id: The OperationId to use (default: a new random one).
+            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
+                client's ``server_timeout``).
+
+        Returns:
+            The quorum loss's :class:`OperationRef`.
+
+        Raises:
+            ConflictError: A first try answered 409: the OperationId is already used.
+            FabricError: The cluster refused the start (a 400 names the bad parameter).
+            TransportError: The gateway could not be reached; the start may or may not have landed
+                (waiting on the ref tells).
+            ValueError: A bad parameter (nothing is sent).
+        """
         target = FaultTarget.quorum_loss(
             service_id, partition_id, duration=duration, mode=mode, operation_id=operation_id
         )
@@ -308,10 +491,27 @@ class ProgressClient:
         operation_id: str | uuid.UUID | None = None,
         timeout: int | None = None,
     ) -> OperationRef:
-        """``start(FaultTarget.node_transition(...))``: stop or start a node, return its ref.
+        """Stop or start a node: ``start(FaultTarget.node_transition(...))``.
 
-        ``stop_duration`` (seconds, for a stop) must be within the runtime's bounds,
-        300..14400 (the docs say at least 600; the runtime takes 300).
+        Args:
+            node_name: The node's name.
+            transition: ``"stop"`` or ``"start"`` (or a :class:`NodeTransitionType`).
+            stop_duration: For a stop, how long the node stays down, seconds within the runtime's
+                bounds 300..14400 (the docs say at least 600; the runtime takes 300).
+            node_instance_id: The node's current instance id (default: read from the cluster).
+            operation_id: The OperationId to use (default: a new random one).
+            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
+                client's ``server_timeout``).
+
+        Returns:
+            The transition's :class:`OperationRef`.
+
+        Raises:
+            ConflictError: A first try answered 409: the OperationId is already used.
+            FabricError: The cluster refused the start (a 400 names the bad parameter).
+            TransportError: The gateway could not be reached; the start may or may not have landed
+                (waiting on the ref tells).
+            ValueError: A bad parameter (nothing is sent).
         """
         target = FaultTarget.node_transition(
             node_name,
@@ -323,13 +523,37 @@ class ProgressClient:
         return await self._calls.start(target, timeout)
 
     async def get_node_instance_id(self, node_name: str, *, timeout: int | None = None) -> str:
-        """The node's current ``InstanceId`` (``GET /Nodes/{node}``), as a decimal string."""
+        """Read a node's current ``InstanceId`` (``GET /Nodes/{node}``).
+
+        Args:
+            node_name: The node's name.
+            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
+                client's ``server_timeout``).
+
+        Returns:
+            The instance id, as a decimal string.
+
+        Raises:
+            NotFoundError: The cluster has no such node.
+            ResponseFormatError: The answer holds no valid instance id.
+        """
         return await self._calls.node_instance_id(node_name, timeout)
 
     async def cancel_operation(
         self, operation_id: str | uuid.UUID | OperationRef, *, force: bool = False, timeout: int | None = None
     ) -> None:
-        """Cancel a running fault operation (``force=True`` only after a graceful cancel)."""
+        """Cancel a running fault operation (``POST /Faults/$/Cancel``).
+
+        Args:
+            operation_id: The operation's GUID, or its :class:`OperationRef`.
+            force: Force the cancel (allowed only after a graceful cancel of the same operation).
+            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
+                client's ``server_timeout``).
+
+        Raises:
+            NotFoundError: The cluster does not know the operation.
+            FabricError: The cluster refused the cancel (a forced cancel first, say).
+        """
         await self._calls.cancel(operation_id, force, timeout)
 
     async def list_fault_operations(
@@ -339,15 +563,46 @@ class ProgressClient:
         state_filter: Iterable[OperationState] | OperationState | None = None,
         timeout: int | None = None,
     ) -> list[FaultOperation]:
-        """List fault operations of every kind (at most 10,000), optionally filtered by type and state."""
+        """List fault operations of every kind (``GET /Faults/``; at most 10,000, without paging).
+
+        Args:
+            type_filter: Only these kinds (default: every kind).
+            state_filter: Only these states (default: every state).
+            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
+                client's ``server_timeout``).
+
+        Returns:
+            One :class:`FaultOperation` per listed operation.  The service's filters are
+            over-inclusive: look at each item's ``state`` and ``type``.
+
+        Raises:
+            FabricError: An error answer (a gateway without the call answers 400/404/405).
+            ResponseFormatError: The answer is not a list of operations.
+        """
         return await self._calls.list_operations(type_filter, state_filter, timeout)
 
     async def get_aad_metadata(self, *, timeout: int | None = None) -> AadMetadata:
-        """Read the cluster's Azure AD settings (``GET /$/GetAadMetadata``, sent anonymously)."""
+        """Read the cluster's Azure AD settings (``GET /$/GetAadMetadata``, sent anonymously).
+
+        Args:
+            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
+                client's ``server_timeout``).
+
+        Returns:
+            The :class:`AadMetadata` (``None`` fields when the cluster does not use Azure AD).
+        """
         return await self._calls.aad_metadata(timeout)
 
     async def get_cluster_version(self, *, timeout: int | None = None) -> str:
-        """Return the cluster's code version (``GET /$/GetClusterVersion``)."""
+        """Read the cluster's code version (``GET /$/GetClusterVersion``).
+
+        Args:
+            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
+                client's ``server_timeout``).
+
+        Returns:
+            The version string, e.g. ``"9.1.1436.9590"``.
+        """
         return await self._calls.cluster_version(timeout)
 
     # --- waiting --------------------------------------------------------------------------
@@ -398,32 +653,46 @@ class ProgressClient:
         coalesce: bool | None = None,
         recovery: bool = False,
     ) -> FaultProgress:
-        """Poll until the operation reaches a terminal state; return that progress.
+        """Wait until a fault operation ends; return its final progress.
 
-        Any kind: pass its ``OperationRef`` (the three ids name a partition restart); the
-        progress returned is of that kind (``PartitionDataLossProgress``, ...).
+        Returns for any terminal state (Completed, Faulted, Cancelled, ForceCancelled); with
+        ``raise_on_failure=True`` the last three raise :class:`OperationNotCompleted` instead.
+        The last sleep is clipped so a final poll happens at the deadline, and that read may
+        take at most 1 s more.  Transient failures (503/504, resets, cut bodies) are retried
+        within the budget.  Cancelling the caller leaves nothing behind.
 
-        Returns for any terminal state (Completed, Faulted, Cancelled, ForceCancelled);
-        with ``raise_on_failure=True`` the last three raise ``OperationNotCompleted`` instead.
-        ``deadline`` is the overall budget in seconds (``None`` or ``math.inf``: no
-        deadline): the last sleep is clipped so a final poll happens at the deadline, and
-        that read may take at most ``LAST_LOOK`` (1 s) more; then ``WaitTimeout``
-        (carrying the last progress) is raised.  Transient failures (503/504, resets, cut
-        bodies) are retried within the budget; a 404 within ``not_found_grace`` seconds of
-        the start of the wait is taken as "not readable yet".  ``on_progress(ref, progress)``,
-        sync or async, is called on every state change.  Cancelling the caller leaves
-        nothing behind.
+        Args:
+            service_id: The operation's :class:`OperationRef` (any kind), alone -- or the service
+                of a partition restart, with the two ids below.
+            partition_id: The restart's partition GUID (with a service id).
+            operation_id: The restart's operation GUID (with a service id).
+            deadline: The overall budget, seconds or a :class:`datetime.timedelta` (``None`` or
+                ``math.inf``: no deadline; default 600).
+            backoff: How per-operation reads are spaced (default :class:`Backoff`: 1 s growing by
+                1.5x to 10 s).
+            on_progress: Called as ``on_progress(ref, progress)`` (sync or async) on every state
+                change, from a task of its own; what it raises is logged.
+            not_found_grace: Seconds from the start of the wait during which a 404 means "not
+                readable yet" (default 10).
+            raise_on_failure: Raise :class:`OperationNotCompleted` for Faulted and Cancelled.
+            coalesce: ``True``: watch through the client's fault-operation list (one list call
+                per tick for every wait on this client, one read when the operation leaves it);
+                ``False``: read it on its own backoff; ``None`` (the default): list whenever that
+                is cheaper for the cluster.
+            recovery: Once Completed, also wait (within the same deadline) until the target
+                recovered, as :meth:`wait_for_recovery` does.
 
-        ``coalesce``: with ``True`` the operation is watched through the client's
-        fault-operation list (one list call per tick for every wait on this client; one
-        progress read when the operation leaves the list); with ``False`` it is read on
-        its own backoff; ``None`` (the default) lets the client choose listing whenever it
-        is cheaper for the cluster — from three operations waited on at once, unless the
-        cluster's list of active operations is too long to pay off.
+        Returns:
+            The final progress, of the ref's kind (:class:`PartitionRestartProgress` for the three
+            ids).
 
-        ``recovery=True``: once the operation Completed, also wait (within the same deadline)
-        until its target recovered, as :meth:`wait_for_recovery` does; a target that has not
-        by the deadline raises ``RecoveryTimeout``.
+        Raises:
+            WaitTimeout: The deadline passed (``last_progress`` holds what was last seen).
+            RecoveryTimeout: With ``recovery=True``, the target had not recovered by the deadline.
+            NotFoundError: Every answer was a 404, past the grace period.
+            OperationNotCompleted: With ``raise_on_failure=True``, it ended Faulted or Cancelled.
+            FabricError: A non-transient error answer (401, 403, 400, ...).
+            ValueError: A bad id or option (nothing is sent).
         """
         if isinstance(service_id, OperationRef) and partition_id is None and operation_id is None:
             ref = service_id
@@ -442,17 +711,31 @@ class ProgressClient:
         backoff: Backoff | None = None,
         transition: NodeTransitionType | str | None = None,
     ) -> Recovery:
-        """Wait until the target of a fault *ref* names is healthy again; return the ``Recovery``.
+        """Wait until the target of a fault is healthy again.
 
-        A partition (restart, data loss, quorum loss) has recovered when its health is Ok,
-        it is Ready (not in quorum loss) and its replicas are all built, at least
-        min(target replica set size, up nodes) of them Ready; a node after a start when it
-        is Up, not stopped, on a new instance and healthy; after a stop when it is Down
-        and stopped.  ``transition`` says which a node transition was (known without it
-        for the ones this client started; otherwise a stopped node is taken as a stop).
-        Checks are spaced by ``backoff``; at ``deadline`` ``RecoveryTimeout`` is raised,
-        carrying the last ``Recovery`` and its ``reason``.  An absent partition or node
-        (204) raises ``NotFoundError``.
+        A partition (restart, data loss, quorum loss) has recovered when its health is Ok, it
+        is Ready (not in quorum loss) and its replicas are all built, at least min(target
+        replica set size, up nodes) of them Ready; a node after a start when it is Up, not
+        stopped, on a new instance and healthy; after a stop when it is Down and stopped.
+        Checks read health first, the rest only once it is Ok.
+
+        Args:
+            ref: The fault whose target to watch.
+            deadline: Seconds (or a :class:`datetime.timedelta`) to wait at most (``None``: no
+                deadline; default 600).
+            backoff: How checks are spaced (default :class:`Backoff`).
+            transition: For a node transition, whether it was a ``"stop"`` or a ``"start"``
+                (known without it for the ones this client started; otherwise a stopped node is
+                taken as a stop).
+
+        Returns:
+            The :class:`Recovery`: ``recovered``, ``elapsed`` seconds, the last facts seen.
+
+        Raises:
+            RecoveryTimeout: The deadline passed first (``recovery`` holds the last verdict and
+                its ``reason``).
+            NotFoundError: The cluster does not know the partition or node (204).
+            TypeError: *ref* is not an :class:`OperationRef`.
         """
         if not isinstance(ref, OperationRef):
             raise TypeError(f"ref must be an OperationRef, not {type(ref).__name__}")
@@ -474,28 +757,43 @@ class ProgressClient:
         coalesce: bool | None = None,
         recovery: bool = False,
     ) -> BatchWaiter:
-        """Wait for many operations at once; iterate the result for one ``Outcome`` each.
+        """Wait for many operations at once; iterate the result for one :class:`Outcome` each.
 
-        ``operations``: ``OperationRef``s or ``(service_id, partition_id, operation_id)``
-        tuples, as an iterable (validated here, before anything is sent), an async
-        iterable (consumed while the batch runs), or ``None`` (then call ``add()`` and
-        ``seal()``).  Each distinct operation yields exactly one outcome, as soon as it
-        ends; a failure of one never disturbs the others.  At most ``concurrency``
-        requests are in flight (workers are started only as work needs them, up to
-        10,000), and at most ``max_rate`` per second for the whole batch (a token bucket
-        holding 50 ms of requests, so the rate holds without a burst at the start);
-        503/504 answers slow the whole batch down until the cluster recovers.  Each
-        operation has its own ``deadline`` from when it was added.  ``on_event`` receives
-        ``StateChanged``, ``Retrying`` and ``GaveUp`` events, in order, from a task of its
-        own: a slow hook delays other events, never a request; all events are delivered
-        before the iteration ends.  Closing the client stops the batch: a consumer still
-        iterating gets a ``RuntimeError``.  A failing async iterable's exception is raised
-        after the outcomes of the operations it gave.  ``coalesce`` is as for
-        :meth:`wait_for_completion`: by default the batch's running operations are watched
-        through one list call per tick, shared with every other wait on this client, and
-        each is read once when it leaves the list.  ``recovery=True``: an operation that
-        Completed is then waited on until its target recovered (or its deadline); its
-        ``Outcome.recovery`` says which, and it is yielded only then.
+        Each distinct operation yields exactly one outcome, as soon as it ends; a failure of
+        one never disturbs the others.  503/504 answers slow the whole batch down until the
+        cluster recovers.  Closing the client stops the batch: a consumer still iterating gets
+        a :class:`RuntimeError`.  A failing async iterable's exception is raised after the
+        outcomes of the operations it gave.
+
+        Args:
+            operations: :class:`OperationRef` objects or ``(service_id, partition_id,
+                operation_id)`` tuples, as an iterable (validated here, before anything is
+                sent), an async iterable (consumed while the batch runs), or ``None`` (then call
+                :meth:`BatchWaiter.add` and :meth:`BatchWaiter.seal`).
+            concurrency: Requests in flight at most, 1..10,000 (workers start only as work needs
+                them; default 64).
+            max_rate: Requests per second at most for the whole batch (a token bucket holding
+                50 ms of requests); ``None``: unpaced.
+            deadline: Each operation's budget from when it was added, seconds or a
+                :class:`datetime.timedelta` (``None``: none; default 600).
+            backoff: How per-operation reads are spaced (default :class:`Backoff`).
+            not_found_grace: Seconds during which a 404 means "not readable yet" (default 10).
+            on_event: Receives :class:`StateChanged`, :class:`Retrying` and :class:`GaveUp`
+                events in order, from a task of its own; all are delivered before the
+                iteration ends.
+            coalesce: As for :meth:`wait_for_completion`: by default running operations are
+                watched through one list call per tick, shared with every wait on this client.
+            recovery: An operation that Completed is then waited on until its target recovered
+                (or its deadline); its ``Outcome.recovery`` says which, and it is yielded only
+                then.
+
+        Returns:
+            The :class:`BatchWaiter`: use it as ``async with client.wait_many(...) as batch:``
+            and iterate ``batch``.
+
+        Raises:
+            ValueError: A bad option or operation (nothing is sent).
+            TypeError: An item that is not an operation.
         """
         rate = check_batch_options(concurrency, max_rate, on_event, coalesce)
         cfg = settings(backoff, self._retry, not_found_grace, deadline, recovery)

@@ -72,7 +72,17 @@ class RetryPolicy:
     retry_after_cap: float = attrs.field(default=60.0, converter=_retry_after_cap)
 
     def delay(self, retry: int, retry_after: float | None = None, *, rand: float | None = None) -> float:
-        """Return the wait before retry number *retry* (0-based), honouring *retry_after*."""
+        """The wait before retry number *retry*, honouring *retry_after*.
+
+        Args:
+            retry: The retry's number (0 is the first retry).
+            retry_after: Seconds a ``Retry-After`` header asked for (capped at
+                ``retry_after_cap``), if any.
+            rand: A number in ``[0, 1)`` that places the jitter (default: a random one).
+
+        Returns:
+            Seconds to wait.
+        """
         wait = backoff_delay(
             retry,
             initial=self.initial,
@@ -126,8 +136,18 @@ def set_testing(testing: bool, *, attempts: int | None = None) -> _TestingContex
     event loop, and the time it would have slept is added to the client's clock instead:
     deadlines, backoff and ``FakeCluster`` operation durations all run on that virtual
     clock, so a ten-minute wait finishes at once and still behaves as in production.
-    If *attempts* is given, requests are tried at most that many times.  Works as a plain
-    call or as ``with set_testing(True): ...`` (restores on exit).
+    Clients made while it is on use the virtual clock.  Works as a plain call or as
+    ``with set_testing(True): ...`` (restores on exit).
+
+    Args:
+        testing: Turn testing mode on or off.
+        attempts: If given, requests are tried at most that many times.
+
+    Returns:
+        A context manager that restores the previous mode on exit.
+
+    Raises:
+        ValueError: *attempts* is not an int >= 1.
     """
     if attempts is not None and (type(attempts) is not int or attempts < 1):
         raise ValueError(f"attempts must be an int >= 1, got {attempts!r}")
@@ -138,7 +158,11 @@ def set_testing(testing: bool, *, attempts: int | None = None) -> _TestingContex
 
 
 def is_testing() -> bool:
-    """True while :func:`set_testing` has removed all waiting."""
+    """Whether :func:`set_testing` has removed all waiting.
+
+    Returns:
+        ``True`` while testing mode is on.
+    """
     return _TESTING.enabled
 
 
@@ -262,11 +286,19 @@ class Clock(Protocol):
     """
 
     def monotonic(self) -> float:
-        """Seconds on a clock that never goes back."""
+        """Seconds on a clock that never goes back.
+
+        Returns:
+            The clock's reading, in seconds.
+        """
         ...
 
     async def sleep(self, seconds: float) -> None:
-        """Wait *seconds* on this clock."""
+        """Wait *seconds* on this clock.
+
+        Args:
+            seconds: How long to wait (>= 0).
+        """
         ...
 
 

@@ -284,6 +284,14 @@ class _Engine:
         return outcome
 
     async def dispatch(self) -> None:
+        try:
+            await self._dispatch()
+        except Exception as exc:  # a bug must end the batch with an error, never strand its consumer
+            logger.error("the wait driver failed; ending the batch", exc_info=True)
+            if self.phase is not Phase.ENDED:
+                self.outcomes.put_nowait(_Abort(RuntimeError(f"the wait driver failed: {exc!r}")))
+
+    async def _dispatch(self) -> None:
         pacer = self.pacer
         while True:
             self.wake.clear()
@@ -304,6 +312,8 @@ class _Engine:
             if tracker is not None:
                 self.hand_over(tracker)
                 continue
+            if not self.heap:
+                continue  # take_due dropped the stale entries that were left: look again from the top
             if self.virtual:
                 if self.in_flight:
                     # On the virtual clock, time may only jump once the answers on their

@@ -123,7 +123,16 @@ class RunResult:
 
     @classmethod
     def of(cls, number: int, target: FaultTarget, outcome: Outcome) -> RunResult:
-        """The result of a target whose wait ended with *outcome*."""
+        """The result of a target whose wait ended with *outcome*.
+
+        Args:
+            number: The target's number in the run.
+            target: The target.
+            outcome: How its wait ended.
+
+        Returns:
+            The result.
+        """
         progress = outcome.progress
         return cls(
             number,

@@ -241,24 +241,71 @@ class OperationRef:
 
     @classmethod
     def restart(cls, service_id: str, partition_id: str | uuid.UUID, operation_id: str | uuid.UUID) -> OperationRef:
-        """A partition restart."""
+        """Name a partition restart.
+
+        Args:
+            service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
+            partition_id: The partition's GUID (a string or :class:`uuid.UUID`).
+            operation_id: The operation's GUID.
+
+        Returns:
+            The ref, of kind ``PARTITION_RESTART``.
+
+        Raises:
+            ValueError: An id that is empty or not a GUID.
+        """
         return cls(service_id, partition_id, operation_id)
 
     @classmethod
     def data_loss(cls, service_id: str, partition_id: str | uuid.UUID, operation_id: str | uuid.UUID) -> OperationRef:
-        """A partition data loss."""
+        """Name a partition data loss.
+
+        Args:
+            service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
+            partition_id: The partition's GUID (a string or :class:`uuid.UUID`).
+            operation_id: The operation's GUID.
+
+        Returns:
+            The ref, of kind ``PARTITION_DATA_LOSS``.
+
+        Raises:
+            ValueError: An id that is empty or not a GUID.
+        """
         return cls(service_id, partition_id, operation_id, kind=OperationType.PARTITION_DATA_LOSS)
 
     @classmethod
     def quorum_loss(
         cls, service_id: str, partition_id: str | uuid.UUID, operation_id: str | uuid.UUID
     ) -> OperationRef:
-        """A partition quorum loss."""
+        """Name a partition quorum loss.
+
+        Args:
+            service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
+            partition_id: The partition's GUID (a string or :class:`uuid.UUID`).
+            operation_id: The operation's GUID.
+
+        Returns:
+            The ref, of kind ``PARTITION_QUORUM_LOSS``.
+
+        Raises:
+            ValueError: An id that is empty or not a GUID.
+        """
         return cls(service_id, partition_id, operation_id, kind=OperationType.PARTITION_QUORUM_LOSS)
 
     @classmethod
     def node_transition(cls, node_name: str, operation_id: str | uuid.UUID) -> OperationRef:
-        """A node transition (a node stop or start)."""
+        """Name a node transition (a node stop or start).
+
+        Args:
+            node_name: The node's name.
+            operation_id: The operation's GUID.
+
+        Returns:
+            The ref, of kind ``NODE_TRANSITION``.
+
+        Raises:
+            ValueError: An id that is empty or not a GUID.
+        """
         return cls(None, None, operation_id, kind=OperationType.NODE_TRANSITION, node_name=node_name)
 
     @property

@@ -66,14 +66,29 @@ class FaultRun:
         recovery: bool = False,
         abort_on_unrecovered: bool = False,
     ) -> FaultRun:
-        """A new run with a new journal at *path*; *targets* are planned at once (one fsync).
+        """Create a run with a new journal at *path*, its *targets* planned at once (one fsync).
 
-        ``chunk`` starts share one fsync of their intents; ``settle`` is the seconds a
-        resumed run gives a start that may still be in flight before sending it again.
-        The gates, kept in the journal (a resume runs with the same): ``max_active``, at
-        most this many faults started and not yet ended (with ``recovery``, not yet
-        recovered); ``recovery``, wait for each target to recover; ``abort_on_unrecovered``,
-        start nothing more once a target did not recover by its deadline.
+        Args:
+            path: The journal file to create (an append-only JSON-lines file; refused if it holds
+                a run already, unless that run's plan was cut short).
+            client: The client to start and wait with.
+            targets: The plan (more may be added with :meth:`plan` and :meth:`start`).
+            chunk: Starts whose intents share one fsync (default 256).
+            settle: Seconds a resumed run gives a start that may still be in flight before
+                sending it again, at least (the client's ``request_timeout`` is waited too).
+            max_active: At most this many faults started and not yet ended (with ``recovery``,
+                not yet recovered); ``None``: no limit.
+            recovery: Wait for each target to recover.
+            abort_on_unrecovered: Start nothing more once a target did not recover by its
+                deadline (needs ``recovery``).
+
+        Returns:
+            The run, its journal locked; use it as ``async with``.
+
+        Raises:
+            JournalError: The journal exists, is locked by another run or cannot be written.
+            ValueError: A bad gate or a duplicate OperationId in *targets*.
+            TypeError: A target that is not a :class:`FaultTarget`.
         """
         gates = Gates(max_active, recovery, abort_on_unrecovered)  # checked before the journal exists
         run = cls(client, Journal.create(path, client.endpoint), chunk=chunk, settle=settle)
@@ -108,7 +123,22 @@ class FaultRun:
         chunk: int = 256,
         settle: float = 2.0,
     ) -> FaultRun:
-        """The run of an existing journal; refused for another cluster's journal unless *force*."""
+        """Open the run of an existing journal, to finish it.
+
+        Args:
+            path: The journal.
+            client: The client to start and wait with (of the journal's cluster).
+            force: Accept a journal written against another endpoint.
+            chunk: Starts whose intents share one fsync (default 256).
+            settle: Seconds given at least to a start that may still be in flight.
+
+        Returns:
+            The run, its journal locked, with the gates it was created with.
+
+        Raises:
+            JournalError: The journal is another cluster's (without *force*), locked, cut before
+                its plan was complete, or holds a record that makes no sense.
+        """
         journal = Journal.open(path)
         if journal.endpoint != client.endpoint and not force:
             journal.close()
@@ -135,7 +165,19 @@ class FaultRun:
     # --- starting ---------------------------------------------------------------------------
 
     def plan(self, targets: Iterable[FaultTarget]) -> list[int]:
-        """Add targets to the journal (durably), without starting them; return their numbers."""
+        """Add targets to the journal (durably, one fsync), without starting them.
+
+        Args:
+            targets: The targets to add.
+
+        Returns:
+            Their numbers in the run.
+
+        Raises:
+            ValueError: An OperationId already in the plan.
+            TypeError: A target that is not a :class:`FaultTarget`.
+            JournalError: The journal cannot be written.
+        """
         targets = list(targets)  # an iterable that raises does so before anything is written
         known = {state.target.operation_id for state in self.journal.targets}
         for index, target in enumerate(targets):
@@ -152,9 +194,19 @@ class FaultRun:
         return numbers
 
     async def start(self, target: FaultTarget) -> OperationRef:
-        """Plan one more target and start it (its intent durable first); return its ref.
+        """Plan one more target and start it (its intent durable first).
 
         While :meth:`results` is being iterated, the target's result comes in that stream too.
+
+        Args:
+            target: The fault to add and start.
+
+        Returns:
+            Its :class:`OperationRef`.
+
+        Raises:
+            ValueError: Its OperationId is already in the plan.
+            JournalError: The journal cannot be written (nothing is sent).
         """
         (n,) = self.plan([target])
         await self._start_chunk([n])
@@ -265,16 +317,30 @@ class FaultRun:
         coalesce: bool | None = None,
         recovery: bool | None = None,
     ) -> AsyncIterator[RunResult]:
-        """One result per target of the run: those recorded first, then the others as they end.
+        """Yield one result per target of the run: those recorded first, then the others as they end.
 
-        The options are ``wait_many``'s; ``recovery`` defaults to the run's gate (``True``:
-        a target's result comes once its target recovered, or its deadline passed).  Each
-        result is journaled as it comes; a resumed run reports the same results again and
+        Each result is journaled as it comes; a resumed run reports the same results again and
         sends no start for them.  A target whose start was refused ends ``FAILED`` ("not
         started: ..."); one whose start is not confirmed (a resume checks it again) ends
         ``FAILED`` too, and is not journaled.  A run with ``max_active`` or
         ``abort_on_unrecovered`` starts its targets here, as slots free; once aborted, the
         targets it did not start end ``FAILED`` ("not started: the run was aborted ...").
+
+        Args:
+            deadline: Each wait's budget, seconds or a timedelta (``None``: none; default 600).
+            concurrency: Requests in flight at most.
+            max_rate: Requests per second at most; ``None``: unpaced.
+            backoff: How per-operation reads are spaced.
+            not_found_grace: Seconds during which a 404 means "not readable yet".
+            on_event: Receives the waits' events, as for :meth:`ProgressClient.wait_many`.
+            coalesce: As for :meth:`ProgressClient.wait_many`.
+            recovery: Wait for each target to recover (default: the run's gate).
+
+        Yields:
+            One :class:`RunResult` per target, in the order they are known.
+
+        Raises:
+            JournalError: A result cannot be written (the journal keeps what was written).
         """
         if on_event is not None and not callable(on_event):
             raise TypeError(f"on_event must be callable, not {type(on_event).__name__}")

@@ -105,7 +105,15 @@ class TLSConfig:
         return self.cert is not None or self.verify is not True or bool(self.server_thumbprints)
 
     def ssl_context(self) -> ssl.SSLContext:
-        """Build the client SSL context (raises ``ValueError`` for unreadable files)."""
+        """Build the client SSL context these settings describe.
+
+        Returns:
+            The :class:`ssl.SSLContext` (with the client certificate loaded, and pins checked
+            by the transport instead of the chain when ``server_thumbprints`` are given).
+
+        Raises:
+            ValueError: An unreadable file, a wrong password or a bad certificate.
+        """
         if self.server_thumbprints:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             context.check_hostname = False

@@ -120,7 +120,11 @@ class RestartSpec:
     mode: RestartPartitionMode = attrs.field(default=DEFAULT_RESTART_MODE, converter=_restart_mode)
 
     def query(self) -> str:
-        """The start call's own query parameters."""
+        """The start call's own query parameters.
+
+        Returns:
+            ``RestartPartitionMode=...``.
+        """
         return f"RestartPartitionMode={self.mode.value}"
 
 
@@ -132,7 +136,11 @@ class DataLossSpec:
     mode: DataLossMode = attrs.field(default=DEFAULT_DATA_LOSS_MODE, converter=_data_loss_mode)
 
     def query(self) -> str:
-        """The start call's own query parameters."""
+        """The start call's own query parameters.
+
+        Returns:
+            ``DataLossMode=...``.
+        """
         return f"DataLossMode={self.mode.value}"
 
 
@@ -145,7 +153,14 @@ class QuorumLossSpec:
     mode: QuorumLossMode = attrs.field(default=DEFAULT_QUORUM_LOSS_MODE, converter=_quorum_loss_mode)
 
     def query(self, mode: str | None = None) -> str:
-        """The start call's own query parameters (*mode*: another spelling of the mode)."""
+        """The start call's own query parameters.
+
+        Args:
+            mode: Another spelling of the mode (the runtime's ``QuorumLossReplicas``), if given.
+
+        Returns:
+            ``QuorumLossMode=...&QuorumLossDuration=...``.
+        """
         return f"QuorumLossMode={mode or self.mode.value}&QuorumLossDuration={self.duration}"
 
 
@@ -165,7 +180,14 @@ class NodeTransitionSpec:
     node_instance_id: str | None = attrs.field(default=None, converter=_optional_instance_id)
 
     def query(self, node_instance_id: str) -> str:
-        """The start call's own query parameters, for the node's instance *node_instance_id*."""
+        """The start call's own query parameters.
+
+        Args:
+            node_instance_id: The node's current instance id (decimal).
+
+        Returns:
+            ``NodeTransitionType=...&NodeInstanceId=...&StopDurationInSeconds=...``.
+        """
         return (
             f"NodeTransitionType={self.transition.value}&NodeInstanceId={node_instance_id}"
             f"&StopDurationInSeconds={self.stop_duration}"
@@ -226,7 +248,21 @@ class FaultTarget:
         mode: RestartPartitionMode | str = DEFAULT_RESTART_MODE,
         operation_id: str | uuid.UUID | None = None,
     ) -> FaultTarget:
-        """A partition restart (``mode``: ``AllReplicasOrInstances`` or ``OnlyActiveSecondaries``)."""
+        """A partition restart.
+
+        Args:
+            service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
+            partition_id: The partition's GUID.
+            mode: ``AllReplicasOrInstances`` (the default) or ``OnlyActiveSecondaries``.
+            operation_id: The OperationId to use (default: a new random one).
+
+        Returns:
+            The checked target.
+
+        Raises:
+            ValueError: A bad id, mode, duration or transition.
+            TypeError: An argument of the wrong type.
+        """
         return cls(OperationRef.restart(service_id, partition_id, _new_id(operation_id)), RestartSpec(mode))
 
     @classmethod
@@ -238,7 +274,21 @@ class FaultTarget:
         mode: DataLossMode | str = DEFAULT_DATA_LOSS_MODE,
         operation_id: str | uuid.UUID | None = None,
     ) -> FaultTarget:
-        """A partition data loss (``mode``: ``PartialDataLoss`` or ``FullDataLoss``)."""
+        """A partition data loss.
+
+        Args:
+            service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
+            partition_id: The partition's GUID.
+            mode: ``PartialDataLoss`` (the default) or ``FullDataLoss``.
+            operation_id: The OperationId to use (default: a new random one).
+
+        Returns:
+            The checked target.
+
+        Raises:
+            ValueError: A bad id, mode, duration or transition.
+            TypeError: An argument of the wrong type.
+        """
         return cls(OperationRef.data_loss(service_id, partition_id, _new_id(operation_id)), DataLossSpec(mode))
 
     @classmethod
@@ -251,7 +301,23 @@ class FaultTarget:
         mode: QuorumLossMode | str = DEFAULT_QUORUM_LOSS_MODE,
         operation_id: str | uuid.UUID | None = None,
     ) -> FaultTarget:
-        """A partition quorum loss lasting *duration* (whole seconds >= 1)."""
+        """A partition quorum loss.
+
+        Args:
+            service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
+            partition_id: The partition's GUID.
+            duration: How long the quorum stays lost: whole seconds in 1..4294967295, or a
+                :class:`datetime.timedelta`.
+            mode: ``QuorumReplicas`` (the default) or ``AllReplicas``.
+            operation_id: The OperationId to use (default: a new random one).
+
+        Returns:
+            The checked target.
+
+        Raises:
+            ValueError: A bad id, mode, duration or transition.
+            TypeError: An argument of the wrong type.
+        """
         ref = OperationRef.quorum_loss(service_id, partition_id, _new_id(operation_id))
         return cls(ref, QuorumLossSpec(duration, mode))
 
@@ -265,7 +331,23 @@ class FaultTarget:
         node_instance_id: int | str | None = None,
         operation_id: str | uuid.UUID | None = None,
     ) -> FaultTarget:
-        """A node stop or start (see :class:`NodeTransitionSpec` for the parameters)."""
+        """A node stop or start.
+
+        Args:
+            node_name: The node's name.
+            transition: ``"stop"`` or ``"start"`` (any case), or a :class:`NodeTransitionType`.
+            stop_duration: For a stop, seconds the node stays down, 300..14400 (default 600).
+            node_instance_id: The node's current instance id, or ``None`` to have
+                :meth:`ProgressClient.start` read it just before the start.
+            operation_id: The OperationId to use (default: a new random one).
+
+        Returns:
+            The checked target.
+
+        Raises:
+            ValueError: A bad id, mode, duration or transition.
+            TypeError: An argument of the wrong type.
+        """
         ref = OperationRef.node_transition(node_name, _new_id(operation_id))
         return cls(ref, NodeTransitionSpec(transition, stop_duration, node_instance_id))
 

@@ -67,11 +67,26 @@ class Backoff:
 
     @classmethod
     def fixed(cls, interval: float) -> Backoff:
-        """Poll every *interval* seconds, no growth and no jitter (for comparison)."""
+        """A backoff that polls every *interval* seconds, with no growth and no jitter.
+
+        Args:
+            interval: Seconds between polls (> 0).
+
+        Returns:
+            The backoff.
+        """
         return cls(initial=interval, multiplier=1.0, maximum=interval, jitter=0.0)
 
     def delay(self, poll: int, rand: float) -> float:
-        """The wait before poll number *poll* (0 is the first poll)."""
+        """The wait before poll number *poll*.
+
+        Args:
+            poll: The poll's number (0 is the first).
+            rand: A number in ``[0, 1)`` that places the jitter.
+
+        Returns:
+            Seconds to wait.
+        """
         return backoff_delay(
             poll,
             initial=self.initial,
@@ -97,7 +112,14 @@ class OutcomeKind(str, enum.Enum):
 
     @classmethod
     def for_state(cls, state: OperationState) -> OutcomeKind | None:
-        """The outcome a terminal state means (``None`` for a state that is not terminal)."""
+        """The outcome a terminal state means.
+
+        Args:
+            state: An operation state.
+
+        Returns:
+            Its outcome, or ``None`` for a state that is not terminal.
+        """
         return _KIND_OF_STATE.get(state)
 
 

@@ -134,7 +134,18 @@ def _held_by_a_run(path: Path) -> bool:
 def build_report(journal: str | os.PathLike[str]) -> Report:
     """Read *journal* (never locking or changing it) and summarise its run.
 
-    Raises ``JournalError`` for a file that is not an sf_progress journal.
+    A journal still being written gives a snapshot; one cut by a crash gives what it knows,
+    said plainly.
+
+    Args:
+        journal: The journal's path (``~`` is expanded).
+
+    Returns:
+        The :class:`Report`.
+
+    Raises:
+        JournalError: The file is not an sf_progress journal.
+        OSError: The file cannot be read.
     """
     path = Path(os.path.expanduser(journal))
     data = path.read_bytes()
@@ -236,7 +247,14 @@ def report_json(report: Report) -> dict[str, Any]:
 
 
 def render_json(report: Report) -> str:
-    """The report as one JSON document (for machines)."""
+    """Render the report as one JSON document, for machines.
+
+    Args:
+        report: The report.
+
+    Returns:
+        The JSON text.
+    """
     return json.dumps(report_json(report), indent=1)
 
 
@@ -245,7 +263,14 @@ def _cell(text: object) -> str:
 
 
 def render_markdown(report: Report) -> str:
-    """The header, verdict, per-kind table and failures, for an incident or a pull request."""
+    """Render the header, verdict, per-kind table and failures, for an incident or a pull request.
+
+    Args:
+        report: The report.
+
+    Returns:
+        The Markdown text.
+    """
     span = ""
     if report.started_at is not None and report.ended_at is not None:
         span = f", {report.ended_at - report.started_at:.0f} s from the first start to the last end"
@@ -286,7 +311,18 @@ def render_markdown(report: Report) -> str:
 
 
 def write_report(report: Report, path: str | os.PathLike[str], fmt: str = "html") -> None:
-    """Write *report* to *path* as ``html`` (needs the ``report`` extra), ``md`` or ``json``."""
+    """Write *report* to *path*.
+
+    Args:
+        report: The report.
+        path: Where to write it.
+        fmt: ``"html"`` (one self-contained page; needs the ``report`` extra), ``"md"`` or
+            ``"json"``.
+
+    Raises:
+        ValueError: An unknown format.
+        OSError: The file cannot be written.
+    """
     if fmt == "html":
         from ._report_html import render_html
 

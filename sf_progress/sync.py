@@ -161,7 +161,21 @@ class SyncProgressClient:
     # --- the calls ------------------------------------------------------------------------
 
     def start(self, target: FaultTarget, *, timeout: int | None = None) -> OperationRef:
-        """Start the fault *target* describes (any kind); see ``ProgressClient.start``."""
+        """Start the fault *target* describes, of any kind; blocking :meth:`~sf_progress.ProgressClient.start`.
+
+        Args:
+            target: What to fault and how.
+            timeout: This call's server timeout, whole seconds (default: the client's).
+
+        Returns:
+            The :class:`~sf_progress.OperationRef` to follow it.
+
+        Raises:
+            SFProgressError: As :meth:`~sf_progress.ProgressClient.start` raises.
+            KeyboardInterrupt: Ctrl-C during the call (with ``cancel_on_interrupt=True`` the
+                wait's faults are cancelled first).
+            RuntimeError: The client is closed.
+        """
         return self._run(lambda: self._client.start(target, timeout=timeout))
 
     def start_partition_restart(
@@ -173,7 +187,24 @@ class SyncProgressClient:
         operation_id: str | uuid.UUID | None = None,
         timeout: int | None = None,
     ) -> OperationRef:
-        """Start a partition restart; return its ref."""
+        """Start a partition restart; blocking :meth:`~sf_progress.ProgressClient.start_partition_restart`.
+
+        Args:
+            service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
+            partition_id: The partition's GUID.
+            mode: ``AllReplicasOrInstances`` (default) or ``OnlyActiveSecondaries``.
+            operation_id: The OperationId to use (default: a new random one).
+            timeout: This call's server timeout, whole seconds (default: the client's).
+
+        Returns:
+            Its :class:`~sf_progress.OperationRef`.
+
+        Raises:
+            SFProgressError: As the async call raises.
+            KeyboardInterrupt: Ctrl-C during the call (with ``cancel_on_interrupt=True`` the
+                wait's faults are cancelled first).
+            RuntimeError: The client is closed.
+        """
         target = FaultTarget.restart(service_id, partition_id, mode=mode, operation_id=operation_id)
         return self.start(target, timeout=timeout)
 
@@ -186,7 +217,24 @@ class SyncProgressClient:
         operation_id: str | uuid.UUID | None = None,
         timeout: int | None = None,
     ) -> OperationRef:
-        """Start a partition data loss; return its ref."""
+        """Start a partition data loss; blocking :meth:`~sf_progress.ProgressClient.start_data_loss`.
+
+        Args:
+            service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
+            partition_id: The partition's GUID.
+            mode: ``PartialDataLoss`` (default) or ``FullDataLoss``.
+            operation_id: The OperationId to use (default: a new random one).
+            timeout: This call's server timeout, whole seconds (default: the client's).
+
+        Returns:
+            Its :class:`~sf_progress.OperationRef`.
+
+        Raises:
+            SFProgressError: As the async call raises.
+            KeyboardInterrupt: Ctrl-C during the call (with ``cancel_on_interrupt=True`` the
+                wait's faults are cancelled first).
+            RuntimeError: The client is closed.
+        """
         target = FaultTarget.data_loss(service_id, partition_id, mode=mode, operation_id=operation_id)
         return self.start(target, timeout=timeout)
 
@@ -200,7 +248,25 @@ class SyncProgressClient:
         operation_id: str | uuid.UUID | None = None,
         timeout: int | None = None,
     ) -> OperationRef:
-        """Start a partition quorum loss of *duration* seconds; return its ref."""
+        """Start a partition quorum loss; blocking :meth:`~sf_progress.ProgressClient.start_quorum_loss`.
+
+        Args:
+            service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
+            partition_id: The partition's GUID.
+            duration: Seconds the quorum stays lost (whole, 1..4294967295) or a timedelta.
+            mode: ``QuorumReplicas`` (default) or ``AllReplicas``.
+            operation_id: The OperationId to use (default: a new random one).
+            timeout: This call's server timeout, whole seconds (default: the client's).
+
+        Returns:
+            Its :class:`~sf_progress.OperationRef`.
+
+        Raises:
+            SFProgressError: As the async call raises.
+            KeyboardInterrupt: Ctrl-C during the call (with ``cancel_on_interrupt=True`` the
+                wait's faults are cancelled first).
+            RuntimeError: The client is closed.
+        """
         target = FaultTarget.quorum_loss(
             service_id, partition_id, duration=duration, mode=mode, operation_id=operation_id
         )
@@ -216,7 +282,25 @@ class SyncProgressClient:
         operation_id: str | uuid.UUID | None = None,
         timeout: int | None = None,
     ) -> OperationRef:
-        """Stop or start a node; return its ref."""
+        """Stop or start a node; blocking :meth:`~sf_progress.ProgressClient.start_node_transition`.
+
+        Args:
+            node_name: The node's name.
+            transition: ``"stop"`` or ``"start"``.
+            stop_duration: For a stop, seconds the node stays down (300..14400).
+            node_instance_id: The node's instance id (default: read from the cluster).
+            operation_id: The OperationId to use (default: a new random one).
+            timeout: This call's server timeout, whole seconds (default: the client's).
+
+        Returns:
+            Its :class:`~sf_progress.OperationRef`.
+
+        Raises:
+            SFProgressError: As the async call raises.
+            KeyboardInterrupt: Ctrl-C during the call (with ``cancel_on_interrupt=True`` the
+                wait's faults are cancelled first).
+            RuntimeError: The client is closed.
+        """
         target = FaultTarget.node_transition(
             node_name, transition, stop_duration=stop_duration, node_instance_id=node_instance_id,
             operation_id=operation_id,
@@ -224,13 +308,39 @@ class SyncProgressClient:
         return self.start(target, timeout=timeout)
 
     def get_progress(self, ref: OperationRef, *, timeout: int | None = None) -> FaultProgress:
-        """Read the progress of any fault operation."""
+        """Read the progress of any fault operation; blocking :meth:`~sf_progress.ProgressClient.get_progress`.
+
+        Args:
+            ref: The operation.
+            timeout: This call's server timeout, whole seconds (default: the client's).
+
+        Returns:
+            The progress model of the ref's kind.
+
+        Raises:
+            NotFoundError: The cluster does not know the operation.
+            KeyboardInterrupt: Ctrl-C during the call (with ``cancel_on_interrupt=True`` the
+                wait's faults are cancelled first).
+            RuntimeError: The client is closed.
+        """
         return self._run(lambda: self._client.get_progress(ref, timeout=timeout))
 
     def cancel_operation(
         self, operation_id: str | uuid.UUID | OperationRef, *, force: bool = False, timeout: int | None = None
     ) -> None:
-        """Cancel a running fault operation (``force=True`` only after a graceful cancel)."""
+        """Cancel a running fault operation; blocking :meth:`~sf_progress.ProgressClient.cancel_operation`.
+
+        Args:
+            operation_id: The operation's GUID, or its ref.
+            force: Force the cancel (only after a graceful one).
+            timeout: This call's server timeout, whole seconds (default: the client's).
+
+        Raises:
+            NotFoundError: The cluster does not know the operation.
+            KeyboardInterrupt: Ctrl-C during the call (with ``cancel_on_interrupt=True`` the
+                wait's faults are cancelled first).
+            RuntimeError: The client is closed.
+        """
         self._run(lambda: self._client.cancel_operation(operation_id, force=force, timeout=timeout))
 
     def list_fault_operations(
@@ -240,7 +350,22 @@ class SyncProgressClient:
         state_filter: Iterable[OperationState] | OperationState | None = None,
         timeout: int | None = None,
     ) -> list[FaultOperation]:
-        """List fault operations of every kind, optionally filtered by type and state."""
+        """List fault operations; blocking :meth:`~sf_progress.ProgressClient.list_fault_operations`.
+
+        Args:
+            type_filter: Only these kinds (default: every kind).
+            state_filter: Only these states (default: every state).
+            timeout: This call's server timeout, whole seconds (default: the client's).
+
+        Returns:
+            One :class:`~sf_progress.FaultOperation` per listed operation.
+
+        Raises:
+            FabricError: An error answer.
+            KeyboardInterrupt: Ctrl-C during the call (with ``cancel_on_interrupt=True`` the
+                wait's faults are cancelled first).
+            RuntimeError: The client is closed.
+        """
         client = self._client
         return self._run(
             lambda: client.list_fault_operations(type_filter=type_filter, state_filter=state_filter, timeout=timeout)
@@ -256,7 +381,27 @@ class SyncProgressClient:
         raise_on_failure: bool = False,
         recovery: bool = False,
     ) -> FaultProgress:
-        """Block until the operation ended (and with ``recovery=True`` its target recovered); see the async one."""
+        """Block until the operation ended; blocking :meth:`~sf_progress.ProgressClient.wait_for_completion`.
+
+        Args:
+            ref: The operation, of any kind.
+            deadline: Seconds (or a timedelta) to wait at most; ``None``: no deadline.
+            backoff: How reads are spaced (default :class:`~sf_progress.Backoff`).
+            not_found_grace: Seconds during which a 404 means "not readable yet".
+            raise_on_failure: Raise :class:`~sf_progress.OperationNotCompleted` for Faulted and
+                Cancelled.
+            recovery: Also wait until the target recovered.
+
+        Returns:
+            The final progress, of the ref's kind.
+
+        Raises:
+            WaitTimeout: The deadline passed (:class:`~sf_progress.RecoveryTimeout` when the
+                target had not recovered).
+            KeyboardInterrupt: Ctrl-C during the call (with ``cancel_on_interrupt=True`` the
+                wait's faults are cancelled first).
+            RuntimeError: The client is closed.
+        """
         return self._run(
             lambda: self._client.wait_for_completion(
                 ref,
@@ -277,7 +422,24 @@ class SyncProgressClient:
         backoff: Backoff | None = None,
         transition: NodeTransitionType | str | None = None,
     ) -> Recovery:
-        """Block until the fault's target recovered; return the ``Recovery`` (``RecoveryTimeout`` at the deadline)."""
+        """Block until the fault's target recovered; blocking :meth:`~sf_progress.ProgressClient.wait_for_recovery`.
+
+        Args:
+            ref: The fault whose target to watch.
+            deadline: Seconds (or a timedelta) to wait at most; ``None``: no deadline.
+            backoff: How checks are spaced.
+            transition: For a node transition, ``"stop"`` or ``"start"`` if not known.
+
+        Returns:
+            The :class:`~sf_progress.Recovery`.
+
+        Raises:
+            RecoveryTimeout: The deadline passed first.
+            NotFoundError: The cluster does not know the partition or node.
+            KeyboardInterrupt: Ctrl-C during the call (with ``cancel_on_interrupt=True`` the
+                wait's faults are cancelled first).
+            RuntimeError: The client is closed.
+        """
         return self._run(
             lambda: self._client.wait_for_recovery(ref, deadline=deadline, backoff=backoff, transition=transition)
         )
@@ -293,7 +455,26 @@ class SyncProgressClient:
         not_found_grace: float | timedelta = 10.0,
         recovery: bool = False,
     ) -> list[Outcome]:
-        """Block until every operation ended; return their outcomes, in the order they ended."""
+        """Block until every operation ended; blocking :meth:`~sf_progress.ProgressClient.wait_many`.
+
+        Args:
+            operations: Refs or ``(service_id, partition_id, operation_id)`` tuples.
+            concurrency: Requests in flight at most (1..10,000).
+            max_rate: Requests per second at most for the batch; ``None``: unpaced.
+            deadline: Each operation's budget, seconds or a timedelta; ``None``: none.
+            backoff: How per-operation reads are spaced.
+            not_found_grace: Seconds during which a 404 means "not readable yet".
+            recovery: Also wait until each completed operation's target recovered.
+
+        Returns:
+            One :class:`~sf_progress.Outcome` per distinct operation, in the order they ended.
+
+        Raises:
+            ValueError: A bad option or operation (nothing is sent).
+            KeyboardInterrupt: Ctrl-C during the call (with ``cancel_on_interrupt=True`` the
+                wait's faults are cancelled first).
+            RuntimeError: The client is closed.
+        """
         items = list(operations)
 
         async def collect() -> list[Outcome]:

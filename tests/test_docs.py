@@ -59,3 +59,50 @@ def test_every_page_is_in_the_table_of_contents() -> None:
         name = page.relative_to(DOCS).with_suffix("").as_posix()
         if name != "index":
             assert f"\n{name}\n" in index, name
+
+
+def _public_callables() -> list[tuple[str, object]]:
+    """Every exported function, and every public method of every exported class (exceptions aside)."""
+    import importlib
+    import inspect
+
+    modules = {"sf_progress": sf_progress.__all__}
+    for name in ("sf_progress.sync", "sf_progress.report", "sf_progress.testing", "sf_progress.chaostoolkit.actions",
+                 "sf_progress.chaostoolkit.probes", "sf_progress.chaostoolkit.rollbacks"):
+        modules[name] = importlib.import_module(name).__all__
+    found: list[tuple[str, object]] = []
+    for module_name, names in modules.items():
+        module = importlib.import_module(module_name)
+        for name in names:
+            obj = getattr(module, name)
+            if inspect.isclass(obj) and not issubclass(obj, BaseException):
+                for attr_name, attr in vars(obj).items():
+                    if attr_name.startswith("_") and attr_name != "__call__":
+                        continue
+                    if isinstance(attr, (staticmethod, classmethod)):
+                        attr = attr.__func__
+                    if inspect.isfunction(attr):
+                        found.append((f"{module_name}.{name}.{attr_name}", attr))
+            elif inspect.isfunction(obj):
+                found.append((f"{module_name}.{name}", obj))
+    return found
+
+
+def test_every_public_callable_has_a_google_style_docstring() -> None:
+    """Each documents its arguments (``Args:``) and what it returns (``Returns:``/``Yields:``)."""
+    import inspect
+
+    missing = []
+    for name, fn in _public_callables():
+        doc = inspect.getdoc(fn) or ""
+        signature = inspect.signature(fn)  # type: ignore[arg-type]
+        params = [p for p in signature.parameters if p not in ("self", "cls")]
+        if not doc:
+            missing.append(f"{name}: no docstring")
+        if params and "Args:" not in doc:
+            missing.append(f"{name}: no Args")
+        returns = signature.return_annotation
+        if returns not in (inspect.Signature.empty, None, "None") and not ("Returns:" in doc or "Yields:" in doc):
+            missing.append(f"{name}: no Returns")
+    assert len(_public_callables()) > 80
+    assert not missing, "\n".join(missing)

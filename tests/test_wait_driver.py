@@ -308,3 +308,35 @@ async def test_an_active_state_the_client_does_not_know_is_not_ended() -> None:
     lease.release([tracker])  # a lease ends exactly once, however often it is released
     assert observer.waiting == 0
     await observer.close()
+
+
+async def test_stale_deadline_entries_left_alone_in_the_heap_do_not_strand_the_batch(
+    client: ProgressClient, cluster: FakeCluster
+) -> None:
+    """Regression: the driver dropped the heap's last (stale) entries and then read ``heap[0]``.
+
+    A parked operation's deadline entry stays in the heap after it ended; when only such
+    entries were left, due, while another operation was still pending elsewhere (being
+    read, or recovering), ``take_due`` emptied the heap and the driver died with an
+    IndexError: the consumer then waited forever (seen once under load in the recovery
+    example of the docs).
+    """
+    ended, pending = refs(2)
+    cluster.add_operation(pending, Script(duration=2))
+    batch = client.wait_many(None, deadline=60)
+    engine = batch._engine
+    engine.add(pending)
+    stale = _Tracker(ended, engine.clock(), engine.clock())  # not pending: an operation that has ended
+    engine.heap[:] = [(engine.clock() - 1.0, -1, stale)]  # the pending one is off the heap (as while read)
+    engine.start()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    dispatch = engine.tasks[0]
+    assert not dispatch.done(), dispatch  # before the fix: IndexError, and the batch never ended
+    assert engine.outcomes.empty()
+    engine.heap.append((engine.clock(), 1, engine.pending[pending]))  # its read is due again
+    engine.wake.set()
+    batch.seal()
+    async with batch:
+        outcomes = [o async for o in batch]
+    assert [o.ref for o in outcomes] == [pending]

@@ -28,7 +28,26 @@ def restart_partition(
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Restart the replicas of a partition (``mode``: ``AllReplicasOrInstances`` or ``OnlyActiveSecondaries``)."""
+    """Restart the replicas of a partition.
+
+    Args:
+        service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
+        partition_id: The partition's GUID.
+        mode: ``AllReplicasOrInstances`` (the default) or ``OnlyActiveSecondaries``.
+        wait: Wait until the fault ended (default ``True``); ``False`` returns once it started.
+        until_recovered: Also wait until its target recovered.
+        timeout: Seconds the whole action may take (enforced by the action).
+        configuration: The experiment's configuration (``sf_endpoint`` and TLS settings).
+        secrets: The experiment's secrets (certificates, token).
+
+    Returns:
+        A JSON-able dict: ``operation_id``, ``type``, the target, ``state``, ``error_code``,
+        ``elapsed_s`` and, with ``until_recovered``, ``recovered``.
+
+    Raises:
+        ActivityFailed: The fault ended Faulted or Cancelled, the timeout passed, the target
+            did not recover, or any sf_progress error (one clear line).
+    """
     return run_fault(
         lambda: FaultTarget.restart(service_id, partition_id, mode=mode),
         "partition restart",
@@ -50,7 +69,26 @@ def induce_data_loss(
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Make a partition lose data (``mode``: ``PartialDataLoss`` or ``FullDataLoss``)."""
+    """Make a partition lose data.
+
+    Args:
+        service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
+        partition_id: The partition's GUID.
+        mode: ``PartialDataLoss`` (the default) or ``FullDataLoss``.
+        wait: Wait until the fault ended (default ``True``); ``False`` returns once it started.
+        until_recovered: Also wait until its target recovered.
+        timeout: Seconds the whole action may take (enforced by the action).
+        configuration: The experiment's configuration (``sf_endpoint`` and TLS settings).
+        secrets: The experiment's secrets (certificates, token).
+
+    Returns:
+        A JSON-able dict: ``operation_id``, ``type``, the target, ``state``, ``error_code``,
+        ``elapsed_s`` and, with ``until_recovered``, ``recovered``.
+
+    Raises:
+        ActivityFailed: The fault ended Faulted or Cancelled, the timeout passed, the target
+            did not recover, or any sf_progress error (one clear line).
+    """
     return run_fault(
         lambda: FaultTarget.data_loss(service_id, partition_id, mode=mode),
         "data loss",
@@ -73,7 +111,27 @@ def induce_quorum_loss(
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Put a partition in quorum loss for ``duration`` seconds (``mode``: ``QuorumReplicas`` or ``AllReplicas``)."""
+    """Put a partition in quorum loss.
+
+    Args:
+        service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
+        partition_id: The partition's GUID.
+        duration: Seconds the quorum stays lost (whole, >= 1).
+        mode: ``QuorumReplicas`` (the default) or ``AllReplicas``.
+        wait: Wait until the fault ended (default ``True``); ``False`` returns once it started.
+        until_recovered: Also wait until its target recovered.
+        timeout: Seconds the whole action may take (enforced by the action).
+        configuration: The experiment's configuration (``sf_endpoint`` and TLS settings).
+        secrets: The experiment's secrets (certificates, token).
+
+    Returns:
+        A JSON-able dict: ``operation_id``, ``type``, the target, ``state``, ``error_code``,
+        ``elapsed_s`` and, with ``until_recovered``, ``recovered``.
+
+    Raises:
+        ActivityFailed: The fault ended Faulted or Cancelled, the timeout passed, the target
+            did not recover, or any sf_progress error (one clear line).
+    """
     return run_fault(
         lambda: FaultTarget.quorum_loss(service_id, partition_id, duration=duration, mode=mode),
         "quorum loss",
@@ -95,7 +153,26 @@ def stop_node(
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Stop a node for ``duration`` seconds (300..14400); its instance id is read from the cluster unless given."""
+    """Stop a node for a while.
+
+    Args:
+        node_name: The node's name.
+        duration: Seconds it stays down, 300..14400 (default 600).
+        node_instance_id: Its current instance id (default: read from the cluster).
+        wait: Wait until the fault ended (default ``True``); ``False`` returns once it started.
+        until_recovered: Also wait until its target recovered.
+        timeout: Seconds the whole action may take (enforced by the action).
+        configuration: The experiment's configuration (``sf_endpoint`` and TLS settings).
+        secrets: The experiment's secrets (certificates, token).
+
+    Returns:
+        A JSON-able dict: ``operation_id``, ``type``, the target, ``state``, ``error_code``,
+        ``elapsed_s`` and, with ``until_recovered``, ``recovered``.
+
+    Raises:
+        ActivityFailed: The fault ended Faulted or Cancelled, the timeout passed, the target
+            did not recover, or any sf_progress error (one clear line).
+    """
     return run_fault(
         lambda: FaultTarget.node_transition(
             node_name, "stop", stop_duration=duration, node_instance_id=node_instance_id
@@ -118,7 +195,25 @@ def start_node(
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Start a stopped node; with ``until_recovered``, wait until it is up on a new instance and healthy."""
+    """Start a stopped node; with ``until_recovered``, wait until it is up on a new instance and healthy.
+
+    Args:
+        node_name: The node's name.
+        node_instance_id: Its instance id (default: read from the cluster).
+        wait: Wait until the fault ended (default ``True``); ``False`` returns once it started.
+        until_recovered: Also wait until its target recovered.
+        timeout: Seconds the whole action may take (enforced by the action).
+        configuration: The experiment's configuration (``sf_endpoint`` and TLS settings).
+        secrets: The experiment's secrets (certificates, token).
+
+    Returns:
+        A JSON-able dict: ``operation_id``, ``type``, the target, ``state``, ``error_code``,
+        ``elapsed_s`` and, with ``until_recovered``, ``recovered``.
+
+    Raises:
+        ActivityFailed: The fault ended Faulted or Cancelled, the timeout passed, the target
+            did not recover, or any sf_progress error (one clear line).
+    """
     return run_fault(
         lambda: FaultTarget.node_transition(node_name, "start", node_instance_id=node_instance_id),
         "node start",

@@ -30,10 +30,26 @@ def fault_progress(
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The state of a fault operation: ``operation_id``, ``type``, its target, ``state``, ``error_code``.
+    """The state of a fault operation.
 
     With the target (``service_id`` and ``partition_id``, or ``node_name``) its progress is
     read; without, it is looked for in the fault-operation list (any kind).
+
+    Args:
+        operation_id: The operation's GUID.
+        type: Its kind: ``restart``, ``data-loss``, ``quorum-loss`` or ``node-transition``.
+        service_id: Its service, for a partition fault.
+        partition_id: Its partition, for a partition fault.
+        node_name: Its node, for a node transition.
+        timeout: The call's server timeout, seconds.
+        configuration: The experiment's configuration.
+        secrets: The experiment's secrets.
+
+    Returns:
+        ``operation_id``, ``type``, its target, ``state`` and ``error_code``.
+
+    Raises:
+        ActivityFailed: The operation is unknown, or any sf_progress error.
     """
     with client_for(configuration, secrets) as client:
         try:
@@ -62,7 +78,21 @@ def fault_operations(
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """The cluster's fault operations (every kind and state unless narrowed): id, type and state of each."""
+    """The cluster's fault operations (every kind and state unless narrowed).
+
+    Args:
+        types: Only these kinds (``restart``, ``data-loss``, ...).
+        states: Only these states (``Running``, ``Completed``, ...).
+        timeout: The call's server timeout, seconds.
+        configuration: The experiment's configuration.
+        secrets: The experiment's secrets.
+
+    Returns:
+        One dict per operation: ``operation_id``, ``type``, ``state``.
+
+    Raises:
+        ActivityFailed: A bad filter or any sf_progress error.
+    """
     with client_for(configuration, secrets) as client:
         try:
             type_filter = None if not types else [kind_of(name) for name in types]
@@ -80,7 +110,21 @@ def partition_recovered(
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
 ) -> bool:
-    """Whether the partition is healthy and fully built (``timeout`` > 0: wait up to that long for it)."""
+    """Whether the partition is healthy and fully built (for a steady-state hypothesis).
+
+    Args:
+        service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
+        partition_id: The partition's GUID.
+        timeout: Seconds to wait for it (0: look once).
+        configuration: The experiment's configuration.
+        secrets: The experiment's secrets.
+
+    Returns:
+        ``True`` once it recovered; ``False`` if not by the timeout.
+
+    Raises:
+        ActivityFailed: Bad arguments, an unknown partition, or any other sf_progress error.
+    """
     ref = _ref(lambda: OperationRef(service_id, partition_id, uuid.uuid4(), kind=OperationType.PARTITION_RESTART))
     return _recovered(ref, None, timeout, configuration, secrets)
 
@@ -91,7 +135,20 @@ def node_recovered(
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
 ) -> bool:
-    """Whether the node is up, not stopped and healthy (``timeout`` > 0: wait up to that long for it)."""
+    """Whether the node is up, not stopped and healthy (for a steady-state hypothesis).
+
+    Args:
+        node_name: The node's name.
+        timeout: Seconds to wait for it (0: look once).
+        configuration: The experiment's configuration.
+        secrets: The experiment's secrets.
+
+    Returns:
+        ``True`` once it recovered; ``False`` if not by the timeout.
+
+    Raises:
+        ActivityFailed: Bad arguments, an unknown node, or any other sf_progress error.
+    """
     ref = _ref(lambda: OperationRef.node_transition(node_name, uuid.uuid4()))
     return _recovered(ref, NodeTransitionType.START, timeout, configuration, secrets)
 

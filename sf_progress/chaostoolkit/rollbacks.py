@@ -19,7 +19,21 @@ def cancel_fault(
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Cancel a running fault operation (``force`` only after a graceful cancel)."""
+    """Cancel a running fault operation.
+
+    Args:
+        operation_id: The operation's GUID.
+        force: Force the cancel (only after a graceful one).
+        timeout: The call's server timeout, seconds.
+        configuration: The experiment's configuration.
+        secrets: The experiment's secrets.
+
+    Returns:
+        ``{"operation_id": ..., "cancelled": True}``.
+
+    Raises:
+        ActivityFailed: A bad id or any sf_progress error.
+    """
     with client_for(configuration, secrets) as client:
         try:
             client.cancel_operation(uuid.UUID(str(operation_id)), force=bool(force), timeout=int(timeout))
@@ -34,7 +48,17 @@ def cancel_started_faults(
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Cancel every fault the actions of this run started that is still active; return what was cancelled."""
+    """Cancel every fault the actions of this run started that is still active.
+
+    Args:
+        force: Force the cancels.
+        timeout: Each call's server timeout, seconds.
+        configuration: The experiment's configuration.
+        secrets: The experiment's secrets.
+
+    Returns:
+        One ``{"operation_id": ..., "cancelled": True}`` per fault cancelled.
+    """
     cancelled = []
     with client_for(configuration, secrets) as client:
         for ref in list(STARTED):

@@ -128,7 +128,11 @@ class FakeCluster:
     # --- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> FakeCluster:
-        """Start serving; sets ``url``."""
+        """Start serving on loopback (or the host and port given); sets ``url``.
+
+        Returns:
+            The cluster itself, serving.
+        """
         app = web.Application(middlewares=[fabric_errors_only])
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(
@@ -164,11 +168,22 @@ class FakeCluster:
     # --- scripting -------------------------------------------------------------------
 
     def plan(self, operation_id: str | uuid.UUID, script: Script) -> None:
-        """Make the operation with this id (once started) follow *script*."""
+        """Make the operation with this id, once started, follow *script*.
+
+        Args:
+            operation_id: The OperationId a start will use.
+            script: How the operation goes (durations, outcome, recovery).
+        """
         self._plans[uuid.UUID(str(operation_id))] = script
 
     def add_operation(self, ref: OperationRef, script: Script | None = None, *, mode: str = MODES[0]) -> None:
-        """Create an operation directly, as if it had just been started."""
+        """Create an operation directly, as if it had just been started.
+
+        Args:
+            ref: The operation.
+            script: How it goes (default: the cluster's ``default_script``).
+            mode: The mode it was started with (the start call's mode parameter).
+        """
         op = self.operations[ref.operation_id] = FakeOperation(ref, mode, script or self.default_script, self.clock())
         self._active[ref.operation_id] = op
         self.targets.track(op)
@@ -176,21 +191,52 @@ class FakeCluster:
             self._node_ops[ref.node_name] = op
 
     def add_service(self, name: str, partitions: Iterable[str | uuid.UUID], *, stateful: bool = True) -> None:
-        """Declare a service, so that starts validate their target against it."""
+        """Declare a service, so that starts validate their target against it.
+
+        Args:
+            name: The service's name (``fabric:/app/svc`` or another spelling).
+            partitions: Its partitions' GUIDs.
+            stateful: Whether it is stateful (replicas) or stateless (instances).
+        """
         sid = OperationRef(name, uuid.UUID(int=0), uuid.UUID(int=0)).service_id
         assert sid is not None
         self.services[sid] = (frozenset(uuid.UUID(str(p)) for p in partitions), stateful)
 
     def add_node(self, name: str, instance_id: int) -> None:
-        """Declare a node (``GET /Nodes/{name}`` answers its ``InstanceId``); five exist from the start."""
+        """Declare a node (``GET /Nodes/{name}`` answers its ``InstanceId``); five exist from the start.
+
+        Args:
+            name: The node's name.
+            instance_id: Its current instance id.
+        """
         self.nodes[name] = instance_id
 
     def operation(self, operation_id: str | uuid.UUID) -> FakeOperation:
-        """The fake's record of one operation (``KeyError`` if unknown)."""
+        """The fake's record of one operation.
+
+        Args:
+            operation_id: Its GUID.
+
+        Returns:
+            The :class:`FakeOperation` (its script, polls, detection lag).
+
+        Raises:
+            KeyError: The fake has no such operation.
+        """
         return self.operations[uuid.UUID(str(operation_id))]
 
     def state_of(self, operation_id: str | uuid.UUID) -> OperationState:
-        """The operation's state now."""
+        """The operation's state now.
+
+        Args:
+            operation_id: Its GUID.
+
+        Returns:
+            Its :class:`~sf_progress.OperationState` on the cluster's clock.
+
+        Raises:
+            KeyError: The fake has no such operation.
+        """
         return self.operation(operation_id).state_at(self.clock())[0]
 
     # --- faults ------------------------------------------------------------------------
@@ -202,10 +248,13 @@ class FakeCluster:
         operation_id: str | uuid.UUID | None = None,
         times: int = 1,
     ) -> None:
-        """Queue faults, each used by one matching request.
+        """Queue faults, each answering one matching request.
 
-        ``routes`` limits them to some of ``ROUTES``; ``operation_id`` to requests about
-        that operation.
+        Args:
+            *faults: The answers to give, in order.
+            routes: Only requests of these routes (see ``ROUTES``; default: any).
+            operation_id: Only requests about this operation.
+            times: Queue the faults this many times over.
         """
         selected = None if routes is None else frozenset(routes)
         if selected is not None and not selected <= set(ROUTES):
@@ -218,7 +267,14 @@ class FakeCluster:
     def set_fault_rate(
         self, rate: float, faults: Iterable[Fault], *, routes: Iterable[str] = ("progress",), seed: int = 0
     ) -> None:
-        """Answer a random fraction *rate* of matching requests with one of *faults*."""
+        """Answer a random fraction of matching requests with one of *faults*.
+
+        Args:
+            rate: The fraction, in ``[0, 1]``.
+            faults: The answers to choose from.
+            routes: Only requests of these routes (default: progress reads).
+            seed: Seed of the random choices.
+        """
         self._fault_rate = rate
         self._rate_faults = tuple(faults)
         self._rate_routes = frozenset(routes)
@@ -246,7 +302,11 @@ class FakeCluster:
     # --- counters ----------------------------------------------------------------------
 
     def detection_lags(self) -> list[float]:
-        """For each operation seen terminal by a poll: seconds from its end to that poll."""
+        """For each operation seen terminal by a progress read: seconds from its end to that read.
+
+        Returns:
+            The lags, in seconds.
+        """
         return [lag for op in self.operations.values() if (lag := op.detection_lag) is not None]
 
     # --- the handler ---------------------------------------------------------------------

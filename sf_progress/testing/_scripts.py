@@ -90,7 +90,14 @@ class FakeOperation:
     first_seen_terminal_at: float | None = None
 
     def state_at(self, now: float) -> tuple[OperationState, float | None]:
-        """The state at *now*, and when it became terminal (``None`` while not terminal)."""
+        """The operation's state at *now*.
+
+        Args:
+            now: A reading of the cluster's clock (seconds).
+
+        Returns:
+            The state, and when it became terminal (``None`` while it is not).
+        """
         script = self.script
         natural_end = self.started_at + script.duration
         if self.force_cancelled_at is not None:
@@ -125,6 +132,13 @@ class FakeOperation:
 
         The result object comes only with Completed and Faulted (faults-protocol.md §0.1),
         unless the script asks for one while Running, as some clusters may send.
+
+        Args:
+            now: A reading of the cluster's clock (seconds).
+            enums_as_int: Send enums as integers (api-version below 3.0).
+
+        Returns:
+            The body, ready for ``json.dumps``.
         """
         state, _ = self.state_at(now)
         body: dict[str, object] = {"State": wire_state(state, enums_as_int)}
@@ -180,63 +194,143 @@ class Fault:
 
     @classmethod
     def error(cls, status: int, code: str, message: str | None = None, *, retry_after: str | None = None) -> Fault:
-        """A non-2xx answer with a real FabricError body; reason phrase = the code."""
+        """A non-2xx answer with a real FabricError body; its reason phrase is the code.
+
+        Args:
+            status: The HTTP status.
+            code: The ``Error.Code`` (``FABRIC_E_...``).
+            message: The ``Error.Message`` (default: one naming the code).
+            retry_after: A ``Retry-After`` header to send.
+
+        Returns:
+            The fault.
+        """
         body = json.dumps({"Error": {"Code": code, "Message": message or f"{code} (injected)"}})
         headers = (("Retry-After", retry_after),) if retry_after is not None else ()
         return cls("answer", status, code, body.encode(), headers=headers)
 
     @classmethod
     def service_unavailable(cls, code: str = "E_ABORT", *, retry_after: str | None = None) -> Fault:
-        """503 with a FabricError body (E_ABORT, FABRIC_E_SERVICE_TOO_BUSY, FABRIC_E_NOT_PRIMARY...)."""
+        """503 with a FabricError body.
+
+        Args:
+            code: ``E_ABORT`` (default), ``FABRIC_E_SERVICE_TOO_BUSY``, ``FABRIC_E_NOT_PRIMARY``...
+            retry_after: A ``Retry-After`` header to send.
+
+        Returns:
+            The fault.
+        """
         return cls.error(503, code, retry_after=retry_after)
 
     @classmethod
     def gateway_timeout(cls, code: str = "FABRIC_E_TIMEOUT") -> Fault:
-        """504 with a FabricError body (FABRIC_E_TIMEOUT, FABRIC_E_COMMUNICATION_ERROR)."""
+        """504 with a FabricError body.
+
+        Args:
+            code: ``FABRIC_E_TIMEOUT`` (default) or ``FABRIC_E_COMMUNICATION_ERROR``.
+
+        Returns:
+            The fault.
+        """
         return cls.error(504, code)
 
     @classmethod
     def empty(cls, status: int, reason: str) -> Fault:
-        """A non-2xx answer with an empty body, as the gateway sends for 401/403."""
+        """A non-2xx answer with an empty body, as the gateway sends for 401/403.
+
+        Args:
+            status: The HTTP status.
+            reason: Its reason phrase.
+
+        Returns:
+            The fault.
+        """
         return cls("answer", status, reason, b"", content_type="")
 
     @classmethod
     def unauthorized(cls) -> Fault:
-        """401 with an empty body."""
+        """401 with an empty body.
+
+        Returns:
+            The fault.
+        """
         return cls.empty(401, "Unauthorized")
 
     @classmethod
     def forbidden(cls) -> Fault:
-        """403 with an empty body."""
+        """403 with an empty body.
+
+        Returns:
+            The fault.
+        """
         return cls.empty(403, "Forbidden")
 
     @classmethod
     def html(cls, status: int = 502, reason: str = "Bad Gateway") -> Fault:
-        """An HTML page, as a proxy in front of the cluster sends."""
+        """An HTML page, as a proxy in front of the cluster sends.
+
+        Args:
+            status: The HTTP status (default 502).
+            reason: Its reason phrase.
+
+        Returns:
+            The fault.
+        """
         page = f"<html><body><h1>{status} {reason}</h1></body></html>".encode()
         return cls("answer", status, reason, page, content_type="text/html")
 
     @classmethod
     def malformed(cls, body: bytes = b'{"State": "Runn', status: int = 200) -> Fault:
-        """A 2xx answer whose body is complete (by Content-Length) but not the promised JSON."""
+        """A 2xx answer whose body is complete (by Content-Length) but not the promised JSON.
+
+        Args:
+            body: The body to send.
+            status: The HTTP status (default 200).
+
+        Returns:
+            The fault.
+        """
         return cls("answer", status, "OK", body)
 
     @classmethod
     def redirect(cls, location: str, status: int = 307) -> Fault:
-        """A redirect to *location* (the client must not follow it with its token)."""
+        """A redirect (the client must not follow it with its token).
+
+        Args:
+            location: The ``Location`` to redirect to.
+            status: The HTTP status (default 307).
+
+        Returns:
+            The fault.
+        """
         return cls("answer", status, "Temporary Redirect", b"", content_type="", headers=(("Location", location),))
 
     @classmethod
     def reset(cls) -> Fault:
-        """Drop the connection without answering."""
+        """Drop the connection without answering.
+
+        Returns:
+            The fault.
+        """
         return cls("reset")
 
     @classmethod
     def truncated(cls) -> Fault:
-        """Send the headers and half of the real body, then drop the connection."""
+        """Send the headers and half of the real body, then drop the connection.
+
+        Returns:
+            The fault.
+        """
         return cls("truncate")
 
     @classmethod
     def slow(cls, seconds: float) -> Fault:
-        """Wait *seconds*, then answer normally."""
+        """Wait, then answer normally.
+
+        Args:
+            seconds: How long to wait first (on the cluster's clock).
+
+        Returns:
+            The fault.
+        """
         return cls("slow", delay=seconds)
