@@ -96,8 +96,8 @@ class ProgressClient:
         list_interval: The tick of the fault-operation list call that watches every wait's
             operations at once (see ``coalesce`` on the waits).  ``None`` (the default)
             adapts it to what each list call costs -- 0.2 s to 5 s, listing at most a
-            tenth of what reading every operation once a second would cost the gateway,
-            about one list call per ten operations it finds ended, longer at once on
+            twentieth of what reading every operation once a second would cost the gateway,
+            about one list call per 12 operations it finds ended, longer at once on
             transient answers or slow lists; seconds (or a timedelta) fix it (jittered
             by 20 %).
         clock: What every deadline, backoff, retry and tick of this client waits by (a

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sf_progress._observer import ITEM_COST
-from sf_progress._tick import CEILING, END_SHARE, FLOOR, JITTER, REQUEST_TICK, Ticker
+from sf_progress._tick import CEILING, END_SHARE, FLOOR, JITTER, LIST_SHARE, REQUEST_TICK, Ticker
 
 MID = 0.5  # rand placing the jitter in the middle: no jitter
 
@@ -19,9 +19,16 @@ def steady(ticker: Ticker, *, size: int, waiting: int, gone_per_s: float, every:
     return delay
 
 
-def test_a_large_calm_batch_ticks_at_the_floor() -> None:
-    """2,000 of our own operations in the list, ending fast: the list is cheap next to the reads it saves."""
-    assert steady(Ticker(ITEM_COST), size=2000, waiting=2000, gone_per_s=400, every=0.2) == pytest.approx(FLOOR)
+def test_a_large_calm_batch_ticks_at_the_items_share() -> None:
+    """2,000 of our own operations in the list, ending fast: ITEM_COST / LIST_SHARE seconds (0.4 s)."""
+    delay = steady(Ticker(ITEM_COST), size=2000, waiting=2000, gone_per_s=400, every=0.4)
+    assert delay == pytest.approx(ITEM_COST / LIST_SHARE)
+    assert FLOOR < delay < REQUEST_TICK
+
+
+def test_the_floor_bounds_a_list_cheaper_than_its_waits() -> None:
+    """A list shorter than the waits it answers (most of ours ended meanwhile) never ticks under FLOOR."""
+    assert steady(Ticker(ITEM_COST), size=100, waiting=2000, gone_per_s=400, every=0.2) == pytest.approx(FLOOR)
 
 
 def test_a_handful_of_waits_lists_about_once_a_second() -> None:
@@ -41,14 +48,14 @@ def test_before_anything_ends_the_horizon_bounds_the_rate() -> None:
 
 
 def test_a_list_crowded_with_other_operations_ticks_at_the_ceiling() -> None:
-    """9,200 items answering 200 waits: the items alone would cost more than a tenth of the reads."""
+    """9,200 items answering 200 waits: the items alone would cost more than LIST_SHARE of the reads."""
     assert steady(Ticker(ITEM_COST), size=9200, waiting=200, gone_per_s=10, every=5.0) == pytest.approx(CEILING)
 
 
-def test_a_moderately_crowded_list_costs_a_tenth_of_the_loop() -> None:
-    """1,000 items for 100 waits: items cost 1000 * ITEM_COST reads per call, at most 10 reads a second."""
+def test_a_moderately_crowded_list_costs_its_share_of_the_loop() -> None:
+    """1,000 items for 100 waits: items cost 1000 * ITEM_COST reads per call, at most 5 reads a second."""
     delay = steady(Ticker(ITEM_COST), size=1000, waiting=100, gone_per_s=50, every=2.0)
-    assert delay == pytest.approx(1000 * ITEM_COST / (0.1 * 100))
+    assert delay == pytest.approx(1000 * ITEM_COST / (LIST_SHARE * 100))
 
 
 def test_a_slow_list_lengthens_the_tick() -> None:
