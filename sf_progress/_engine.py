@@ -160,12 +160,14 @@ class _Engine:
         listed from its first operation on.
         """
         now = self.clock()
+        budget = self.cfg.budget
+        deadline = now + budget
         trackers = []
         for ref in refs:
             if ref in self.seen:
                 continue
             self.seen.add(ref)
-            tracker = _Tracker(ref, now, self.cfg.budget)
+            tracker = _Tracker(ref, now, budget, deadline)
             self.pending[ref] = tracker
             trackers.append(tracker)
         if not trackers:

@@ -239,10 +239,11 @@ class _Tracker:
 
     parking: object | None
 
-    def __init__(self, ref: OperationRef, now: float, budget: float) -> None:
+    def __init__(self, ref: OperationRef, now: float, budget: float, deadline_at: float | None = None) -> None:
         self.ref = ref
         self.added_at = now
-        self.deadline_at = now + budget
+        # Operations added together share one deadline object (*deadline_at*): 24 bytes less each.
+        self.deadline_at = now + budget if deadline_at is None else deadline_at
         self.polls = 0
         self.failures = 0
         self.last: FaultProgress | None = None
