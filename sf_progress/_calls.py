@@ -182,11 +182,11 @@ class Calls:
             "GET", url, server_timeout, None, _parse_list, limit=MAX_LIST_BODY, route="list"
         )
 
-    async def list_active(self, type_mask: int) -> tuple[dict[str, str], int]:
+    async def list_active(self, type_mask: int) -> tuple[dict[int, str], int]:
         """One list call of the active operations (``StateFilter=3``) of some types, not retried.
 
-        Returns each well-formed item's wire state by operation id (canonical text), and the
-        number of malformed items skipped.
+        Returns each well-formed item's wire state by operation id (its 128-bit number), and
+        the number of malformed items skipped.
         """
         params = f"TypeFilter={type_mask}&StateFilter={_ACTIVE_STATES}"
         url = self.urls.control("/Faults/", params, self.server_timeout)

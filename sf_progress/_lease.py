@@ -65,9 +65,9 @@ class Park:
 
     __slots__ = ("confirm_after", "held_until_at", "key", "lease", "parked_at", "reason", "seq")
 
-    def __init__(self, lease: Lease, key: str) -> None:
+    def __init__(self, lease: Lease, key: int) -> None:
         self.lease = lease
-        self.key = key  # the operation id's canonical text: the observer's key, as the list shows it
+        self.key = key  # the operation id's 128-bit number (the ref's own): the observer's key
         self.confirm_after = FIRST_CONFIRM
         self.seq = 0  # > 0 while parked: the order it was parked in
         self.parked_at = 0.0
@@ -142,7 +142,7 @@ class Lease:
         if not self.listing():
             return False
         if rec is None:
-            rec = Park(self, str(op.ref.operation_id))
+            rec = Park(self, op.ref.operation_id.int)
             op.parking = rec
         elif observer.clock() < rec.held_until_at:
             return False

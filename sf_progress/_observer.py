@@ -77,7 +77,7 @@ _CONTRADICTED = 0.5
 _LIST_SHARE_OF_RATE = 0.5
 
 
-ListActive = Callable[[int], Awaitable[tuple[dict[str, str], int]]]
+ListActive = Callable[[int], Awaitable[tuple[dict[int, str], int]]]
 
 
 class Observer:
@@ -98,7 +98,9 @@ class Observer:
         self.list_active = list_active
         self.interval, self.retry, self.clock, self.sleep = interval, retry, clock.monotonic, clock.sleep
         self.ticker = Ticker(ITEM_COST)
-        self.subs: dict[str, list[Parkable]] = {}  # by the operation id's canonical text
+        # Parked operations by their id's 128-bit number (the ref's own ``uuid.UUID.int``: no
+        # new object per operation); one operation alone, or a list when several waits park it.
+        self.subs: dict[int, Parkable | list[Parkable]] = {}
         self.parked = 0
         self.seq = 0
         self.waiting = 0  # operations waited on that may be listed (the leases' counts)
@@ -171,7 +173,14 @@ class Observer:
         self.seq += 1
         rec.seq = self.seq
         rec.parked_at = self.clock()
-        self.subs.setdefault(rec.key, []).append(op)
+        subs, key = self.subs, rec.key
+        held = subs.get(key)
+        if held is None:
+            subs[key] = op
+        elif isinstance(held, list):
+            held.append(op)
+        else:
+            subs[key] = [held, op]
         self.parked += 1
         self.ensure_running()
         if self.parked == 1:
@@ -180,11 +189,13 @@ class Observer:
     def unsubscribe(self, op: Parkable, rec: Park) -> None:
         rec.seq = 0
         self.parked -= 1
-        subs = self.subs.get(rec.key)
-        if subs is not None:
+        held = self.subs.get(rec.key)
+        if held is op:
+            del self.subs[rec.key]
+        elif isinstance(held, list):
             with contextlib.suppress(ValueError):
-                subs.remove(op)
-            if not subs:
+                held.remove(op)
+            if not held:
                 del self.subs[rec.key]
         if not self.subs and self.waiting <= 0:
             self.stop()
@@ -200,7 +211,7 @@ class Observer:
 
     def release_all(self, *, only_auto: bool = False) -> None:
         """Hand every parked operation back (only those whose wait let us choose, with *only_auto*)."""
-        ops = [op for subs in self.subs.values() for op in subs]
+        ops = [op for held in self.subs.values() for op in _each(held)]
         if only_auto:
             ops = [op for op in ops if (rec := record_of(op)) is not None and rec.lease.coalesce is not True]
         self._release(ops)
@@ -290,8 +301,8 @@ class Observer:
         cutoff = self.seq  # only operations parked before the call was sent are judged
         leases: dict[int, Lease] = {}
         mask = 0
-        for subs in self.subs.values():
-            for op in subs:
+        for held in self.subs.values():
+            for op in _each(held):
                 mask |= op.ref.kind.filter_bit
                 rec = record_of(op)
                 if rec is not None:
@@ -317,11 +328,11 @@ class Observer:
         gone: list[Parkable] = []
         confirm: list[Parkable] = []
         ended = _ENDED_WIRE
-        for op_id, subs in self.subs.items():  # nothing below changes them: releases come after
-            shown = states.get(op_id)  # filters are over-inclusive: each item's own State decides
+        for key, held in self.subs.items():  # nothing below changes them: releases come after
+            shown = states.get(key)  # filters are over-inclusive: each item's own State decides
             if shown in ended:
                 shown = None
-            for op in subs:
+            for op in held if isinstance(held, list) else (held,):
                 rec = record_of(op)
                 if rec is None or not rec.seq or rec.seq > cutoff:
                     continue
@@ -390,6 +401,10 @@ class Observer:
             logger.warning(message, *args)
         else:
             logger.debug(message, *args)
+
+
+def _each(held: Parkable | list[Parkable]) -> list[Parkable] | tuple[Parkable]:
+    return held if isinstance(held, list) else (held,)
 
 
 def _rate_of(op: Parkable) -> float | None:

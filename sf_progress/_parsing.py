@@ -225,11 +225,12 @@ def parse_operation_list(data: object, body: bytes, ref: OperationRef | None = N
     return items
 
 
-def parse_active_list(data: object, body: bytes, ref: OperationRef | None = None) -> tuple[dict[str, str], int]:
+def parse_active_list(data: object, body: bytes, ref: OperationRef | None = None) -> tuple[dict[int, str], int]:
     """The list as the observer reads it: each well-formed item's wire ``State`` by id, and the skipped count.
 
-    Ids are keyed in their canonical text (``str(uuid.UUID)``: lowercase, hyphenated),
-    which hashes in C, as the observer keys its parked operations.
+    Ids are keyed by their 128-bit number (``uuid.UUID.int``), which hashes in C, as the
+    observer keys its parked operations; the usual 36-character form is read without
+    building a ``uuid.UUID``.
 
     The list holds every user's operations: one malformed item (a null id, a numeric
     state) must not blind every wait on the client, so it is skipped and counted.  Only a
@@ -240,7 +241,7 @@ def parse_active_list(data: object, body: bytes, ref: OperationRef | None = None
     """
     if not isinstance(data, list):
         raise _bad("expected a JSON array of operations", body, None)
-    states: dict[str, str] = {}
+    states: dict[int, str] = {}
     skipped = 0
     ended = _ENDED_WIRE
     for item in data:
@@ -249,7 +250,10 @@ def parse_active_list(data: object, body: bytes, ref: OperationRef | None = None
             raw_state = item["State"]
             if type(raw_state) is not str:
                 raise TypeError
-            op_id = raw_id.lower() if type(raw_id) is str and len(raw_id) == 36 else str(to_guid(raw_id))
+            if type(raw_id) is str and len(raw_id) == 36 and raw_id[8] == raw_id[13] == raw_id[18] == raw_id[23] == "-":
+                op_id = int(raw_id.replace("-", ""), 16)
+            else:
+                op_id = to_guid(raw_id).int
         except (KeyError, TypeError, ValueError, AttributeError):
             skipped += 1
             continue

@@ -359,3 +359,44 @@ async def test_deadline_and_not_found_grace_hold_when_listing(client: ProgressCl
     assert all(by_ref[r].polls == 1 for r in slow)  # only the final read at the deadline
     assert all(10 <= by_ref[r].elapsed <= 12.5 for r in unknown)
     assert client.clock.monotonic() - started < 40
+
+
+def test_the_observer_reads_list_ids_in_any_spelling() -> None:
+    """Upper case, braces or the canonical form: one key, the id's number; malformed items are counted."""
+    from sf_progress._parsing import parse_active_list
+
+    op_id = uuid.uuid4()
+    data = [
+        {"OperationId": str(op_id).upper(), "State": "Running", "Type": "PartitionRestart"},
+        {"OperationId": "{" + str(uuid.uuid4()) + "}", "State": "Completed"},
+        {"OperationId": "not-a-guid", "State": "Running"},
+        {"OperationId": None, "State": "Running"},
+        {"OperationId": str(uuid.uuid4()), "State": 2},
+        {"OperationId": "x" * 36, "State": "Running"},
+        "not an object",
+    ]
+    states, skipped = parse_active_list(data, b"")
+    assert states[op_id.int] == "Running"
+    assert uuid.UUID(data[1]["OperationId"]).int in states  # type: ignore[arg-type]
+    assert len(states) == 2
+    assert skipped == 5
+
+
+async def test_two_waits_on_one_operation_both_end_through_the_list(client: ProgressClient, cluster: FakeCluster) -> None:
+    """Two batches park the same operations with the observer (several waits under one key): both end."""
+    ops = refs(5)
+    for i, ref in enumerate(ops):
+        cluster.add_operation(ref, Script(duration=2 + i))
+    first = client.wait_many(ops, coalesce=True)
+    second = client.wait_many(ops[:3], coalesce=True)
+    async with first, second:
+        a, b = await asyncio.gather(_all(first), _all(second))
+    assert sorted(str(o.ref.operation_id) for o in a) == sorted(str(r.operation_id) for r in ops)
+    assert sorted(str(o.ref.operation_id) for o in b) == sorted(str(r.operation_id) for r in ops[:3])
+    assert all(o.kind is OutcomeKind.COMPLETED for o in a + b)
+    assert first.snapshot().list_calls > 0
+    assert client._waits.observer is None or not client._waits.observer.subs  # nothing left parked
+
+
+async def _all(batch: object) -> list[Outcome]:
+    return [o async for o in batch]  # type: ignore[attr-defined]

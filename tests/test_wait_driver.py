@@ -101,7 +101,7 @@ async def test_an_unexpected_error_in_the_observer_degrades_to_reads(
     ops = refs(6)
     add(cluster, ops, 3)
 
-    async def broken(mask: int) -> tuple[dict[str, str], int]:
+    async def broken(mask: int) -> tuple[dict[int, str], int]:
         raise ZeroDivisionError("a bug")
 
     client._calls.list_active = broken  # type: ignore[method-assign]
@@ -275,8 +275,8 @@ async def test_an_active_state_the_client_does_not_know_is_not_ended() -> None:
     op_id = uuid.uuid4()
     told: list[str] = []
 
-    async def list_active(mask: int) -> tuple[dict[str, str], int]:
-        return {str(op_id): "Pending"}, 0
+    async def list_active(mask: int) -> tuple[dict[int, str], int]:
+        return {op_id.int: "Pending"}, 0
 
     class StillClock:
         def monotonic(self) -> float:
