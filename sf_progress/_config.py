@@ -61,6 +61,19 @@ class RetryPolicy:
     waits ``backoff_delay`` (exponential from ``initial`` by ``multiplier``, capped
     at ``maximum``, then jittered down by up to ``jitter``).  A ``Retry-After`` header is
     honoured, up to ``retry_after_cap`` seconds.  400/401/403/404/409 are never retried.
+
+    Args:
+        attempts: Tries at most (>= 1; default 5).
+        budget: Seconds after the first try past which no retry starts (``None``: no limit;
+            default 60).
+        initial: Seconds before the first retry (default 0.2).
+        multiplier: Growth of each next delay (>= 1; default 2).
+        maximum: Longest delay, seconds (default 10).
+        jitter: Fraction in [0, 1] by which each delay is shortened at random (default 0.5).
+        retry_after_cap: Longest ``Retry-After`` honoured, seconds (default 60).
+
+    Raises:
+        ValueError: A value out of its range.
     """
 
     attempts: int = attrs.field(default=5, validator=_positive_int)

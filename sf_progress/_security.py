@@ -91,6 +91,17 @@ class TLSConfig:
     and host-name checks, so self-signed cluster certificates work safely.
     ``allow_insecure_http``: let a client certificate or a token travel over a plain
     ``http://`` endpoint (refused by default: it would travel in clear text).
+
+    Args:
+        cert: The client certificate: one PEM path, a ``(certificate, key)`` pair, or a
+            ``.pfx``/``.p12`` path.
+        cert_password: The password of an encrypted key or a PFX (never shown in a repr).
+        verify: ``True``, a CA bundle file or directory, or ``False``.
+        server_thumbprints: SHA-1 or SHA-256 thumbprints to pin (hex, colons allowed).
+        allow_insecure_http: Allow credentials over ``http://``.
+
+    Raises:
+        ValueError: A missing or unreadable file, or a bad thumbprint.
     """
 
     cert: tuple[str, ...] | None = attrs.field(default=None, converter=_cert)

@@ -58,6 +58,15 @@ class Backoff:
     at the cap).  The defaults (1 s growing by 1.5x to 10 s, 30 % jitter) find a restart
     that ends within a few seconds about a second after it ends, with 3-5 requests, and
     poll a long one every 7-10 s.
+
+    Args:
+        initial: Seconds before the first poll (> 0; default 1).
+        multiplier: Growth of each next delay (>= 1; default 1.5).
+        maximum: Longest delay, seconds (default 10).
+        jitter: Fraction in [0, 1) by which each delay is shortened at random (default 0.3).
+
+    Raises:
+        ValueError: A value out of its range.
     """
 
     initial: float = attrs.field(default=1.0, converter=_initial)

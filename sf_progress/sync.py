@@ -57,10 +57,20 @@ _CLOSE_WAIT = 30.0
 class SyncProgressClient:
     """Blocking twin of :class:`~sf_progress.ProgressClient` (takes the same keyword options).
 
-    Use it as ``with SyncProgressClient(endpoint) as client:`` or call :meth:`close`.
-    ``cancel_on_interrupt=True``: a Ctrl-C during ``wait_for_completion`` or ``wait_many``
-    also sends each waited-on fault's cancel (best effort, a few seconds at most) before
-    ``KeyboardInterrupt`` is raised.
+    Use it as ``with SyncProgressClient(endpoint) as client:`` or call :meth:`close`.  One
+    event loop runs in one background thread per client, so its connection pool lives from
+    one call to the next; calls may come from several threads at once.
+
+    Args:
+        endpoint: The cluster's HTTP gateway, as for :class:`~sf_progress.ProgressClient`.
+        cancel_on_interrupt: On a Ctrl-C during ``wait_for_completion`` or ``wait_many``,
+            also send each waited-on fault's cancel (best effort, a few seconds at most)
+            before ``KeyboardInterrupt`` is raised.
+        **options: Any keyword option of :class:`~sf_progress.ProgressClient`.
+
+    Raises:
+        ValueError: A bad endpoint or option (checked here, in the caller's thread).
+        TypeError: An option of the wrong type.
     """
 
     def __init__(self, endpoint: str, *, cancel_on_interrupt: bool = False, **options: Any) -> None:

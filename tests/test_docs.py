@@ -106,3 +106,18 @@ def test_every_public_callable_has_a_google_style_docstring() -> None:
             missing.append(f"{name}: no Returns")
     assert len(_public_callables()) > 80
     assert not missing, "\n".join(missing)
+
+
+def test_the_classes_users_construct_document_their_arguments() -> None:
+    """The classes built by hand (not returned by a call) say what each constructor argument means."""
+    import inspect
+
+    from sf_progress.sync import SyncProgressClient
+    from sf_progress.testing import FakeCluster, Script
+
+    for cls in (sf_progress.ProgressClient, SyncProgressClient, sf_progress.TLSConfig, sf_progress.RetryPolicy,
+                sf_progress.Backoff, FakeCluster, Script):
+        doc = inspect.getdoc(cls) or ""
+        assert "Args:" in doc, cls
+        for name in inspect.signature(cls).parameters:
+            assert f"{name.lstrip('*')}:" in doc.split("Args:", 1)[1], f"{cls.__name__}: {name}"

@@ -75,6 +75,20 @@ class FakeCluster:
     (Over 300 lines on purpose: one route handler per REST call of the protocol files, in
     one place; the wire format, the start checks and the lifecycles are in ``_wire``,
     ``_starts`` and ``_scripts``.)
+
+    Args:
+        default_script: How operations go unless planned otherwise (default: complete at once).
+        planner: Called as ``planner(ref)`` for each started operation; returns its
+            :class:`Script` (or ``None`` for the default).
+        clock: Monotonic seconds the cluster runs by (default: sf_progress's own clock).
+        token: Require ``Authorization: Bearer <token>`` on every call.
+        retention: Seconds after which terminal operations are purged (``None``: never).
+        runtime_version: The runtime version the gateway behaves as (``"9.1"``).
+        cluster_version: What ``GetClusterVersion`` answers.
+        host: The address to listen on (loopback by default).
+        port: The port (0: a free one).
+        ssl_context: Serve HTTPS with this context.
+        aad_metadata: What ``GetAadMetadata`` answers (default: no Azure AD).
     """
 
     def __init__(

@@ -57,6 +57,14 @@ class Script:
     a zero result with the empty partition GUID, as a real cluster may send.  Its target
     (partition or node) is back ``recovery`` seconds after the operation ended
     (``math.inf``: never); see ``FakeCluster.targets``.
+
+    Args:
+        duration: Seconds Running (default 0).
+        outcome: The terminal state (default Completed).
+        error_code: The HRESULT of a Faulted result (default E_ABORT).
+        rollback: Seconds RollingBack before a Faulted end (default 0).
+        result_while_running: Send a zero result with Running answers.
+        recovery: Seconds from the end until the target is back (default 0).
     """
 
     duration: float = attrs.field(default=0.0, validator=_non_negative)
