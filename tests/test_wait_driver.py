@@ -206,6 +206,22 @@ async def test_a_list_cut_by_other_users_operations_costs_no_read_per_tick(
     assert cluster.by_route["progress"] / len(ops) < 12
 
 
+async def test_a_crowded_list_is_looked_at_again_only_as_its_share_of_the_reads_allows(
+    client: ProgressClient, cluster: FakeCluster
+) -> None:
+    """9,000 others' operations, 200 of ours: reads are chosen, and the list is probed every ~74 s, not 30 s.
+
+    One look costs 9,200 x ITEM_COST reads; at most LIST_SHARE of the reads made meanwhile
+    (200 waits / 4 s) allows one every 184 / 2.5 = 73.6 s.
+    """
+    add(cluster, refs(9_000), 10_000)
+    ops = refs(200)
+    add(cluster, ops, 300)
+    results = await outcomes_of(client, ops, deadline=None)
+    assert all(o.kind is OutcomeKind.COMPLETED for o in results.values())  # type: ignore[attr-defined]
+    assert 2 <= cluster.by_route["list"] <= 5  # the first look, then one per ~74 s over 300 s (was 10)
+
+
 async def test_a_failing_list_with_coalesce_true_is_not_called_every_tick(
     client: ProgressClient, cluster: FakeCluster
 ) -> None:
