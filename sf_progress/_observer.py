@@ -343,7 +343,7 @@ class Observer:
             shown = states.get(key)  # filters are over-inclusive: each item's own State decides
             if shown in ended:
                 shown = None
-            for op in held if isinstance(held, list) else (held,):
+            for op in _each(held):
                 rec = record_of(op)
                 if rec is None or not rec.seq or rec.seq > cutoff:
                     continue

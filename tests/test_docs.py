@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import re
 import subprocess
 import sys
@@ -14,6 +16,15 @@ import sf_progress
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PAGES = sorted(p for p in DOCS.rglob("*.md") if "_build" not in p.parts)
+#: The public submodules the API reference documents beside ``sf_progress`` itself.
+SUBMODULES = (
+    "sf_progress.sync",
+    "sf_progress.report",
+    "sf_progress.testing",
+    "sf_progress.chaostoolkit.actions",
+    "sf_progress.chaostoolkit.probes",
+    "sf_progress.chaostoolkit.rollbacks",
+)
 
 
 def python_blocks(page: Path) -> list[str]:
@@ -47,8 +58,7 @@ def test_the_api_reference_names_every_export() -> None:
     text = (DOCS / "api.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"\.\. auto\w+:: sf_progress\.(\w+)", text))
     assert set(sf_progress.__all__) - {"__version__"} <= documented
-    for module in ("sf_progress.sync", "sf_progress.report", "sf_progress.testing", "sf_progress.chaostoolkit.actions",
-                   "sf_progress.chaostoolkit.probes", "sf_progress.chaostoolkit.rollbacks"):
+    for module in SUBMODULES:
         assert f".. automodule:: {module}" in text
 
 
@@ -63,12 +73,8 @@ def test_every_page_is_in_the_table_of_contents() -> None:
 
 def _public_callables() -> list[tuple[str, object]]:
     """Every exported function, and every public method of every exported class (exceptions aside)."""
-    import importlib
-    import inspect
-
     modules = {"sf_progress": sf_progress.__all__}
-    for name in ("sf_progress.sync", "sf_progress.report", "sf_progress.testing", "sf_progress.chaostoolkit.actions",
-                 "sf_progress.chaostoolkit.probes", "sf_progress.chaostoolkit.rollbacks"):
+    for name in SUBMODULES:
         modules[name] = importlib.import_module(name).__all__
     found: list[tuple[str, object]] = []
     for module_name, names in modules.items():
@@ -90,8 +96,6 @@ def _public_callables() -> list[tuple[str, object]]:
 
 def test_every_public_callable_has_a_google_style_docstring() -> None:
     """Each documents its arguments (``Args:``) and what it returns (``Returns:``/``Yields:``)."""
-    import inspect
-
     missing = []
     for name, fn in _public_callables():
         doc = inspect.getdoc(fn) or ""
@@ -110,8 +114,6 @@ def test_every_public_callable_has_a_google_style_docstring() -> None:
 
 def test_the_classes_users_construct_document_their_arguments() -> None:
     """The classes built by hand (not returned by a call) say what each constructor argument means."""
-    import inspect
-
     from sf_progress.sync import SyncProgressClient
     from sf_progress.testing import FakeCluster, Script
 
