@@ -156,11 +156,10 @@ def _public_home() -> None:
     namespace = globals()
     for name in __all__:
         obj = namespace[name]
-        if isinstance(obj, type) or callable(obj):
-            module = getattr(obj, "__module__", "")
-            if isinstance(module, str) and module.startswith("sf_progress._"):
-                with _suppress(AttributeError, TypeError):  # a typing alias keeps its own
-                    obj.__module__ = __name__
+        module = getattr(obj, "__module__", "")
+        if callable(obj) and isinstance(module, str) and module.startswith("sf_progress._"):
+            with _suppress(AttributeError, TypeError):  # a typing alias keeps its own
+                obj.__module__ = __name__
 
 
 _public_home()
