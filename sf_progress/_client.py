@@ -678,7 +678,8 @@ class ProgressClient:
             coalesce: ``True``: watch through the client's fault-operation list (one list call
                 per tick for every wait on this client, one read when the operation leaves it);
                 ``False``: read it on its own backoff; ``None`` (the default): list whenever that
-                is cheaper for the cluster.
+                is cheaper for the cluster -- where it is not (a cluster crowded with other users'
+                operations) and no ``backoff`` is given, read it about every 1.5 s instead.
             recovery: Once Completed, also wait (within the same deadline) until the target
                 recovered, as :meth:`wait_for_recovery` does.
 
@@ -782,7 +783,8 @@ class ProgressClient:
                 events in order, from a task of its own; all are delivered before the
                 iteration ends.
             coalesce: As for :meth:`wait_for_completion`: by default running operations are
-                watched through one list call per tick, shared with every wait on this client.
+                watched through one list call per tick, shared with every wait on this client
+                (or, on a crowded cluster without a ``backoff`` given, read about every 1.5 s).
             recovery: An operation that Completed is then waited on until its target recovered
                 (or its deadline); its ``Outcome.recovery`` says which, and it is yielded only
                 then.

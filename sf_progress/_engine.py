@@ -26,7 +26,7 @@ from . import _telemetry
 from ._config import Clock, is_virtual, sleep_or_wake
 from ._errors import FabricTransientError, SFProgressError
 from ._models import FaultProgress, OperationLike, OperationRef, OperationState, as_ref
-from ._observer import Observer, Parkable
+from ._observer import PROMPT_READ, Observer, Parkable
 from ._pacer import Pacer
 from ._recovering import Check, Recoveries
 from ._recovery import Verdict
@@ -52,6 +52,9 @@ logger = logging.getLogger("sf_progress")
 _DONE = object()
 #: Timer slots: reads due within one slot of this many seconds are sent together (at most this much later).
 _SLOT = 0.25
+#: Prompt reads of a crowded cluster's operations go out in rounds this many seconds apart:
+#: each operation is read 1.25-1.75 s after its last read (``PROMPT_READ`` on average).
+_ROUND = 2 * _SLOT
 _GAVE_UP = frozenset({OutcomeKind.NOT_FOUND, OutcomeKind.TIMED_OUT, OutcomeKind.FAILED})
 
 
@@ -113,6 +116,8 @@ class _Engine:
         self.poll, self.cfg, self.observer = poll, cfg, observer
         self.recoveries = None if check is None else Recoveries(check, clock.monotonic)  # recovery=True
         self.lease = observer.lease(self, coalesce, max_rate)
+        # Reads of a crowded cluster's running operations may come sooner than the default backoff.
+        self.prompt = cfg.default_backoff and coalesce is None
         self.on_event = on_event
         self.clock, self.sleep = clock.monotonic, clock.sleep
         self.virtual = is_virtual(clock)  # asked once: the testing clock needs answers in before time moves
@@ -192,6 +197,9 @@ class _Engine:
                 heapq.heappush(self.heap, (tracker.deadline_at, -next(self.seq), tracker))
                 self.wake.set()
         else:
+            if self.prompt and isinstance(result, FaultProgress) and self.lease.crowded():
+                # The list does not pay here: prompt reads instead, in rounds every _ROUND seconds.
+                due = min(due, math.ceil((self.clock() + PROMPT_READ - _ROUND / 2) / _ROUND) * _ROUND)
             heapq.heappush(self.heap, (due, next(self.seq), tracker))
 
     def on_listed(self, op: Parkable, raw_state: str) -> None:
@@ -301,8 +309,6 @@ class _Engine:
                 await self.events.join()  # every event is delivered before the iteration ends
                 self.outcomes.put_nowait(_DONE)
                 return
-            if len(self.heap) > 2 * len(self.pending) + 64:
-                self.compact()
             if not self.heap:
                 await self.wake.wait()
                 continue
@@ -380,6 +386,8 @@ class _Engine:
 
     def take_due(self, now: float, *, keep_slot: bool) -> _Tracker | None:
         """Pop the next operation if it is due and the budgets allow a request now."""
+        if len(self.heap) > 2 * len(self.pending) + 64:
+            self.compact()  # here, not only in the dispatcher: busy workers take due work directly
         heap = self.heap
         while heap and heap[0][1] < 0 and heap[0][0] <= now:
             # A parked operation's deadline came: its final read, taken back from the list.

@@ -102,6 +102,10 @@ class Lease:
             return False
         return self.coalesce is True or observer.prefers_list()
 
+    def crowded(self) -> bool:
+        """The list works but costs more than prompt reads would (only for a wait that let us choose)."""
+        return self.coalesce is None and not self.ended and self.observer.crowded()
+
     def add(self, count: int) -> None:
         """*count* operations of this wait began (they may be listed)."""
         if self.coalesce is False or self.ended or count <= 0:

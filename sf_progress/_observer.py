@@ -31,9 +31,9 @@ from ._config import Clock, RetryPolicy, sleep_or_wake
 from ._errors import FabricError, SFProgressError
 from ._lease import CONFIRM, GONE, NONE, Lease, ListClient, Park, Parkable, record_of
 from ._parsing import _ENDED_WIRE
-from ._tick import LIST_SHARE, Ticker
+from ._tick import CEILING, LIST_SHARE, Ticker
 
-__all__ = ["LIST_CAP", "MAX_PARKED", "Lease", "ListClient", "Observer", "Parkable"]
+__all__ = ["LIST_CAP", "MAX_PARKED", "PROMPT_READ", "Lease", "ListClient", "Observer", "Parkable"]
 
 logger = logging.getLogger("sf_progress")
 
@@ -46,8 +46,12 @@ _UNSUPPORTED = frozenset({400, 404, 405})
 #: per read, so 0.018), rounded up because the real service also deserializes every
 #: active row.  Used only to choose between listing and reading.
 ITEM_COST = 0.02
-#: How often, on average, the default backoff reads one pending operation (seconds).
-_READ_INTERVAL = 4.0
+#: When the list does not pay (a cluster crowded with other users' operations), a running
+#: operation waited on with ``coalesce=None`` and the default backoff is read at least this
+#: often (seconds, jittered by 10 %): detection about as prompt as a 1 s loop's (half this,
+#: plus a timer slot), at about two thirds of its reads.  Listing is chosen when it costs
+#: the gateway no more than these reads, and its tick then never exceeds this either.
+PROMPT_READ = 1.5
 #: With the adaptive tick, listing is chosen (or not) as if it ticked this often; the tick
 #: then only shortens a list that is cheap.  Judged at the adaptive tick instead, a list
 #: crowded with others' operations would be chosen at the 5 s ceiling: measured on 9,200
@@ -136,25 +140,30 @@ class Observer:
         """Listing is cheaper than reading each operation (the rule ``coalesce=None`` follows).
 
         A list call costs the gateway about one request plus ``ITEM_COST`` reads' worth per
-        active operation of the whole cluster, once per tick; per-operation reads cost one
-        read per operation every ``_READ_INTERVAL`` seconds, and find an ended operation
-        later.  From ``MIN_OPERATIONS`` operations on, the request itself is taken as paid
-        for by the lag it saves (reads as prompt would cost a request per operation per
-        tick), so the list is chosen unless its items alone outweigh the reads: a cluster
-        crowded with other users' operations, known after the first list call.
+        active operation of the whole cluster, once per tick; the alternative, prompt
+        per-operation reads, costs one read per operation every ``PROMPT_READ`` seconds.
+        From ``MIN_OPERATIONS`` operations on, the request itself is taken as paid for by the
+        lag it saves, so the list is chosen unless its items alone outweigh the reads: a
+        cluster crowded with other users' operations, known after the first list call.
         """
         if self.waiting < MIN_OPERATIONS or self.clock() < self.lists_again_at:
             return False
-        if self.last_size is None:
-            return True
+        return self.last_size is None or not self._items_outweigh_reads()
+
+    def crowded(self) -> bool:
+        """The list works but is known to cost more than prompt reads of the operations waited on."""
+        return self.last_size is not None and self.usable() and self._items_outweigh_reads()
+
+    def _items_outweigh_reads(self) -> bool:
         tick = self.interval if self.interval is not None else _CHOICE_TICK
-        return self.last_size * ITEM_COST / tick <= self.waiting / _READ_INTERVAL
+        size = self.last_size or 0
+        return size * ITEM_COST / tick > max(self.waiting, MIN_OPERATIONS) / PROMPT_READ
 
     def _probe_every(self) -> float:
         """Seconds between looks at a crowded list's size while reads are chosen."""
         if self.last_size is None:
             return _PROBE_EVERY
-        reads_per_s = max(self.waiting, 1) / _READ_INTERVAL
+        reads_per_s = max(self.waiting, 1) / PROMPT_READ
         share = self.last_size * ITEM_COST / (LIST_SHARE * reads_per_s)
         return min(_PROBE_MAX, max(_PROBE_EVERY, share))
 
@@ -360,8 +369,11 @@ class Observer:
             self.release_all(only_auto=True)
         if self.interval is not None:
             return max(floor, self._jittered())
+        # A list chosen over prompt reads is never slower than they would be.
+        ceiling = PROMPT_READ if self.prefers_list() else CEILING
         delay = self.ticker.listed(
-            now, size=size, waiting=watched, gone=len(gone), answer_s=now - sent_at, rand=random.random()
+            now, size=size, waiting=watched, gone=len(gone), answer_s=now - sent_at, rand=random.random(),
+            ceiling=ceiling,
         )
         return max(floor, delay)
 

@@ -83,11 +83,22 @@ class Ticker:
         self.penalty = 1.0
         self.tick = REQUEST_TICK  # the last interval chosen (before jitter)
 
-    def listed(self, now: float, *, size: int, waiting: int, gone: int, answer_s: float, rand: float) -> float:
+    def listed(
+        self,
+        now: float,
+        *,
+        size: int,
+        waiting: int,
+        gone: int,
+        answer_s: float,
+        rand: float,
+        ceiling: float = CEILING,
+    ) -> float:
         """A list call answered at *now* with *size* items; *gone* waited operations left it.
 
         *waiting* is how many operations are watched through the list; *answer_s* how long
-        the call took; *rand* in ``[0, 1)`` places the jitter.  Returns the next delay.
+        the call took; *rand* in ``[0, 1)`` places the jitter; *ceiling* caps the rule's
+        tick (a penalty may still lengthen it up to ``CEILING``).  Returns the next delay.
         """
         if not math.isnan(self.last_at):
             dt = max(now - self.last_at, 1e-3)
@@ -96,24 +107,24 @@ class Ticker:
         self.last_at = now
         self.answer_s = max(0.0, answer_s)
         self.penalty = max(1.0, self.penalty / 2.0)
-        return self._next(size, waiting, rand)
+        return self._next(size, waiting, rand, ceiling)
 
     def failed(self, rand: float) -> float:
         """A list call failed transiently: the penalty doubles; returns the next delay."""
         self.penalty = min(MAX_PENALTY, self.penalty * 2.0)
         return self._jitter(min(CEILING, self.tick * self.penalty), rand)
 
-    def interval(self, size: int, waiting: int) -> float:
-        """The tick the rule chooses now, before penalty and jitter (seconds)."""
+    def interval(self, size: int, waiting: int, ceiling: float = CEILING) -> float:
+        """The tick the rule chooses now, before penalty and jitter (seconds), at most *ceiling*."""
         waiting = max(1, waiting)
         items = size * self.item_cost / (LIST_SHARE * waiting)
         request = 1.0 / (LIST_SHARE * waiting)
         ending = 1.0 / (END_SHARE * max(self.end_rate, waiting / HORIZON))
         tick = max(items, min(REQUEST_TICK, max(request, ending)), SLOW_FACTOR * self.answer_s)
-        return min(CEILING, max(FLOOR, tick))
+        return min(ceiling, CEILING, max(FLOOR, tick))
 
-    def _next(self, size: int, waiting: int, rand: float) -> float:
-        self.tick = self.interval(size, waiting)
+    def _next(self, size: int, waiting: int, rand: float, ceiling: float) -> float:
+        self.tick = self.interval(size, waiting, ceiling)
         return self._jitter(min(CEILING, self.tick * self.penalty), rand)
 
     @staticmethod

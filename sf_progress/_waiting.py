@@ -281,6 +281,9 @@ class _Settings:
     grace: float
     budget: float
     recovery: bool = False
+    #: No backoff was given: with ``coalesce=None`` the client may read a crowded cluster's
+    #: operations promptly (``_observer.PROMPT_READ``) instead.
+    default_backoff: bool = False
 
 
 def settings(
@@ -304,6 +307,7 @@ def settings(
         grace=to_seconds(grace, "not_found_grace"),
         budget=math.inf if deadline is None else to_seconds(deadline, "deadline"),
         recovery=recovery,
+        default_backoff=backoff is None,
     )
 
 

@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from sf_progress import (
+    Backoff,
     Event,
     OperationRef,
     OperationState,
@@ -248,6 +249,60 @@ async def test_a_crowded_cluster_switches_to_reads(client: ProgressClient, clust
     assert all(o.ok for o in outcomes)
     assert cluster.by_route["list"] <= 3  # the first one, and a look now and then
     assert not snap.coalescing
+
+
+def read_times(cluster: FakeCluster, ref: OperationRef) -> list[float]:
+    """When the fake cluster answered progress reads of *ref* (seconds, its clock)."""
+    wanted = f"OperationId={ref.operation_id}"
+    return [t for (_, path), t in zip(cluster.seen, cluster.request_times, strict=True) if wanted in path]
+
+
+async def test_a_crowded_clusters_operations_are_read_promptly_with_the_default_backoff(
+    client: ProgressClient, cluster: FakeCluster
+) -> None:
+    """2,000 others' operations: listing does not pay, so reads come every 1.25-1.75 s, not on Backoff().
+
+    Each end is then seen within 1.75 s (a round late at most); with an explicit
+    ``Backoff()`` the reads thin out to 10 s apart, and ``coalesce=False`` keeps its backoff.
+    """
+    for ref in refs(2000):
+        cluster.add_operation(ref, Script(duration=10_000))
+    prompt, given, never = refs(5), refs(5), refs(5)
+    for ref in prompt + given + never:
+        cluster.add_operation(ref, Script(duration=30))
+    results = await asyncio.gather(
+        collect(client, prompt), collect(client, given, backoff=Backoff()), collect(client, never, coalesce=False)
+    )
+    assert all(o.ok for batch in results for o in batch)
+    for ref in prompt:
+        gaps = [b - a for a, b in itertools.pairwise(read_times(cluster, ref))]
+        assert len(gaps) >= 15, gaps
+        assert max(gaps[2:]) <= 1.8, gaps  # after the first list call: prompt rounds
+    assert all(o.elapsed <= 30 + 1.8 for o in results[0])
+    for ref in given + never:
+        gaps = [b - a for a, b in itertools.pairwise(read_times(cluster, ref))]
+        assert max(gaps) >= 5, gaps  # their own backoff, growing towards 10 s
+    assert cluster.by_route["list"] <= 3
+
+
+async def test_a_list_chosen_over_prompt_reads_ticks_no_slower_than_they_would_read(
+    client: ProgressClient, cluster: FakeCluster
+) -> None:
+    """1,000 others' operations for 100 waits: the list still pays, and ticks at most every 1.5 s (not 4 s)."""
+    for ref in refs(1000):
+        cluster.add_operation(ref, Script(duration=10_000))
+    ops = refs(100)
+    for ref in ops:
+        cluster.add_operation(ref, Script(duration=20))
+    async with client.wait_many(ops) as batch:
+        outcomes = [o async for o in batch]
+        snap = batch.snapshot()
+    assert all(o.ok for o in outcomes)
+    assert snap.list_calls >= 12
+    list_times = [t for (_, path), t in zip(cluster.seen, cluster.request_times, strict=True) if "/Faults/?" in path]
+    gaps = [b - a for a, b in itertools.pairwise(list_times)]
+    assert max(gaps) <= 1.5 * 1.1 + 0.05, gaps
+    assert cluster.by_route["progress"] <= 1.3 * len(ops)  # one final read each, about
 
 
 async def test_transient_list_answers_are_retried_soon_and_end_no_wait(cluster: FakeCluster) -> None:

@@ -10,11 +10,21 @@ from sf_progress._tick import CEILING, END_SHARE, FLOOR, JITTER, LIST_SHARE, REQ
 MID = 0.5  # rand placing the jitter in the middle: no jitter
 
 
-def steady(ticker: Ticker, *, size: int, waiting: int, gone_per_s: float, every: float, ticks: int = 40) -> float:
+def steady(
+    ticker: Ticker,
+    *,
+    size: int,
+    waiting: int,
+    gone_per_s: float,
+    every: float,
+    ticks: int = 40,
+    ceiling: float = CEILING,
+) -> float:
     """Feed *ticks* list answers *every* seconds apart; return the last interval chosen."""
     now, delay = 0.0, 0.0
     for _ in range(ticks):
-        delay = ticker.listed(now, size=size, waiting=waiting, gone=round(gone_per_s * every), answer_s=0.002, rand=MID)
+        gone = round(gone_per_s * every)
+        delay = ticker.listed(now, size=size, waiting=waiting, gone=gone, answer_s=0.002, rand=MID, ceiling=ceiling)
         now += every
     return delay
 
@@ -56,6 +66,15 @@ def test_a_moderately_crowded_list_costs_its_share_of_the_loop() -> None:
     """1,000 items for 100 waits: items cost 1000 * ITEM_COST reads per call, at most 5 reads a second."""
     delay = steady(Ticker(ITEM_COST), size=1000, waiting=100, gone_per_s=50, every=2.0)
     assert delay == pytest.approx(1000 * ITEM_COST / (LIST_SHARE * 100))
+
+
+def test_a_list_chosen_over_prompt_reads_is_held_to_their_pace() -> None:
+    """The same list chosen over prompt reads (ceiling 1.5 s): 4 s by the share rule, 1.5 s at most."""
+    delay = steady(Ticker(ITEM_COST), size=1000, waiting=100, gone_per_s=50, every=1.5, ceiling=1.5)
+    assert delay == pytest.approx(1.5)
+    ticker = Ticker(ITEM_COST)
+    steady(ticker, size=1000, waiting=100, gone_per_s=50, every=1.5, ceiling=1.5)
+    assert ticker.failed(MID) == pytest.approx(3.0)  # a penalty may still lengthen it, up to CEILING
 
 
 def test_a_slow_list_lengthens_the_tick() -> None:

@@ -209,17 +209,17 @@ async def test_a_list_cut_by_other_users_operations_costs_no_read_per_tick(
 async def test_a_crowded_list_is_looked_at_again_only_as_its_share_of_the_reads_allows(
     client: ProgressClient, cluster: FakeCluster
 ) -> None:
-    """4,000 others' operations, 50 of ours: reads are chosen, and the list is probed every ~130 s, not 30 s.
+    """4,000 others' operations, 20 of ours: reads are chosen, and the list is probed every ~120 s, not 30 s.
 
-    One look costs 4,050 x ITEM_COST = 81 reads; at most LIST_SHARE of the reads made
-    meanwhile (50 waits / 4 s = 12.5 a second) allows one every 81 / 0.625 = 130 s.
+    One look costs 4,020 x ITEM_COST = 80 reads; at most LIST_SHARE of the prompt reads made
+    meanwhile (20 waits / PROMPT_READ 1.5 s = 13.3 a second) allows one every 80 / 0.67 = 120 s.
     """
     add(cluster, refs(4_000), 10_000)
-    ops = refs(50)
-    add(cluster, ops, 300)
+    ops = refs(20)
+    add(cluster, ops, 200)
     results = await outcomes_of(client, ops, deadline=None)
     assert all(o.kind is OutcomeKind.COMPLETED for o in results.values())  # type: ignore[attr-defined]
-    assert 2 <= cluster.by_route["list"] <= 4  # the first look, then one per ~130 s over 300 s (was 11)
+    assert 2 <= cluster.by_route["list"] <= 3  # the first look, then one per ~120 s over 200 s (30 s: 7)
 
 
 async def test_a_failing_list_with_coalesce_true_is_not_called_every_tick(
