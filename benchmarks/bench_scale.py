@@ -3,7 +3,8 @@
 Memory: in a fresh child process per size, RSS (and traced Python allocations) before the
 operations' refs are created and after the batch holding them has started; the
 difference divided by N is the cost per pending operation, refs included (distinct
-partition and operation GUIDs for each).  CPU: a batch of N operations polls a constant
+partition and operation GUIDs for each); at 100,000 also for operations parked with the
+list observer (``100000_listed``).  CPU: a batch of N operations polls a constant
 "Running" server continuously; CPU and polls are taken between two snapshots of the
 running batch.  Prints one JSON line:  python benchmarks/bench_scale.py
 """
@@ -36,26 +37,46 @@ def rss_bytes() -> int:
         return int(statm.read().split()[1]) * PAGE
 
 
-async def hold(n: int, traced: bool) -> dict[str, float]:
-    """Create n refs and a started batch holding them; report the bytes each costs."""
-    async with ProgressClient("http://127.0.0.1:9") as client:  # nothing is sent: first poll in 1 h
+async def hold(n: int, traced: bool, listed: bool = False) -> dict[str, float]:
+    """Create n refs and a started batch holding them; report the bytes each costs.
+
+    *listed*: the operations are parked with the client's list observer (``coalesce=True``,
+    against a gateway that accepts the list call and never answers it), else each waits for
+    its own first read (in 1 h, against a port where nothing listens: nothing is sent).
+    """
+    held: list[asyncio.StreamWriter] = []
+
+    async def never_answer(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(never_answer, "127.0.0.1", 0) if listed else None
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}" if server else "http://127.0.0.1:9"
+    async with ProgressClient(url) as client:
         gc.collect()
         if traced:
             tracemalloc.start()
         before_rss, before_traced = rss_bytes(), tracemalloc.get_traced_memory()[0] if traced else 0
         refs = [OperationRef("chaos~svc", uuid.uuid4(), uuid.uuid4()) for _ in range(n)]
-        batch = client.wait_many(refs, backoff=Backoff(initial=3600, jitter=0.1), deadline=7200, coalesce=False)
+        batch = client.wait_many(
+            refs, backoff=Backoff(initial=3600, jitter=0.1), deadline=7200, coalesce=listed
+        )
         del refs
         async with batch:
             await asyncio.sleep(0.1)
             gc.collect()
             after_rss = rss_bytes()
             after_traced = tracemalloc.get_traced_memory()[0] if traced else 0
-            assert batch.snapshot().pending == n
-        return {
-            "rss_per_op": (after_rss - before_rss) / n,
-            "traced_per_op": (after_traced - before_traced) / n,
-        }
+            snap = batch.snapshot()
+            assert snap.pending == n
+            assert snap.coalescing is listed
+    if server is not None:
+        for writer in held:
+            writer.close()
+        server.close()
+    return {
+        "rss_per_op": (after_rss - before_rss) / n,
+        "traced_per_op": (after_traced - before_traced) / n,
+    }
 
 
 async def cpu_per_poll(url: str, n: int, seconds: float) -> float:
@@ -70,9 +91,10 @@ async def cpu_per_poll(url: str, n: int, seconds: float) -> float:
     return (cpu1 - cpu0) / (req1 - req0) * 1e6
 
 
-def child(n: int, traced: bool) -> dict[str, float]:
+def child(n: int, traced: bool, listed: bool = False) -> dict[str, float]:
+    flags = [flag for flag, on in (("--traced", traced), ("--listed", listed)) if on]
     out = subprocess.run(
-        [sys.executable, __file__, "--child", str(n)] + (["--traced"] if traced else []),
+        [sys.executable, __file__, "--child", str(n), *flags],
         capture_output=True,
         text=True,
         check=True,
@@ -86,6 +108,11 @@ async def main(rounds: int, seconds: float) -> dict[str, object]:
         rss = child(n, traced=False)["rss_per_op"]
         traced = child(n, traced=True)["traced_per_op"]
         memory[str(n)] = {"rss_bytes_per_op": round(rss), "traced_bytes_per_op": round(traced)}
+    listed = {"rss": child(100_000, traced=False, listed=True), "traced": child(100_000, traced=True, listed=True)}
+    memory["100000_listed"] = {
+        "rss_bytes_per_op": round(listed["rss"]["rss_per_op"]),
+        "traced_bytes_per_op": round(listed["traced"]["traced_per_op"]),
+    }
     small, large = [], []
     with constant_server_process() as url:
         for _ in range(rounds):
@@ -107,9 +134,10 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--listed", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     pin_to_cores()
     if args.child:
-        print(json.dumps(asyncio.run(hold(args.child, args.traced))))
+        print(json.dumps(asyncio.run(hold(args.child, args.traced, args.listed))))
     else:
         print(json.dumps(asyncio.run(main(args.rounds, args.seconds))))

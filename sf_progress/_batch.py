@@ -117,9 +117,9 @@ class BatchWaiter:
         oldest = next(iter(engine.pending.values()), None)
         recoveries = engine.recoveries
         return BatchSnapshot(
-            total=len(engine.seen),
+            total=engine.total,
             pending=len(engine.pending),
-            finished=len(engine.seen) - len(engine.pending),
+            finished=len(engine.ended),
             in_flight=engine.in_flight,
             by_state={k: v for k, v in engine.by_state.items() if v},
             by_kind=dict(engine.by_kind),

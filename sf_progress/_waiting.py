@@ -248,6 +248,10 @@ class _Tracker:
 
     parking: object | None
 
+    def __lt__(self, other: _Tracker) -> bool:
+        # Only for the driver's heap, when two entries fall due at the same instant.
+        return id(self) < id(other)
+
     def __init__(self, ref: OperationRef, now: float, budget: float, deadline_at: float | None = None) -> None:
         self.ref = ref
         self.added_at = now
