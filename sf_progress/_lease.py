@@ -69,7 +69,7 @@ class Park:
         self.lease = lease
         self.key = key  # the operation id's 128-bit number (the ref's own): the observer's key
         self.confirm_after = FIRST_CONFIRM
-        self.seq = 0  # > 0 while parked: the order it was parked in
+        self.seq = 0  # > 0 while parked: the observer's generation when it was parked
         self.parked_at = 0.0
         self.reason = NONE
         self.held_until_at = -math.inf

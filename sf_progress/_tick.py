@@ -22,7 +22,9 @@ The rule, in the gateway's own currency (one progress read = 1):
 - **transient answers** -- each one doubles a penalty (up to ``MAX_PENALTY``) that
   multiplies the tick, each answered call halves it: a struggling gateway is listed
   less at once;
-- all of it between ``FLOOR`` and ``CEILING`` seconds, then jittered by ``JITTER``.
+- all of it between ``FLOOR`` and ``CEILING`` seconds (or the observer's lower ceiling:
+  ``_observer.PROMPT_READ`` when the list was chosen over prompt reads), then jittered by
+  ``JITTER``.
 
 Measured behind the constants (``benchmarks/bench_cluster_load.py``, fake gateway in its
 own process): a list item costs 0.017-0.022 reads of gateway CPU, so a list of our own
