@@ -11,6 +11,7 @@ import pytest
 
 from sf_progress import (
     Backoff,
+    BatchSnapshot,
     Event,
     OperationRef,
     OperationState,
@@ -236,16 +237,29 @@ async def test_coalesce_false_never_lists_and_two_operations_are_read(
     assert cluster.by_route["list"] == 0
 
 
+def crowded(cluster: FakeCluster, others: int, ours: int, duration: float) -> list[OperationRef]:
+    """*others* long-running operations of other users, and *ours* of *duration* seconds (returned)."""
+    for ref in refs(others):
+        cluster.add_operation(ref, Script(duration=10_000))
+    ops = refs(ours)
+    for ref in ops:
+        cluster.add_operation(ref, Script(duration=duration))
+    return ops
+
+
+async def outcomes_and_snapshot(client: ProgressClient, ops: list[OperationRef]) -> tuple[list[Outcome], BatchSnapshot]:
+    async with client.wait_many(ops) as batch:
+        return [o async for o in batch], batch.snapshot()
+
+
+def list_call_times(cluster: FakeCluster) -> list[float]:
+    """When the fake cluster answered list calls (seconds, its clock)."""
+    return [t for (_, path), t in zip(cluster.seen, cluster.request_times, strict=True) if "/Faults/?" in path]
+
+
 async def test_a_crowded_cluster_switches_to_reads(client: ProgressClient, cluster: FakeCluster) -> None:
     """With 9,000 other active operations the first list shows listing does not pay: reads instead."""
-    for ref in refs(9000):
-        cluster.add_operation(ref, Script(duration=10_000))
-    ops = refs(10)
-    for ref in ops:
-        cluster.add_operation(ref, Script(duration=60))
-    async with client.wait_many(ops) as batch:
-        outcomes = [o async for o in batch]
-        snap = batch.snapshot()
+    outcomes, snap = await outcomes_and_snapshot(client, crowded(cluster, 9000, 10, 60))
     assert all(o.ok for o in outcomes)
     assert cluster.by_route["list"] <= 3  # the first one, and a look now and then
     assert not snap.coalescing
@@ -265,11 +279,8 @@ async def test_a_crowded_clusters_operations_are_read_promptly_with_the_default_
     Each end is then seen within 1.75 s (a round late at most); with an explicit
     ``Backoff()`` the reads thin out to 10 s apart, and ``coalesce=False`` keeps its backoff.
     """
-    for ref in refs(2000):
-        cluster.add_operation(ref, Script(duration=10_000))
-    prompt, given, never = refs(5), refs(5), refs(5)
-    for ref in prompt + given + never:
-        cluster.add_operation(ref, Script(duration=30))
+    ops = crowded(cluster, 2000, 15, 30)
+    prompt, given, never = ops[:5], ops[5:10], ops[10:]
     results = await asyncio.gather(
         collect(client, prompt), collect(client, given, backoff=Backoff()), collect(client, never, coalesce=False)
     )
@@ -289,18 +300,11 @@ async def test_a_list_chosen_over_prompt_reads_ticks_no_slower_than_they_would_r
     client: ProgressClient, cluster: FakeCluster
 ) -> None:
     """1,000 others' operations for 100 waits: the list still pays, and ticks at most every 1.5 s (not 4 s)."""
-    for ref in refs(1000):
-        cluster.add_operation(ref, Script(duration=10_000))
-    ops = refs(100)
-    for ref in ops:
-        cluster.add_operation(ref, Script(duration=20))
-    async with client.wait_many(ops) as batch:
-        outcomes = [o async for o in batch]
-        snap = batch.snapshot()
+    ops = crowded(cluster, 1000, 100, 20)
+    outcomes, snap = await outcomes_and_snapshot(client, ops)
     assert all(o.ok for o in outcomes)
     assert snap.list_calls >= 12
-    list_times = [t for (_, path), t in zip(cluster.seen, cluster.request_times, strict=True) if "/Faults/?" in path]
-    gaps = [b - a for a, b in itertools.pairwise(list_times)]
+    gaps = [b - a for a, b in itertools.pairwise(list_call_times(cluster))]
     assert max(gaps) <= 1.5 * 1.1 + 0.05, gaps
     assert cluster.by_route["progress"] <= 1.3 * len(ops)  # one final read each, about
 
@@ -314,8 +318,7 @@ async def test_transient_list_answers_are_retried_soon_and_end_no_wait(cluster: 
     async with ProgressClient(cluster.url, list_interval=1.0) as client:
         outcomes = await collect(client, ops, coalesce=True)
     assert all(o.ok for o in outcomes)
-    list_times = [t for (method, path), t in zip(cluster.seen, cluster.request_times, strict=False) if "/Faults/?" in path]
-    times = [b - a for a, b in itertools.pairwise(list_times)]
+    times = [b - a for a, b in itertools.pairwise(list_call_times(cluster))]
     assert min(times[:5]) < 0.5  # retried soon, not a whole tick later
 
 
@@ -329,8 +332,7 @@ async def test_the_adaptive_tick_backs_off_at_once_on_transient_list_answers(
     cluster.inject(Fault.service_unavailable(), routes=["list"], times=2)
     outcomes = await collect(client, ops, coalesce=True)
     assert all(o.ok for o in outcomes)
-    list_times = [t for (method, path), t in zip(cluster.seen, cluster.request_times, strict=False) if "/Faults/?" in path]
-    times = [b - a for a, b in itertools.pairwise(list_times)]
+    times = [b - a for a, b in itertools.pairwise(list_call_times(cluster))]
     # five waits tick at about 1 s; after the first 503 about 2 s, after the second about 4 s, then it relaxes
     assert 1.7 <= times[0] <= 2.3, times[:4]
     assert 3.5 <= times[1] <= 4.5, times[:4]
