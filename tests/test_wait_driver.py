@@ -238,7 +238,7 @@ async def test_a_failing_list_with_coalesce_true_is_not_called_every_tick(
 async def test_the_heap_stays_proportional_to_what_is_pending(client: ProgressClient, cluster: FakeCluster) -> None:
     """Re-parked operations never pile up entries: the driver's heap stays within 2 x pending + 64."""
     ops = refs(100)
-    add(cluster, ops, 400)
+    add(cluster, ops, 150)
     cluster.set_fault_rate(0.5, [Fault.malformed(b"[]")], routes=["list"], seed=3)
     sizes: list[tuple[int, int]] = []
     async with client.wait_many(ops, coalesce=True) as batch:
