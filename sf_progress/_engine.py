@@ -71,7 +71,11 @@ class _BadInput:
     error: BaseException
 
 
-_Entry = tuple[float, _Tracker] | tuple[float, _Tracker, bool]
+#: A heap entry: (due, _GUARD or _READ, tracker).  At one instant a parked operation's
+#: deadline guard comes before any read, so every guard due is taken back from the list at
+#: once; small ints are shared objects, so the kind costs no allocation per entry.
+_GUARD, _READ = 0, 1
+_Entry = tuple[float, int, _Tracker]
 Poll = Callable[[OperationRef, float], Awaitable[FaultProgress]]
 #: The most requests a batch may keep in flight (workers are created only as work needs them).
 MAX_CONCURRENCY = 10_000
@@ -116,14 +120,14 @@ class _Engine:
         self.poll, self.cfg, self.observer = poll, cfg, observer
         self.recoveries = None if check is None else Recoveries(check, clock.monotonic)  # recovery=True
         self.lease = observer.lease(self, coalesce, max_rate)
-        # Reads of a crowded cluster's running operations may come sooner than the default backoff.
-        self.prompt = cfg.default_backoff and coalesce is None
+        # Reads of a crowded cluster's running operations may come sooner than the default
+        # backoff (the lease says when: only for a wait that let the client choose).
+        self.prompt = cfg.default_backoff
         self.on_event = on_event
         self.clock, self.sleep = clock.monotonic, clock.sleep
         self.virtual = is_virtual(clock)  # asked once: the testing clock needs answers in before time moves
         self.pacer = Pacer(concurrency, max_rate, retry_after_cap=cfg.retry.retry_after_cap, now=self.clock())
-        # (due, tracker) for a read; (deadline, tracker, True) guards a parked operation's deadline.
-        # No sequence number per entry (40 bytes each at 100,000 pending): ties order by tracker.
+        # No sequence number per entry (32 bytes each at 100,000 pending): ties order by tracker.
         self.heap: list[_Entry] = []
         self.pending: dict[OperationRef, _Tracker] = {}
         self.ended: set[OperationRef] = set()  # operations whose wait ended (a duplicate is ignored)
@@ -160,7 +164,7 @@ class _Engine:
         self.by_state[None] += 1
         assert self.recoveries is not None
         self.recoveries.begin(tracker, None, now)
-        heapq.heappush(self.heap, (now, tracker))
+        heapq.heappush(self.heap, (now, _READ, tracker))
         self.wake.set()
 
     def add_all(self, refs: Iterable[OperationRef]) -> int:
@@ -199,13 +203,13 @@ class _Engine:
             if not tracker.guarded and tracker.deadline_at < math.inf:
                 # Its deadline stays ours: read at it, whatever the observer does meanwhile.
                 tracker.guarded = True
-                heapq.heappush(self.heap, (tracker.deadline_at, tracker, True))
+                heapq.heappush(self.heap, (tracker.deadline_at, _GUARD, tracker))
                 self.wake.set()
         else:
             if self.prompt and isinstance(result, FaultProgress) and self.lease.crowded():
                 # The list does not pay here: prompt reads instead, in rounds every _ROUND seconds.
                 due = min(due, math.ceil((self.clock() + PROMPT_READ - _ROUND / 2) / _ROUND) * _ROUND)
-            heapq.heappush(self.heap, (due, tracker))
+            heapq.heappush(self.heap, (due, _READ, tracker))
 
     def on_listed(self, op: Parkable, raw_state: str) -> None:
         tracker = op
@@ -225,7 +229,7 @@ class _Engine:
     def on_gone(self, op: Parkable) -> None:
         assert isinstance(op, _Tracker)
         if self.pending.get(op.ref) is op and self.phase is not Phase.ENDED:
-            heapq.heappush(self.heap, (self.clock(), op))
+            heapq.heappush(self.heap, (self.clock(), _READ, op))
             self.wake.set()
 
     def on_list_call(self) -> None:
@@ -386,7 +390,7 @@ class _Engine:
     def compact(self) -> None:
         """Drop the deadline entries of operations that ended (a long batch keeps its heap small)."""
         pending = self.pending
-        self.heap = [entry for entry in self.heap if pending.get(entry[1].ref) is entry[1]]
+        self.heap = [entry for entry in self.heap if pending.get(entry[2].ref) is entry[2]]
         heapq.heapify(self.heap)
 
     def take_due(self, now: float, *, keep_slot: bool) -> _Tracker | None:
@@ -394,11 +398,11 @@ class _Engine:
         if len(self.heap) > 2 * len(self.pending) + 64:
             self.compact()  # here, not only in the dispatcher: busy workers take due work directly
         heap = self.heap
-        while heap and len(heap[0]) == 3 and heap[0][0] <= now:
+        while heap and heap[0][1] == _GUARD and heap[0][0] <= now:
             # A parked operation's deadline came: its final read, taken back from the list.
-            due, tracker = heap[0][0], heap[0][1]
+            due, _, tracker = heap[0]
             if self.pending.get(tracker.ref) is tracker and self.lease.unpark(tracker):
-                heapq.heapreplace(heap, (due, tracker))
+                heapq.heapreplace(heap, (due, _READ, tracker))
             else:
                 heapq.heappop(heap)  # it ended, or is already due for a read (or being read)
         pacer = self.pacer
@@ -414,7 +418,7 @@ class _Engine:
             if not keep_slot:
                 self.in_flight -= 1
             return None
-        tracker = heapq.heappop(heap)[1]
+        tracker = heapq.heappop(heap)[2]
         if tracker.recovering is None:  # a recovery check counts its own requests
             self.requests += 1
             self.progress_reads += 1
@@ -434,7 +438,7 @@ class _Engine:
             self.by_state[before] -= 1
             self.by_state[OperationState.COMPLETED] += 1
             self.recoveries.begin(tracker, nxt, now)
-            heapq.heappush(self.heap, (now, tracker))
+            heapq.heappush(self.heap, (now, _READ, tracker))
         elif isinstance(nxt, Outcome):
             self.finish(tracker, nxt, before)
             self.lease.done(tracker)
@@ -474,7 +478,7 @@ class _Engine:
             if self.on_event is not None and nxt.kind in _GAVE_UP:
                 self.events.put_nowait(GaveUp(tracker.ref, nxt))
         else:
-            heapq.heappush(self.heap, (nxt, tracker))
+            heapq.heappush(self.heap, (nxt, _READ, tracker))
 
     async def deliver_events(self) -> None:
         """Call the ``on_event`` hook, in order, from its own task: a slow hook never holds a request slot."""

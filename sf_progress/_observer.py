@@ -47,9 +47,9 @@ _UNSUPPORTED = frozenset({400, 404, 405})
 #: active row.  Used only to choose between listing and reading.
 ITEM_COST = 0.02
 #: When the list does not pay (a cluster crowded with other users' operations), a running
-#: operation waited on with ``coalesce=None`` and the default backoff is read at least this
-#: often (seconds, jittered by 10 %): detection about as prompt as a 1 s loop's (half this,
-#: plus a timer slot), at about two thirds of its reads.  Listing is chosen when it costs
+#: operation waited on with ``coalesce=None`` and the default backoff is read this often on
+#: average (seconds; the driver sends these reads in rounds, ``_engine._ROUND``): an end is
+#: seen about half this later, near a 1 s loop's lag, at about two thirds of its reads.  Listing is chosen when it costs
 #: the gateway no more than these reads, and its tick then never exceeds this either.
 PROMPT_READ = 1.5
 #: With the adaptive tick, listing is chosen (or not) as if it ticked this often; the tick
@@ -374,12 +374,13 @@ class Observer:
                     rec.lease.owner.on_listed(op, shown)
         self._release(gone, GONE)
         self._release(confirm, CONFIRM)
-        if not self.prefers_list():
+        chosen = self.prefers_list()
+        if not chosen:
             self.release_all(only_auto=True)
         if self.interval is not None:
             return max(floor, self._jittered())
         # A list chosen over prompt reads is never slower than they would be.
-        ceiling = PROMPT_READ if self.prefers_list() else CEILING
+        ceiling = PROMPT_READ if chosen else CEILING
         delay = self.ticker.listed(
             now, size=size, waiting=watched, gone=len(gone), answer_s=now - sent_at, rand=random.random(),
             ceiling=ceiling,

@@ -252,9 +252,13 @@ async def outcomes_and_snapshot(client: ProgressClient, ops: list[OperationRef])
         return [o async for o in batch], batch.snapshot()
 
 
+def answer_times(cluster: FakeCluster, part: str) -> list[float]:
+    """When the fake cluster answered requests whose path holds *part* (seconds, its clock)."""
+    return [t for (_, path), t in zip(cluster.seen, cluster.request_times, strict=True) if part in path]
+
+
 def list_call_times(cluster: FakeCluster) -> list[float]:
-    """When the fake cluster answered list calls (seconds, its clock)."""
-    return [t for (_, path), t in zip(cluster.seen, cluster.request_times, strict=True) if "/Faults/?" in path]
+    return answer_times(cluster, "/Faults/?")
 
 
 async def test_a_crowded_cluster_switches_to_reads(client: ProgressClient, cluster: FakeCluster) -> None:
@@ -266,9 +270,7 @@ async def test_a_crowded_cluster_switches_to_reads(client: ProgressClient, clust
 
 
 def read_times(cluster: FakeCluster, ref: OperationRef) -> list[float]:
-    """When the fake cluster answered progress reads of *ref* (seconds, its clock)."""
-    wanted = f"OperationId={ref.operation_id}"
-    return [t for (_, path), t in zip(cluster.seen, cluster.request_times, strict=True) if wanted in path]
+    return answer_times(cluster, f"OperationId={ref.operation_id}")
 
 
 async def test_a_crowded_clusters_operations_are_read_promptly_with_the_default_backoff(

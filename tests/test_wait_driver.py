@@ -343,14 +343,14 @@ async def test_stale_deadline_entries_left_alone_in_the_heap_do_not_strand_the_b
     engine = batch._engine
     engine.add(pending)
     stale = _Tracker(ended, engine.clock(), engine.clock())  # not pending: an operation that has ended
-    engine.heap[:] = [(engine.clock() - 1.0, stale, True)]  # the pending one is off the heap (as while read)
+    engine.heap[:] = [(engine.clock() - 1.0, 0, stale)]  # a deadline guard  # the pending one is off the heap (as while read)
     engine.start()
     for _ in range(20):
         await asyncio.sleep(0)
     dispatch = engine.tasks[0]
     assert not dispatch.done(), dispatch  # before the fix: IndexError, and the batch never ended
     assert engine.outcomes.empty()
-    engine.heap.append((engine.clock(), engine.pending[pending]))  # its read is due again
+    engine.heap.append((engine.clock(), 1, engine.pending[pending]))  # its read is due again
     engine.wake.set()
     batch.seal()
     async with batch:
