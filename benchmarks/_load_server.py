@@ -35,11 +35,11 @@ def handle(cluster: FakeCluster, command: dict[str, Any]) -> dict[str, Any]:
     if name == "add":
         for sid, pid, oid, duration, *recovery in command["ops"]:
             script = Script(duration=duration, recovery=recovery[0] if recovery else 0.0)
-            cluster.add_operation(OperationRef(sid, pid, oid), script)
+            cluster.add_operation(OperationRef.restart(sid, pid, oid), script)
         return {"ok": True}
     if name == "crowd":
         for _ in range(command["n"]):
-            cluster.add_operation(OperationRef("others~svc", uuid.uuid4(), uuid.uuid4()), Script(duration=1e9))
+            cluster.add_operation(OperationRef.restart("others~svc", uuid.uuid4(), uuid.uuid4()), Script(duration=1e9))
         return {"ok": True}
     if name == "faults":
         cluster.set_fault_rate(command["rate"], NOISE, routes=["progress", "list"], seed=command.get("seed", 0))

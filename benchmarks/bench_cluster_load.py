@@ -120,7 +120,7 @@ async def hand_loop(url: str, refs: list[OperationRef], *, interval: float) -> N
 def run_case(gateway: Gateway, case: dict[str, Any], client: str, scale: float, seed: int) -> dict[str, Any]:
     rng = random.Random(seed)
     n = max(3, int(case["ops"] * scale))
-    refs = [OperationRef("bench~svc", uuid.uuid4(), uuid.uuid4()) for _ in range(n)]
+    refs = [OperationRef.restart("bench~svc", uuid.uuid4(), uuid.uuid4()) for _ in range(n)]
     gateway(cmd="reset")
     if case.get("crowd"):
         gateway(cmd="crowd", n=int(case["crowd"]))
@@ -160,7 +160,7 @@ async def _calibration_calls(url: str, refs: list[OperationRef], reads: int, lis
     async with ProgressClient(url) as client:
         if reads:
             for i in range(reads):
-                await client.get_restart_progress(refs[i % len(refs)])
+                await client.get_progress(refs[i % len(refs)])
         for _ in range(lists):
             await client._calls.list_active(4)
 
@@ -169,7 +169,7 @@ def calibrate(gateway: Gateway) -> dict[str, Any]:
     """The gateway's CPU for one progress read and for one list call of 10,000 active items."""
     gateway(cmd="reset")
     gateway(cmd="crowd", n=10_000)
-    refs = [OperationRef("bench~svc", uuid.uuid4(), uuid.uuid4()) for _ in range(100)]
+    refs = [OperationRef.restart("bench~svc", uuid.uuid4(), uuid.uuid4()) for _ in range(100)]
     gateway(cmd="add", ops=[[r.service_id, str(r.partition_id), str(r.operation_id), 1e9] for r in refs])
     cpu: dict[str, float] = {}
     for what, reads, lists in (("read", 2000, 0), ("list", 0, 20)):

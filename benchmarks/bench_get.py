@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _server import fake_cluster_process, pin_to_cores
 
-from sf_progress import OperationRef, ProgressClient
+from sf_progress import FaultTarget, OperationRef, ProgressClient
 
 IN_FLIGHT = 64
 
@@ -47,7 +47,8 @@ async def run_workers(total: int, one: Callable[[int], Awaitable[object]]) -> fl
 async def main(requests: int, rounds: int) -> dict[str, object]:
     with fake_cluster_process() as url:
         async with ProgressClient(url, max_connections=IN_FLIGHT) as client:
-            refs = [await client.start_partition_restart("fabric:/bench/svc", uuid.uuid4()) for _ in range(IN_FLIGHT)]
+            targets = [FaultTarget.restart("fabric:/bench/svc", uuid.uuid4()) for _ in range(IN_FLIGHT)]
+            refs = [await client.start(target) for target in targets]
             triples = [("fabric:/bench/svc", str(r.partition_id), str(r.operation_id)) for r in refs]
             urls = [
                 f"{url}{r.path}GetRestartProgress?api-version=3.0&OperationId={r.operation_id}&timeout=60" for r in refs
@@ -67,7 +68,7 @@ async def main(requests: int, rounds: int) -> dict[str, object]:
 
                 async def ours_ref(i: int) -> object:
                     ref: OperationRef = refs[i % IN_FLIGHT]
-                    return await client.get_restart_progress(ref)
+                    return await client.get_progress(ref)
 
                 variants = {"bare": bare, "ours_str_ids": ours_str, "ours_ref": ours_ref}
                 for fn in variants.values():  # warm up connections and caches

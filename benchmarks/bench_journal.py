@@ -44,7 +44,7 @@ def fsync_cost(directory: str, n: int = 200) -> float:
 async def plain(url: str, n: int) -> None:
     async with ProgressClient(url) as client:
         for i in range(n):
-            await client.start_partition_restart(f"bench~svc{i % 50}", uuid.uuid4())
+            await client.start(FaultTarget.restart(f"bench~svc{i % 50}", uuid.uuid4()))
 
 
 async def journaled(url: str, n: int, path: str, chunk: int) -> None:

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _server import fake_cluster_process, pin_to_cores
 
-from sf_progress import Backoff, OperationRef, ProgressClient
+from sf_progress import Backoff, FaultTarget, OperationRef, ProgressClient
 
 IN_FLIGHT = 64
 
@@ -51,7 +51,7 @@ async def sleep_per_request(client: ProgressClient, refs: list[OperationRef], ra
 
     async def poll(ref: OperationRef) -> None:
         try:
-            await client.get_restart_progress(ref)
+            await client.get_progress(ref)
         finally:
             slots.release()
 
@@ -76,7 +76,7 @@ async def main(operations: int, seconds: float, rates: list[float]) -> dict[str,
     result: dict[str, object] = {"bench": "max_rate_accuracy", "operations": operations, "seconds": seconds}
     with fake_cluster_process(duration=1e9) as url:
         async with ProgressClient(url, max_connections=IN_FLIGHT) as client:
-            refs = [await client.start_partition_restart("bench~svc", uuid.uuid4()) for _ in range(operations)]
+            refs = [await client.start(FaultTarget.restart("bench~svc", uuid.uuid4())) for _ in range(operations)]
             for rate in rates:
                 measured = await ours(client, refs, rate, seconds)
                 naive = await sleep_per_request(client, refs, rate, seconds)

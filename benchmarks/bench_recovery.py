@@ -98,7 +98,7 @@ async def hand_loop(url: str, refs: list[OperationRef], seen: dict[str, float]) 
 
 def run_client(gateway: Gateway, client: str, n: int, seed: int) -> dict[str, Any]:
     rng = random.Random(seed)
-    refs = [OperationRef("bench~svc", uuid.uuid4(), uuid.uuid4()) for _ in range(n)]
+    refs = [OperationRef.restart("bench~svc", uuid.uuid4(), uuid.uuid4()) for _ in range(n)]
     ops = [[r.service_id, str(r.partition_id), str(r.operation_id), rng.uniform(0.5, 5.0), rng.uniform(1.0, 10.0)]
            for r in refs]
     gateway(cmd="reset")

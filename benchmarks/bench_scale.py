@@ -56,7 +56,7 @@ async def hold(n: int, traced: bool, listed: bool = False) -> dict[str, float]:
         if traced:
             tracemalloc.start()
         before_rss, before_traced = rss_bytes(), tracemalloc.get_traced_memory()[0] if traced else 0
-        refs = [OperationRef("chaos~svc", uuid.uuid4(), uuid.uuid4()) for _ in range(n)]
+        refs = [OperationRef.restart("chaos~svc", uuid.uuid4(), uuid.uuid4()) for _ in range(n)]
         batch = client.wait_many(
             refs, backoff=Backoff(initial=3600, jitter=0.1), deadline=7200, coalesce=listed
         )
@@ -81,7 +81,7 @@ async def hold(n: int, traced: bool, listed: bool = False) -> dict[str, float]:
 
 async def cpu_per_poll(url: str, n: int, seconds: float) -> float:
     async with ProgressClient(url) as client:
-        refs = [OperationRef("chaos~svc", uuid.uuid4(), uuid.uuid4()) for _ in range(n)]
+        refs = [OperationRef.restart("chaos~svc", uuid.uuid4(), uuid.uuid4()) for _ in range(n)]
         backoff = Backoff(initial=1e-4, multiplier=1.0, maximum=1e-4, jitter=0.0)
         async with client.wait_many(refs, backoff=backoff, deadline=3600, coalesce=False) as batch:
             await asyncio.sleep(1.0)

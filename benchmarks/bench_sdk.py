@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _server import fake_cluster_process, pin_to_cores
 
-from sf_progress import ProgressClient
+from sf_progress import FaultTarget, ProgressClient
 
 warnings.simplefilter("ignore", DeprecationWarning)
 
@@ -65,7 +65,7 @@ async def ours(client: ProgressClient, refs: list[tuple[str, str]], total: int) 
 async def main(requests: int) -> dict[str, object]:
     with fake_cluster_process(duration=1e9) as url:
         async with ProgressClient(url) as client:
-            refs = [await client.start_partition_restart("bench~svc", uuid.uuid4()) for _ in range(64)]
+            refs = [await client.start(FaultTarget.restart("bench~svc", uuid.uuid4())) for _ in range(64)]
             ids = [(str(r.partition_id), str(r.operation_id)) for r in refs]
             await ours(client, ids, 500)
             sdk_reads(url, ids, 200)

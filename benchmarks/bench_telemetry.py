@@ -47,7 +47,7 @@ async def _child(variant: str, url: str, ids: list[list[str]], seconds: float) -
         trace.set_tracer_provider(TracerProvider())
     from sf_progress import Backoff, OperationRef, ProgressClient
 
-    refs = [OperationRef("bench~svc", pid, oid) for pid, oid in ids]
+    refs = [OperationRef.restart("bench~svc", pid, oid) for pid, oid in ids]
     backoff = Backoff(initial=1e-4, multiplier=1.0, maximum=1e-4, jitter=0.0)
     async with ProgressClient(url, max_connections=64) as client:
         batch = client.wait_many(refs, concurrency=64, backoff=backoff, deadline=3600, coalesce=False)
@@ -60,10 +60,10 @@ async def _child(variant: str, url: str, ids: list[list[str]], seconds: float) -
 
 
 async def _start_ops(url: str) -> list[tuple[str, str]]:
-    from sf_progress import ProgressClient
+    from sf_progress import FaultTarget, ProgressClient
 
     async with ProgressClient(url) as client:
-        refs = [await client.start_partition_restart("bench~svc", uuid.uuid4()) for _ in range(OPERATIONS)]
+        refs = [await client.start(FaultTarget.restart("bench~svc", uuid.uuid4())) for _ in range(OPERATIONS)]
     return [(str(r.partition_id), str(r.operation_id)) for r in refs]
 
 

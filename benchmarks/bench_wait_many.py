@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _server import fake_cluster_process, pin_to_cores
 
-from sf_progress import Backoff, OperationRef, ProgressClient
+from sf_progress import Backoff, FaultTarget, OperationRef, ProgressClient
 
 IN_FLIGHT = 64
 
@@ -61,7 +61,7 @@ async def bare(session: aiohttp.ClientSession, urls: list[str], total: int) -> f
 async def main(operations: int, seconds: float, rounds: int) -> dict[str, object]:
     with fake_cluster_process(duration=1e9) as url:
         async with ProgressClient(url, max_connections=IN_FLIGHT) as client:
-            refs = [await client.start_partition_restart("bench~svc", uuid.uuid4()) for _ in range(operations)]
+            refs = [await client.start(FaultTarget.restart("bench~svc", uuid.uuid4())) for _ in range(operations)]
             query = "GetRestartProgress?api-version=3.0&OperationId={}&timeout=60"
             urls = [url + r.path + query.format(r.operation_id) for r in refs]
             connector = aiohttp.TCPConnector(limit=IN_FLIGHT, limit_per_host=IN_FLIGHT)

@@ -1,11 +1,13 @@
 """sf_progress: an asyncio client for Service Fabric fault operations (restarts, data/quorum loss, nodes)."""
 
 from contextlib import suppress as _suppress
+from typing import Any as _Any
 
 from ._auth import AadMetadata, AadTokenProvider, TokenProvider
-from ._batch import BatchSnapshot, BatchWaiter, OperationLike
+from ._batch import BatchSnapshot, BatchWaiter
 from ._client import ProgressClient
 from ._config import Clock, RetryPolicy, is_testing, set_testing
+from ._connection import Connection
 from ._errors import (
     AuthError,
     BadRequestError,
@@ -24,7 +26,8 @@ from ._errors import (
     TransportTimeout,
     WaitTimeout,
 )
-from ._journal import JournalError
+from ._facts import HealthState, NodeFacts, PartitionFacts, Recovery
+from ._journal import JournalError, read_journal
 from ._models import (
     DataLossMode,
     FaultOperation,
@@ -46,20 +49,28 @@ from ._models import (
     RestartPartitionResult,
     SelectedPartition,
 )
-from ._recovery import HealthState, NodeFacts, PartitionFacts, Recovery
-from ._run import FaultRun, RunResult
+from ._options import WaitOptions
+from ._results import ResultReason, RunResult, RunSnapshot, TargetSnapshot, TargetStatus
+from ._run import FaultRun
 from ._security import TLSConfig
 from ._targets import DataLossSpec, FaultTarget, NodeTransitionSpec, QuorumLossSpec, RestartSpec, StartSpec
 from ._version import __version__
 from ._waiting import Backoff, Event, EventHook, GaveUp, Outcome, OutcomeKind, Retrying, StateChanged
 from ._waits import ProgressHook
 
+#: The Chaos Toolkit activity modules, by kind of activity (named, not imported, here).
+_ACTIVITIES = (
+    ("action", "sf_progress.chaostoolkit.actions"),
+    ("probe", "sf_progress.chaostoolkit.probes"),
+    ("action", "sf_progress.chaostoolkit.rollbacks"),
+)
+
 
 def discover(discover_system: bool = True) -> dict[str, object]:
     """Chaos Toolkit discovery of ``sf_progress.chaostoolkit`` (``chaos discover --no-install sf_progress``).
 
-    Needs the ``chaostoolkit`` extra; imported only when called, so ``import sf_progress``
-    pays nothing for it.
+    Needs the ``chaostoolkit`` extra; chaoslib imports the activity modules by name when
+    this is called, so ``import sf_progress`` pays nothing for them.
 
     Args:
         discover_system: Include the system's information, as the toolkit's discovery does.
@@ -67,9 +78,12 @@ def discover(discover_system: bool = True) -> dict[str, object]:
     Returns:
         The toolkit's discovery document: every activity with its arguments.
     """
-    from .chaostoolkit import discover as discover_activities
+    from chaoslib.discovery.discover import discover_actions, discover_probes, initialize_discovery_result
 
-    return discover_activities(discover_system)
+    discovery: dict[str, _Any] = initialize_discovery_result("sf_progress", __version__, "service-fabric")
+    for kind, module in _ACTIVITIES:
+        discovery["activities"].extend(discover_probes(module) if kind == "probe" else discover_actions(module))
+    return discovery
 
 
 __all__ = [
@@ -82,6 +96,7 @@ __all__ = [
     "BatchWaiter",
     "Clock",
     "ConflictError",
+    "Connection",
     "CredentialError",
     "DataLossMode",
     "DataLossSpec",
@@ -106,7 +121,6 @@ __all__ = [
     "NodeTransitionType",
     "NotFoundError",
     "OperationKindError",
-    "OperationLike",
     "OperationNotCompleted",
     "OperationRef",
     "OperationState",
@@ -127,22 +141,28 @@ __all__ = [
     "RestartPartitionMode",
     "RestartPartitionResult",
     "RestartSpec",
+    "ResultReason",
     "RetryPolicy",
     "Retrying",
     "RunResult",
+    "RunSnapshot",
     "SFProgressError",
     "SelectedPartition",
     "StartSpec",
     "StateChanged",
     "TLSConfig",
     "TLSError",
+    "TargetSnapshot",
+    "TargetStatus",
     "TokenProvider",
     "TransportError",
     "TransportTimeout",
+    "WaitOptions",
     "WaitTimeout",
     "__version__",
     "discover",
     "is_testing",
+    "read_journal",
     "set_testing",
 ]
 

@@ -7,11 +7,11 @@ from types import TracebackType
 
 import attrs
 
-from ._engine import MAX_CONCURRENCY, OperationLike, Phase, _Abort, _BadInput, _Engine, as_ref
-from ._models import OperationState
+from ._engine import Phase, _Abort, _BadInput, _Engine, as_ref
+from ._models import OperationRef, OperationState
 from ._waiting import Outcome, OutcomeKind
 
-__all__ = ["MAX_CONCURRENCY", "BatchSnapshot", "BatchWaiter", "OperationLike"]
+__all__ = ["BatchSnapshot", "BatchWaiter"]
 
 
 @attrs.frozen
@@ -58,7 +58,7 @@ class BatchWaiter:
     def __init__(
         self,
         engine: _Engine,
-        operations: Iterable[OperationLike] | AsyncIterable[OperationLike] | None,
+        operations: Iterable[OperationRef] | AsyncIterable[OperationRef] | None,
     ) -> None:
         self._engine = engine  # owns the batch's lifecycle (its Phase); this is the consumer's side
         self._finished = False
@@ -80,19 +80,18 @@ class BatchWaiter:
     def _start(self) -> None:
         self._engine.start()
 
-    def add(self, *operations: OperationLike) -> int:
+    def add(self, *operations: OperationRef) -> int:
         """Add operations to wait for (duplicates of ones already added are ignored).
 
         Args:
-            *operations: :class:`OperationRef` objects or ``(service_id, partition_id,
-                operation_id)`` tuples; all are checked before any is added.
+            *operations: :class:`OperationRef` objects, all checked before any is added.
 
         Returns:
             How many were new.
 
         Raises:
             RuntimeError: The batch is sealed or closed.
-            ValueError: An operation with a bad id.
+            TypeError: An operation that is not an :class:`OperationRef`.
         """
         if not self._engine.accepting:
             raise RuntimeError("this batch takes no more operations (sealed or closed)")

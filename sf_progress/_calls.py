@@ -33,7 +33,7 @@ from ._recovery import Verdict, check_recovery, parse_node
 from ._targets import FaultTarget, NodeTransitionSpec, QuorumLossSpec, instance_id
 from ._transport import LAST_LOOK, MAX_LIST_BODY, Transport, ignore_body
 
-__all__ = ["Calls", "node_ref_of", "ref_of"]
+__all__ = ["Calls"]
 
 logger = logging.getLogger("sf_progress")
 
@@ -207,43 +207,7 @@ class Calls:
         return await self.transport.call("GET", url, server_timeout, None, json_body(_parse_version))
 
 
-# --- argument checks (all before any request) ----------------------------------------------
-
-
-def ref_of(
-    kind: OperationType,
-    service_id: str | OperationRef,
-    partition_id: str | uuid.UUID | None,
-    operation_id: str | uuid.UUID | None,
-) -> OperationRef:
-    """The ref a call was given, or the one its three ids make, of *kind*."""
-    if isinstance(service_id, OperationRef):
-        if partition_id is not None or operation_id is not None:
-            raise TypeError("pass either an OperationRef or the three ids, not both")
-        return _same_kind(service_id, kind)
-    if partition_id is None or operation_id is None:
-        raise TypeError("partition_id and operation_id are required")
-    return OperationRef(service_id, partition_id, operation_id, kind=kind)
-
-
-def node_ref_of(node_name: str | OperationRef, operation_id: str | uuid.UUID | None) -> OperationRef:
-    """The node transition's ref a call was given, or the one its node name and operation id make."""
-    if isinstance(node_name, OperationRef):
-        if operation_id is not None:
-            raise TypeError("pass either an OperationRef or the node name and operation id, not both")
-        return _same_kind(node_name, OperationType.NODE_TRANSITION)
-    if operation_id is None:
-        raise TypeError("operation_id is required")
-    return OperationRef.node_transition(node_name, operation_id)
-
-
-def _same_kind(ref: OperationRef, kind: OperationType) -> OperationRef:
-    if ref.kind is not kind:
-        raise ValueError(
-            f"this call reads a {kind.value}, but the ref names a {ref.kind.value} (another kind): "
-            "use get_progress(ref)"
-        )
-    return ref
+# --- answers ----------------------------------------------------------------------------
 
 
 def _parse_instance(body: bytes, ref: OperationRef | None) -> str:

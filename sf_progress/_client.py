@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterable, Iterable
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, cast, overload
+from typing import Any, cast
 
 import aiohttp
 from yarl import URL
@@ -19,39 +19,34 @@ from yarl import URL
 from . import _config
 from ._auth import AadMetadata, TokenProvider
 from ._batch import BatchWaiter
-from ._calls import Calls, node_ref_of, ref_of
+from ._calls import Calls
 from ._config import Clock, RetryPolicy
-from ._engine import OperationLike
-from ._ids import check_api_version, check_endpoint, check_server_timeout, to_seconds
+from ._facts import Recovery
+from ._ids import (
+    DEFAULT_API_VERSION,
+    DEFAULT_SERVER_TIMEOUT,
+    check_api_version,
+    check_endpoint,
+    check_server_timeout,
+    to_seconds,
+)
 from ._kinds import Urls
 from ._models import (
-    DataLossMode,
     FaultOperation,
     FaultProgress,
-    NodeTransitionProgress,
     NodeTransitionType,
     OperationRef,
     OperationState,
     OperationType,
-    PartitionDataLossProgress,
-    PartitionQuorumLossProgress,
     PartitionRestartProgress,
-    QuorumLossMode,
-    RestartPartitionMode,
+    as_ref,
 )
-from ._recovery import Recovery
+from ._options import DEFAULT, WaitOptions
 from ._security import CertArg, TLSConfig, VerifyArg, tls_config
-from ._targets import (
-    DEFAULT_DATA_LOSS_MODE,
-    DEFAULT_QUORUM_LOSS_MODE,
-    DEFAULT_RESTART_MODE,
-    DEFAULT_STOP_DURATION,
-    FaultTarget,
-    NodeTransitionSpec,
-)
+from ._targets import FaultTarget, NodeTransitionSpec
 from ._transport import Transport
-from ._waiting import Backoff, EventHook, settings
-from ._waits import ProgressHook, Waits, check_batch_options, recover_one, single_wait_hook, wait_one
+from ._waiting import Backoff, EventHook
+from ._waits import ProgressHook, Waits, progress_hook, recover_one, wait_one
 
 __all__ = ["ProgressClient"]
 
@@ -114,8 +109,8 @@ class ProgressClient:
         endpoint: str,
         *,
         session: aiohttp.ClientSession | None = None,
-        api_version: str = "3.0",
-        server_timeout: int = 60,
+        api_version: str = DEFAULT_API_VERSION,
+        server_timeout: int = DEFAULT_SERVER_TIMEOUT,
         timeout_margin: float | timedelta = 5.0,
         connect_timeout: float | timedelta = 10.0,
         retry: RetryPolicy | None = None,
@@ -219,12 +214,6 @@ class ProgressClient:
             raise TypeError(f"ref must be an OperationRef, not {type(ref).__name__}")
         return await self._calls.read(ref, timeout)
 
-    @overload
-    async def get_restart_progress(
-        self, service_id: OperationRef, /, *, timeout: int | None = None
-    ) -> PartitionRestartProgress: ...
-
-    @overload
     async def get_restart_progress(
         self,
         service_id: str,
@@ -232,21 +221,14 @@ class ProgressClient:
         operation_id: str | uuid.UUID,
         *,
         timeout: int | None = None,
-    ) -> PartitionRestartProgress: ...
-
-    async def get_restart_progress(
-        self,
-        service_id: str | OperationRef,
-        partition_id: str | uuid.UUID | None = None,
-        operation_id: str | uuid.UUID | None = None,
-        *,
-        timeout: int | None = None,
     ) -> PartitionRestartProgress:
-        """Read the progress of a partition restart (Get Partition Restart Progress).
+        """Read the progress of a partition restart by its three ids (Get Partition Restart Progress).
+
+        The one named convenience of :meth:`get_progress`: ``get_progress(OperationRef.restart(service_id,
+        partition_id, operation_id))`` is the same call.
 
         Args:
-            service_id: The service, as ``fabric:/app/svc``, ``app/svc`` or ``app~svc`` -- or an
-                :class:`OperationRef` of this kind, alone.
+            service_id: The service, as ``fabric:/app/svc``, ``app/svc`` or ``app~svc``.
             partition_id: The partition's GUID (a string or :class:`uuid.UUID`).
             operation_id: The operation's GUID.
             timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
@@ -262,94 +244,8 @@ class ProgressClient:
             TransportError: The gateway could not be reached or cut the answer.
             ValueError: A bad id or timeout (nothing is sent).
         """
-        ref = ref_of(OperationType.PARTITION_RESTART, service_id, partition_id, operation_id)
+        ref = OperationRef.restart(service_id, partition_id, operation_id)
         return cast(PartitionRestartProgress, await self._calls.read(ref, timeout))
-
-    async def get_data_loss_progress(
-        self,
-        service_id: str | OperationRef,
-        partition_id: str | uuid.UUID | None = None,
-        operation_id: str | uuid.UUID | None = None,
-        *,
-        timeout: int | None = None,
-    ) -> PartitionDataLossProgress:
-        """Read the progress of a partition data loss (Get Data Loss Progress).
-
-        Args:
-            service_id: The service, as ``fabric:/app/svc``, ``app/svc`` or ``app~svc`` -- or an
-                :class:`OperationRef` of this kind, alone.
-            partition_id: The partition's GUID (a string or :class:`uuid.UUID`).
-            operation_id: The operation's GUID.
-            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
-                client's ``server_timeout``).
-
-        Returns:
-            Its :class:`PartitionDataLossProgress`: the state and, once Completed or Faulted, the result.
-
-        Raises:
-            NotFoundError: The cluster does not know the operation (never started, or purged).
-            OperationKindError: The operation is of another kind than this read.
-            FabricError: Any other error answer, after retrying transient ones.
-            TransportError: The gateway could not be reached or cut the answer.
-            ValueError: A bad id or timeout (nothing is sent).
-        """
-        ref = ref_of(OperationType.PARTITION_DATA_LOSS, service_id, partition_id, operation_id)
-        return cast(PartitionDataLossProgress, await self._calls.read(ref, timeout))
-
-    async def get_quorum_loss_progress(
-        self,
-        service_id: str | OperationRef,
-        partition_id: str | uuid.UUID | None = None,
-        operation_id: str | uuid.UUID | None = None,
-        *,
-        timeout: int | None = None,
-    ) -> PartitionQuorumLossProgress:
-        """Read the progress of a partition quorum loss (Get Quorum Loss Progress).
-
-        Args:
-            service_id: The service, as ``fabric:/app/svc``, ``app/svc`` or ``app~svc`` -- or an
-                :class:`OperationRef` of this kind, alone.
-            partition_id: The partition's GUID (a string or :class:`uuid.UUID`).
-            operation_id: The operation's GUID.
-            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
-                client's ``server_timeout``).
-
-        Returns:
-            Its :class:`PartitionQuorumLossProgress`: the state and, once Completed or Faulted, the result.
-
-        Raises:
-            NotFoundError: The cluster does not know the operation (never started, or purged).
-            OperationKindError: The operation is of another kind than this read.
-            FabricError: Any other error answer, after retrying transient ones.
-            TransportError: The gateway could not be reached or cut the answer.
-            ValueError: A bad id or timeout (nothing is sent).
-        """
-        ref = ref_of(OperationType.PARTITION_QUORUM_LOSS, service_id, partition_id, operation_id)
-        return cast(PartitionQuorumLossProgress, await self._calls.read(ref, timeout))
-
-    async def get_node_transition_progress(
-        self, node_name: str | OperationRef, operation_id: str | uuid.UUID | None = None, *, timeout: int | None = None
-    ) -> NodeTransitionProgress:
-        """Read the progress of a node transition (Get Node Transition Progress).
-
-        Args:
-            node_name: The node's name -- or a node transition's :class:`OperationRef`, alone.
-            operation_id: The operation's GUID.
-            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
-                client's ``server_timeout``).
-
-        Returns:
-            Its :class:`NodeTransitionProgress`.
-
-        Raises:
-            NotFoundError: The cluster does not know the operation (never started, or purged).
-            OperationKindError: The operation is of another kind than this read.
-            FabricError: Any other error answer, after retrying transient ones.
-            TransportError: The gateway could not be reached or cut the answer.
-            ValueError: A bad id or timeout (nothing is sent).
-        """
-        ref = node_ref_of(node_name, operation_id)
-        return cast(NodeTransitionProgress, await self._calls.read(ref, timeout))
 
     async def start(self, target: FaultTarget, *, timeout: int | None = None) -> OperationRef:
         """Start the fault *target* describes, of any kind.
@@ -378,148 +274,6 @@ class ProgressClient:
                 (waiting on the ref tells).
             ValueError: A bad parameter (nothing is sent).
         """
-        return await self._calls.start(target, timeout)
-
-    async def start_partition_restart(
-        self,
-        service_id: str,
-        partition_id: str | uuid.UUID,
-        *,
-        mode: RestartPartitionMode | str = DEFAULT_RESTART_MODE,
-        operation_id: str | uuid.UUID | None = None,
-        timeout: int | None = None,
-    ) -> OperationRef:
-        """Start a partition restart: ``start(FaultTarget.restart(...))``.
-
-        Args:
-            service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
-            partition_id: The partition's GUID.
-            mode: ``AllReplicasOrInstances`` (the default) or ``OnlyActiveSecondaries``.
-            operation_id: The OperationId to use (default: a new random one).
-            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
-                client's ``server_timeout``).
-
-        Returns:
-            The restart's :class:`OperationRef`.
-
-        Raises:
-            ConflictError: A first try answered 409: the OperationId is already used.
-            FabricError: The cluster refused the start (a 400 names the bad parameter).
-            TransportError: The gateway could not be reached; the start may or may not have landed
-                (waiting on the ref tells).
-            ValueError: A bad parameter (nothing is sent).
-        """
-        target = FaultTarget.restart(service_id, partition_id, mode=mode, operation_id=operation_id)
-        return await self._calls.start(target, timeout)
-
-    async def start_data_loss(
-        self,
-        service_id: str,
-        partition_id: str | uuid.UUID,
-        mode: DataLossMode | str = DEFAULT_DATA_LOSS_MODE,
-        *,
-        operation_id: str | uuid.UUID | None = None,
-        timeout: int | None = None,
-    ) -> OperationRef:
-        """Start a partition data loss: ``start(FaultTarget.data_loss(...))``.
-
-        Args:
-            service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
-            partition_id: The partition's GUID.
-            mode: ``PartialDataLoss`` (the default) or ``FullDataLoss``.
-            operation_id: The OperationId to use (default: a new random one).
-            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
-                client's ``server_timeout``).
-
-        Returns:
-            The data loss's :class:`OperationRef`.
-
-        Raises:
-            ConflictError: A first try answered 409: the OperationId is already used.
-            FabricError: The cluster refused the start (a 400 names the bad parameter).
-            TransportError: The gateway could not be reached; the start may or may not have landed
-                (waiting on the ref tells).
-            ValueError: A bad parameter (nothing is sent).
-        """
-        target = FaultTarget.data_loss(service_id, partition_id, mode=mode, operation_id=operation_id)
-        return await self._calls.start(target, timeout)
-
-    async def start_quorum_loss(
-        self,
-        service_id: str,
-        partition_id: str | uuid.UUID,
-        duration: float | timedelta,
-        mode: QuorumLossMode | str = DEFAULT_QUORUM_LOSS_MODE,
-        *,
-        operation_id: str | uuid.UUID | None = None,
-        timeout: int | None = None,
-    ) -> OperationRef:
-        """Start a partition quorum loss: ``start(FaultTarget.quorum_loss(...))``.
-
-        Args:
-            service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
-            partition_id: The partition's GUID.
-            duration: How long the quorum stays lost: whole seconds in 1..4294967295, or a
-                :class:`datetime.timedelta`.
-            mode: ``QuorumReplicas`` (the default) or ``AllReplicas``.
-            operation_id: The OperationId to use (default: a new random one).
-            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
-                client's ``server_timeout``).
-
-        Returns:
-            The quorum loss's :class:`OperationRef`.
-
-        Raises:
-            ConflictError: A first try answered 409: the OperationId is already used.
-            FabricError: The cluster refused the start (a 400 names the bad parameter).
-            TransportError: The gateway could not be reached; the start may or may not have landed
-                (waiting on the ref tells).
-            ValueError: A bad parameter (nothing is sent).
-        """
-        target = FaultTarget.quorum_loss(
-            service_id, partition_id, duration=duration, mode=mode, operation_id=operation_id
-        )
-        return await self._calls.start(target, timeout)
-
-    async def start_node_transition(
-        self,
-        node_name: str,
-        transition: NodeTransitionType | str,
-        *,
-        stop_duration: float | timedelta = DEFAULT_STOP_DURATION,
-        node_instance_id: int | str | None = None,
-        operation_id: str | uuid.UUID | None = None,
-        timeout: int | None = None,
-    ) -> OperationRef:
-        """Stop or start a node: ``start(FaultTarget.node_transition(...))``.
-
-        Args:
-            node_name: The node's name.
-            transition: ``"stop"`` or ``"start"`` (or a :class:`NodeTransitionType`).
-            stop_duration: For a stop, how long the node stays down, seconds within the runtime's
-                bounds 300..14400 (the docs say at least 600; the runtime takes 300).
-            node_instance_id: The node's current instance id (default: read from the cluster).
-            operation_id: The OperationId to use (default: a new random one).
-            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
-                client's ``server_timeout``).
-
-        Returns:
-            The transition's :class:`OperationRef`.
-
-        Raises:
-            ConflictError: A first try answered 409: the OperationId is already used.
-            FabricError: The cluster refused the start (a 400 names the bad parameter).
-            TransportError: The gateway could not be reached; the start may or may not have landed
-                (waiting on the ref tells).
-            ValueError: A bad parameter (nothing is sent).
-        """
-        target = FaultTarget.node_transition(
-            node_name,
-            transition,
-            stop_duration=stop_duration,
-            node_instance_id=node_instance_id,
-            operation_id=operation_id,
-        )
         return await self._calls.start(target, timeout)
 
     async def get_node_instance_id(self, node_name: str, *, timeout: int | None = None) -> str:
@@ -607,51 +361,17 @@ class ProgressClient:
 
     # --- waiting --------------------------------------------------------------------------
 
-    # With a ref, on_progress gets the model of the ref's kind, known only at run time: Any.
-    @overload
     async def wait_for_completion(
         self,
-        service_id: OperationRef,
-        /,
+        ref: OperationRef,
         *,
-        deadline: float | timedelta | None = 600.0,
-        backoff: Backoff | None = None,
-        on_progress: ProgressHook[Any] | None = None,
-        not_found_grace: float | timedelta = 10.0,
+        deadline: float | timedelta | None = DEFAULT.deadline,
+        backoff: Backoff | None = DEFAULT.backoff,
+        not_found_grace: float | timedelta = DEFAULT.not_found_grace,
+        coalesce: bool | None = DEFAULT.coalesce,
+        recovery: bool = DEFAULT.recovery,
         raise_on_failure: bool = False,
-        coalesce: bool | None = None,
-        recovery: bool = False,
-    ) -> FaultProgress: ...
-
-    @overload
-    async def wait_for_completion(
-        self,
-        service_id: str,
-        partition_id: str | uuid.UUID,
-        operation_id: str | uuid.UUID,
-        *,
-        deadline: float | timedelta | None = 600.0,
-        backoff: Backoff | None = None,
         on_progress: ProgressHook[Any] | None = None,
-        not_found_grace: float | timedelta = 10.0,
-        raise_on_failure: bool = False,
-        coalesce: bool | None = None,
-        recovery: bool = False,
-    ) -> PartitionRestartProgress: ...
-
-    async def wait_for_completion(
-        self,
-        service_id: str | OperationRef,
-        partition_id: str | uuid.UUID | None = None,
-        operation_id: str | uuid.UUID | None = None,
-        *,
-        deadline: float | timedelta | None = 600.0,
-        backoff: Backoff | None = None,
-        on_progress: ProgressHook[Any] | None = None,
-        not_found_grace: float | timedelta = 10.0,
-        raise_on_failure: bool = False,
-        coalesce: bool | None = None,
-        recovery: bool = False,
     ) -> FaultProgress:
         """Wait until a fault operation ends; return its final progress.
 
@@ -659,22 +379,17 @@ class ProgressClient:
         ``raise_on_failure=True`` the last three raise :class:`OperationNotCompleted` instead.
         The last sleep is clipped so a final poll happens at the deadline, and that read may
         take at most 1 s more.  Transient failures (503/504, resets, cut bodies) are retried
-        within the budget.  Cancelling the caller leaves nothing behind.
+        within the budget.  Cancelling the caller leaves nothing behind.  The wait options
+        are :class:`WaitOptions`'s (defaults and checks written there once).
 
         Args:
-            service_id: The operation's :class:`OperationRef` (any kind), alone -- or the service
-                of a partition restart, with the two ids below.
-            partition_id: The restart's partition GUID (with a service id).
-            operation_id: The restart's operation GUID (with a service id).
+            ref: The operation, of any kind.
             deadline: The overall budget, seconds or a :class:`datetime.timedelta` (``None`` or
                 ``math.inf``: no deadline; default 600).
             backoff: How per-operation reads are spaced (default :class:`Backoff`: 1 s growing by
                 1.5x to 10 s).
-            on_progress: Called as ``on_progress(ref, progress)`` (sync or async) on every state
-                change, from a task of its own; what it raises is logged.
             not_found_grace: Seconds from the start of the wait during which a 404 means "not
                 readable yet" (default 10).
-            raise_on_failure: Raise :class:`OperationNotCompleted` for Faulted and Cancelled.
             coalesce: ``True``: watch through the client's fault-operation list (one list call
                 per tick for every wait on this client, one read when the operation leaves it);
                 ``False``: read it on its own backoff; ``None`` (the default): list whenever that
@@ -682,10 +397,12 @@ class ProgressClient:
                 operations) and no ``backoff`` is given, read it about every 1.5 s instead.
             recovery: Once Completed, also wait (within the same deadline) until the target
                 recovered, as :meth:`wait_for_recovery` does.
+            raise_on_failure: Raise :class:`OperationNotCompleted` for Faulted and Cancelled.
+            on_progress: Called as ``on_progress(ref, progress)`` (sync or async) on every state
+                change, from a task of its own; what it raises is logged.
 
         Returns:
-            The final progress, of the ref's kind (:class:`PartitionRestartProgress` for the three
-            ids).
+            The final progress, of the ref's kind.
 
         Raises:
             WaitTimeout: The deadline passed (``last_progress`` holds what was last seen).
@@ -693,23 +410,29 @@ class ProgressClient:
             NotFoundError: Every answer was a 404, past the grace period.
             OperationNotCompleted: With ``raise_on_failure=True``, it ended Faulted or Cancelled.
             FabricError: A non-transient error answer (401, 403, 400, ...).
-            ValueError: A bad id or option (nothing is sent).
+            ValueError: A bad option (nothing is sent).
+            TypeError: *ref* is not an :class:`OperationRef`, or an option of the wrong type.
         """
-        if isinstance(service_id, OperationRef) and partition_id is None and operation_id is None:
-            ref = service_id
-        else:
-            ref = ref_of(OperationType.PARTITION_RESTART, service_id, partition_id, operation_id)
-        cfg = settings(backoff, self._retry, not_found_grace, deadline, recovery)
-        hook = single_wait_hook(on_progress, raise_on_failure, coalesce)
-        engine = self._waits.engine(cfg, 1, None, hook, coalesce)  # a one-operation batch: the same driver
-        return await wait_one(engine, ref, raise_on_failure=raise_on_failure, deadline=cfg.budget)
+        ref = as_ref(ref)
+        hook = progress_hook(on_progress, raise_on_failure)
+        options = WaitOptions(
+            deadline=deadline,
+            backoff=backoff,
+            not_found_grace=not_found_grace,
+            coalesce=coalesce,
+            recovery=recovery,
+            concurrency=1,
+            on_event=hook,
+        )
+        engine = self._waits.engine(options)  # a one-operation batch: the same driver
+        return await wait_one(engine, ref, raise_on_failure=raise_on_failure, deadline=options.deadline)
 
     async def wait_for_recovery(
         self,
         ref: OperationRef,
         *,
-        deadline: float | timedelta | None = 600.0,
-        backoff: Backoff | None = None,
+        deadline: float | timedelta | None = DEFAULT.deadline,
+        backoff: Backoff | None = DEFAULT.backoff,
         transition: NodeTransitionType | str | None = None,
     ) -> Recovery:
         """Wait until the target of a fault is healthy again.
@@ -738,25 +461,24 @@ class ProgressClient:
             NotFoundError: The cluster does not know the partition or node (204).
             TypeError: *ref* is not an :class:`OperationRef`.
         """
-        if not isinstance(ref, OperationRef):
-            raise TypeError(f"ref must be an OperationRef, not {type(ref).__name__}")
+        ref = as_ref(ref)
+        options = WaitOptions(deadline=deadline, backoff=backoff, not_found_grace=0.0, recovery=True, concurrency=1)
         if transition is not None:
             self._calls.remember(ref, NodeTransitionSpec(transition).transition)
-        cfg = settings(backoff, self._retry, 0.0, deadline, True)
-        return await recover_one(self._waits.engine(cfg, 1, None, None, None), ref, cfg.budget)
+        return await recover_one(self._waits.engine(options), ref, options.deadline)
 
     def wait_many(
         self,
-        operations: Iterable[OperationLike] | AsyncIterable[OperationLike] | None,
+        operations: Iterable[OperationRef] | AsyncIterable[OperationRef] | None,
         *,
-        concurrency: int = 64,
-        max_rate: float | None = None,
-        deadline: float | timedelta | None = 600.0,
-        backoff: Backoff | None = None,
-        not_found_grace: float | timedelta = 10.0,
-        on_event: EventHook | None = None,
-        coalesce: bool | None = None,
-        recovery: bool = False,
+        deadline: float | timedelta | None = DEFAULT.deadline,
+        backoff: Backoff | None = DEFAULT.backoff,
+        not_found_grace: float | timedelta = DEFAULT.not_found_grace,
+        coalesce: bool | None = DEFAULT.coalesce,
+        recovery: bool = DEFAULT.recovery,
+        concurrency: int = DEFAULT.concurrency,
+        max_rate: float | None = DEFAULT.max_rate,
+        on_event: EventHook | None = DEFAULT.on_event,
     ) -> BatchWaiter:
         """Wait for many operations at once; iterate the result for one :class:`Outcome` each.
 
@@ -764,30 +486,29 @@ class ProgressClient:
         one never disturbs the others.  503/504 answers slow the whole batch down until the
         cluster recovers.  Closing the client stops the batch: a consumer still iterating gets
         a :class:`RuntimeError`.  A failing async iterable's exception is raised after the
-        outcomes of the operations it gave.
+        outcomes of the operations it gave.  The options are :class:`WaitOptions`'s.
 
         Args:
-            operations: :class:`OperationRef` objects or ``(service_id, partition_id,
-                operation_id)`` tuples, as an iterable (validated here, before anything is
-                sent), an async iterable (consumed while the batch runs), or ``None`` (then call
-                :meth:`BatchWaiter.add` and :meth:`BatchWaiter.seal`).
-            concurrency: Requests in flight at most, 1..10,000 (workers start only as work needs
-                them; default 64).
-            max_rate: Requests per second at most for the whole batch (a token bucket holding
-                50 ms of requests); ``None``: unpaced.
+            operations: :class:`OperationRef` objects, as an iterable (validated here, before
+                anything is sent), an async iterable (consumed while the batch runs), or ``None``
+                (then call :meth:`BatchWaiter.add` and :meth:`BatchWaiter.seal`).
             deadline: Each operation's budget from when it was added, seconds or a
                 :class:`datetime.timedelta` (``None``: none; default 600).
             backoff: How per-operation reads are spaced (default :class:`Backoff`).
             not_found_grace: Seconds during which a 404 means "not readable yet" (default 10).
-            on_event: Receives :class:`StateChanged`, :class:`Retrying` and :class:`GaveUp`
-                events in order, from a task of its own; all are delivered before the
-                iteration ends.
             coalesce: As for :meth:`wait_for_completion`: by default running operations are
                 watched through one list call per tick, shared with every wait on this client
                 (or, on a crowded cluster without a ``backoff`` given, read about every 1.5 s).
             recovery: An operation that Completed is then waited on until its target recovered
                 (or its deadline); its ``Outcome.recovery`` says which, and it is yielded only
                 then.
+            concurrency: Requests in flight at most, 1..10,000 (workers start only as work needs
+                them; default 64).
+            max_rate: Requests per second at most for the whole batch (a token bucket holding
+                50 ms of requests); ``None``: unpaced.
+            on_event: Receives :class:`StateChanged`, :class:`Retrying` and :class:`GaveUp`
+                events in order, from a task of its own; all are delivered before the
+                iteration ends.
 
         Returns:
             The :class:`BatchWaiter`: use it as ``async with client.wait_many(...) as batch:``
@@ -795,8 +516,16 @@ class ProgressClient:
 
         Raises:
             ValueError: A bad option or operation (nothing is sent).
-            TypeError: An item that is not an operation.
+            TypeError: An item that is not an :class:`OperationRef`.
         """
-        rate = check_batch_options(concurrency, max_rate, on_event, coalesce)
-        cfg = settings(backoff, self._retry, not_found_grace, deadline, recovery)
-        return BatchWaiter(self._waits.engine(cfg, concurrency, rate, on_event, coalesce), operations)
+        options = WaitOptions(
+            deadline=deadline,
+            backoff=backoff,
+            not_found_grace=not_found_grace,
+            coalesce=coalesce,
+            recovery=recovery,
+            concurrency=concurrency,
+            max_rate=max_rate,
+            on_event=on_event,
+        )
+        return BatchWaiter(self._waits.engine(options), operations)

@@ -24,7 +24,7 @@ import attrs
 from . import _telemetry
 from ._config import Clock, is_virtual, sleep_or_wake
 from ._errors import FabricTransientError, SFProgressError
-from ._models import FaultProgress, OperationLike, OperationRef, OperationState, as_ref
+from ._models import FaultProgress, OperationRef, OperationState, as_ref
 from ._observer import PROMPT_READ, Observer, Parkable
 from ._pacer import Pacer
 from ._recovering import Check, Recoveries
@@ -44,7 +44,7 @@ from ._waiting import (
     step,
 )
 
-__all__ = ["MAX_CONCURRENCY", "OperationLike", "Phase", "as_ref"]
+__all__ = ["Phase", "as_ref"]
 
 logger = logging.getLogger("sf_progress")
 
@@ -77,8 +77,6 @@ class _BadInput:
 _GUARD, _READ = 0, 1
 _Entry = tuple[float, int, _Tracker]
 Poll = Callable[[OperationRef, float], Awaitable[FaultProgress]]
-#: The most requests a batch may keep in flight (workers are created only as work needs them).
-MAX_CONCURRENCY = 10_000
 
 
 class Phase(enum.Enum):
@@ -141,7 +139,7 @@ class _Engine:
         self.idle = 0  # workers waiting for work
         self.phase = Phase.OPEN
         self.started = False  # start() ran: its tasks exist (until close)
-        self.source: AsyncIterable[OperationLike] | None = None
+        self.source: AsyncIterable[OperationRef] | None = None
         self.source_error: BaseException | None = None
         self.tasks: list[asyncio.Task[None]] = []
         self.dropped = False
@@ -239,7 +237,7 @@ class _Engine:
         # bucket into debt: the observer paces its ticks to half the rate.
         self.pacer.charge()
 
-    def feed_from(self, source: AsyncIterable[OperationLike]) -> None:
+    def feed_from(self, source: AsyncIterable[OperationRef]) -> None:
         """Take operations from *source* once started (the batch is sealed when it ends)."""
         self.source, self.phase = source, Phase.FEEDING
 
@@ -253,7 +251,7 @@ class _Engine:
     def accepting(self) -> bool:
         return self.phase is Phase.OPEN
 
-    async def feed(self, source: AsyncIterable[OperationLike]) -> None:
+    async def feed(self, source: AsyncIterable[OperationRef]) -> None:
         index = 0
         try:
             async for item in source:

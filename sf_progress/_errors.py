@@ -34,8 +34,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._facts import Recovery
     from ._models import FaultProgress, OperationRef
-    from ._recovery import Recovery
 
 __all__ = [
     "AuthError",

@@ -13,6 +13,9 @@ from datetime import timedelta
 from urllib.parse import quote, urlsplit
 
 MAX_SERVER_TIMEOUT = 4294967295
+#: A client's defaults: progress reads at api-version 3.0 (every runtime takes it), 60 s a call.
+DEFAULT_API_VERSION = "3.0"
+DEFAULT_SERVER_TIMEOUT = 60
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Characters a Fabric name may hold but that must not reach the path literally: the
 # gateway percent-unescapes the id, so encoding them is always a faithful round trip.

@@ -12,20 +12,21 @@ is, ``type`` is always a fault kind, as in the command line's result lines)::
     {"event": "rejected", "n": 0, "error": "..."}   the start was refused for good
     {"event": "state", "n": 0, "state": "RollingBack"}
     {"event": "outcome", "n": 0, "outcome": "completed", "state": "Completed", "error_code": 0,
-     "error": null, "polls": 2, "elapsed": 12.5}
+     "error": null, "polls": 2, "elapsed": 12.5}       (+ "reason": "refused" | "aborted" | "wait failed")
 
 Format 2 had no ``planned`` records and no intent times (its plans are taken as whole).
 Journals of format version 1 (``type`` for the event, ``kind`` for the fault kind in its
 command-line spelling, ``params``, and an outcome's ``record``) are read too; one resumed
 here gets its new lines in version 2's spelling (each line is read by its own).  Targets and
-results go to and from lines in exactly one place each: :func:`target_line` /
-:func:`target_of`, :func:`result_line` / :func:`result_of`.  This module only reads and
-writes the file (and holds its lock); ``_run.py`` decides.
+results go to and from lines in exactly one place each: ``_results.target_line`` /
+``target_of``, ``result_line`` / ``result_of`` (an outcome line may carry a ``reason``; one
+without it, of an older journal, gets it from its words there).  This module only reads and
+writes the file (and holds its lock), and gives its public view, :func:`read_journal`;
+``_run.py`` decides.
 """
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 import os
@@ -39,211 +40,19 @@ import attrs
 
 from ._config import wall_time
 from ._errors import JournalError
-from ._kinds import KINDS, SHORT_NAMES
-from ._models import _STATE_BY_WIRE, OperationRef, OperationState, OperationType, ref_fields
 from ._platform import lock_exclusive
-from ._recovery import Recovery
+from ._results import Gates, RunResult, RunSnapshot, TargetState, result_line, result_of, target_line, target_of
 from ._targets import FaultTarget
-from ._waiting import Outcome, OutcomeKind
 
-__all__ = ["JOURNAL_VERSION", "Gates", "Journal", "JournalError", "RunResult", "TargetState", "result_of", "target_of"]
+__all__ = ["JOURNAL_VERSION", "Journal", "JournalError", "read_journal"]
 
 logger = logging.getLogger("sf_progress")
 
 JOURNAL_VERSION = 3
-#: Format version 1 named kinds by their command-line spelling.
-_V1_KINDS = {name: kind for kind, name in SHORT_NAMES.items()}
 _EVENTS = frozenset({"target", "intent", "accepted", "rejected", "state", "outcome"})
 #: Records of the whole run (no target number): its gates, why it stopped starting, and
 #: "planned" (the plan so far is whole: ``count`` targets), which closes every addition to it.
 _RUN_EVENTS = frozenset({"gates", "aborted", "planned"})
-
-
-def _max_active(_: Gates, __: attrs.Attribute[int | None], value: int | None) -> None:
-    if value is not None and (type(value) is not int or value < 1):
-        raise ValueError(f"max_active must be an int >= 1 or None, got {value!r}")
-
-
-@attrs.frozen
-class Gates:
-    """How a run paces its starts (written once, when it is created; a resume keeps them).
-
-    ``max_active``: at most this many of its faults started and not yet ended (with
-    ``recovery``: not yet recovered); ``recovery``: wait for each target to recover;
-    ``abort_on_unrecovered``: once a target fails to recover by its deadline, start nothing
-    more (the active ones finish).
-    """
-
-    max_active: int | None = attrs.field(default=None, validator=_max_active)
-    recovery: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-    abort_on_unrecovered: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-
-    def __attrs_post_init__(self) -> None:
-        if self.abort_on_unrecovered and not self.recovery:
-            raise ValueError("abort_on_unrecovered needs recovery=True (a run that does not wait for recovery "
-                             "cannot see a target fail to recover)")
-
-    @property
-    def paced(self) -> bool:
-        """Whether starts are interleaved with the results (a gate limits them)."""
-        return self.max_active is not None or self.abort_on_unrecovered
-
-
-@attrs.frozen
-class RunResult:
-    """How one target of a run ended.
-
-    ``number`` is its place in the run's plan (from 0), ``outcome`` how its wait ended,
-    ``state`` the last state read (``None`` if none was), ``error_code`` the result's
-    ``ErrorCode`` (an HRESULT when Faulted, ``None`` without a result), ``error`` what went
-    wrong in words (``None`` when nothing did), ``polls`` the progress reads sent for it and
-    ``elapsed`` the seconds its wait took; ``recovery`` whether its target recovered, when
-    the run waited for that (``None`` otherwise; from a journal, without the last facts).
-    """
-
-    number: int
-    target: FaultTarget
-    outcome: OutcomeKind
-    state: OperationState | None = None
-    error_code: int | None = None
-    error: str | None = None
-    polls: int = 0
-    elapsed: float = 0.0
-    recovery: Recovery | None = None
-
-    @property
-    def ref(self) -> OperationRef:
-        """The ref of the target's operation."""
-        return self.target.ref
-
-    @property
-    def ok(self) -> bool:
-        """True when the fault Completed."""
-        return self.outcome is OutcomeKind.COMPLETED
-
-    @classmethod
-    def of(cls, number: int, target: FaultTarget, outcome: Outcome) -> RunResult:
-        """The result of a target whose wait ended with *outcome*.
-
-        Args:
-            number: The target's number in the run.
-            target: The target.
-            outcome: How its wait ended.
-
-        Returns:
-            The result.
-        """
-        progress = outcome.progress
-        return cls(
-            number,
-            target,
-            outcome.kind,
-            None if progress is None else progress.state,
-            None if progress is None else progress.error_code,
-            None if outcome.error is None else str(outcome.error),
-            outcome.polls,
-            outcome.elapsed,
-            outcome.recovery,
-        )
-
-
-def _spec_value(_: object, __: object, value: object) -> object:
-    return value.value if isinstance(value, enum.Enum) else value
-
-
-def target_line(n: int, target: FaultTarget) -> dict[str, Any]:
-    """The journal line of target *n*."""
-    spec = attrs.asdict(target.spec, value_serializer=_spec_value)
-    return {"event": "target", "n": n, **ref_fields(target.ref), "spec": spec}
-
-
-def target_of(line: dict[str, Any], version: int) -> FaultTarget:
-    """The target a journal line of format *version* names (``KeyError``/``ValueError``/``TypeError`` if none)."""
-    if version == 1:
-        kind = _V1_KINDS[line["kind"]]
-        spec_fields = dict(line.get("params") or {})
-    else:
-        kind = OperationType(line["type"])
-        spec_fields = dict(line.get("spec") or {})
-    if kind is OperationType.NODE_TRANSITION:
-        ref = OperationRef.node_transition(line["node_name"], line["operation_id"])
-    else:
-        ref = OperationRef(line["service_id"], line["partition_id"], line["operation_id"], kind=kind)
-    return FaultTarget(ref, KINDS[kind].spec(**spec_fields))
-
-
-def result_line(result: RunResult) -> dict[str, Any]:
-    """The journal line of a target's result."""
-    return {
-        "event": "outcome",
-        "n": result.number,
-        "outcome": result.outcome.value,
-        "state": None if result.state is None else result.state.value,
-        "error_code": result.error_code,
-        "error": result.error,
-        "polls": result.polls,
-        "elapsed": result.elapsed,
-        **_recovery_line(result.recovery),
-    }
-
-
-def _recovery_line(recovery: Recovery | None) -> dict[str, Any]:
-    if recovery is None:
-        return {}
-    return {
-        "recovered": recovery.recovered,
-        "recovery_s": recovery.elapsed,
-        "recovery_reason": recovery.reason,
-        "recovery_checks": recovery.checks,
-    }
-
-
-def _recovery_of(line: dict[str, Any], ref: OperationRef) -> Recovery | None:
-    recovered = line.get("recovered")
-    if type(recovered) is not bool:
-        return None
-    reason = line.get("recovery_reason")
-    return Recovery(
-        ref,
-        recovered,
-        float(line.get("recovery_s") or 0.0),
-        None if reason is None else str(reason),
-        int(line.get("recovery_checks") or 0),
-    )
-
-
-def result_of(line: dict[str, Any], target: FaultTarget, version: int) -> RunResult:
-    """The result a journal line of format *version* holds, for *target*."""
-    fields = dict(line.get("record") or {}) if version == 1 else line
-    state = fields.get("state")
-    code = fields.get("error_code")
-    error = fields.get("error")
-    return RunResult(
-        int(line["n"]),
-        target,
-        OutcomeKind(fields.get("outcome" if version > 1 else "kind", "failed")),
-        None if state is None else _STATE_BY_WIRE.get(str(state), OperationState.UNKNOWN),
-        code if type(code) is int else None,
-        None if error is None else str(error),
-        int(fields.get("polls") or 0),
-        float(fields.get("elapsed" if version > 1 else "elapsed_s") or 0.0),
-        _recovery_of(fields, target.ref) if version > 1 else None,
-    )
-
-
-@attrs.define
-class TargetState:
-    """What the journal says of one target."""
-
-    target: FaultTarget
-    intent: bool = False
-    intent_at: float | None = None  # wall-clock seconds when the intent was written (format 3)
-    accepted: bool = False
-    rejected: str | None = None
-    state: str | None = None
-    result: RunResult | None = None
-    accepted_at: float | None = None  # wall-clock seconds of those records (format 3; for reports)
-    ended_at: float | None = None
 
 
 class Journal:
@@ -253,6 +62,7 @@ class Journal:
         self.path, self._file, self.endpoint, self.targets, self.notices = path, file, endpoint, targets, notices
         self.gates = Gates()
         self.aborted: str | None = None  # why the run stopped starting, if it did
+        self.created = ""
 
     # --- opening ---------------------------------------------------------------------------
 
@@ -283,6 +93,7 @@ class Journal:
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         journal = cls(target, file, endpoint, [], [])
+        journal.created = str(header["created"])
         try:
             journal._append(header)
             journal.sync()
@@ -313,6 +124,7 @@ class Journal:
         journal = cls(target, file, endpoint, targets, notices)
         journal.gates = run.get("gates", Gates())
         journal.aborted = run.get("aborted")
+        journal.created = run.get("created", "")
         return journal
 
     # --- writing -----------------------------------------------------------------------------
@@ -386,6 +198,20 @@ class Journal:
         except OSError as exc:
             raise self._unwritable(exc) from None
 
+    def snapshot(self) -> RunSnapshot:
+        """The run as this open journal holds it now."""
+        return RunSnapshot(
+            path=str(self.path),
+            endpoint=self.endpoint,
+            created=self.created,
+            version=JOURNAL_VERSION,
+            gates=self.gates,
+            aborted=self.aborted,
+            targets=tuple(state.snapshot(n) for n, state in enumerate(self.targets)),
+            notices=tuple(self.notices),
+            running=not self._file.closed,
+        )
+
     def close(self) -> None:
         if not self._file.closed:
             self.sync()
@@ -441,6 +267,7 @@ def _read(
                 )
             version = given
             endpoint = str(record.get("endpoint", ""))
+            run["created"] = str(record.get("created", ""))
             continue
         # A version-1 journal resumed here gets its new lines in version 2's spelling.
         spelled = 2 if version > 1 or "event" in record else 1
@@ -540,3 +367,51 @@ def lines_of(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
         for raw in file:
             if raw.endswith(b"\n"):
                 yield json.loads(raw)
+
+
+def read_journal(path: str | os.PathLike[str]) -> RunSnapshot:
+    """Read a journal's run without changing it: finished, still being written, or cut by a crash.
+
+    Whether a run holds it now is tried with the journal's lock, taken and released at once
+    (never held while reading).
+
+    Args:
+        path: The journal (``~`` is expanded).
+
+    Returns:
+        The :class:`RunSnapshot`: every target's status and result, the gates, the abort.
+
+    Raises:
+        JournalError: The file is not an sf_progress journal, or cannot be read.
+    """
+    target = Path(os.path.expanduser(path))
+    try:
+        data = target.read_bytes()
+    except OSError as exc:
+        raise JournalError(f"journal {str(target)!r} cannot be read: {exc.strerror or exc}") from None
+    endpoint, states, notices, _, run = _read(data, target, lenient=True)
+    return RunSnapshot(
+        running=_held_by_a_run(target),
+        path=str(target),
+        endpoint=endpoint,
+        created=run.get("created", ""),
+        version=int(run["version"]),
+        gates=run.get("gates", Gates()),
+        aborted=run.get("aborted"),
+        targets=tuple(state.snapshot(n) for n, state in enumerate(states)),
+        notices=tuple(notices),
+        cut_plan=bool(run.get("cut_plan")),
+    )
+
+
+def _held_by_a_run(path: Path) -> bool:
+    """Whether another process holds the journal's lock (a run is writing it now)."""
+    try:
+        with open(path, "rb") as file:
+            try:
+                lock_exclusive(file.fileno())
+            except OSError:
+                return True
+    except OSError:
+        return False
+    return False  # closing the file released the lock we took

@@ -19,7 +19,7 @@ from ._models import FaultProgress, OperationRef, OperationType
 from ._parsing import progress_parser
 from ._targets import DataLossSpec, NodeTransitionSpec, QuorumLossSpec, RestartSpec, StartSpec
 
-__all__ = ["CONTROL_API_VERSION", "KINDS", "SHORT_NAMES", "FaultKind", "Urls", "kind_named"]
+__all__ = ["CONTROL_API_VERSION", "KINDS", "FaultKind", "Urls"]
 
 CONTROL_API_VERSION = "6.0"
 #: How many progress URLs a client keeps (about 1.5 MB at most; a wait re-reads the same refs).
@@ -35,11 +35,6 @@ class FaultKind:
     start_action: str  # ... and of the start call
     spec: builtins.type[StartSpec]  # the start's parameters, their defaults and validation
     parse: Callable[[bytes, OperationRef | None], FaultProgress]
-
-    @property
-    def list_bit(self) -> int:
-        """The kind's bit in the list call's ``TypeFilter``."""
-        return self.type.filter_bit
 
 
 KINDS: Mapping[OperationType, FaultKind] = {
@@ -75,26 +70,6 @@ KINDS: Mapping[OperationType, FaultKind] = {
         ),
     )
 }
-
-
-#: The short spelling of each kind, as the command line writes it, in journals of format 1, in
-#: reports and in Chaos Toolkit arguments.  (The command line keeps its own copy: it uses only
-#: the public API.)
-SHORT_NAMES = {
-    OperationType.PARTITION_RESTART: "restart",
-    OperationType.PARTITION_DATA_LOSS: "data-loss",
-    OperationType.PARTITION_QUORUM_LOSS: "quorum-loss",
-    OperationType.NODE_TRANSITION: "node-transition",
-}
-_BY_NAME = {**{name: kind for kind, name in SHORT_NAMES.items()}, **{kind.value: kind for kind in SHORT_NAMES}}
-
-
-def kind_named(name: str) -> OperationType:
-    """A fault kind from its short name (``restart``) or its wire name (``PartitionRestart``)."""
-    kind = _BY_NAME.get(name)
-    if kind is None:
-        raise ValueError(f"type must be one of {', '.join(SHORT_NAMES.values())} (or their wire names), got {name!r}")
-    return kind
 
 
 class Urls:

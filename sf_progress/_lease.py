@@ -10,16 +10,13 @@ of it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from ._errors import NotFoundError, SFProgressError
 from ._models import FaultProgress, OperationRef
 
-if TYPE_CHECKING:  # the observer imports this module, not the other way round
-    from ._observer import Observer
-
-__all__ = ["CONFIRM", "GONE", "NONE", "Lease", "ListClient", "Park", "Parkable", "record_of"]
+__all__ = ["CONFIRM", "GONE", "NONE", "Lease", "ListClient", "Park", "Parkable", "Watcher", "record_of"]
 
 #: The first read confirming what the list says of a parked operation comes after this many
 #: seconds parked, each next one twice as late, up to the observer's ``MAX_PARKED``.
@@ -41,6 +38,33 @@ class Parkable(Protocol):
     def ref(self) -> OperationRef: ...
 
     parking: object | None
+
+
+class Watcher(Protocol):
+    """What a lease needs of the client's observer (``_observer.Observer``; this module does not import it)."""
+
+    clock: Callable[[], float]
+
+    def usable(self) -> bool:
+        """Whether the list may be used now."""
+
+    def prefers_list(self) -> bool:
+        """Whether listing is cheaper than reading, for the waits so far."""
+
+    def crowded(self) -> bool:
+        """Whether the list was found not to pay (reads are chosen)."""
+
+    def interest(self, delta: int) -> None:
+        """*delta* more (or fewer) operations may be listed."""
+
+    def subscribe(self, op: Parkable, rec: Park) -> None:
+        """Park *op*: the list watches it now."""
+
+    def unsubscribe(self, op: Parkable, rec: Park) -> None:
+        """Unpark *op*."""
+
+    def judge(self, *, contradicted: bool) -> None:
+        """The read after a confirm agreed with the list, or *contradicted* it."""
 
 
 class ListClient(Protocol):
@@ -82,7 +106,7 @@ def record_of(op: Parkable) -> Park | None:
 
 
 class Lease:
-    """One wait's hold on the observer; made by :meth:`Observer.lease`, ended by :meth:`release`.
+    """One wait's hold on the observer; made by ``Observer.lease``, ended by :meth:`release`.
 
     ``coalesce`` is the wait's choice (``None``: the observer decides, ``True``: list
     whenever the list works, ``False``: never); ``max_rate`` paces list calls made for it.
@@ -90,7 +114,7 @@ class Lease:
 
     __slots__ = ("coalesce", "count", "ended", "max_rate", "observer", "owner")
 
-    def __init__(self, observer: Observer, owner: ListClient, coalesce: bool | None, max_rate: float | None) -> None:
+    def __init__(self, observer: Watcher, owner: ListClient, coalesce: bool | None, max_rate: float | None) -> None:
         self.observer, self.owner, self.coalesce, self.max_rate = observer, owner, coalesce, max_rate
         self.count = 0  # operations of this wait that may be listed and have not ended
         self.ended = False

@@ -101,20 +101,58 @@ class OperationType(str, enum.Enum):
     @property
     def filter_bit(self) -> int:
         """The bit of this type in ``GetFaultOperationList``'s ``TypeFilter``."""
-        return _TYPE_BITS[self]
+        return _TYPE_BITS[self][0]
+
+    @property
+    def short_name(self) -> str:
+        """The kind's short name (``restart``, ``data-loss``, ...), as the command line, reports and
+        Chaos Toolkit arguments write it (the wire name for a type that is no fault kind)."""
+        return _TYPE_BITS[self][1] or self.value
+
+    @classmethod
+    def named(cls, name: str) -> OperationType:
+        """A fault kind from its short name (``restart``) or its wire name (``PartitionRestart``).
+
+        Args:
+            name: The name (surrounding spaces are ignored).
+
+        Returns:
+            The kind.
+
+        Raises:
+            ValueError: *name* names no fault kind (the message lists them).
+        """
+        kind = _KIND_BY_NAME.get(str(name).strip())
+        if kind is None:
+            names = ", ".join(kind.short_name for kind in FAULT_KINDS)
+            raise ValueError(f"unknown fault kind {name!r}: use one of {names} (or their wire names)")
+        return kind
+
+    @classmethod
+    def fault_kinds(cls) -> tuple[OperationType, ...]:
+        """The kinds of fault this client starts and reads (not ``INVALID`` or ``UNKNOWN``).
+
+        Returns:
+            The kinds, in the order the command line lists them.
+        """
+        return FAULT_KINDS
 
     def __str__(self) -> str:
         return self.value
 
 
+#: Each type's bit in the list call's ``TypeFilter`` and, for the fault kinds, its short name.
 _TYPE_BITS = {
-    OperationType.PARTITION_DATA_LOSS: 1,
-    OperationType.PARTITION_QUORUM_LOSS: 2,
-    OperationType.PARTITION_RESTART: 4,
-    OperationType.NODE_TRANSITION: 8,
-    OperationType.INVALID: 0,
-    OperationType.UNKNOWN: 0,
+    OperationType.PARTITION_RESTART: (4, "restart"),
+    OperationType.PARTITION_DATA_LOSS: (1, "data-loss"),
+    OperationType.PARTITION_QUORUM_LOSS: (2, "quorum-loss"),
+    OperationType.NODE_TRANSITION: (8, "node-transition"),
+    OperationType.INVALID: (0, ""),
+    OperationType.UNKNOWN: (0, ""),
 }
+#: The kinds of fault this client starts and reads, in the order the command line lists them.
+FAULT_KINDS = tuple(kind for kind, (_, short) in _TYPE_BITS.items() if short)
+_KIND_BY_NAME = {**{k.short_name: k for k in FAULT_KINDS}, **{k.value: k for k in FAULT_KINDS}}
 _TYPE_BY_WIRE = {t.value: t for t in OperationType if t is not OperationType.UNKNOWN}
 
 
@@ -199,35 +237,30 @@ def _kind(value: object) -> OperationType:
         kind = OperationType(value)
     except ValueError:
         raise ValueError(f"kind must be an OperationType, got {value!r}") from None
-    if kind not in _KINDS:
-        raise ValueError(f"kind must be one of {', '.join(k.value for k in _KINDS)}, got {value!r}")
+    if kind not in FAULT_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(k.value for k in FAULT_KINDS)}, got {value!r}")
     return kind
 
 
-_PARTITION_KINDS = frozenset(
-    {OperationType.PARTITION_RESTART, OperationType.PARTITION_DATA_LOSS, OperationType.PARTITION_QUORUM_LOSS}
-)
-_KINDS = _PARTITION_KINDS | {OperationType.NODE_TRANSITION}
-
-
-@attrs.frozen(cache_hash=True)
+@attrs.frozen(cache_hash=True, kw_only=True)
 class OperationRef:
     """Names one fault operation: its kind, what it targets, and its id.
 
-    ``OperationRef(service_id, partition_id, operation_id)`` is a partition restart;
-    :meth:`restart`, :meth:`data_loss`, :meth:`quorum_loss` and :meth:`node_transition`
-    name each kind (``kind`` is an ``OperationType``).  ``service_id`` accepts
+    Name one with the factory of its kind -- :meth:`restart`, :meth:`data_loss`,
+    :meth:`quorum_loss` or :meth:`node_transition` -- or with keywords
+    (``OperationRef(service_id=..., partition_id=..., operation_id=..., kind=...)``; ``kind``
+    is an ``OperationType``, a partition restart by default).  ``service_id`` accepts
     ``fabric:/app/svc``, ``app/svc`` or ``app~svc`` and is kept in the ``~`` form; the GUIDs
     accept ``str`` or ``uuid.UUID``.  A node transition has a ``node_name`` and no service
     or partition.  Invalid values raise ``ValueError`` or ``TypeError`` here, before
     anything is sent.
     """
 
-    service_id: str | None = attrs.field(converter=_optional_service_id)
-    partition_id: uuid.UUID | None = attrs.field(converter=_optional_partition_id)
+    service_id: str | None = attrs.field(default=None, converter=_optional_service_id)
+    partition_id: uuid.UUID | None = attrs.field(default=None, converter=_optional_partition_id)
     operation_id: uuid.UUID = attrs.field(converter=_operation_id)
-    kind: OperationType = attrs.field(default=OperationType.PARTITION_RESTART, kw_only=True, converter=_kind)
-    node_name: str | None = attrs.field(default=None, kw_only=True, converter=_optional_node_name)
+    kind: OperationType = attrs.field(default=OperationType.PARTITION_RESTART, converter=_kind)
+    node_name: str | None = attrs.field(default=None, converter=_optional_node_name)
 
     def __attrs_post_init__(self) -> None:
         partition = self.node_name is None and self.partition_id is not None and self.service_id is not None
@@ -254,7 +287,7 @@ class OperationRef:
         Raises:
             ValueError: An id that is empty or not a GUID.
         """
-        return cls(service_id, partition_id, operation_id)
+        return cls(service_id=service_id, partition_id=partition_id, operation_id=operation_id)
 
     @classmethod
     def data_loss(cls, service_id: str, partition_id: str | uuid.UUID, operation_id: str | uuid.UUID) -> OperationRef:
@@ -271,7 +304,12 @@ class OperationRef:
         Raises:
             ValueError: An id that is empty or not a GUID.
         """
-        return cls(service_id, partition_id, operation_id, kind=OperationType.PARTITION_DATA_LOSS)
+        return cls(
+            service_id=service_id,
+            partition_id=partition_id,
+            operation_id=operation_id,
+            kind=OperationType.PARTITION_DATA_LOSS,
+        )
 
     @classmethod
     def quorum_loss(
@@ -290,7 +328,12 @@ class OperationRef:
         Raises:
             ValueError: An id that is empty or not a GUID.
         """
-        return cls(service_id, partition_id, operation_id, kind=OperationType.PARTITION_QUORUM_LOSS)
+        return cls(
+            service_id=service_id,
+            partition_id=partition_id,
+            operation_id=operation_id,
+            kind=OperationType.PARTITION_QUORUM_LOSS,
+        )
 
     @classmethod
     def node_transition(cls, node_name: str, operation_id: str | uuid.UUID) -> OperationRef:
@@ -306,7 +349,13 @@ class OperationRef:
         Raises:
             ValueError: An id that is empty or not a GUID.
         """
-        return cls(None, None, operation_id, kind=OperationType.NODE_TRANSITION, node_name=node_name)
+        return cls(
+            service_id=None,
+            partition_id=None,
+            operation_id=operation_id,
+            kind=OperationType.NODE_TRANSITION,
+            node_name=node_name,
+        )
 
     @property
     def service_name(self) -> str:
@@ -329,6 +378,22 @@ class OperationRef:
             return f"/Faults/Nodes/{encode_service_id(self.node_name)}/$/"
         assert self.service_id is not None
         return f"/Faults/Services/{encode_service_id(self.service_id)}/$/GetPartitions/{self.partition_id}/$/"
+
+    def as_dict(self) -> dict[str, str]:
+        """The fields that name this operation in plain JSON (journals, Chaos Toolkit results).
+
+        Returns:
+            ``type`` (the wire name of its kind), ``service_id`` and ``partition_id`` or
+            ``node_name``, and ``operation_id``, all strings.
+        """
+        fields = {"type": self.kind.value}
+        if self.node_name is not None:
+            fields["node_name"] = self.node_name
+        else:
+            fields["service_id"] = str(self.service_id)
+            fields["partition_id"] = str(self.partition_id)
+        fields["operation_id"] = str(self.operation_id)
+        return fields
 
     def __str__(self) -> str:
         kind = "" if self.kind is OperationType.PARTITION_RESTART else f"{self.kind.value} "
@@ -481,27 +546,9 @@ class FaultOperation:
     raw_type: str = attrs.field(eq=False)
 
 
-#: What ``wait_many`` takes for an operation: a ref, or a partition restart's three ids.
-OperationLike = OperationRef | tuple[str, str | uuid.UUID, str | uuid.UUID]
-
-
-def as_ref(item: OperationLike) -> OperationRef:
+def as_ref(item: object) -> OperationRef:
+    """*item*, checked to be an :class:`OperationRef` (what every wait takes)."""
     if isinstance(item, OperationRef):
         return item
-    if isinstance(item, tuple):
-        if len(item) != 3:
-            raise TypeError(f"an operation tuple needs 3 ids, got {len(item)}: {item!r}")
-        return OperationRef(*item)
-    raise TypeError(f"expected an OperationRef or a (service_id, partition_id, operation_id) tuple, got {item!r}")
-
-
-def ref_fields(ref: OperationRef) -> dict[str, Any]:
-    """The fields that name an operation in plain JSON: its wire ``type``, its target, its id."""
-    fields: dict[str, Any] = {"type": ref.kind.value}
-    if ref.node_name is not None:
-        fields["node_name"] = ref.node_name
-    else:
-        fields["service_id"] = ref.service_id
-        fields["partition_id"] = str(ref.partition_id)
-    fields["operation_id"] = str(ref.operation_id)
-    return fields
+    hint = " (name it with OperationRef.restart(...) and the other factories)" if isinstance(item, tuple) else ""
+    raise TypeError(f"expected an OperationRef, got {type(item).__name__}: {item!r}{hint}")

@@ -15,8 +15,9 @@ from collections.abc import Awaitable, Callable
 import attrs
 
 from ._errors import NotFoundError, SFProgressError
+from ._facts import Recovery
 from ._models import NodeTransitionResult, OperationRef
-from ._recovery import Recovery, Verdict
+from ._recovery import Verdict
 from ._waiting import Outcome, OutcomeKind, Recovering, _Settings, _Tracker
 
 __all__ = ["Check", "Recoveries"]

@@ -21,7 +21,6 @@ the info read then says the entity does not exist.
 
 from __future__ import annotations
 
-import enum
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,11 +28,12 @@ from typing import Any
 import attrs
 
 from ._errors import NotFoundError, ResponseFormatError
+from ._facts import _HEALTH_BY_WIRE, HealthState, NodeFacts, PartitionFacts
 from ._ids import encode_service_id
 from ._models import NodeTransitionType, OperationRef, OperationType
 from ._parsing import decode_json
 
-__all__ = ["HealthState", "NodeFacts", "PartitionFacts", "Recovery", "check_recovery"]
+__all__ = ["HEALTH_NOT_FOUND", "Verdict", "check_recovery", "parse_node"]
 
 HEALTH_NOT_FOUND = "FABRIC_E_HEALTH_ENTITY_NOT_FOUND"
 #: Node statuses the runtime's stability check counts as up (§6.1).
@@ -43,73 +43,6 @@ _VALID_ROLES = frozenset({"Primary", "ActiveSecondary"})
 _HEALTH_QUERY = "EventsHealthStateFilter=1&ExcludeHealthStatistics=true"
 #: The most pages of replicas or nodes one check reads (a cluster answers in a few).
 _MAX_PAGES = 100
-
-
-class HealthState(str, enum.Enum):
-    """An entity's aggregated health; values are the wire strings (unknown strings: ``UNKNOWN``)."""
-
-    INVALID = "Invalid"
-    OK = "Ok"
-    WARNING = "Warning"
-    ERROR = "Error"
-    UNKNOWN = "Unknown"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-_HEALTH_BY_WIRE = {h.value: h for h in HealthState}
-
-
-@attrs.frozen
-class PartitionFacts:
-    """What the last check saw of a partition (``None``: not read in that check).
-
-    ``status`` is ``PartitionStatus``; ``ready`` counts Ready Primary/ActiveSecondary
-    replicas (stateless: Ready instances), ``in_build`` InBuild ones, ``expected`` is
-    min(target, up nodes) when it was computed; ``data_loss_version`` is from the epoch.
-    """
-
-    partition_id: uuid.UUID
-    health: HealthState | None = None
-    status: str | None = None
-    service_kind: str | None = None
-    target: int | None = None
-    ready: int | None = None
-    in_build: int | None = None
-    replicas: int | None = None
-    expected: int | None = None
-    data_loss_version: str | None = None
-
-
-@attrs.frozen
-class NodeFacts:
-    """What the last check saw of a node (``None``: not read in that check)."""
-
-    name: str
-    health: HealthState | None = None
-    status: str | None = None
-    is_stopped: bool | None = None
-    instance_id: str | None = None
-
-
-@attrs.frozen
-class Recovery:
-    """Whether a faulted target recovered, and how long it took.
-
-    ``recovered`` is the verdict; ``elapsed`` the seconds from when waiting for recovery
-    began (the call, or the fault's end in a wait with ``recovery=True``) to the check that
-    decided; ``reason`` what was still not right, in words (``None`` once recovered);
-    ``checks`` how many checks were made; ``partition`` / ``node`` the last facts seen.
-    """
-
-    ref: OperationRef
-    recovered: bool
-    elapsed: float
-    reason: str | None = None
-    checks: int = 0
-    partition: PartitionFacts | None = None
-    node: NodeFacts | None = None
 
 
 @attrs.frozen

@@ -14,25 +14,31 @@ import collections
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+import attrs
+
 from ._config import wall_time
 from ._errors import ALREADY_EXISTS, NODE_BUSY, BadRequestError, ConflictError, NotFoundError, SFProgressError
-from ._journal import Gates, Journal, JournalError, RunResult, TargetState
+from ._journal import Journal, JournalError
 from ._models import OperationRef
+from ._options import DEFAULT, WaitOptions
+from ._results import Gates, ResultReason, RunResult, RunSnapshot, TargetState, TargetStatus
 from ._targets import FaultTarget
-from ._waiting import Backoff, Event, EventHook, OutcomeKind, StateChanged, call_hook
+from ._waiting import Backoff, Event, EventHook, StateChanged, call_hook
 
 if TYPE_CHECKING:  # the client imports nothing of this module, so this is no cycle
-    from ._batch import BatchWaiter
+    from ._batch import BatchSnapshot, BatchWaiter
     from ._client import ProgressClient
 
-__all__ = ["FaultRun", "RunResult"]
+__all__ = ["FaultRun"]
 
 logger = logging.getLogger("sf_progress")
+#: ``on_start(ref)``: called as each start of a run is accepted (and journaled).
+StartHook = Callable[[OperationRef], object]
 
 
 class FaultRun:
@@ -47,10 +53,21 @@ class FaultRun:
     locked while the run is open: a second run on it fails with ``JournalError``.
     """
 
-    def __init__(self, client: ProgressClient, journal: Journal, *, chunk: int = 256, settle: float = 2.0) -> None:
+    def __init__(
+        self,
+        client: ProgressClient,
+        journal: Journal,
+        *,
+        chunk: int = 256,
+        settle: float = 2.0,
+        on_start: StartHook | None = None,
+    ) -> None:
         if type(chunk) is not int or chunk < 1:
             raise ValueError(f"chunk must be an int >= 1, got {chunk!r}")
+        if on_start is not None and not callable(on_start):
+            raise TypeError(f"on_start must be callable, not {type(on_start).__name__}")
         self.client, self.journal, self.chunk, self.settle = client, journal, chunk, float(settle)
+        self.on_start = on_start
         self._live: _Live | None = None  # the results() iteration under way, if any
 
     @classmethod
@@ -65,6 +82,7 @@ class FaultRun:
         max_active: int | None = None,
         recovery: bool = False,
         abort_on_unrecovered: bool = False,
+        on_start: StartHook | None = None,
     ) -> FaultRun:
         """Create a run with a new journal at *path*, its *targets* planned at once (one fsync).
 
@@ -81,6 +99,8 @@ class FaultRun:
             recovery: Wait for each target to recover.
             abort_on_unrecovered: Start nothing more once a target did not recover by its
                 deadline (needs ``recovery``).
+            on_start: Called as ``on_start(ref)`` right after each start is accepted and journaled
+                (e.g. to print its OperationId at once); what it raises is logged.
 
         Returns:
             The run, its journal locked; use it as ``async with``.
@@ -91,7 +111,7 @@ class FaultRun:
             TypeError: A target that is not a :class:`FaultTarget`.
         """
         gates = Gates(max_active, recovery, abort_on_unrecovered)  # checked before the journal exists
-        run = cls(client, Journal.create(path, client.endpoint), chunk=chunk, settle=settle)
+        run = cls(client, Journal.create(path, client.endpoint), chunk=chunk, settle=settle, on_start=on_start)
         try:
             if gates != Gates():
                 run.journal.set_gates(gates)
@@ -113,6 +133,23 @@ class FaultRun:
         """Why the run stopped starting faults (``abort_on_unrecovered``), or ``None``."""
         return self.journal.aborted
 
+    def progress(self) -> BatchSnapshot | None:
+        """The live counts of the run's waits while :meth:`results` is iterated (``None`` otherwise).
+
+        Returns:
+            The :class:`BatchSnapshot` of the waits under way, or ``None``.
+        """
+        live = self._live
+        return None if live is None else live.batch.snapshot()
+
+    def snapshot(self) -> RunSnapshot:
+        """Where every target of the run stands now (as :func:`read_journal` reads a journal file).
+
+        Returns:
+            The :class:`RunSnapshot`.
+        """
+        return self.journal.snapshot()
+
     @classmethod
     async def resume(
         cls,
@@ -122,6 +159,7 @@ class FaultRun:
         force: bool = False,
         chunk: int = 256,
         settle: float = 2.0,
+        on_start: StartHook | None = None,
     ) -> FaultRun:
         """Open the run of an existing journal, to finish it.
 
@@ -131,6 +169,8 @@ class FaultRun:
             force: Accept a journal written against another endpoint.
             chunk: Starts whose intents share one fsync (default 256).
             settle: Seconds given at least to a start that may still be in flight.
+            on_start: Called as ``on_start(ref)`` right after each start is accepted, as for
+                :meth:`create`.
 
         Returns:
             The run, its journal locked, with the gates it was created with.
@@ -148,7 +188,7 @@ class FaultRun:
             )
         for notice in journal.notices:
             logger.warning("%s", notice)
-        return cls(client, journal, chunk=chunk, settle=settle)
+        return cls(client, journal, chunk=chunk, settle=settle, on_start=on_start)
 
     async def __aenter__(self) -> FaultRun:
         return self
@@ -233,11 +273,38 @@ class FaultRun:
 
     async def _start_chunk(self, numbers: list[int]) -> None:
         # One fsync for the whole chunk's intents, then its starts, one after the other.
+        if self._stopped():
+            return
         self.journal.intents(numbers)
         self.journal.sync()
-        for n in numbers:
+        for i, n in enumerate(numbers):
+            if self._stopped():  # aborted meanwhile (by a hook, say): the rest were never sent
+                for m in numbers[i:]:
+                    self.journal.outcome(self._aborted(m))
+                break
             await self._send(n)
         self.journal.flush()
+
+    def _stopped(self) -> bool:
+        return self.journal.aborted is not None
+
+    def _aborted(self, n: int) -> RunResult:
+        detail = f"the run was aborted ({self.journal.aborted})"
+        return RunResult.not_started(n, self.journal.targets[n].target, ResultReason.ABORTED, detail)
+
+    def abort(self, reason: str) -> None:
+        """Start nothing more (the faults already started are still waited on); journaled at once.
+
+        The targets not started end ``FAILED`` with reason :attr:`ResultReason.ABORTED`, and a
+        resumed run starts none of them.  A second abort keeps the first reason.
+
+        Args:
+            reason: Why, in words (kept in the journal and shown in reports).
+        """
+        if self.journal.aborted is None:
+            self.journal.abort(str(reason))
+            self.journal.sync()
+            logger.warning("run aborted: %s; no more faults are started", reason)
 
     async def _send(self, n: int, *, resent: bool = False) -> None:
         """Send target *n*'s start; *resent*: its intent was written by an earlier process (a resume)."""
@@ -264,7 +331,16 @@ class FaultRun:
                 return  # may have landed: left as an intent, which a resume checks
             self.journal.rejected(n, str(exc))
             return
+        self._accepted(n)
+
+    def _accepted(self, n: int) -> None:
+        """Target *n*'s start was accepted: journal it, then tell ``on_start``."""
         self.journal.accepted(n)
+        if self.on_start is not None:
+            try:
+                self.on_start(self.journal.targets[n].target.ref)
+            except Exception:  # a hook's failure never stops the run
+                logger.exception("on_start hook failed")
 
     async def _known(self, target: FaultTarget) -> bool:
         try:
@@ -278,7 +354,7 @@ class FaultRun:
         missing = []
         for n in numbers:
             if await self._known_or_none(n):
-                self.journal.accepted(n)
+                self._accepted(n)
             else:
                 missing.append(n)
         if missing:
@@ -291,7 +367,9 @@ class FaultRun:
             await self.client.clock.sleep(min(wait, self.client.request_timeout))
         for n in missing:
             if await self._known_or_none(n):
-                self.journal.accepted(n)
+                self._accepted(n)
+            elif self.journal.aborted is not None:  # never to be started: the run was aborted
+                self.journal.outcome(self._aborted(n))
             else:
                 await self._send(n, resent=True)  # the same OperationId again, sequentially
         self.journal.flush()
@@ -308,33 +386,35 @@ class FaultRun:
     async def results(
         self,
         *,
-        deadline: float | timedelta | None = 600.0,
-        concurrency: int = 64,
-        max_rate: float | None = None,
-        backoff: Backoff | None = None,
-        not_found_grace: float | timedelta = 10.0,
-        on_event: EventHook | None = None,
-        coalesce: bool | None = None,
+        deadline: float | timedelta | None = DEFAULT.deadline,
+        backoff: Backoff | None = DEFAULT.backoff,
+        not_found_grace: float | timedelta = DEFAULT.not_found_grace,
+        coalesce: bool | None = DEFAULT.coalesce,
         recovery: bool | None = None,
+        concurrency: int = DEFAULT.concurrency,
+        max_rate: float | None = DEFAULT.max_rate,
+        on_event: EventHook | None = DEFAULT.on_event,
     ) -> AsyncIterator[RunResult]:
         """Yield one result per target of the run: those recorded first, then the others as they end.
 
         Each result is journaled as it comes; a resumed run reports the same results again and
-        sends no start for them.  A target whose start was refused ends ``FAILED`` ("not
-        started: ..."); one whose start is not confirmed (a resume checks it again) ends
-        ``FAILED`` too, and is not journaled.  A run with ``max_active`` or
-        ``abort_on_unrecovered`` starts its targets here, as slots free; once aborted, the
-        targets it did not start end ``FAILED`` ("not started: the run was aborted ...").
+        sends no start for them.  A target whose start was refused ends ``FAILED`` with
+        ``reason`` :attr:`ResultReason.REFUSED`; one whose start is not confirmed (a resume
+        checks it again) ends ``FAILED`` with :attr:`ResultReason.UNCONFIRMED`, and is not
+        journaled.  A run with ``max_active`` or ``abort_on_unrecovered`` starts its targets
+        here, as slots free; once aborted, the targets it did not start end ``FAILED`` with
+        :attr:`ResultReason.ABORTED`.  The wait options are those of
+        :meth:`ProgressClient.wait_many` (:class:`WaitOptions`), with the same defaults.
 
         Args:
             deadline: Each wait's budget, seconds or a timedelta (``None``: none; default 600).
-            concurrency: Requests in flight at most.
-            max_rate: Requests per second at most; ``None``: unpaced.
             backoff: How per-operation reads are spaced.
             not_found_grace: Seconds during which a 404 means "not readable yet".
-            on_event: Receives the waits' events, as for :meth:`ProgressClient.wait_many`.
             coalesce: As for :meth:`ProgressClient.wait_many`.
             recovery: Wait for each target to recover (default: the run's gate).
+            concurrency: Requests in flight at most.
+            max_rate: Requests per second at most; ``None``: unpaced.
+            on_event: Receives the waits' events, as for :meth:`ProgressClient.wait_many`.
 
         Yields:
             One :class:`RunResult` per target, in the order they are known.
@@ -342,23 +422,37 @@ class FaultRun:
         Raises:
             JournalError: A result cannot be written (the journal keeps what was written).
         """
-        if on_event is not None and not callable(on_event):
-            raise TypeError(f"on_event must be callable, not {type(on_event).__name__}")
         journal, gates = self.journal, self.journal.gates
+        options = WaitOptions(  # every option checked here, before anything is sent
+            deadline=deadline,
+            backoff=backoff,
+            not_found_grace=not_found_grace,
+            coalesce=coalesce,
+            recovery=gates.recovery if recovery is None else recovery,
+            concurrency=concurrency,
+            max_rate=max_rate,
+            on_event=on_event,
+        )
         numbers: dict[OperationRef, int] = {}  # every target waited on here
         waiting: list[OperationRef] = []
         queue: collections.deque[int] = collections.deque()  # paced: not started yet
         for n, state in enumerate(journal.targets):
-            if state.result is not None and (_final(state.result) or not state.accepted):
+            status = state.status
+            if status is TargetStatus.ENDED:
+                assert state.result is not None
                 yield state.result
-            elif state.rejected is not None:
-                result = RunResult(n, state.target, OutcomeKind.FAILED, error=f"not started: {state.rejected}")
+            elif status is TargetStatus.REFUSED:
+                result = RunResult.not_started(n, state.target, ResultReason.REFUSED, str(state.rejected))
                 journal.outcome(result)
                 yield result
-            elif state.accepted:  # started (a recorded timeout or lost connection is waited on again)
+            elif status is TargetStatus.ACTIVE:  # (a recorded timeout or lost connection is waited on again)
                 numbers[state.target.ref] = n
                 waiting.append(state.target.ref)
-            elif gates.paced and not state.intent:
+            elif status is TargetStatus.PLANNED and journal.aborted is not None:
+                result = self._aborted(n)
+                journal.outcome(result)
+                yield result
+            elif status is TargetStatus.PLANNED and gates.paced:
                 queue.append(n)
             else:  # not journaled: a resume checks it again
                 yield _unconfirmed(n, state)
@@ -371,17 +465,7 @@ class FaultRun:
                     journal.state(numbers[event.ref], event.progress.raw_state)
                 await call_hook(on_event, event)
 
-            batch = self.client.wait_many(
-                None,
-                deadline=deadline,
-                concurrency=concurrency,
-                max_rate=max_rate,
-                backoff=backoff,
-                not_found_grace=not_found_grace,
-                on_event=keep_states,
-                coalesce=coalesce,
-                recovery=gates.recovery if recovery is None else recovery,
-            )
+            batch = self.client.wait_many(None, **attrs.evolve(options, on_event=keep_states).as_kwargs())
             live = self._live = _Live(batch, numbers)
             try:
                 async with batch:
@@ -397,9 +481,7 @@ class FaultRun:
                         journal.outcome(result)
                         if gates.abort_on_unrecovered and _unrecovered(result) and journal.aborted is None:
                             reason = result.recovery.reason if result.recovery is not None else None
-                            journal.abort(f"target {n} ({result.ref.target}) did not recover: {reason}")
-                            logger.warning("run aborted: %s; no more faults are started", journal.aborted)
-                            journal.sync()
+                            self.abort(f"target {n} ({result.ref.target}) did not recover: {reason}")
                         journal.flush()
                         yield result
                         for result in await self._fill(queue, live):
@@ -407,10 +489,10 @@ class FaultRun:
                         live.seal_if_done(queue, journal.aborted)
             finally:
                 self._live = None
-        for n in queue:  # the run was aborted before these were started
-            state = journal.targets[n]
-            error = f"not started: the run was aborted ({journal.aborted})"
-            yield RunResult(n, state.target, OutcomeKind.FAILED, error=error)
+        for n in queue:  # the run was aborted before these were started: journaled, so the run reads as ended
+            result = self._aborted(n)
+            journal.outcome(result)
+            yield result
         journal.sync()
 
     async def _fill(self, queue: collections.deque[int], live: _Live) -> list[RunResult]:
@@ -424,7 +506,7 @@ class FaultRun:
             if state.accepted:
                 live.take(n, state.target.ref)
             elif state.rejected is not None:
-                result = RunResult(n, state.target, OutcomeKind.FAILED, error=f"not started: {state.rejected}")
+                result = RunResult.not_started(n, state.target, ResultReason.REFUSED, state.rejected)
                 journal.outcome(result)
                 immediate.append(result)
             else:
@@ -452,16 +534,9 @@ class _Live:
             self.batch.seal()
 
 
-def _final(result: RunResult) -> bool:
-    """Whether a recorded result is the fault's own end (a timed-out or broken wait is not: waited on again)."""
-    if result.outcome is OutcomeKind.TIMED_OUT:
-        return False
-    broken = result.outcome is OutcomeKind.FAILED and result.state is None
-    return not broken or (result.error or "").startswith("not started")
-
-
 def _unconfirmed(n: int, state: TargetState) -> RunResult:
-    return RunResult(n, state.target, OutcomeKind.FAILED, error="start not confirmed: resume the run to check it")
+    detail = "its start was not confirmed: resume the run to check it"
+    return RunResult.not_started(n, state.target, ResultReason.UNCONFIRMED, detail)
 
 
 def _unrecovered(result: RunResult) -> bool:
@@ -469,4 +544,4 @@ def _unrecovered(result: RunResult) -> bool:
 
 
 def _open(state: TargetState) -> bool:
-    return not state.accepted and state.rejected is None and state.result is None
+    return state.status in (TargetStatus.PLANNED, TargetStatus.UNCONFIRMED)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import enum
 import inspect
 import logging
-import math
 import random
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -20,10 +19,11 @@ import attrs
 from ._backoff import backoff_delay
 from ._config import RetryPolicy
 from ._errors import FabricError, NotFoundError, SFProgressError, WaitTimeout
+from ._facts import Recovery
 from ._ids import to_seconds
 from ._models import _STATE_BY_WIRE, FaultProgress, OperationRef, OperationState, OperationType
 from ._parsing import progress_model
-from ._recovery import Recovery, Verdict
+from ._recovery import Verdict
 
 __all__ = ["Backoff", "Event", "GaveUp", "Outcome", "OutcomeKind", "Retrying", "StateChanged"]
 
@@ -288,31 +288,6 @@ class _Settings:
     #: No backoff was given: with ``coalesce=None`` the client may read a crowded cluster's
     #: operations promptly (``_observer.PROMPT_READ``) instead.
     default_backoff: bool = False
-
-
-def settings(
-    backoff: Backoff | None,
-    retry: RetryPolicy,
-    grace: float | timedelta,
-    deadline: float | timedelta | None,
-    recovery: bool = False,
-) -> _Settings:
-    """Validate the wait options once, before anything is sent.
-
-    ``deadline=None`` (or infinity) means no deadline; NaN is refused.
-    """
-    if backoff is not None and not isinstance(backoff, Backoff):
-        raise TypeError(f"backoff must be a Backoff, not {type(backoff).__name__}")
-    if type(recovery) is not bool:
-        raise TypeError(f"recovery must be a bool, not {type(recovery).__name__}")
-    return _Settings(
-        backoff=backoff or Backoff(),
-        retry=retry,
-        grace=to_seconds(grace, "not_found_grace"),
-        budget=math.inf if deadline is None else to_seconds(deadline, "deadline"),
-        recovery=recovery,
-        default_backoff=backoff is None,
-    )
 
 
 def first_due(tracker: _Tracker, cfg: _Settings) -> float:

@@ -9,15 +9,16 @@ from typing import Any, TypeVar
 from . import _telemetry
 from ._calls import Calls
 from ._config import Clock, RetryPolicy
-from ._engine import MAX_CONCURRENCY, _Abort, _Engine
+from ._engine import _Abort, _Engine
 from ._errors import OperationNotCompleted, RecoveryTimeout
+from ._facts import Recovery
 from ._models import FaultProgress, OperationRef
 from ._observer import Observer
-from ._recovery import Recovery
+from ._options import WaitOptions, engine_settings
 from ._transport import Transport
-from ._waiting import Event, EventHook, OutcomeKind, StateChanged, _Settings
+from ._waiting import Event, EventHook, OutcomeKind, StateChanged
 
-__all__ = ["ProgressHook", "Waits", "check_batch_options", "recover_one", "single_wait_hook", "wait_one"]
+__all__ = ["ProgressHook", "Waits", "progress_hook", "recover_one", "wait_one"]
 
 P = TypeVar("P", bound=FaultProgress)
 #: ``on_progress(ref, progress)``, sync or async: *progress* is the model of the ref's kind
@@ -35,24 +36,27 @@ class Waits:
         self.engines: weakref.WeakSet[_Engine] = weakref.WeakSet()  # the running batches, stopped by close()
         self.observer: Observer | None = None
 
-    def engine(
-        self,
-        cfg: _Settings,
-        concurrency: int,
-        max_rate: float | None,
-        on_event: EventHook | None,
-        coalesce: bool | None,
-    ) -> _Engine:
-        """A new wait driver on the client's session and observer (stopped by :meth:`close`)."""
+    def engine(self, options: WaitOptions) -> _Engine:
+        """A new wait driver for *options* on the client's session and observer (stopped by :meth:`close`)."""
         self.transport.open()
         observer = self.observer
         if observer is None:
             observer = self.observer = Observer(
                 self.calls.list_active, interval=self.interval, retry=self.retry, clock=self.clock
             )
+        cfg = engine_settings(options, self.retry)
         check = self.calls.check if cfg.recovery else None
-        calls = self.calls
-        engine = _Engine(calls.poll_once, cfg, concurrency, max_rate, on_event, self.clock, observer, coalesce, check)
+        engine = _Engine(
+            self.calls.poll_once,
+            cfg,
+            options.concurrency,
+            options.max_rate,
+            options.on_event,
+            self.clock,
+            observer,
+            options.coalesce,
+            check,
+        )
         self.engines.add(engine)
         return engine
 
@@ -65,20 +69,12 @@ class Waits:
             await self.observer.close()
 
 
-def _check_coalesce(coalesce: object) -> None:
-    if coalesce is not None and type(coalesce) is not bool:
-        raise TypeError(f"coalesce must be None, True or False, not {coalesce!r}")
-
-
-def single_wait_hook(
-    on_progress: ProgressHook[Any] | None, raise_on_failure: object, coalesce: object
-) -> EventHook | None:
-    """Check ``wait_for_completion``'s options; its ``on_progress`` as an engine event hook."""
+def progress_hook(on_progress: ProgressHook[Any] | None, raise_on_failure: object) -> EventHook | None:
+    """Check ``wait_for_completion``'s own options; its ``on_progress`` as an engine event hook."""
     if type(raise_on_failure) is not bool:
         raise TypeError("raise_on_failure must be a bool")
     if on_progress is not None and not callable(on_progress):
         raise TypeError(f"on_progress must be callable, not {type(on_progress).__name__}")
-    _check_coalesce(coalesce)
     if on_progress is None:
         return None
 
@@ -88,20 +84,6 @@ def single_wait_hook(
         return None
 
     return hook
-
-
-def check_batch_options(concurrency: object, max_rate: object, on_event: object, coalesce: object) -> float | None:
-    """Check ``wait_many``'s options; return ``max_rate`` as a float (or ``None``)."""
-    if type(concurrency) is not int or not 1 <= concurrency <= MAX_CONCURRENCY:
-        raise ValueError(f"concurrency must be an int in 1..{MAX_CONCURRENCY}, got {concurrency!r}")
-    if on_event is not None and not callable(on_event):
-        raise TypeError(f"on_event must be callable, not {type(on_event).__name__}")
-    _check_coalesce(coalesce)
-    if max_rate is None:
-        return None
-    if type(max_rate) not in (int, float) or not max_rate > 0:  # type: ignore[operator]
-        raise ValueError(f"max_rate must be a number > 0 or None, got {max_rate!r}")
-    return float(max_rate)  # type: ignore[arg-type]
 
 
 async def wait_one(engine: _Engine, ref: OperationRef, *, raise_on_failure: bool, deadline: float) -> FaultProgress:

@@ -2,6 +2,10 @@
 
 One event loop runs in one daemon thread per client, so its connection pool lives from one
 call to the next; every blocking method hands a coroutine to that loop and waits for it.
+The methods are made from :class:`~sf_progress.ProgressClient`'s, one for each public
+async method, with the same names, parameters and defaults (a test holds them equal):
+a verb added there is here at once.  Hooks (``on_progress``, ``on_event``) are called on
+the client's loop, in its thread, not in the caller's.
 Calls may come from several threads at once, and from a thread of a program that already
 runs an event loop of its own (the client's loop is never that one).  Ctrl-C during a
 blocking call stops it — the coroutine on the client's loop is cancelled, and with
@@ -14,44 +18,111 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import inspect
 import logging
+import re
 import threading
-import uuid
-from collections.abc import Callable, Coroutine, Iterable
-from datetime import timedelta
+from collections.abc import AsyncIterable, Callable, Coroutine, Iterable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from ._batch import BatchWaiter
 from ._client import ProgressClient
+from ._config import Clock
 from ._errors import SFProgressError
-from ._models import (
-    DataLossMode,
-    FaultOperation,
-    FaultProgress,
-    NodeTransitionType,
-    OperationLike,
-    OperationRef,
-    OperationState,
-    OperationType,
-    QuorumLossMode,
-    RestartPartitionMode,
-)
-from ._recovery import Recovery
-from ._targets import (
-    DEFAULT_DATA_LOSS_MODE,
-    DEFAULT_QUORUM_LOSS_MODE,
-    DEFAULT_RESTART_MODE,
-    DEFAULT_STOP_DURATION,
-    FaultTarget,
-)
-from ._waiting import Backoff, Outcome
+from ._models import OperationRef
+from ._waiting import Outcome
 
 __all__ = ["SyncProgressClient"]
 
 logger = logging.getLogger("sf_progress")
 T = TypeVar("T")
+P = ParamSpec("P")
 #: How long ``close()`` waits for the client's loop to finish closing the session.
 _CLOSE_WAIT = 30.0
+
+
+def _blocking_doc(method: Callable[..., Any], returns: str | None = None) -> str:
+    """The async method's docstring, as the blocking method's (Google style, its sections kept)."""
+    doc = inspect.cleandoc(method.__doc__ or "")
+    summary, _, rest = doc.partition("\n")
+    head = f"Blocking :meth:`~sf_progress.ProgressClient.{method.__name__}`: {summary[0].lower()}{summary[1:]}"
+    if returns is not None:
+        before, _, after = rest.partition("Returns:\n")
+        after = after.split("\n\n", 1)[1] if "\n\n" in after else ""
+        rest = f"{before}Returns:\n    {returns}\n\n{after}"
+    if "Raises:" not in rest:
+        rest += "\n\nRaises:"
+    text = f"{head}\n{rest.rstrip()}\n{_BLOCKING_RAISES}"
+    return re.sub(r":(class|exc|meth|attr|func):`(\w+)", _qualified, text)
+
+
+def _qualified(match: re.Match[str]) -> str:
+    """A cross-reference to an export of ``sf_progress``, written from this module: named in full."""
+    import sf_progress
+
+    role, name = match.groups()
+    return f":{role}:`~sf_progress.{name}" if name in sf_progress.__all__ else match.group(0)
+
+
+_BLOCKING_RAISES = """    KeyboardInterrupt: Ctrl-C during the call (with ``cancel_on_interrupt=True`` a wait's
+        faults are cancelled first).
+    RuntimeError: The client is closed."""
+
+
+def _named(call: Callable[..., Any], method: Callable[..., Any], doc: str, signature: inspect.Signature) -> None:
+    call.__name__ = method.__name__
+    call.__qualname__ = f"SyncProgressClient.{method.__name__}"
+    call.__module__ = __name__
+    call.__doc__ = doc
+    call.__signature__ = signature  # type: ignore[attr-defined]
+
+
+def _blocking(
+    method: Callable[Concatenate[ProgressClient, P], Coroutine[Any, Any, T]], *, cancels: bool = False
+) -> Callable[Concatenate[SyncProgressClient, P], T]:
+    """The blocking method of *method*: same name, parameters and defaults, run on the client's loop.
+
+    *cancels*: the call waits on its ``ref`` argument, which ``cancel_on_interrupt`` cancels on Ctrl-C.
+    """
+    signature = inspect.signature(method)
+
+    def call(self: SyncProgressClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        refs: list[OperationRef] = []
+        if cancels:
+            ref = signature.bind(self, *args, **kwargs).arguments.get("ref")
+            refs = [ref] if isinstance(ref, OperationRef) else []
+        return self._run(lambda: method(self._client, *args, **kwargs), on_interrupt=refs)
+
+    _named(call, method, _blocking_doc(method), signature)
+    return call
+
+
+def _collecting(
+    method: Callable[Concatenate[ProgressClient, P], BatchWaiter],
+) -> Callable[Concatenate[SyncProgressClient, P], list[Outcome]]:
+    """``wait_many``, blocking: the same parameters; returns the batch's outcomes as a list."""
+    signature = inspect.signature(method)
+    returns = "One :class:`~sf_progress.Outcome` per distinct operation, in the order they ended."
+
+    def call(self: SyncProgressClient, /, *args: P.args, **kwargs: P.kwargs) -> list[Outcome]:
+        bound = signature.bind(self, *args, **kwargs)
+        operations = bound.arguments.get("operations")
+        if operations is None:
+            raise ValueError("operations is required here (a blocking wait cannot be added to while it runs)")
+        if not isinstance(operations, AsyncIterable):
+            bound.arguments["operations"] = operations = list(operations)  # every item checked before sending
+        batch_args, batch_kwargs = bound.args[1:], bound.kwargs
+
+        async def collect() -> list[Outcome]:
+            async with method(self._client, *batch_args, **batch_kwargs) as batch:
+                return [outcome async for outcome in batch]
+
+        refs = [item for item in operations if isinstance(item, OperationRef)] if isinstance(operations, list) else []
+        return self._run(collect, on_interrupt=refs)
+
+    _named(call, method, _blocking_doc(method, returns), signature.replace(return_annotation="list[Outcome]"))
+    return call
 
 
 class SyncProgressClient:
@@ -162,346 +233,40 @@ class SyncProgressClient:
 
     @property
     def endpoint(self) -> str:
-        """The gateway URL requests go to."""
+        """The gateway URL requests go to (no trailing slash)."""
         return self._client.endpoint
+
+    @property
+    def api_version(self) -> str:
+        """The ``api-version`` sent with progress reads."""
+        return self._client.api_version
+
+    @property
+    def request_timeout(self) -> float:
+        """How long one request may take at most, in seconds."""
+        return self._client.request_timeout
+
+    @property
+    def clock(self) -> Clock:
+        """The clock the client waits by (on its own loop)."""
+        return self._client.clock
 
     def __repr__(self) -> str:
         return f"<SyncProgressClient {self.endpoint!r} {'closed' if self._closed else 'open'}>"
 
-    # --- the calls ------------------------------------------------------------------------
+    # --- the calls: every public async method of ProgressClient, blocking ----------------------
 
-    def start(self, target: FaultTarget, *, timeout: int | None = None) -> OperationRef:
-        """Start the fault *target* describes, of any kind; blocking :meth:`~sf_progress.ProgressClient.start`.
-
-        Args:
-            target: What to fault and how.
-            timeout: This call's server timeout, whole seconds (default: the client's).
-
-        Returns:
-            The :class:`~sf_progress.OperationRef` to follow it.
-
-        Raises:
-            SFProgressError: As :meth:`~sf_progress.ProgressClient.start` raises.
-            KeyboardInterrupt: Ctrl-C during the call (with ``cancel_on_interrupt=True`` the
-                wait's faults are cancelled first).
-            RuntimeError: The client is closed.
-        """
-        return self._run(lambda: self._client.start(target, timeout=timeout))
-
-    def start_partition_restart(
-        self,
-        service_id: str,
-        partition_id: str | uuid.UUID,
-        *,
-        mode: RestartPartitionMode | str = DEFAULT_RESTART_MODE,
-        operation_id: str | uuid.UUID | None = None,
-        timeout: int | None = None,
-    ) -> OperationRef:
-        """Start a partition restart; blocking :meth:`~sf_progress.ProgressClient.start_partition_restart`.
-
-        Args:
-            service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
-            partition_id: The partition's GUID.
-            mode: ``AllReplicasOrInstances`` (default) or ``OnlyActiveSecondaries``.
-            operation_id: The OperationId to use (default: a new random one).
-            timeout: This call's server timeout, whole seconds (default: the client's).
-
-        Returns:
-            Its :class:`~sf_progress.OperationRef`.
-
-        Raises:
-            SFProgressError: As the async call raises.
-            KeyboardInterrupt: Ctrl-C during the call (with ``cancel_on_interrupt=True`` the
-                wait's faults are cancelled first).
-            RuntimeError: The client is closed.
-        """
-        target = FaultTarget.restart(service_id, partition_id, mode=mode, operation_id=operation_id)
-        return self.start(target, timeout=timeout)
-
-    def start_data_loss(
-        self,
-        service_id: str,
-        partition_id: str | uuid.UUID,
-        mode: DataLossMode | str = DEFAULT_DATA_LOSS_MODE,
-        *,
-        operation_id: str | uuid.UUID | None = None,
-        timeout: int | None = None,
-    ) -> OperationRef:
-        """Start a partition data loss; blocking :meth:`~sf_progress.ProgressClient.start_data_loss`.
-
-        Args:
-            service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
-            partition_id: The partition's GUID.
-            mode: ``PartialDataLoss`` (default) or ``FullDataLoss``.
-            operation_id: The OperationId to use (default: a new random one).
-            timeout: This call's server timeout, whole seconds (default: the client's).
-
-        Returns:
-            Its :class:`~sf_progress.OperationRef`.
-
-        Raises:
-            SFProgressError: As the async call raises.
-            KeyboardInterrupt: Ctrl-C during the call (with ``cancel_on_interrupt=True`` the
-                wait's faults are cancelled first).
-            RuntimeError: The client is closed.
-        """
-        target = FaultTarget.data_loss(service_id, partition_id, mode=mode, operation_id=operation_id)
-        return self.start(target, timeout=timeout)
-
-    def start_quorum_loss(
-        self,
-        service_id: str,
-        partition_id: str | uuid.UUID,
-        duration: float | timedelta,
-        mode: QuorumLossMode | str = DEFAULT_QUORUM_LOSS_MODE,
-        *,
-        operation_id: str | uuid.UUID | None = None,
-        timeout: int | None = None,
-    ) -> OperationRef:
-        """Start a partition quorum loss; blocking :meth:`~sf_progress.ProgressClient.start_quorum_loss`.
-
-        Args:
-            service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
-            partition_id: The partition's GUID.
-            duration: Seconds the quorum stays lost (whole, 1..4294967295) or a timedelta.
-            mode: ``QuorumReplicas`` (default) or ``AllReplicas``.
-            operation_id: The OperationId to use (default: a new random one).
-            timeout: This call's server timeout, whole seconds (default: the client's).
-
-        Returns:
-            Its :class:`~sf_progress.OperationRef`.
-
-        Raises:
-            SFProgressError: As the async call raises.
-            KeyboardInterrupt: Ctrl-C during the call (with ``cancel_on_interrupt=True`` the
-                wait's faults are cancelled first).
-            RuntimeError: The client is closed.
-        """
-        target = FaultTarget.quorum_loss(
-            service_id, partition_id, duration=duration, mode=mode, operation_id=operation_id
-        )
-        return self.start(target, timeout=timeout)
-
-    def start_node_transition(
-        self,
-        node_name: str,
-        transition: NodeTransitionType | str,
-        *,
-        stop_duration: float | timedelta = DEFAULT_STOP_DURATION,
-        node_instance_id: int | str | None = None,
-        operation_id: str | uuid.UUID | None = None,
-        timeout: int | None = None,
-    ) -> OperationRef:
-        """Stop or start a node; blocking :meth:`~sf_progress.ProgressClient.start_node_transition`.
-
-        Args:
-            node_name: The node's name.
-            transition: ``"stop"`` or ``"start"``.
-            stop_duration: For a stop, seconds the node stays down (300..14400).
-            node_instance_id: The node's instance id (default: read from the cluster).
-            operation_id: The OperationId to use (default: a new random one).
-            timeout: This call's server timeout, whole seconds (default: the client's).
-
-        Returns:
-            Its :class:`~sf_progress.OperationRef`.
-
-        Raises:
-            SFProgressError: As the async call raises.
-            KeyboardInterrupt: Ctrl-C during the call (with ``cancel_on_interrupt=True`` the
-                wait's faults are cancelled first).
-            RuntimeError: The client is closed.
-        """
-        target = FaultTarget.node_transition(
-            node_name, transition, stop_duration=stop_duration, node_instance_id=node_instance_id,
-            operation_id=operation_id,
-        )
-        return self.start(target, timeout=timeout)
-
-    def get_progress(self, ref: OperationRef, *, timeout: int | None = None) -> FaultProgress:
-        """Read the progress of any fault operation; blocking :meth:`~sf_progress.ProgressClient.get_progress`.
-
-        Args:
-            ref: The operation.
-            timeout: This call's server timeout, whole seconds (default: the client's).
-
-        Returns:
-            The progress model of the ref's kind.
-
-        Raises:
-            NotFoundError: The cluster does not know the operation.
-            KeyboardInterrupt: Ctrl-C during the call (with ``cancel_on_interrupt=True`` the
-                wait's faults are cancelled first).
-            RuntimeError: The client is closed.
-        """
-        return self._run(lambda: self._client.get_progress(ref, timeout=timeout))
-
-    def cancel_operation(
-        self, operation_id: str | uuid.UUID | OperationRef, *, force: bool = False, timeout: int | None = None
-    ) -> None:
-        """Cancel a running fault operation; blocking :meth:`~sf_progress.ProgressClient.cancel_operation`.
-
-        Args:
-            operation_id: The operation's GUID, or its ref.
-            force: Force the cancel (only after a graceful one).
-            timeout: This call's server timeout, whole seconds (default: the client's).
-
-        Raises:
-            NotFoundError: The cluster does not know the operation.
-            KeyboardInterrupt: Ctrl-C during the call (with ``cancel_on_interrupt=True`` the
-                wait's faults are cancelled first).
-            RuntimeError: The client is closed.
-        """
-        self._run(lambda: self._client.cancel_operation(operation_id, force=force, timeout=timeout))
-
-    def list_fault_operations(
-        self,
-        *,
-        type_filter: Iterable[OperationType] | OperationType | None = None,
-        state_filter: Iterable[OperationState] | OperationState | None = None,
-        timeout: int | None = None,
-    ) -> list[FaultOperation]:
-        """List fault operations; blocking :meth:`~sf_progress.ProgressClient.list_fault_operations`.
-
-        Args:
-            type_filter: Only these kinds (default: every kind).
-            state_filter: Only these states (default: every state).
-            timeout: This call's server timeout, whole seconds (default: the client's).
-
-        Returns:
-            One :class:`~sf_progress.FaultOperation` per listed operation.
-
-        Raises:
-            FabricError: An error answer.
-            KeyboardInterrupt: Ctrl-C during the call (with ``cancel_on_interrupt=True`` the
-                wait's faults are cancelled first).
-            RuntimeError: The client is closed.
-        """
-        client = self._client
-        return self._run(
-            lambda: client.list_fault_operations(type_filter=type_filter, state_filter=state_filter, timeout=timeout)
-        )
-
-    def wait_for_completion(
-        self,
-        ref: OperationRef,
-        *,
-        deadline: float | timedelta | None = 600.0,
-        backoff: Backoff | None = None,
-        not_found_grace: float | timedelta = 10.0,
-        raise_on_failure: bool = False,
-        recovery: bool = False,
-    ) -> FaultProgress:
-        """Block until the operation ended; blocking :meth:`~sf_progress.ProgressClient.wait_for_completion`.
-
-        Args:
-            ref: The operation, of any kind.
-            deadline: Seconds (or a timedelta) to wait at most; ``None``: no deadline.
-            backoff: How reads are spaced (default :class:`~sf_progress.Backoff`).
-            not_found_grace: Seconds during which a 404 means "not readable yet".
-            raise_on_failure: Raise :class:`~sf_progress.OperationNotCompleted` for Faulted and
-                Cancelled.
-            recovery: Also wait until the target recovered.
-
-        Returns:
-            The final progress, of the ref's kind.
-
-        Raises:
-            WaitTimeout: The deadline passed (:class:`~sf_progress.RecoveryTimeout` when the
-                target had not recovered).
-            KeyboardInterrupt: Ctrl-C during the call (with ``cancel_on_interrupt=True`` the
-                wait's faults are cancelled first).
-            RuntimeError: The client is closed.
-        """
-        return self._run(
-            lambda: self._client.wait_for_completion(
-                ref,
-                deadline=deadline,
-                backoff=backoff,
-                not_found_grace=not_found_grace,
-                raise_on_failure=raise_on_failure,
-                recovery=recovery,
-            ),
-            on_interrupt=[ref],
-        )
-
-    def wait_for_recovery(
-        self,
-        ref: OperationRef,
-        *,
-        deadline: float | timedelta | None = 600.0,
-        backoff: Backoff | None = None,
-        transition: NodeTransitionType | str | None = None,
-    ) -> Recovery:
-        """Block until the fault's target recovered; blocking :meth:`~sf_progress.ProgressClient.wait_for_recovery`.
-
-        Args:
-            ref: The fault whose target to watch.
-            deadline: Seconds (or a timedelta) to wait at most; ``None``: no deadline.
-            backoff: How checks are spaced.
-            transition: For a node transition, ``"stop"`` or ``"start"`` if not known.
-
-        Returns:
-            The :class:`~sf_progress.Recovery`.
-
-        Raises:
-            RecoveryTimeout: The deadline passed first.
-            NotFoundError: The cluster does not know the partition or node.
-            KeyboardInterrupt: Ctrl-C during the call (with ``cancel_on_interrupt=True`` the
-                wait's faults are cancelled first).
-            RuntimeError: The client is closed.
-        """
-        return self._run(
-            lambda: self._client.wait_for_recovery(ref, deadline=deadline, backoff=backoff, transition=transition)
-        )
-
-    def wait_many(
-        self,
-        operations: Iterable[OperationLike],
-        *,
-        concurrency: int = 64,
-        max_rate: float | None = None,
-        deadline: float | timedelta | None = 600.0,
-        backoff: Backoff | None = None,
-        not_found_grace: float | timedelta = 10.0,
-        recovery: bool = False,
-    ) -> list[Outcome]:
-        """Block until every operation ended; blocking :meth:`~sf_progress.ProgressClient.wait_many`.
-
-        Args:
-            operations: Refs or ``(service_id, partition_id, operation_id)`` tuples.
-            concurrency: Requests in flight at most (1..10,000).
-            max_rate: Requests per second at most for the batch; ``None``: unpaced.
-            deadline: Each operation's budget, seconds or a timedelta; ``None``: none.
-            backoff: How per-operation reads are spaced.
-            not_found_grace: Seconds during which a 404 means "not readable yet".
-            recovery: Also wait until each completed operation's target recovered.
-
-        Returns:
-            One :class:`~sf_progress.Outcome` per distinct operation, in the order they ended.
-
-        Raises:
-            ValueError: A bad option or operation (nothing is sent).
-            KeyboardInterrupt: Ctrl-C during the call (with ``cancel_on_interrupt=True`` the
-                wait's faults are cancelled first).
-            RuntimeError: The client is closed.
-        """
-        items = list(operations)
-
-        async def collect() -> list[Outcome]:
-            batch = self._client.wait_many(  # every item validated before anything is sent
-                items,
-                concurrency=concurrency,
-                max_rate=max_rate,
-                deadline=deadline,
-                backoff=backoff,
-                not_found_grace=not_found_grace,
-                recovery=recovery,
-            )
-            async with batch:
-                return [outcome async for outcome in batch]
-
-        refs = [item for item in items if isinstance(item, OperationRef)]
-        return self._run(collect, on_interrupt=refs)
+    get_progress = _blocking(ProgressClient.get_progress)
+    get_restart_progress = _blocking(ProgressClient.get_restart_progress)
+    start = _blocking(ProgressClient.start)
+    cancel_operation = _blocking(ProgressClient.cancel_operation)
+    list_fault_operations = _blocking(ProgressClient.list_fault_operations)
+    get_node_instance_id = _blocking(ProgressClient.get_node_instance_id)
+    get_aad_metadata = _blocking(ProgressClient.get_aad_metadata)
+    get_cluster_version = _blocking(ProgressClient.get_cluster_version)
+    wait_for_completion = _blocking(ProgressClient.wait_for_completion, cancels=True)
+    wait_for_recovery = _blocking(ProgressClient.wait_for_recovery)
+    wait_many = _collecting(ProgressClient.wait_many)
 
 
 def _settle(task: asyncio.Task[T], result: concurrent.futures.Future[T]) -> None:

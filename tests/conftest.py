@@ -57,4 +57,4 @@ async def client(cluster: FakeCluster) -> AsyncIterator[ProgressClient]:
 @pytest.fixture
 def ref() -> OperationRef:
     """A fixed operation reference."""
-    return OperationRef("fabric:/myapp/myservice", PID, OID)
+    return OperationRef.restart("fabric:/myapp/myservice", PID, OID)

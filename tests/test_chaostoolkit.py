@@ -19,6 +19,8 @@ from sf_progress.testing import Script
 
 from .test_cli import ThreadedCluster
 
+SVC = "fabric:/app/svc"
+
 pytestmark = pytest.mark.real_wait  # the toolkit runs in its own process, in real time
 SERVICE = "fabric:/app/svc"
 CHAOS = shutil.which("chaos") or str(Path(sys.executable).with_name("chaos"))
@@ -202,9 +204,9 @@ def test_the_extension_costs_import_sf_progress_nothing() -> None:
 )
 def test_connection_settings(configuration: dict[str, Any], secrets: dict[str, Any], expect: dict[str, Any]) -> None:
     """configuration/secrets keys (sf_* and the sfctl-style ones) map to the client's options."""
-    from sf_progress.chaostoolkit._connect import options
+    from sf_progress.chaostoolkit._connect import connection
 
-    opts = options(configuration, secrets)
+    opts = connection(configuration, secrets).client_options()
     tls = opts["tls"]
     got = {
         "endpoint": opts["endpoint"],
@@ -212,14 +214,17 @@ def test_connection_settings(configuration: dict[str, Any], secrets: dict[str, A
         "verify": tls.verify,
         "pins": len(tls.server_thumbprints),
         "password": tls.cert_password,
-        "token": opts["token_provider"]() if "token_provider" in opts else None,
+        "token": opts["token_provider"]() if opts["token_provider"] is not None else None,
     }
     assert {k: got[k] for k in expect} == expect
 
 
 def test_pem_content_and_config_path(tmp_path: Path) -> None:
     """pem_content is written to a private temporary file; config_path reads sfctl-style JSON settings."""
-    from sf_progress.chaostoolkit._connect import options
+    from sf_progress.chaostoolkit._connect import connection
+
+    def options(configuration: dict[str, Any], secrets: dict[str, Any]) -> dict[str, Any]:
+        return connection(configuration, secrets).client_options()
 
     settings = tmp_path / "sf.json"
     settings.write_text(json.dumps({"endpoint": "https://from-file:19080", "verify_tls": "false"}))
@@ -231,3 +236,31 @@ def test_pem_content_and_config_path(tmp_path: Path) -> None:
     assert oct(Path(pem).stat().st_mode & 0o777) == "0o600"
     with pytest.raises(ValueError, match="config_path"):
         options({"config_path": str(tmp_path / "missing.json")}, {})
+
+
+@pytest.mark.parametrize(
+    ("configuration", "secrets", "flags", "words"),
+    [
+        ({}, {"cert_path": "c.crt"}, ["--cert", "c.crt"], "go together"),
+        ({}, {"pem_path": "a.pem", "pfx_path": "a.pfx"}, ["--pem", "a.pem", "--pfx", "a.pfx"], "choose one"),
+        ({"verify_tls": False, "sf_ca": "ca.pem"}, {}, ["--no-verify", "--ca", "ca.pem"], "cannot be combined"),
+        ({}, {"token": "a b"}, ["--token-env", "SF_TEST_TOKEN"], "spaces"),
+    ],
+)
+def test_the_cli_and_the_toolkit_refuse_the_same_settings(
+    configuration: dict[str, Any], secrets: dict[str, Any], flags: list[str], words: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One Connection checks both: a certificate without its key is refused by both, in the same words."""
+    from click.testing import CliRunner
+
+    from sf_progress.chaostoolkit._connect import client_for
+    from sf_progress.cli import main
+
+    with pytest.raises(ValueError, match=words), client_for(configuration, secrets):
+        pass
+    monkeypatch.setenv("SF_TEST_TOKEN", "a b")
+    result = CliRunner().invoke(main, ["get", "--endpoint", "https://c:19080", *flags, SVC, str(uuid.uuid4()),
+                                       str(uuid.uuid4())])
+    assert result.exit_code == 2
+    assert words in result.output

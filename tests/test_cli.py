@@ -47,7 +47,7 @@ class ThreadedCluster:
         return self.call(run)
 
     def add(self, script: Script, *, service: str = "app~svc") -> OperationRef:
-        ref = OperationRef(service, uuid.uuid4(), uuid.uuid4())
+        ref = OperationRef.restart(service, uuid.uuid4(), uuid.uuid4())
         self.do(self.cluster.add_operation, ref, script)
         return ref
 
@@ -168,7 +168,7 @@ def test_watch_jsonl_with_malformed_lines(fake: ThreadedCluster, tmp_path: Path)
     """watch reports bad lines by number, skips them, and writes one JSON line per operation."""
     done = fake.add(Script(duration=3))
     faulted = fake.add(Script(duration=8, outcome=OperationState.FAULTED))
-    missing = OperationRef("app~svc", uuid.uuid4(), uuid.uuid4())
+    missing = OperationRef.restart("app~svc", uuid.uuid4(), uuid.uuid4())
     lines = [
         json.dumps(dict(zip(("service_id", "partition_id", "operation_id"), ids(r), strict=True)))
         for r in (done, faulted, missing)

@@ -123,7 +123,7 @@ def test_infinite_deadline_means_no_deadline(fake: ThreadedCluster) -> None:
 
 def test_wait_for_an_unknown_id_with_a_short_deadline_is_not_found(fake: ThreadedCluster) -> None:
     """Only 404s within a deadline shorter than the not-found grace: exit 6 (not found), not 5."""
-    ref = OperationRef("app~svc", PID, uuid.uuid4())
+    ref = OperationRef.restart("app~svc", PID, uuid.uuid4())
     result = cli("wait", *ids(ref), "--deadline", "3", "--endpoint", fake.cluster.url)
     assert result.exit_code == 6
 
@@ -228,7 +228,10 @@ def test_restart_from_with_a_closed_stdout_keeps_the_ids_on_stderr(fake: Threade
     assert proc.returncode == 1
     records = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     recorded = {r["operation_id"] for r in records if r["event"] == "started"}
-    assert {r["operation_id"] for r in records if r["event"] == "finished"} == recorded  # watched to the end
+    finished = [r for r in records if r["event"] == "finished"]
+    assert {r["operation_id"] for r in finished if r.get("reason") != "aborted"} == recorded  # watched to the end
+    assert len(finished) == 20  # the others: not started, and said so
+    assert all(r["kind"] == "failed" for r in finished if r.get("reason") == "aborted")
     on_cluster = fake.do(lambda: {str(op.ref.operation_id) for op in fake.cluster.operations.values()})
     assert recorded == on_cluster
     assert 1 <= len(on_cluster) < 20

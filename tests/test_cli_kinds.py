@@ -65,7 +65,7 @@ def test_watch_mixed_kinds_from_jsonl_and_csv(fake: ThreadedCluster, tmp_path: P
     from sf_progress import OperationRef
 
     refs = [
-        OperationRef("app~svc", PID, uuid.uuid4()),
+        OperationRef.restart("app~svc", PID, uuid.uuid4()),
         OperationRef.data_loss("app~svc", PID, uuid.uuid4()),
         OperationRef.quorum_loss("app~svc", PID, uuid.uuid4()),
         OperationRef.node_transition("_Node_1", uuid.uuid4()),
@@ -91,7 +91,7 @@ def test_watch_mixed_kinds_from_jsonl_and_csv(fake: ThreadedCluster, tmp_path: P
     assert {r["type"] for r in records.values()} == {"restart", "data-loss", "quorum-loss", "node-transition"}
     assert records[str(refs[3].operation_id)]["node_name"] == "_Node_1"
     assert all(r["state"] == "Completed" for r in records.values())
-    assert "line 5: unknown type 'mystery'" in result.stderr
+    assert "line 5: unknown fault kind 'mystery'" in result.stderr
     assert result.exit_code == 1
     csv = tmp_path / "ops.csv"
     csv.write_text(f"type,node_name,operation_id\nnode-transition,_Node_1,{refs[3].operation_id}\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -15,6 +16,7 @@ from sf_progress import (
     ConflictError,
     FabricError,
     FabricTransientError,
+    FaultTarget,
     NotFoundError,
     OperationRef,
     OperationState,
@@ -35,8 +37,8 @@ async def test_start_then_progress_to_completion(client: ProgressClient, cluster
     clock = [0.0]
     cluster.clock = lambda: clock[0]
     cluster.default_script = Script(duration=5.0)
-    ref = await client.start_partition_restart("fabric:/myapp/myservice", PID)
-    assert (await client.get_restart_progress(ref)).state is OperationState.RUNNING
+    ref = await client.start(FaultTarget.restart("fabric:/myapp/myservice", PID))
+    assert (await client.get_progress(ref)).state is OperationState.RUNNING
     clock[0] = 5.0
     done = await client.get_restart_progress(ref.service_id, ref.partition_id, ref.operation_id)
     assert done.state is OperationState.COMPLETED
@@ -51,7 +53,7 @@ async def test_exact_wire_urls(client: ProgressClient, cluster: FakeCluster, ref
     """The server sees the documented paths and query order, with ``$`` and ``~`` literal."""
     cluster.add_operation(ref, Script(duration=100))
     await client.get_restart_progress("fabric:/myapp/myservice", PID, OID)
-    await client.start_partition_restart("my app/svc", PID)
+    await client.start(FaultTarget.restart("my app/svc", PID))
     await client.cancel_operation(OID)
     await client.list_fault_operations()
     progress, start, cancel, listing = cluster.seen
@@ -71,14 +73,14 @@ async def test_exact_wire_urls(client: ProgressClient, cluster: FakeCluster, ref
 
 async def test_encoded_name_round_trips(client: ProgressClient, cluster: FakeCluster) -> None:
     """Characters that must be encoded reach the cluster as the same Fabric name."""
-    ref = await client.start_partition_restart("fabric:/app/we%ird & name+1", PID)
+    ref = await client.start(FaultTarget.restart("fabric:/app/we%ird & name+1", PID))
     assert cluster.operation(ref.operation_id).ref.service_name == "fabric:/app/we%ird & name+1"
 
 
 async def test_unknown_operation_is_not_found(client: ProgressClient, ref: OperationRef) -> None:
     """An unknown OperationId is a NotFoundError with the cluster's code, message and the ref."""
     with pytest.raises(NotFoundError) as info:
-        await client.get_restart_progress(ref)
+        await client.get_progress(ref)
     assert info.value.code == "FABRIC_E_KEY_NOT_FOUND"
     assert info.value.reason == "FABRIC_E_KEY_NOT_FOUND"
     assert str(OID) in info.value.message
@@ -108,7 +110,7 @@ async def test_transient_faults_are_retried(
     """Each transient fault, injected twice, is retried and the real answer returned."""
     cluster.add_operation(ref)
     cluster.inject(fault, routes=["progress"], times=2)
-    progress = await client.get_restart_progress(ref)
+    progress = await client.get_progress(ref)
     assert progress.state is OperationState.COMPLETED
     assert cluster.by_route["progress"] == 3
     assert cluster.pending_faults == 0
@@ -121,7 +123,7 @@ async def test_persistent_503_raises_transient_error(
     cluster.add_operation(ref)
     cluster.inject(Fault.service_unavailable("E_ABORT"), times=10)
     with pytest.raises(FabricTransientError) as info:
-        await client.get_restart_progress(ref)
+        await client.get_progress(ref)
     assert (info.value.status, info.value.code) == (503, "E_ABORT")
     assert cluster.requests == 5
 
@@ -133,7 +135,7 @@ async def test_persistent_reset_raises_transport_error(
     cluster.add_operation(ref)
     cluster.inject(Fault.reset(), times=20)  # aiohttp itself retries a reused connection once
     with pytest.raises(TransportError) as info:
-        await client.get_restart_progress(ref)
+        await client.get_progress(ref)
     assert cluster.pending_faults > 0
     assert isinstance(info.value.__cause__, aiohttp.ClientError)
     assert info.value.ref == ref
@@ -161,7 +163,7 @@ async def test_non_transient_errors_are_not_retried(
     cluster.add_operation(ref)
     cluster.inject(fault)
     with pytest.raises(cls) as info:
-        await client.get_restart_progress(ref)
+        await client.get_progress(ref)
     assert type(info.value) is cls
     assert info.value.status == status
     assert cluster.requests == 1
@@ -172,7 +174,7 @@ async def test_html_200_is_a_format_error(client: ProgressClient, cluster: FakeC
     cluster.add_operation(ref)
     cluster.inject(Fault.malformed(b"<html><body>Please sign in</body></html>"))
     with pytest.raises(ResponseFormatError, match="Please sign in"):
-        await client.get_restart_progress(ref)
+        await client.get_progress(ref)
     assert cluster.requests == 1
 
 
@@ -181,13 +183,13 @@ async def test_slow_answer_times_out_then_retries(cluster: FakeCluster, ref: Ope
     cluster.add_operation(ref)
     cluster.inject(Fault.slow(2.0))
     async with ProgressClient(cluster.url, server_timeout=1, timeout_margin=0.3) as client:
-        assert (await client.get_restart_progress(ref)).state is OperationState.COMPLETED
+        assert (await client.get_progress(ref)).state is OperationState.COMPLETED
         cluster.inject(Fault.slow(2.0), times=2)
         async with ProgressClient(
             cluster.url, server_timeout=1, timeout_margin=0.3, retry=RetryPolicy(attempts=2)
         ) as strict:
             with pytest.raises(TransportTimeout) as info:
-                await strict.get_restart_progress(ref)
+                await strict.get_progress(ref)
     assert isinstance(info.value, TimeoutError)
     assert cluster.requests == 4
 
@@ -199,30 +201,30 @@ async def test_connection_refused_is_transport_error(ref: OperationRef) -> None:
         port = sock.getsockname()[1]
     async with ProgressClient(f"http://127.0.0.1:{port}", retry=RetryPolicy(attempts=2)) as client:
         with pytest.raises(TransportError) as info:
-            await client.get_restart_progress(ref)
+            await client.get_progress(ref)
     assert not isinstance(info.value, TransportTimeout)
 
 
 async def test_start_with_existing_id_is_conflict(client: ProgressClient, cluster: FakeCluster) -> None:
     """Starting an id that exists (active or history) raises ConflictError 409."""
-    ref = await client.start_partition_restart("a~b", PID, operation_id=OID)
+    ref = await client.start(FaultTarget.restart("a~b", PID, operation_id=OID))
     assert ref.operation_id == OID
     with pytest.raises(ConflictError) as info:
-        await client.start_partition_restart("a~b", PID, operation_id=OID)
+        await client.start(FaultTarget.restart("a~b", PID, operation_id=OID))
     assert info.value.code == "FABRIC_E_TEST_COMMAND_OPERATION_ID_ALREADY_EXISTS"
 
 
 async def test_start_retried_after_landing_succeeds(client: ProgressClient, cluster: FakeCluster) -> None:
     """A start whose answer is lost (the start landed) is retried, meets 409, and succeeds."""
     cluster.inject(Fault.truncated(), routes=["start"])
-    ref = await client.start_partition_restart("a~b", PID, operation_id=OID)
+    ref = await client.start(FaultTarget.restart("a~b", PID, operation_id=OID))
     assert cluster.by_route["start"] == 2
     assert cluster.operation(ref.operation_id).mode == "AllReplicasOrInstances"
 
 
 async def test_start_only_active_secondaries(client: ProgressClient, cluster: FakeCluster) -> None:
     """The mode reaches the cluster."""
-    ref = await client.start_partition_restart("a~b", PID, mode="OnlyActiveSecondaries")
+    ref = await client.start(FaultTarget.restart("a~b", PID, mode="OnlyActiveSecondaries"))
     assert cluster.operation(ref.operation_id).mode == "OnlyActiveSecondaries"
 
 
@@ -231,9 +233,9 @@ async def test_start_on_unknown_service_faults_later(client: ProgressClient, clu
     cluster.add_service("fabric:/app/real", [PID])
     clock = [0.0]
     cluster.clock = lambda: clock[0]
-    ref = await client.start_partition_restart("fabric:/app/ghost", PID)
+    ref = await client.start(FaultTarget.restart("fabric:/app/ghost", PID))
     clock[0] = 1.0
-    progress = await client.get_restart_progress(ref)
+    progress = await client.get_progress(ref)
     assert progress.state is OperationState.FAULTED
     assert progress.error_code == HRESULTS["FABRIC_E_SERVICE_DOES_NOT_EXIST"]
 
@@ -243,18 +245,18 @@ async def test_cancel_and_force_cancel(client: ProgressClient, cluster: FakeClus
     clock = [0.0]
     cluster.clock = lambda: clock[0]
     cluster.default_script = Script(duration=100, rollback=10)
-    a = await client.start_partition_restart("a~b", PID)
+    a = await client.start(FaultTarget.restart("a~b", PID))
     with pytest.raises(BadRequestError) as info:
         await client.cancel_operation(a.operation_id, force=True)
     assert info.value.code == "FABRIC_E_INVALID_TEST_COMMAND_STATE"
     await client.cancel_operation(a)
-    assert (await client.get_restart_progress(a)).state is OperationState.ROLLING_BACK
+    assert (await client.get_progress(a)).state is OperationState.ROLLING_BACK
     clock[0] = 10
-    assert (await client.get_restart_progress(a)).state is OperationState.CANCELLED
-    b = await client.start_partition_restart("a~b", PID)
+    assert (await client.get_progress(a)).state is OperationState.CANCELLED
+    b = await client.start(FaultTarget.restart("a~b", PID))
     await client.cancel_operation(b)
     await client.cancel_operation(b, force=True)
-    assert (await client.get_restart_progress(b)).state is OperationState.FORCE_CANCELLED
+    assert (await client.get_progress(b)).state is OperationState.FORCE_CANCELLED
     with pytest.raises(NotFoundError):
         await client.cancel_operation(b)
 
@@ -263,9 +265,9 @@ async def test_list_with_filters(client: ProgressClient, cluster: FakeCluster) -
     """The list returns typed items and honours state and type filters."""
     clock = [0.0]
     cluster.clock = lambda: clock[0]
-    done = await client.start_partition_restart("a~b", PID)
+    done = await client.start(FaultTarget.restart("a~b", PID))
     cluster.default_script = Script(duration=100)
-    running = await client.start_partition_restart("a~b", PID)
+    running = await client.start(FaultTarget.restart("a~b", PID))
     everything = await client.list_fault_operations()
     assert {(i.operation_id, i.state) for i in everything} == {
         (done.operation_id, OperationState.COMPLETED),
@@ -286,7 +288,7 @@ async def test_api_version_6(cluster: FakeCluster, ref: OperationRef) -> None:
     """Progress reads also work with api-version 6.0."""
     cluster.add_operation(ref)
     async with ProgressClient(cluster.url, api_version="6.0") as client:
-        assert (await client.get_restart_progress(ref)).state is OperationState.COMPLETED
+        assert (await client.get_progress(ref)).state is OperationState.COMPLETED
     assert "api-version=6.0" in cluster.seen[0][1]
 
 
@@ -295,7 +297,7 @@ async def test_api_version_above_runtime_is_bad_request(cluster: FakeCluster, re
     cluster.add_operation(ref)
     async with ProgressClient(cluster.url, api_version="10.0") as client:
         with pytest.raises(BadRequestError) as info:
-            await client.get_restart_progress(ref)
+            await client.get_progress(ref)
     assert info.value.code == "E_INVALIDARG"
 
 
@@ -304,38 +306,39 @@ async def test_bearer_token_required(ref: OperationRef) -> None:
     async with FakeCluster(token="s3cret-token") as cluster, ProgressClient(cluster.url) as client:
         cluster.add_operation(ref)
         with pytest.raises(AuthError) as info:
-            await client.get_restart_progress(ref)
+            await client.get_progress(ref)
     assert info.value.status == 401
     assert "s3cret" not in str(info.value) + repr(info.value)
 
 
 async def test_bad_input_sends_nothing(client: ProgressClient, cluster: FakeCluster) -> None:
     """Every bad argument is rejected before a request reaches the cluster."""
-    bad_calls = [
-        client.get_restart_progress("", PID, OID),
-        client.get_restart_progress("a/b#c", PID, OID),
-        client.get_restart_progress("a\x00b", PID, OID),
-        client.get_restart_progress("a~b", "123", OID),
-        client.get_restart_progress("a~b", PID, OID, timeout=0),
-        client.start_partition_restart("a~b", PID, mode="Invalid"),
-        client.start_partition_restart("a~b", "x"),
-        client.start_partition_restart("a~b", PID, operation_id="x"),
-        client.cancel_operation("x"),
-        client.list_fault_operations(state_filter=[]),
-        client.list_fault_operations(timeout=-1),
+    bad_calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: client.get_restart_progress("", PID, OID),
+        lambda: client.get_restart_progress("a/b#c", PID, OID),
+        lambda: client.get_restart_progress("a\x00b", PID, OID),
+        lambda: client.get_restart_progress("a~b", "123", OID),
+        lambda: client.get_restart_progress("a~b", PID, OID, timeout=0),
+        lambda: client.start(FaultTarget.restart("a~b", PID, mode="Invalid")),
+        lambda: client.start(FaultTarget.restart("a~b", "x")),
+        lambda: client.start(FaultTarget.restart("a~b", PID, operation_id="x")),
+        lambda: client.cancel_operation("x"),
+        lambda: client.list_fault_operations(state_filter=[]),
+        lambda: client.list_fault_operations(timeout=-1),
+        lambda: client.wait_for_completion(("a~b", PID, OID)),  # type: ignore[arg-type]
     ]
     for call in bad_calls:
         with pytest.raises((ValueError, TypeError)):
-            await call
+            await call()
     assert cluster.requests == 0
 
 
 async def test_concurrent_polls_share_one_session(client: ProgressClient, cluster: FakeCluster) -> None:
     """Many concurrent reads over the pooled session all succeed, and one failure hides none."""
-    refs = [OperationRef("a~b", PID, uuid.uuid4()) for _ in range(200)]
+    refs = [OperationRef.restart("a~b", PID, uuid.uuid4()) for _ in range(200)]
     for r in refs[:-1]:
         cluster.add_operation(r)
-    results = await asyncio.gather(*(client.get_restart_progress(r) for r in refs), return_exceptions=True)
+    results = await asyncio.gather(*(client.get_progress(r) for r in refs), return_exceptions=True)
     assert all(not isinstance(r, BaseException) and r.state is OperationState.COMPLETED for r in results[:-1])
     assert isinstance(results[-1], NotFoundError)
 
@@ -346,12 +349,12 @@ async def test_cancelling_a_call_leaves_nothing_behind(ref: OperationRef) -> Non
         cluster.add_operation(ref)
         cluster.inject(Fault.slow(5.0))
         async with ProgressClient(cluster.url) as client:
-            task = asyncio.create_task(client.get_restart_progress(ref))
+            task = asyncio.create_task(client.get_progress(ref))
             await asyncio.sleep(0.1)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
-            assert (await client.get_restart_progress(ref)).state is OperationState.COMPLETED
+            assert (await client.get_progress(ref)).state is OperationState.COMPLETED
     assert {t for t in asyncio.all_tasks() if t is not asyncio.current_task()} == set()
 
 

@@ -21,6 +21,7 @@ from sf_progress import (
     ConflictError,
     FabricError,
     FabricTransientError,
+    FaultTarget,
     NotFoundError,
     OperationRef,
     OperationState,
@@ -92,7 +93,7 @@ async def test_ids_as_keywords_and_ref(mocked: aioresponses, unit_client: Progre
     """The three ids work as keywords, and one OperationRef works alone."""
     mocked.get(PROGRESS_URL, payload=RUNNING, repeat=True)
     await unit_client.get_restart_progress(service_id="myapp/myservice", partition_id=str(PID), operation_id=OID)
-    await unit_client.get_restart_progress(OperationRef("myapp~myservice", PID, OID))
+    await unit_client.get_progress(OperationRef.restart("myapp~myservice", PID, OID))
     assert len(next(iter(mocked.requests.values()))) == 2
 
 
@@ -119,7 +120,7 @@ async def test_timeout_and_api_version_are_configurable(mocked: aioresponses) ->
         (("a~b", PID, OID), {"timeout": 4294967296}, ValueError),
         (("a~b", PID, OID), {"timeout": 2.5}, ValueError),
         (("a~b", PID), {}, TypeError),
-        ((OperationRef("a~b", PID, OID), PID), {}, TypeError),
+        ((OperationRef.restart("a~b", PID, OID), PID), {}, TypeError),
     ],
 )
 async def test_bad_input_raises_before_any_request(
@@ -197,7 +198,7 @@ async def test_error_answers_become_typed_fabric_errors(
     assert type(exc) is cls
     assert (exc.status, exc.code) == (status, code)
     assert exc.message
-    assert exc.ref == OperationRef("myapp~myservice", PID, OID)
+    assert exc.ref == OperationRef.restart("myapp~myservice", PID, OID)
     assert exc.__cause__ is None
     assert len(next(iter(mocked.requests.values()))) == 1  # never retried
 
@@ -324,7 +325,7 @@ async def test_retry_is_logged_without_secrets(
 async def test_start_sends_mode_and_returns_ref(mocked: aioresponses, unit_client: ProgressClient) -> None:
     """StartRestart uses api-version 6.0, the mode, and a generated OperationId."""
     mocked.post(re.compile(r".*StartRestart.*"), status=202)
-    ref = await unit_client.start_partition_restart("fabric:/myapp/myservice", PID, mode="OnlyActiveSecondaries")
+    ref = await unit_client.start(FaultTarget.restart("fabric:/myapp/myservice", PID, mode="OnlyActiveSecondaries"))
     (url,) = sent_urls(mocked)
     assert url == norm(
         f"{BASE}/Faults/Services/myapp~myservice/$/GetPartitions/{PID}/$/StartRestart?api-version=6.0"
@@ -338,7 +339,7 @@ async def test_start_retry_meeting_conflict_is_success(mocked: aioresponses, uni
     conflict = {"Error": {"Code": "FABRIC_E_TEST_COMMAND_OPERATION_ID_ALREADY_EXISTS", "Message": "exists"}}
     mocked.post(re.compile(r".*StartRestart.*"), exception=aiohttp.ServerDisconnectedError())
     mocked.post(re.compile(r".*StartRestart.*"), status=409, payload=conflict)
-    ref = await unit_client.start_partition_restart("a~b", PID, operation_id=OID)
+    ref = await unit_client.start(FaultTarget.restart("a~b", PID, operation_id=OID))
     assert ref.operation_id == OID
 
 
@@ -347,7 +348,7 @@ async def test_start_first_try_conflict_raises(mocked: aioresponses, unit_client
     conflict = {"Error": {"Code": "FABRIC_E_TEST_COMMAND_OPERATION_ID_ALREADY_EXISTS", "Message": "exists"}}
     mocked.post(re.compile(r".*StartRestart.*"), status=409, payload=conflict)
     with pytest.raises(ConflictError):
-        await unit_client.start_partition_restart("a~b", PID, operation_id=OID)
+        await unit_client.start(FaultTarget.restart("a~b", PID, operation_id=OID))
 
 
 async def test_start_retry_other_conflict_raises(mocked: aioresponses, unit_client: ProgressClient) -> None:
@@ -355,14 +356,14 @@ async def test_start_retry_other_conflict_raises(mocked: aioresponses, unit_clie
     mocked.post(re.compile(r".*StartRestart.*"), status=503, body=b"")
     mocked.post(re.compile(r".*StartRestart.*"), status=409, payload={"Error": {"Code": "OTHER"}})
     with pytest.raises(ConflictError):
-        await unit_client.start_partition_restart("a~b", PID, operation_id=OID)
+        await unit_client.start(FaultTarget.restart("a~b", PID, operation_id=OID))
 
 
 @pytest.mark.parametrize("mode", ["Invalid", "Sometimes", 3])
 async def test_start_rejects_bad_mode(mocked: aioresponses, unit_client: ProgressClient, mode: object) -> None:
     """An unknown or reserved mode is a ValueError before any request."""
     with pytest.raises(ValueError, match="mode"):
-        await unit_client.start_partition_restart("a~b", PID, mode=mode)  # type: ignore[arg-type]
+        await unit_client.start(FaultTarget.restart("a~b", PID, mode=mode))  # type: ignore[arg-type]
     assert not mocked.requests
 
 
@@ -370,7 +371,7 @@ async def test_cancel_url_and_validation(mocked: aioresponses, unit_client: Prog
     """Cancel posts Force=true/false in lower case; bad ids and non-bool force fail first."""
     mocked.post(re.compile(r".*Cancel.*"), status=200, repeat=True)
     await unit_client.cancel_operation(OID)
-    await unit_client.cancel_operation(OperationRef("a~b", PID, OID), force=True)
+    await unit_client.cancel_operation(OperationRef.restart("a~b", PID, OID), force=True)
     assert sent_urls(mocked) == [
         norm(f"{BASE}/Faults/$/Cancel?api-version=6.0&OperationId={OID}&Force=false&timeout=60"),
         norm(f"{BASE}/Faults/$/Cancel?api-version=6.0&OperationId={OID}&Force=true&timeout=60"),
@@ -469,6 +470,6 @@ def test_properties_and_repr() -> None:
 async def test_random_operation_ids_differ(mocked: aioresponses, unit_client: ProgressClient) -> None:
     """Generated OperationIds are fresh UUID4s."""
     mocked.post(re.compile(r".*StartRestart.*"), status=202, repeat=True)
-    a = await unit_client.start_partition_restart("a~b", uuid.uuid4())
-    b = await unit_client.start_partition_restart("a~b", uuid.uuid4())
+    a = await unit_client.start(FaultTarget.restart("a~b", uuid.uuid4()))
+    b = await unit_client.start(FaultTarget.restart("a~b", uuid.uuid4()))
     assert a.operation_id != b.operation_id

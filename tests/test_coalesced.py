@@ -41,7 +41,7 @@ NOISE = [
 
 
 def refs(n: int) -> list[OperationRef]:
-    return [OperationRef("app~svc", PID, uuid.uuid4()) for _ in range(n)]
+    return [OperationRef.restart("app~svc", PID, uuid.uuid4()) for _ in range(n)]
 
 
 

@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 from yarl import URL
 
-from sf_progress import NotFoundError, OperationRef, OperationState, ProgressClient
+from sf_progress import FaultTarget, NotFoundError, OperationRef, OperationState, ProgressClient
 from sf_progress.testing import HRESULTS, FakeCluster, Fault, Script
 
 from .conftest import OID, PID
@@ -167,20 +167,20 @@ async def test_rolling_back_then_faulted(
     states = []
     for t in (0, 2, 4.9, 5):
         clock[0] = t
-        states.append((await client.get_restart_progress(ref)).state)
+        states.append((await client.get_progress(ref)).state)
     assert states == [
         OperationState.RUNNING,
         OperationState.ROLLING_BACK,
         OperationState.ROLLING_BACK,
         OperationState.FAULTED,
     ]
-    assert (await client.get_restart_progress(ref)).error_code == HRESULTS["FABRIC_E_NOT_READY"]
+    assert (await client.get_progress(ref)).error_code == HRESULTS["FABRIC_E_NOT_READY"]
 
 
 async def test_result_while_running(client: ProgressClient, cluster: FakeCluster, ref: OperationRef) -> None:
     """With result_while_running, Running answers carry a zero result and the empty GUID."""
     cluster.add_operation(ref, Script(duration=100, result_while_running=True))
-    progress = await client.get_restart_progress(ref)
+    progress = await client.get_progress(ref)
     assert progress.state is OperationState.RUNNING
     assert progress.restart_partition_result is not None
     assert progress.restart_partition_result.selected_partition is not None
@@ -195,7 +195,7 @@ async def test_cancel_during_fault_rollback(
     clock[0] = 2
     await client.cancel_operation(ref)
     clock[0] = 5
-    assert (await client.get_restart_progress(ref)).state is OperationState.CANCELLED
+    assert (await client.get_progress(ref)).state is OperationState.CANCELLED
 
 
 async def test_force_cancel_allowed_while_rolling_back(
@@ -205,7 +205,7 @@ async def test_force_cancel_allowed_while_rolling_back(
     cluster.add_operation(ref, Script(duration=1, outcome=OperationState.FAULTED, rollback=4))
     clock[0] = 2
     await client.cancel_operation(ref, force=True)
-    assert (await client.get_restart_progress(ref)).state is OperationState.FORCE_CANCELLED
+    assert (await client.get_progress(ref)).state is OperationState.FORCE_CANCELLED
 
 
 async def test_retention_purges_and_id_is_reusable(
@@ -213,13 +213,13 @@ async def test_retention_purges_and_id_is_reusable(
 ) -> None:
     """After the retention time a terminal operation is 404 and its id can be started again."""
     cluster.retention = 10
-    ref = await client.start_partition_restart("a~b", PID, operation_id=OID)
+    ref = await client.start(FaultTarget.restart("a~b", PID, operation_id=OID))
     clock[0] = 9
-    assert (await client.get_restart_progress(ref)).state is OperationState.COMPLETED
+    assert (await client.get_progress(ref)).state is OperationState.COMPLETED
     clock[0] = 10
     with pytest.raises(Exception, match="FABRIC_E_KEY_NOT_FOUND"):
-        await client.get_restart_progress(ref)
-    assert await client.start_partition_restart("a~b", PID, operation_id=OID) == ref
+        await client.get_progress(ref)
+    assert await client.start(FaultTarget.restart("a~b", PID, operation_id=OID)) == ref
     clock[0] = 30
     assert await client.list_fault_operations() == []
 
@@ -228,13 +228,13 @@ async def test_service_validation(client: ProgressClient, cluster: FakeCluster, 
     """Unknown partitions and stateless + OnlyActiveSecondaries are accepted, then Faulted."""
     cluster.add_service("fabric:/app/stateless", [PID], stateful=False)
     cluster.add_service("fabric:/app/stateful", [PID])
-    wrong_partition = await client.start_partition_restart("app~stateful", uuid.uuid4())
-    stateless = await client.start_partition_restart("app~stateless", PID, mode="OnlyActiveSecondaries")
-    fine = await client.start_partition_restart("app~stateless", PID)
+    wrong_partition = await client.start(FaultTarget.restart("app~stateful", uuid.uuid4()))
+    stateless = await client.start(FaultTarget.restart("app~stateless", PID, mode="OnlyActiveSecondaries"))
+    fine = await client.start(FaultTarget.restart("app~stateless", PID))
     clock[0] = 1
-    assert (await client.get_restart_progress(wrong_partition)).error_code == HRESULTS["FABRIC_E_PARTITION_NOT_FOUND"]
-    assert (await client.get_restart_progress(stateless)).error_code == HRESULTS["E_INVALIDARG"]
-    assert (await client.get_restart_progress(fine)).state is OperationState.COMPLETED
+    assert (await client.get_progress(wrong_partition)).error_code == HRESULTS["FABRIC_E_PARTITION_NOT_FOUND"]
+    assert (await client.get_progress(stateless)).error_code == HRESULTS["E_INVALIDARG"]
+    assert (await client.get_progress(fine)).state is OperationState.COMPLETED
 
 
 async def test_plan_and_planner(client: ProgressClient, clock: list[float]) -> None:
@@ -242,11 +242,11 @@ async def test_plan_and_planner(client: ProgressClient, clock: list[float]) -> N
     planned_cluster = FakeCluster(planner=lambda ref: Script(duration=50), clock=lambda: clock[0])
     async with planned_cluster as cluster, ProgressClient(cluster.url) as own:
         cluster.plan(OID, Script(duration=1))
-        planned = await own.start_partition_restart("a~b", PID, operation_id=OID)
-        other = await own.start_partition_restart("a~b", PID)
+        planned = await own.start(FaultTarget.restart("a~b", PID, operation_id=OID))
+        other = await own.start(FaultTarget.restart("a~b", PID))
         clock[0] = 2
-        assert (await own.get_restart_progress(planned)).state is OperationState.COMPLETED
-        assert (await own.get_restart_progress(other)).state is OperationState.RUNNING
+        assert (await own.get_progress(planned)).state is OperationState.COMPLETED
+        assert (await own.get_progress(other)).state is OperationState.RUNNING
 
 
 async def test_detection_lag_and_poll_counts(
@@ -256,7 +256,7 @@ async def test_detection_lag_and_poll_counts(
     cluster.add_operation(ref, Script(duration=3))
     for t in (1, 2, 4.5, 6):
         clock[0] = t
-        await client.get_restart_progress(ref)
+        await client.get_progress(ref)
     op = cluster.operation(OID)
     assert op.polls == 4
     assert op.detection_lag == pytest.approx(1.5)
@@ -332,8 +332,8 @@ async def test_fake_cluster_as_a_process(ref: OperationRef) -> None:
     assert proc.stdin is not None
     url = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
     async with ProgressClient(url) as client:
-        started = await client.start_partition_restart(ref.service_id, ref.partition_id)
-        assert (await client.get_restart_progress(started)).state is OperationState.COMPLETED
+        started = await client.start(FaultTarget.restart(ref.service_id, ref.partition_id))
+        assert (await client.get_progress(started)).state is OperationState.COMPLETED
     proc.stdin.close()
     assert await asyncio.wait_for(proc.wait(), 30) == 0
 
@@ -428,7 +428,7 @@ async def _listed(http: aiohttp.ClientSession, cluster: FakeCluster, query: str)
 
 async def test_list_filters_as_the_gateway_reads_them(http: aiohttp.ClientSession, cluster: FakeCluster) -> None:
     """A missing or 0 StateFilter lists nothing; TypeFilter 0 (or missing) means every type."""
-    ref = OperationRef("app~svc", PID, uuid.uuid4())
+    ref = OperationRef.restart("app~svc", PID, uuid.uuid4())
     cluster.add_operation(ref, Script(duration=100))
     assert await _listed(http, cluster, "") == []
     assert await _listed(http, cluster, "&TypeFilter=4&StateFilter=0") == []
@@ -441,7 +441,7 @@ async def test_list_filters_are_over_inclusive(
     http: aiohttp.ClientSession, cluster: FakeCluster, clock: list[float]
 ) -> None:
     """StateFilter=Running also lists RollingBack operations; Faulted also lists cancelled ones."""
-    rolling, cancelled = (OperationRef("app~svc", PID, uuid.uuid4()) for _ in range(2))
+    rolling, cancelled = (OperationRef.restart("app~svc", PID, uuid.uuid4()) for _ in range(2))
     cluster.add_operation(rolling, Script(duration=1, outcome=OperationState.FAULTED, rollback=100))
     cluster.add_operation(cancelled, Script(duration=100, rollback=0))
     cluster.operation(cancelled.operation_id).cancelled_at = clock[0]
@@ -459,7 +459,7 @@ async def test_list_caps_at_10000_with_active_operations_first(
 ) -> None:
     """At most 10,000 items, no paging; the active table comes before the history."""
     for i in range(10_050):
-        cluster.add_operation(OperationRef("app~svc", PID, uuid.uuid4()), Script(duration=0 if i < 60 else 100))
+        cluster.add_operation(OperationRef.restart("app~svc", PID, uuid.uuid4()), Script(duration=0 if i < 60 else 100))
     clock[0] += 1
     items = await _listed(http, cluster, "&StateFilter=65535")
     assert len(items) == 10_000

@@ -17,7 +17,7 @@ from .conftest import PID, others
 
 
 def refs(n: int) -> list[OperationRef]:
-    return [OperationRef("app~svc", PID, uuid.uuid4()) for _ in range(n)]
+    return [OperationRef.restart("app~svc", PID, uuid.uuid4()) for _ in range(n)]
 
 
 
@@ -69,7 +69,7 @@ async def test_bad_item_after_the_good_ones_finished_is_reported(
                 outcomes.append(outcome)
                 first_done.set()
 
-    with pytest.raises(ValueError, match=r"operations\[1\]"):
+    with pytest.raises(TypeError, match=r"operations\[1\]"):
         await consume()
     assert [o.ref for o in outcomes] == [ref]
 

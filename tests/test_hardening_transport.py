@@ -30,7 +30,7 @@ DEEP = b"[" * 30_000 + b"]" * 30_000  # far deeper than json can decode, within 
 
 
 def a_ref() -> OperationRef:
-    return OperationRef("app~svc", PID, uuid.uuid4())
+    return OperationRef.restart("app~svc", PID, uuid.uuid4())
 
 
 async def test_endless_chunked_body_is_a_typed_error_not_a_memory_leak() -> None:
@@ -41,7 +41,7 @@ async def test_endless_chunked_body_is_a_typed_error_not_a_memory_leak() -> None
 
     async with raw_server(endless) as server, ProgressClient(server.url) as client:
         with pytest.raises(ResponseFormatError, match="larger than"):
-            await client.get_restart_progress(a_ref())
+            await client.get_progress(a_ref())
 
 
 async def test_announced_huge_body_is_not_read() -> None:
@@ -52,7 +52,7 @@ async def test_announced_huge_body_is_not_read() -> None:
 
     async with raw_server(huge) as server, ProgressClient(server.url) as client:
         with pytest.raises(ResponseFormatError, match="larger than"):
-            await client.get_restart_progress(a_ref())
+            await client.get_progress(a_ref())
 
 
 async def test_endless_error_body_keeps_its_status() -> None:
@@ -63,7 +63,7 @@ async def test_endless_error_body_keeps_its_status() -> None:
 
     async with raw_server(endless) as server, ProgressClient(server.url) as client:
         with pytest.raises(FabricTransientError) as info:
-            await client.get_restart_progress(a_ref())
+            await client.get_progress(a_ref())
     assert info.value.status == 503
 
 
@@ -83,7 +83,7 @@ async def test_a_full_size_list_answer_is_still_read() -> None:
 async def test_deeply_nested_success_body_is_a_format_error(route: str) -> None:
     """JSON nested 30,000 deep in a 200 is a ResponseFormatError, never a RecursionError."""
     async with raw_server(answer(b"200 OK", DEEP)) as server, ProgressClient(server.url) as client:
-        call = client.get_restart_progress(a_ref()) if route == "progress" else client.list_fault_operations()
+        call = client.get_progress(a_ref()) if route == "progress" else client.list_fault_operations()
         with pytest.raises(ResponseFormatError, match="nested too deep"):
             await call
 
@@ -92,7 +92,7 @@ async def test_deeply_nested_error_body_is_the_error_of_its_status() -> None:
     """JSON nested 30,000 deep in a 404 is the NotFoundError of the status."""
     async with raw_server(answer(b"404 Not Found", DEEP)) as server, ProgressClient(server.url) as client:
         with pytest.raises(NotFoundError):
-            await client.get_restart_progress(a_ref())
+            await client.get_progress(a_ref())
 
 
 @pytest.mark.real_wait
@@ -165,7 +165,7 @@ async def test_non_ascii_reason_phrase_gives_a_printable_error() -> None:
     handler = answer("503 Überlastet".encode(), b"")
     async with raw_server(handler) as server, ProgressClient(server.url) as client:
         with pytest.raises(FabricTransientError) as info:
-            await client.get_restart_progress(a_ref())
+            await client.get_progress(a_ref())
     error = info.value
     str(error).encode("utf-8")  # would raise UnicodeEncodeError on a surrogate
     assert error.code is None or error.code.isascii()
@@ -175,7 +175,7 @@ async def test_hex_reason_phrase_is_still_a_code() -> None:
     """A code-like reason phrase (the gateway's '500 0x80004002') is still taken as the code."""
     async with raw_server(answer(b"500 0x80004002", b"")) as server, ProgressClient(server.url) as client:
         with pytest.raises(FabricError) as info:
-            await client.get_restart_progress(a_ref())
+            await client.get_progress(a_ref())
     assert info.value.code == "0x80004002"
 
 
@@ -186,11 +186,11 @@ def test_a_client_used_from_a_second_event_loop_says_so() -> None:
 
     async def first() -> None:
         with pytest.raises(SFProgressError):
-            await client.get_restart_progress(ref)
+            await client.get_progress(ref)
 
     async def second() -> None:
         with pytest.raises(RuntimeError, match="another event loop"):
-            await client.get_restart_progress(ref)
+            await client.get_progress(ref)
         await client.aclose()
 
     asyncio.run(first())

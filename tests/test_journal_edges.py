@@ -293,7 +293,7 @@ async def test_a_bad_instance_id_from_the_cluster_is_never_sent(
     body = json.dumps({"Name": "_Node_0", "NodeStatus": "Up", "InstanceId": instance}).encode()
     cluster.inject(Fault.malformed(body), routes=["info"])
     with pytest.raises(ResponseFormatError, match="InstanceId"):
-        await client.start_node_transition("_Node_0", "stop")
+        await client.start(FaultTarget.node_transition("_Node_0", "stop"))
     assert cluster.by_route["start"] == 0
 
 

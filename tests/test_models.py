@@ -148,22 +148,22 @@ def test_models_are_frozen() -> None:
 
 def test_operation_ref_normalises_and_validates() -> None:
     """OperationRef normalises the service id and parses both GUIDs at construction."""
-    ref = OperationRef("fabric:/myapp/myservice", str(PID), str(OID).upper())
-    assert ref == OperationRef("myapp~myservice", PID, OID)
+    ref = OperationRef.restart("fabric:/myapp/myservice", str(PID), str(OID).upper())
+    assert ref == OperationRef.restart("myapp~myservice", PID, OID)
     assert ref.service_name == "fabric:/myapp/myservice"
     assert ref.path == f"/Faults/Services/myapp~myservice/$/GetPartitions/{PID}/$/"
     assert str(OID) in str(ref)
-    assert hash(ref) == hash(OperationRef("myapp/myservice", PID, OID))
+    assert hash(ref) == hash(OperationRef.restart("myapp/myservice", PID, OID))
 
 
 def test_operation_ref_rejects_bad_values() -> None:
     """Bad ids raise ValueError/TypeError at construction."""
     with pytest.raises(ValueError, match="service_id"):
-        OperationRef("", PID, OID)
+        OperationRef.restart("", PID, OID)
     with pytest.raises(ValueError, match="partition_id"):
-        OperationRef("a~b", "x", OID)
+        OperationRef.restart("a~b", "x", OID)
     with pytest.raises(TypeError, match="operation_id"):
-        OperationRef("a~b", PID, 5)
+        OperationRef.restart("a~b", PID, 5)
 
 
 def test_parse_operation_list() -> None:

@@ -163,7 +163,7 @@ async def test_a_node_transition_started_elsewhere_takes_its_transition_from_the
 ) -> None:
     """Another client's stop: ``transition="stop"`` says what end state to expect."""
     async with ProgressClient(cluster.url) as starter:
-        ref = await starter.start_node_transition("_Node_2", "stop", stop_duration=600)
+        ref = await starter.start(FaultTarget.node_transition("_Node_2", "stop", stop_duration=600))
         await starter.wait_for_completion(ref)
     async with ProgressClient(cluster.url) as other:
         recovery = await other.wait_for_recovery(ref, transition=NodeTransitionType.STOP)
@@ -175,7 +175,7 @@ async def test_a_node_transition_started_elsewhere_takes_its_transition_from_the
 
 async def test_wait_for_completion_with_recovery(client: ProgressClient, cluster: FakeCluster) -> None:
     """``recovery=True``: returns once recovered; a target that never recovers raises RecoveryTimeout."""
-    good = await client.start_partition_restart(SVC, uuid.uuid4())
+    good = await client.start(FaultTarget.restart(SVC, uuid.uuid4()))
     progress = await client.wait_for_completion(good, recovery=True)
     assert progress.state.value == "Completed"
     bad = FaultTarget.restart(SVC, uuid.uuid4())

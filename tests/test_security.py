@@ -127,7 +127,7 @@ def files(pki: Pki, tmp_path: Path) -> dict[str, Any]:
 async def mtls(pki: Pki) -> AsyncIterator[FakeCluster]:
     """A FakeCluster on HTTPS that requires a client certificate from the cluster CA."""
     async with FakeCluster(ssl_context=server_context(pki.server, pki.ca)) as cluster:
-        cluster.add_operation(OperationRef("app~svc", PID, OID))
+        cluster.add_operation(OperationRef.restart("app~svc", PID, OID))
         yield cluster
 
 
@@ -212,7 +212,7 @@ async def test_matching_pin_accepts_untrusted_misnamed_server(pki: Pki, algorith
     digest = hashlib.new(algorithm, der(pki.odd_server)).hexdigest().upper()
     pin = ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
     async with FakeCluster(ssl_context=server_context(pki.odd_server, None)) as cluster:
-        cluster.add_operation(OperationRef("app~svc", PID, OID))
+        cluster.add_operation(OperationRef.restart("app~svc", PID, OID))
         async with ProgressClient(cluster.url, tls=TLSConfig(server_thumbprints=[pin])) as client:
             assert await progress_state(client) is OperationState.COMPLETED
 
@@ -231,7 +231,7 @@ async def test_wrong_pin_fails_before_the_token_is_sent(pki: Pki) -> None:
 async def test_pin_with_client_certificate(pki: Pki, files: dict[str, Any]) -> None:
     """Pinning and a client certificate work together."""
     async with FakeCluster(ssl_context=server_context(pki.server, pki.ca)) as cluster:
-        cluster.add_operation(OperationRef("app~svc", PID, OID))
+        cluster.add_operation(OperationRef.restart("app~svc", PID, OID))
         pin = normalize_thumbprint(__import__("hashlib").sha256(der(pki.server)).hexdigest())
         async with ProgressClient(cluster.url, tls=TLSConfig(cert=files["pem"], server_thumbprints=pin)) as client:
             assert await progress_state(client) is OperationState.COMPLETED
@@ -243,7 +243,7 @@ async def test_no_verify_works_and_warns_once(pki: Pki, caplog: pytest.LogCaptur
 
     security._warned_no_verify = False
     async with FakeCluster(ssl_context=server_context(pki.odd_server, None)) as cluster:
-        cluster.add_operation(OperationRef("app~svc", PID, OID))
+        cluster.add_operation(OperationRef.restart("app~svc", PID, OID))
         for _ in range(2):
             async with ProgressClient(cluster.url, verify=False) as client:
                 assert await progress_state(client) is OperationState.COMPLETED
@@ -336,7 +336,7 @@ class Provider:
 async def secured(pki: Pki) -> AsyncIterator[FakeCluster]:
     """An HTTPS FakeCluster that requires a bearer token."""
     async with FakeCluster(ssl_context=server_context(pki.server, None), token=TOKEN) as cluster:
-        cluster.add_operation(OperationRef("app~svc", PID, OID))
+        cluster.add_operation(OperationRef.restart("app~svc", PID, OID))
         yield cluster
 
 
@@ -476,7 +476,7 @@ async def test_aad_provider_reads_metadata_and_gets_token(
     async with FakeCluster(
         ssl_context=server_context(pki.server, None), token="stub-aad-s3cret", aad_metadata=AAD
     ) as cluster:
-        cluster.add_operation(OperationRef("app~svc", PID, OID))
+        cluster.add_operation(OperationRef.restart("app~svc", PID, OID))
         provider = AadTokenProvider(credential)
         async with ProgressClient(cluster.url, verify=files["ca"], token_provider=provider) as client:
             metadata = await client.get_aad_metadata()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import signal
 import subprocess
 import sys
@@ -14,7 +15,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from sf_progress import FaultTarget, OperationState, OutcomeKind, RecoveryTimeout
+from sf_progress import (
+    Event,
+    FaultProgress,
+    FaultTarget,
+    OperationRef,
+    OperationState,
+    OutcomeKind,
+    ProgressClient,
+    RecoveryTimeout,
+)
 from sf_progress.sync import SyncProgressClient
 from sf_progress.testing import Script
 
@@ -34,10 +44,10 @@ def test_start_wait_and_read_every_kind(fake: ThreadedCluster) -> None:
     """The blocking calls do what the async ones do, over one pooled session."""
     with SyncProgressClient(fake.cluster.url) as client:
         refs = [
-            client.start_partition_restart(SVC, uuid.uuid4()),
-            client.start_data_loss(SVC, uuid.uuid4(), "FullDataLoss"),
-            client.start_quorum_loss(SVC, uuid.uuid4(), 5),
-            client.start_node_transition("_Node_1", "stop", stop_duration=300),
+            client.start(FaultTarget.restart(SVC, uuid.uuid4())),
+            client.start(FaultTarget.data_loss(SVC, uuid.uuid4(), mode="FullDataLoss")),
+            client.start(FaultTarget.quorum_loss(SVC, uuid.uuid4(), duration=5)),
+            client.start(FaultTarget.node_transition("_Node_1", "stop", stop_duration=300)),
             client.start(FaultTarget.restart(SVC, uuid.uuid4())),
         ]
         assert client.get_progress(refs[0]).state is OperationState.RUNNING
@@ -57,7 +67,7 @@ def test_blocking_waits_from_several_threads_at_once(fake: ThreadedCluster) -> N
 
         def work() -> None:
             try:
-                ref = client.start_partition_restart(SVC, uuid.uuid4())
+                ref = client.start(FaultTarget.restart(SVC, uuid.uuid4()))
                 results.append(client.wait_for_completion(ref).state)
             except BaseException as exc:  # noqa: BLE001 - reported below
                 errors.append(exc)
@@ -75,7 +85,7 @@ async def test_usable_from_the_thread_of_a_running_loop(fake: ThreadedCluster) -
     """Called from a coroutine (this test's loop is running): it blocks this thread only, and works."""
     asyncio.get_running_loop()
     with SyncProgressClient(fake.cluster.url) as client:
-        ref = client.start_partition_restart(SVC, uuid.uuid4())
+        ref = client.start(FaultTarget.restart(SVC, uuid.uuid4()))
         assert client.wait_for_completion(ref).state is OperationState.COMPLETED
 
 
@@ -84,10 +94,10 @@ def test_errors_are_the_async_clients(fake: ThreadedCluster) -> None:
     fake.do(setattr, fake.cluster, "default_script", Script(duration=1, recovery=float("inf")))
     with SyncProgressClient(fake.cluster.url) as client:
         with pytest.raises(ValueError, match="mode"):
-            client.start_partition_restart(SVC, uuid.uuid4(), mode="Everything")
+            client.start(FaultTarget.restart(SVC, uuid.uuid4(), mode="Everything"))
         with pytest.raises(TypeError, match=r"concurrency|operations"):
             client.wait_many([42])  # type: ignore[list-item]
-        ref = client.start_partition_restart(SVC, uuid.uuid4())
+        ref = client.start(FaultTarget.restart(SVC, uuid.uuid4()))
         with pytest.raises(RecoveryTimeout):
             client.wait_for_completion(ref, recovery=True, deadline=20)
     with pytest.raises(TypeError):
@@ -99,13 +109,13 @@ def test_errors_are_the_async_clients(fake: ThreadedCluster) -> None:
 def test_close_is_idempotent_and_a_closed_client_refuses(fake: ThreadedCluster) -> None:
     """close() twice is fine; any call after it is a RuntimeError; the loop's thread is gone."""
     client = SyncProgressClient(fake.cluster.url)
-    client.start_partition_restart(SVC, uuid.uuid4())
+    client.start(FaultTarget.restart(SVC, uuid.uuid4()))
     client.close()
     client.close()
     assert client.closed
     assert not client._thread.is_alive()
     with pytest.raises(RuntimeError, match="closed"):
-        client.start_partition_restart(SVC, uuid.uuid4())
+        client.start(FaultTarget.restart(SVC, uuid.uuid4()))
     assert "closed" in repr(client)
 
 
@@ -131,9 +141,10 @@ def test_ctrl_c_stops_the_wait_and_cancels_the_fault(tmp_path: object) -> None:
         url = server.stdout.readline().strip()
         script = textwrap.dedent(f"""
             import sys, uuid
+            from sf_progress import FaultTarget
             from sf_progress.sync import SyncProgressClient
             client = SyncProgressClient({url!r}, cancel_on_interrupt=True)
-            ref = client.start_partition_restart("fabric:/app/svc", uuid.uuid4())
+            ref = client.start(FaultTarget.restart("fabric:/app/svc", uuid.uuid4()))
             print(ref.operation_id, flush=True)
             try:
                 client.wait_for_completion(ref, deadline=600)
@@ -157,3 +168,75 @@ def test_ctrl_c_stops_the_wait_and_cancels_the_fault(tmp_path: object) -> None:
         server.stdin.close()  # type: ignore[union-attr]
         server.wait(30)
         server.stdout.close()  # type: ignore[union-attr]
+
+
+def _public_api(cls: type) -> dict[str, object]:
+    return {name: member for name, member in vars(cls).items() if not name.startswith("_")}
+
+
+# The lifecycle differs by nature (async with / aclose against with / close); the rest is one surface.
+_LIFECYCLE = {"aclose": "close"}
+
+
+def test_the_blocking_client_has_every_public_method_and_option_of_the_async_one() -> None:
+    """Names, parameters (kinds, order, defaults, annotations) and properties match, method for method."""
+    ours, theirs = _public_api(SyncProgressClient), _public_api(ProgressClient)
+    assert set(theirs) - set(_LIFECYCLE) <= set(ours), "missing in SyncProgressClient"
+    assert set(ours) - set(_LIFECYCLE.values()) - {"cancel_on_interrupt"} <= set(theirs), "extra in SyncProgressClient"
+    compared = 0
+    for name, member in theirs.items():
+        if name in _LIFECYCLE:
+            continue
+        mine = ours[name]
+        if isinstance(member, property):
+            assert isinstance(mine, property), name
+            continue
+        want, got = inspect.signature(member), inspect.signature(mine)  # type: ignore[arg-type]
+        assert list(got.parameters) == list(want.parameters), name
+        for param in want.parameters.values():
+            other = got.parameters[param.name]
+            assert (other.kind, other.default, other.annotation) == (param.kind, param.default, param.annotation), (
+                f"{name}({param.name})"
+            )
+        compared += 1
+    assert compared >= 11
+    # wait_many alone returns something else: the outcomes, not a batch to iterate.
+    assert inspect.signature(SyncProgressClient.wait_many).return_annotation == "list[Outcome]"
+    assert inspect.signature(SyncProgressClient.get_progress).return_annotation == "FaultProgress"
+
+
+def test_the_constructor_takes_every_option_of_the_async_client(fake: ThreadedCluster) -> None:
+    """Options are forwarded unchanged (checked in the caller's thread)."""
+    with SyncProgressClient(fake.cluster.url, server_timeout=7, api_version="6.0", timeout_margin=1) as client:
+        assert (client.api_version, client.request_timeout) == ("6.0", 8.0)
+        assert client.clock is not None
+    with pytest.raises(ValueError, match="timeout must be"):
+        SyncProgressClient(fake.cluster.url, server_timeout=0)
+
+
+def test_hooks_and_options_the_subset_lacked_are_forwarded(fake: ThreadedCluster) -> None:
+    """on_progress, on_event and coalesce reach the async waits (called on the client's loop)."""
+    seen: list[str] = []
+    threads: set[str] = set()
+
+    def on_progress(ref: OperationRef, progress: FaultProgress) -> None:
+        seen.append(progress.raw_state)
+        threads.add(threading.current_thread().name)
+
+    def on_event(event: Event) -> None:
+        threads.add(threading.current_thread().name)
+
+    with SyncProgressClient(fake.cluster.url) as client:
+        ref = client.start(FaultTarget.restart("app~svc", uuid.uuid4()))
+        final = client.wait_for_completion(ref, deadline=30, on_progress=on_progress, coalesce=False)
+        outcomes = client.wait_many(
+            [client.start(FaultTarget.data_loss("app~svc", uuid.uuid4()))], on_event=on_event, coalesce=True
+        )
+        assert client.get_restart_progress(ref.service_id or "", ref.partition_id or "", ref.operation_id).is_terminal
+        assert client.get_cluster_version()
+    assert final.state is OperationState.COMPLETED
+    assert seen[-1] == "Completed"
+    assert [o.kind for o in outcomes] == [OutcomeKind.COMPLETED]
+    assert threads == {"sf_progress-sync"}
+    with SyncProgressClient(fake.cluster.url) as client, pytest.raises(ValueError, match="operations is required"):
+        client.wait_many(None)

@@ -126,9 +126,9 @@ async def test_start_refuses_what_is_not_a_target_before_any_request(
 
 async def test_the_conveniences_are_start_of_a_target(client: ProgressClient, cluster: FakeCluster) -> None:
     """``start_*`` and ``start(FaultTarget.*)`` send the same request, with the same defaults."""
-    await client.start_quorum_loss(SERVICE, PID, 30)
     await client.start(FaultTarget.quorum_loss(SERVICE, PID, duration=30))
-    await client.start_node_transition("_Node_3", "stop")
+    await client.start(FaultTarget.quorum_loss(SERVICE, PID, duration=30))
+    await client.start(FaultTarget.node_transition("_Node_3", "stop"))
     await client.start(FaultTarget.node_transition("_Node_4", "stop"))
     posts = [path for method, path in cluster.seen if method == "POST"]
 

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from sf_progress import OperationRef, OperationState, ProgressClient, WaitTimeout
+from sf_progress import FaultTarget, OperationRef, OperationState, ProgressClient, WaitTimeout
 from sf_progress.testing import FakeCluster, Fault, Script
 
 from .conftest import PID
@@ -58,7 +58,7 @@ def delta(before: dict[Any, Any], after: dict[Any, Any]) -> dict[Any, Any]:
 
 
 def refs(n: int) -> list[OperationRef]:
-    return [OperationRef("app~svc", PID, uuid.uuid4()) for _ in range(n)]
+    return [OperationRef.restart("app~svc", PID, uuid.uuid4()) for _ in range(n)]
 
 
 async def test_a_batch_and_concurrent_waits_are_measured(cluster: FakeCluster) -> None:
@@ -192,7 +192,7 @@ async def test_sessions_are_instrumented_by_the_aiohttp_instrumentor(cluster: Fa
     instrumentor.instrument()
     try:
         async with ProgressClient(cluster.url) as client:
-            await client.get_restart_progress(ref)
+            await client.get_progress(ref)
     finally:
         instrumentor.uninstrument()
     http = [s for s in SPANS.get_finished_spans() if s.kind is trace.SpanKind.CLIENT]
@@ -220,7 +220,7 @@ def test_runs_without_opentelemetry_installed() -> None:
         async def main():
             set_testing(True)
             async with FakeCluster() as cluster, ProgressClient(cluster.url) as client:
-                refs = [OperationRef("a~b", uuid.uuid4(), uuid.uuid4()) for _ in range(5)]
+                refs = [OperationRef.restart("a~b", uuid.uuid4(), uuid.uuid4()) for _ in range(5)]
                 for ref in refs:
                     cluster.add_operation(ref, Script(duration=3))
                 await client.wait_for_completion(refs[0])
@@ -290,7 +290,7 @@ def test_blocking_calls_nest_their_spans_under_the_callers() -> None:
             trace.get_tracer("test").start_as_current_span("chaos-activity") as parent,
             SyncProgressClient(threaded.cluster.url) as client,
         ):
-            ref = client.start_partition_restart("app~svc", uuid.uuid4())
+            ref = client.start(FaultTarget.restart("app~svc", uuid.uuid4()))
             client.wait_for_completion(ref)
         (wait,) = [span for span in SPANS.get_finished_spans() if span.name == "sf_progress.wait"]
         assert wait.parent is not None

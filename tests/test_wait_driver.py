@@ -31,7 +31,7 @@ HANG = 30.0
 
 
 def refs(n: int) -> list[OperationRef]:
-    return [OperationRef("app~svc", PID, uuid.uuid4()) for _ in range(n)]
+    return [OperationRef.restart("app~svc", PID, uuid.uuid4()) for _ in range(n)]
 
 
 def add(cluster: FakeCluster, ops: list[OperationRef], duration: float) -> None:
@@ -313,7 +313,7 @@ async def test_an_active_state_the_client_does_not_know_is_not_ended() -> None:
 
     observer = Observer(list_active, interval=1.0, retry=RetryPolicy(), clock=StillClock())
     lease = observer.lease(Owner(), True)
-    tracker = _Tracker(OperationRef("app~svc", PID, op_id), 0.0, math.inf)
+    tracker = _Tracker(OperationRef.restart("app~svc", PID, op_id), 0.0, math.inf)
     lease.add(1)
     assert lease.park(tracker, None)
     await observer._tick()

@@ -11,6 +11,7 @@ import pytest
 from sf_progress import (
     AuthError,
     Backoff,
+    FaultTarget,
     NotFoundError,
     OperationNotCompleted,
     OperationRef,
@@ -61,7 +62,7 @@ def record_polls(client: ProgressClient, clock: Callable[[], float]) -> list[flo
 async def test_waits_until_completed(client: ProgressClient, cluster: FakeCluster) -> None:
     """The wait returns the Completed progress once the operation ends (virtual time)."""
     cluster.default_script = Script(duration=42)
-    ref = await client.start_partition_restart("a~b", PID)
+    ref = await client.start(FaultTarget.restart("a~b", PID))
     progress = await client.wait_for_completion(ref)
     assert progress.state is OperationState.COMPLETED
     assert cluster.state_of(ref.operation_id) is OperationState.COMPLETED
@@ -70,14 +71,18 @@ async def test_waits_until_completed(client: ProgressClient, cluster: FakeCluste
     assert cluster.operation(ref.operation_id).detection_lag is not None
 
 
-async def test_ids_and_keywords(client: ProgressClient, cluster: FakeCluster, ref: OperationRef) -> None:
-    """The three ids work positionally and as keywords."""
+async def test_a_ref_is_the_one_spelling(client: ProgressClient, cluster: FakeCluster, ref: OperationRef) -> None:
+    """The wait takes a ref, positionally or as ``ref=``; the three ids and tuples are refused before any request."""
     cluster.add_operation(ref)
-    a = await client.wait_for_completion(str(ref.service_name), ref.partition_id, ref.operation_id)
-    b = await client.wait_for_completion(
-        service_id=ref.service_id, partition_id=str(ref.partition_id), operation_id=ref.operation_id
-    )
+    a = await client.wait_for_completion(OperationRef.restart(str(ref.service_name), ref.partition_id, ref.operation_id))
+    b = await client.wait_for_completion(ref=ref)
     assert a == b
+    before = cluster.requests
+    with pytest.raises(TypeError):
+        await client.wait_for_completion(ref.service_id, ref.partition_id, ref.operation_id)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"OperationRef\.restart"):
+        await client.wait_for_completion((ref.service_id, ref.partition_id, ref.operation_id))  # type: ignore[arg-type]
+    assert cluster.requests == before
 
 
 @pytest.mark.parametrize("outcome", [OperationState.FAULTED])
@@ -98,7 +103,7 @@ async def test_faulted_is_returned_or_raised(
 async def test_cancelled_raises_operation_failed_on_request(client: ProgressClient, cluster: FakeCluster) -> None:
     """Cancelled ends count as failures for raise_on_failure."""
     cluster.default_script = Script(duration=100)
-    ref = await client.start_partition_restart("a~b", PID)
+    ref = await client.start(FaultTarget.restart("a~b", PID))
     await client.cancel_operation(ref)
     with pytest.raises(OperationNotCompleted, match="Cancelled"):
         await client.wait_for_completion(ref, raise_on_failure=True)
@@ -204,13 +209,15 @@ async def test_bad_arguments_before_any_request(
     client: ProgressClient, cluster: FakeCluster, ref: OperationRef
 ) -> None:
     """Bad ids, deadlines, backoffs and flags raise before anything is sent."""
+    with pytest.raises(ValueError, match="service"):
+        OperationRef.restart("", PID, uuid.uuid4())
     for call in (
-        client.wait_for_completion("", PID, uuid.uuid4()),
-        client.wait_for_completion(ref, deadline=-1),
-        client.wait_for_completion(ref, backoff=5),  # type: ignore[arg-type]
-        client.wait_for_completion(ref, not_found_grace="x"),  # type: ignore[arg-type]
-        client.wait_for_completion(ref, raise_on_failure="yes"),  # type: ignore[arg-type]
+        lambda: client.wait_for_completion(ref, deadline=-1),
+        lambda: client.wait_for_completion(ref, backoff=5),  # type: ignore[arg-type]
+        lambda: client.wait_for_completion(ref, not_found_grace="x"),  # type: ignore[arg-type]
+        lambda: client.wait_for_completion(ref, raise_on_failure="yes"),  # type: ignore[arg-type]
+        lambda: client.wait_for_completion(ref, coalesce="yes"),  # type: ignore[arg-type]
     ):
         with pytest.raises((ValueError, TypeError)):
-            await call
+            await call()
     assert cluster.requests == 0

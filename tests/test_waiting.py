@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import timedelta
 
@@ -20,16 +21,19 @@ from sf_progress import (
     RetryPolicy,
     StateChanged,
     TransportError,
+    WaitOptions,
     WaitTimeout,
 )
-from sf_progress._waiting import Outcome, _Tracker, first_due, settings, step
+from sf_progress._options import engine_settings
+from sf_progress._waiting import Outcome, _Tracker, first_due, step
 
 RUNNING = PartitionRestartProgress(OperationState.RUNNING)
 ROLLING = PartitionRestartProgress(OperationState.ROLLING_BACK)
 
 
 def cfg(deadline: float = 100.0, grace: float = 5.0, backoff: Backoff | None = None):  # type: ignore[no-untyped-def]
-    return settings(backoff or Backoff(jitter=0.0), RetryPolicy(jitter=0.0), grace, deadline)
+    options = WaitOptions(backoff=backoff or Backoff(jitter=0.0), not_found_grace=grace, deadline=deadline)
+    return engine_settings(options, RetryPolicy(jitter=0.0))
 
 
 def test_backoff_defaults_and_validation() -> None:
@@ -197,8 +201,17 @@ def test_timeout_after_transient_errors_carries_last_error(ref: OperationRef) ->
 def test_settings_validation() -> None:
     """Wait options are validated once, before anything is sent."""
     with pytest.raises(TypeError, match="Backoff"):
-        settings({"initial": 1}, RetryPolicy(), 1, 1)  # type: ignore[arg-type]
+        WaitOptions(backoff={"initial": 1})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="deadline"):
-        settings(None, RetryPolicy(), 1, -1)
+        WaitOptions(deadline=-1)
     with pytest.raises(ValueError, match="not_found_grace"):
-        settings(None, RetryPolicy(), -1, 1)
+        WaitOptions(not_found_grace=-1)
+    with pytest.raises(ValueError, match="concurrency"):
+        WaitOptions(concurrency=WaitOptions.MAX_CONCURRENCY + 1)
+    with pytest.raises(ValueError, match="max_rate"):
+        WaitOptions(max_rate=0)
+    with pytest.raises(TypeError, match="coalesce"):
+        WaitOptions(coalesce="yes")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="on_event"):
+        WaitOptions(on_event=3)  # type: ignore[arg-type]
+    assert WaitOptions(deadline=None).deadline == math.inf

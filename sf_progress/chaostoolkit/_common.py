@@ -18,8 +18,6 @@ from .. import (
     SFProgressError,
     WaitTimeout,
 )
-from .._kinds import kind_named
-from .._models import ref_fields
 from ._connect import client_for, logger
 
 __all__ = ["STARTED", "failed", "ref_json", "run_fault"]
@@ -30,7 +28,7 @@ STARTED: list[OperationRef] = []
 
 def ref_json(ref: OperationRef) -> dict[str, Any]:
     """The fields that name an operation, as plain JSON."""
-    return ref_fields(ref)
+    return ref.as_dict()
 
 
 def progress_json(ref: OperationRef, progress: FaultProgress | None) -> dict[str, Any]:
@@ -93,4 +91,4 @@ def run_fault(
 
 def kind_of(name: str) -> OperationType:
     """A fault kind from its wire name (``PartitionRestart``) or the command line's (``restart``)."""
-    return kind_named(name)
+    return OperationType.named(name)

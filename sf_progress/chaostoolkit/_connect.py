@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .. import SFProgressError, TLSConfig
+from .. import Connection, SFProgressError
 from ..sync import SyncProgressClient
 
 __all__ = ["client_for", "logger"]
@@ -86,43 +86,39 @@ def _flag(value: object, name: str) -> bool:
     raise ValueError(f"{name} must be true or false, got {value!r}")
 
 
-def options(configuration: Mapping[str, Any] | None, secrets: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The ``ProgressClient`` options the configuration and secrets say."""
+def connection(configuration: Mapping[str, Any] | None, secrets: Mapping[str, Any] | None) -> Connection:
+    """The :class:`~sf_progress.Connection` the configuration and secrets say (checked as the CLI's flags are)."""
     settings = _settings(configuration)
     secret = dict(secrets or {})
-    endpoint = str(settings.get("sf_endpoint") or settings.get("endpoint") or "http://localhost:19080")
-    verify: bool | str = True
+    verify = True
     for key in ("sf_verify", "verify_tls"):
         if key in settings:
             verify = _flag(settings[key], key)
-    if settings.get("sf_ca"):
-        verify = str(settings["sf_ca"])
-    pins = settings.get("sf_server_thumbprints")
-    if isinstance(pins, str):
-        pins = [pin.strip() for pin in pins.split(",") if pin.strip()]
-    cert: Any = None
-    password = secret.get("key_password")
+    pem = secret.get("pem_path")
     if secret.get("pem_content"):
-        cert = _pem_file(str(secret["pem_content"]))
-    elif secret.get("pem_path"):
-        cert = str(secret["pem_path"])
-    elif secret.get("cert_path") or secret.get("key_path"):
-        cert = (str(secret.get("cert_path")), str(secret.get("key_path")))
-    elif secret.get("pfx_path"):
-        cert, password = str(secret["pfx_path"]), secret.get("pfx_password")
-    insecure = _flag(settings.get("sf_allow_insecure_http", False), "sf_allow_insecure_http")
-    tls = TLSConfig(
-        cert=cert, cert_password=password, verify=verify, server_thumbprints=pins or None, allow_insecure_http=insecure
-    )
-    opts: dict[str, Any] = {"endpoint": endpoint, "tls": tls}
-    token = secret.get("token")
-    if token:
-        opts["token_provider"] = lambda: str(token)
+        pem = _pem_file(str(secret["pem_content"]))
+    fields: dict[str, Any] = {
+        "endpoint": str(settings.get("sf_endpoint") or settings.get("endpoint") or Connection().endpoint),
+        "pem": pem,
+        "cert": secret.get("cert_path"),
+        "key": secret.get("key_path"),
+        "key_password": secret.get("key_password"),
+        "pfx": secret.get("pfx_path"),
+        "pfx_password": secret.get("pfx_password"),
+        "ca": settings.get("sf_ca"),
+        "server_thumbprints": settings.get("sf_server_thumbprints"),
+        "verify": verify,
+        "token": secret.get("token"),
+        "allow_insecure_http": _flag(settings.get("sf_allow_insecure_http", False), "sf_allow_insecure_http"),
+    }
     if settings.get("sf_api_version"):
-        opts["api_version"] = str(settings["sf_api_version"])
+        fields["api_version"] = str(settings["sf_api_version"])
     if settings.get("sf_server_timeout"):
-        opts["server_timeout"] = int(settings["sf_server_timeout"])
-    return opts
+        fields["server_timeout"] = int(settings["sf_server_timeout"])
+    for key in ("key_password", "pfx_password", "token"):  # a secret given as a number is still its text
+        if fields[key] is not None:
+            fields[key] = str(fields[key])
+    return Connection(**fields)
 
 
 @contextlib.contextmanager
@@ -131,9 +127,7 @@ def client_for(
 ) -> Iterator[SyncProgressClient]:
     """A blocking client for one activity, closed after it; bad settings are a clear error."""
     try:
-        opts = options(configuration, secrets)
-        endpoint = opts.pop("endpoint")
-        client = SyncProgressClient(endpoint, **opts)
+        client = SyncProgressClient(**connection(configuration, secrets).client_options())
     except (ValueError, TypeError, SFProgressError) as exc:
         raise ValueError(f"sf_progress connection settings: {exc}") from None
     try:

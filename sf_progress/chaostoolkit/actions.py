@@ -12,19 +12,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import FaultTarget
+from .. import DataLossSpec, FaultTarget, NodeTransitionSpec, QuorumLossSpec, RestartSpec, WaitOptions
 from ._common import run_fault
 
 __all__ = ["induce_data_loss", "induce_quorum_loss", "restart_partition", "start_node", "stop_node"]
+
+# Every default is the library's own (the spec classes, WaitOptions), read once here.
+_TIMEOUT = WaitOptions().deadline
+_STOP_DURATION = float(NodeTransitionSpec("stop").stop_duration)
 
 
 def restart_partition(
     service_id: str,
     partition_id: str,
-    mode: str = "AllReplicasOrInstances",
+    mode: str = RestartSpec().mode.value,
     wait: bool = True,
     until_recovered: bool = False,
-    timeout: float = 600,
+    timeout: float = _TIMEOUT,
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -62,10 +66,10 @@ def restart_partition(
 def induce_data_loss(
     service_id: str,
     partition_id: str,
-    mode: str = "PartialDataLoss",
+    mode: str = DataLossSpec().mode.value,
     wait: bool = True,
     until_recovered: bool = False,
-    timeout: float = 600,
+    timeout: float = _TIMEOUT,
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -104,10 +108,10 @@ def induce_quorum_loss(
     service_id: str,
     partition_id: str,
     duration: float,
-    mode: str = "QuorumReplicas",
+    mode: str = QuorumLossSpec(1).mode.value,
     wait: bool = True,
     until_recovered: bool = False,
-    timeout: float = 600,
+    timeout: float = _TIMEOUT,
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -145,11 +149,11 @@ def induce_quorum_loss(
 
 def stop_node(
     node_name: str,
-    duration: float = 600,
+    duration: float = _STOP_DURATION,
     node_instance_id: str | None = None,
     wait: bool = True,
     until_recovered: bool = False,
-    timeout: float = 600,
+    timeout: float = _TIMEOUT,
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -191,7 +195,7 @@ def start_node(
     node_instance_id: str | None = None,
     wait: bool = True,
     until_recovered: bool = False,
-    timeout: float = 600,
+    timeout: float = _TIMEOUT,
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:

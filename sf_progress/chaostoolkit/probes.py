@@ -10,7 +10,6 @@ from .. import (
     NotFoundError,
     OperationRef,
     OperationState,
-    OperationType,
     RecoveryTimeout,
     SFProgressError,
 )
@@ -64,7 +63,9 @@ def fault_progress(
             ref = (
                 OperationRef.node_transition(node_name, operation_id)
                 if node_name is not None
-                else OperationRef(service_id, partition_id, operation_id, kind=kind)
+                else OperationRef(
+                    service_id=service_id, partition_id=partition_id, operation_id=operation_id, kind=kind
+                )
             )
             return progress_json(ref, client.get_progress(ref, timeout=int(timeout)))
         except (ValueError, TypeError, SFProgressError) as exc:
@@ -125,7 +126,7 @@ def partition_recovered(
     Raises:
         ActivityFailed: Bad arguments, an unknown partition, or any other sf_progress error.
     """
-    ref = _ref(lambda: OperationRef(service_id, partition_id, uuid.uuid4(), kind=OperationType.PARTITION_RESTART))
+    ref = _ref(lambda: OperationRef.restart(service_id, partition_id, uuid.uuid4()))
     return _recovered(ref, None, timeout, configuration, secrets)
 
 

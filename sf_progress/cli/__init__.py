@@ -7,13 +7,13 @@ extra (click, rich).  Exit codes: 0 completed, 1 error, 2 bad usage, 3 faulted,
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import random
 import sys
+import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
@@ -31,8 +31,10 @@ from .. import (
     QuorumLossSpec,
     RestartPartitionMode,
     RestartSpec,
+    WaitOptions,
 )
 from ._batchrun import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatchRun, refs_from
+from ._campaign import run_campaign
 from ._common import (
     EPILOG,
     deadline_option,
@@ -45,9 +47,8 @@ from ._common import (
 )
 from ._connect import connection_options
 from ._io import OutputFile, open_input, rows_from
-from ._journalrun import run_journal
 from ._metrics import serve_metrics
-from ._render import KIND_BY_CLI_NAME, progress_json, progress_text
+from ._render import progress_json, progress_text
 from ._startcmds import (
     DATA_LOSS_MODES,
     QUORUM_LOSS_MODES,
@@ -72,7 +73,7 @@ def main() -> None:
 type_option = click.option(
     "--type",
     "type_name",
-    type=click.Choice(list(KIND_BY_CLI_NAME)),
+    type=click.Choice([kind.short_name for kind in OperationType.fault_kinds()]),
     default="restart",
     show_default=True,
     help="The operation's kind; for node-transition the ids are NODE OPERATION.",
@@ -98,7 +99,7 @@ def get(ids: tuple[str, ...], type_name: str, output: str, connect: Callable[[],
 
 
 def _ref(type_name: str, ids: tuple[str, ...]) -> OperationRef:
-    kind = KIND_BY_CLI_NAME[type_name]
+    kind = OperationType.named(type_name)
     node = kind is OperationType.NODE_TRANSITION
     if len(ids) != (2 if node else 3):
         raise click.UsageError(
@@ -107,7 +108,7 @@ def _ref(type_name: str, ids: tuple[str, ...]) -> OperationRef:
     try:
         if node:
             return OperationRef.node_transition(ids[0], ids[1])
-        return OperationRef(ids[0], ids[1], ids[2], kind=kind)
+        return OperationRef(service_id=ids[0], partition_id=ids[1], operation_id=ids[2], kind=kind)
     except (ValueError, TypeError) as exc:
         raise click.BadParameter(str(exc)) from None
 
@@ -166,16 +167,10 @@ def watch(
 
     async def go(stream: BinaryIO) -> int:
         async with connect() as client:
-            batch = BatchRun(
-                client,
-                results=results or sys.stdout,
-                concurrency=concurrency,
-                max_rate=max_rate,
-                deadline=deadline,
-                quiet=quiet,
-                title="watching",
-                until=until,
+            options = WaitOptions(
+                deadline=deadline, concurrency=concurrency, max_rate=max_rate, recovery=until == "recovered"
             )
+            batch = BatchRun(client, results=results or sys.stdout, options=options, quiet=quiet, title="watching")
             return await batch.watch(refs_from(rows_from(stream, batch.report), batch.report))
 
     with open_input(source) as stream, serve_metrics(metrics_port, metrics_host):
@@ -317,10 +312,19 @@ def resume(
 
     async def go() -> int:
         async with connect() as client:
-            options = {"deadline": deadline, "concurrency": concurrency, "max_rate": max_rate}
+            options: dict[str, Any] = {"deadline": deadline, "concurrency": concurrency, "max_rate": max_rate}
             if click.get_current_context().get_parameter_source("until") is not click.core.ParameterSource.DEFAULT:
                 options["recovery"] = until == "recovered"  # else: the journal's own gate
-            return await run_journal(client, journal, None, results or sys.stdout, options, force=force)
+            return await run_campaign(
+                client,
+                journal=journal,
+                targets=None,
+                results=results or sys.stdout,
+                options=options,
+                force=force,
+                quiet=quiet,
+                title="resumed",
+            )
 
     with serve_metrics(metrics_port, metrics_host):
         run(go())
@@ -406,17 +410,6 @@ def demo(
                 f"({fault_rate:.0%} of reads answered with 503/504/resets)",
                 soft_wrap=True,
             )
-            batch = BatchRun(
-                client,
-                results=results,
-                concurrency=64,
-                max_rate=None,
-                deadline=120.0,
-                quiet=quiet,
-                title="demo restarts",
-                until=until,
-            )
-
             for n in range(max(1, partitions // 25)):
                 cluster.add_node(f"demo_node_{n}", 1000 + n)
 
@@ -437,29 +430,29 @@ def demo(
                         plan.append(FaultTarget.restart(service, uuid.uuid4()))
                 return plan
 
-            async def starts() -> AsyncIterator[OperationRef]:
-                for target in targets():
-                    ref = await client.start(target)
-                    if rng.random() < 0.03:
-                        await client.cancel_operation(ref)
-                    yield ref
-
-            if report_path is not None:  # the same run, kept in a journal, then its report
-                import tempfile
-
-                from ..report import build_report, write_report
-
+            # The same campaign runner as `--from`: kept in a journal only when a report is asked for.
+            journal = None
+            if report_path is not None:
                 journal = Path(tempfile.mkdtemp(prefix="sf-progress-demo-")) / "demo.jsonl"
-                options = {"deadline": 120.0, "recovery": until == "recovered"}
-                code = await run_journal(client, journal, targets(), results or io.StringIO(), options)
-                built = build_report(journal)
-                write_report(built, report_path, "html")
-                err_console().print(f"report: {built.verdict} → {report_path} (journal {journal})")
-                return EXIT_INTERRUPTED if code == EXIT_INTERRUPTED else EXIT_OK
-            code = await batch.watch(starts())
+            code = await run_campaign(
+                client,
+                journal=journal,
+                targets=targets(),
+                results=results,
+                options={"deadline": 120.0, "concurrency": 64},
+                gates={"recovery": until == "recovered"},
+                quiet=quiet,
+                title="demo faults",
+            )
             err_console().print(
                 f"the fake cluster served {cluster.requests} requests ({cluster.by_route['progress']} progress reads)"
             )
+            if journal is not None and report_path is not None:
+                from ..report import build_report, write_report
+
+                built = build_report(journal)
+                write_report(built, report_path, "html")
+                err_console().print(f"report: {built.verdict} → {report_path} (journal {journal})")
             return EXIT_INTERRUPTED if code == EXIT_INTERRUPTED else EXIT_OK
 
     run(go())

@@ -1,4 +1,4 @@
-"""Running a batch from the command line: feed it, show it, write results, summarise."""
+"""Waiting for a file's operations from the command line (``watch``), result lines, and exit codes."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import IO, Any
 
+from rich.console import Console
 from rich.markup import escape
 
-from .. import Backoff, OperationRef, Outcome, OutcomeKind, ProgressClient, SFProgressError
+from .. import OperationRef, Outcome, OutcomeKind, ProgressClient, WaitOptions
 from ._io import Row, outcome_record, to_ref, write_record
 from ._render import ref_record
 from ._signals import STOP_SIGNALS, on_signals
@@ -56,50 +57,21 @@ def exit_code(kinds: Iterable[OutcomeKind], *, problems: bool, unrecovered: bool
     return EXIT_ERROR if problems and worst is OutcomeKind.COMPLETED else EXIT_BY_KIND[worst]
 
 
-class BatchRun:
-    """Feeds a batch, shows it, writes results, summarises; Ctrl-C, SIGTERM and SIGHUP end it cleanly."""
+class Records:
+    """The results' JSON lines; when the results cannot take one, it goes to stderr (and the run exits non-zero)."""
 
-    def __init__(
-        self,
-        client: ProgressClient,
-        *,
-        results: IO[str] | None,
-        concurrency: int,
-        max_rate: float | None,
-        deadline: float,
-        quiet: bool,
-        title: str,
-        backoff: Backoff | None = None,
-        until: str = "ended",
-        max_active: int | None = None,
-        abort_on_unrecovered: bool = False,
-    ) -> None:
-        self.client, self.results, self.quiet, self.title = client, results, quiet, title
-        # --max-active: a start takes a slot, an outcome gives it back; --abort-on-unrecovered stops starting.
-        self.slots = None if max_active is None else asyncio.Semaphore(max_active)
-        self.abort_on_unrecovered = abort_on_unrecovered
-        self.aborted: str | None = None
-        self.options = {
-            "concurrency": concurrency,
-            "max_rate": max_rate,
-            "deadline": deadline,
-            "backoff": backoff,
-            "recovery": until == "recovered",
-        }
-        self.console = err_console()
-        self.skipped = 0
+    def __init__(self, results: IO[str] | None, console: Console) -> None:
+        self.results, self.console = results, console
         self.unrecorded = False  # a record could not be written to the results: exit non-zero
-
-    def report(self, message: str) -> None:
-        self.skipped += 1
-        self.console.print(f"[yellow]skipped[/] {escape(message)}")
 
     def record(self, record: dict[str, Any]) -> bool:
         """Write one JSON line to the results; if they cannot take it, put it on stderr instead.
 
-        Returns whether the results took it.
+        Returns whether the results took it (``True`` when no results were asked for).
         """
-        if self.results is not None and not self.unrecorded:
+        if self.results is None:
+            return True
+        if not self.unrecorded:
             try:
                 write_record(self.results, record)
                 return True
@@ -108,11 +80,28 @@ class BatchRun:
                 self.console.print(
                     f"[red]error:[/] cannot write the results ({escape(str(exc))}); records follow on stderr"
                 )
-        if self.results is not None:
-            with contextlib.suppress(OSError, ValueError):
-                sys.stderr.write(json.dumps(record) + "\n")
-                sys.stderr.flush()
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(json.dumps(record) + "\n")
+            sys.stderr.flush()
         return False
+
+
+class BatchRun:
+    """Waits for operations a file names (``watch``): shows them, writes results, summarises.
+
+    Ctrl-C, SIGTERM and SIGHUP end it cleanly.  (Starting faults is a campaign: ``_campaign``.)
+    """
+
+    def __init__(self, client: ProgressClient, *, results: IO[str] | None, options: WaitOptions, quiet: bool,
+                 title: str) -> None:
+        self.client, self.options, self.quiet, self.title = client, options, quiet, title
+        self.console = err_console()
+        self.records = Records(results, self.console)
+        self.skipped = 0
+
+    def report(self, message: str) -> None:
+        self.skipped += 1
+        self.console.print(f"[yellow]skipped[/] {escape(message)}")
 
     async def watch(self, refs: AsyncIterator[OperationRef]) -> int:
         outcomes: list[Outcome] = []
@@ -126,7 +115,7 @@ class BatchRun:
 
         restore_signals = on_signals(loop, _EXIT_BY_SIGNAL, on_signal)
         failure: BaseException | None = None
-        batch = self.client.wait_many(refs, **self.options)  # type: ignore[arg-type]
+        batch = self.client.wait_many(refs, **self.options.as_kwargs())
         try:
             async with batch, BatchView(batch.snapshot, quiet=self.quiet, title=self.title):
                 stopper = asyncio.ensure_future(stop.wait())
@@ -146,40 +135,20 @@ class BatchRun:
                             failure = exc
                             break
                         outcomes.append(outcome)
-                        self.record(outcome_record(outcome))
-                        self.ended(outcome)
+                        self.records.record(outcome_record(outcome))
                 finally:
                     stopper.cancel()
                 total = batch.snapshot().total
         finally:
             restore_signals()
         summary(self.console, outcomes, total=total, interrupted=bool(stopped_by), skipped=self.skipped)
-        if self.aborted is not None:
-            self.console.print(f"[yellow]aborted:[/] {escape(self.aborted)}")
         if failure is not None:
             self.console.print(f"[red]error:[/] reading the input failed: {escape(str(failure))}")
         if stopped_by:
             return _EXIT_BY_SIGNAL[stopped_by[0]]
         unrecovered = any(o.recovery is not None and not o.recovery.recovered for o in outcomes)
-        problems = bool(self.skipped or self.unrecorded or failure)
+        problems = bool(self.skipped or self.records.unrecorded or failure)
         return exit_code({o.kind for o in outcomes}, problems=problems, unrecovered=unrecovered)
-
-
-    def ended(self, outcome: Outcome) -> None:
-        """An outcome came: its slot frees; an unrecovered target may abort the starts."""
-        if self.slots is not None:
-            self.slots.release()
-        recovery = outcome.recovery
-        if self.abort_on_unrecovered and recovery is not None and not recovery.recovered and self.aborted is None:
-            self.aborted = f"{outcome.ref.target} did not recover: {recovery.reason}; no more faults are started"
-            if self.slots is not None:
-                self.slots.release()  # a start waiting for a slot sees the abort
-
-    async def slot(self) -> bool:
-        """Wait for a free slot (``--max-active``); ``False`` once the starts are aborted."""
-        if self.slots is not None and self.aborted is None:
-            await self.slots.acquire()
-        return self.aborted is None
 
 
 async def refs_from(rows: AsyncIterator[Row], report: Callable[[str], None]) -> AsyncIterator[OperationRef]:
@@ -192,30 +161,3 @@ async def refs_from(rows: AsyncIterator[Row], report: Callable[[str], None]) -> 
 def started_record(ref: OperationRef) -> dict[str, Any]:
     """The line written the moment a start is accepted, so its OperationId is never lost."""
     return {"event": "started", **ref_record(ref)}
-
-
-async def started_refs(
-    start: Callable[[Row], Awaitable[OperationRef]], rows: AsyncIterator[Row], run: BatchRun
-) -> AsyncIterator[OperationRef]:
-    """Start one fault per row (bad rows and refused starts are reported), yielding each as it starts.
-
-    Each accepted start is recorded before anything else happens; if the results cannot
-    take it, it goes to stderr and no further fault is started.  Starts are sent one
-    after the other, never in parallel.
-    """
-    async for row in rows:
-        if not await run.slot():
-            run.report(f"line {row.line}: not started: the run was aborted")
-            continue
-        try:
-            ref = await start(row)
-        except (ValueError, TypeError, KeyError, SFProgressError) as exc:
-            if run.slots is not None:
-                run.slots.release()
-            run.report(f"line {row.line}: not started: {exc}")
-            continue
-        recorded = run.record(started_record(ref))
-        yield ref
-        if not recorded:
-            run.console.print("[red]error:[/] no further faults are started: their ids could not be recorded")
-            return

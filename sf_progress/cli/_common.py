@@ -20,6 +20,7 @@ from .. import (
     ProgressClient,
     RecoveryTimeout,
     SFProgressError,
+    WaitOptions,
     WaitTimeout,
 )
 from ._batchrun import EXIT_BY_KIND, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NOT_FOUND, EXIT_TIMED_OUT, EXIT_UNRECOVERED
@@ -123,7 +124,7 @@ class PositiveNumber(click.types.FloatParamType):
 deadline_option = click.option(
     "--deadline",
     type=PositiveNumber(infinite=True),
-    default=600.0,
+    default=WaitOptions().deadline,
     show_default=True,
     help="Give up after this many seconds (inf: no deadline).",
 )
@@ -145,7 +146,11 @@ batch_options = [
         help="Write one JSON line per finished operation here (default stdout).",
     ),
     click.option(
-        "--concurrency", type=click.IntRange(1, 1024), default=64, show_default=True, help="Requests in flight."
+        "--concurrency",
+        type=click.IntRange(1, WaitOptions.MAX_CONCURRENCY),
+        default=WaitOptions().concurrency,
+        show_default=True,
+        help="Requests in flight.",
     ),
     click.option(
         "--max-rate", type=PositiveNumber(infinite=False), help="At most this many requests per second."

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .. import AadTokenProvider, ProgressClient, TLSConfig
+from .. import Connection, ProgressClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -17,7 +17,7 @@ _OPTIONS = [
     click.option(
         "--endpoint",
         envvar="SF_ENDPOINT",
-        default="http://localhost:19080",
+        default=Connection().endpoint,
         show_default=True,
         help="The cluster's HTTP gateway [env SF_ENDPOINT].",
     ),
@@ -75,7 +75,7 @@ _OPTIONS = [
     click.option(
         "--api-version",
         envvar="SF_API_VERSION",
-        default="3.0",
+        default=Connection().api_version,
         show_default=True,
         help="api-version of progress reads.",
     ),
@@ -83,7 +83,7 @@ _OPTIONS = [
         "--server-timeout",
         envvar="SF_SERVER_TIMEOUT",
         type=click.IntRange(1, 4294967295),
-        default=60,
+        default=Connection().server_timeout,
         show_default=True,
         help="Server timeout of each request, in seconds.",
     ),
@@ -149,46 +149,30 @@ def make_client(
     api_version: str,
     server_timeout: int,
 ) -> ProgressClient:
-    """Build the ProgressClient the options describe (bad combinations are usage errors)."""
-    given = [name for name, value in (("--pem", pem), ("--cert/--key", cert or key), ("--pfx", pfx)) if value]
-    if len(given) > 1:
-        raise click.UsageError(f"choose one client certificate option, not {' and '.join(given)}")
-    if bool(cert) != bool(key):
-        raise click.UsageError("--cert and --key go together")
-    if no_verify and (ca or server_thumbprints):
-        raise click.UsageError("--no-verify cannot be combined with --ca or --server-thumbprint")
-    if token_env and aad:
-        raise click.UsageError("choose --token-env or --aad, not both")
-    client_cert: Any = pem if pem else (cert, key) if cert else pfx
-    password = _secret_from_env(pfx_password_env, "--pfx-password-env") if pfx else None
-    password = password or _secret_from_env(key_password_env, "--key-password-env")
-    verify: bool | str = False if no_verify else (ca or True)
-    token_provider: Any = None
-    if token_env:
-        token = _secret_from_env(token_env, "--token-env")
-        if token is not None and (" " in token or not token.isprintable() or not token.isascii()):
-            raise click.UsageError(f"--token-env: {token_env} holds spaces, control or non-ASCII characters")
-        token_provider = lambda: token  # noqa: E731 - a constant token
-    elif aad:
-        try:
-            from azure.identity.aio import DefaultAzureCredential
-        except ImportError:
-            raise click.UsageError("--aad needs azure-identity: pip install 'sf_progress[aad]'") from None
-        token_provider = AadTokenProvider(DefaultAzureCredential())
+    """Build the ProgressClient the options describe (bad combinations are usage errors).
+
+    The flags fill one :class:`~sf_progress.Connection`, which checks them as it checks the
+    Chaos Toolkit layer's settings; only reading secrets from the environment happens here.
+    """
     try:
-        tls = TLSConfig(
-            cert=client_cert,
-            cert_password=password,
-            verify=verify,
-            server_thumbprints=server_thumbprints or None,
+        connection = Connection(
+            endpoint=endpoint,
+            pem=pem,
+            cert=cert,
+            key=key,
+            key_password=_secret_from_env(key_password_env, "--key-password-env") if not pfx else None,
+            pfx=pfx,
+            pfx_password=_secret_from_env(pfx_password_env, "--pfx-password-env") if pfx else None,
+            ca=ca,
+            server_thumbprints=server_thumbprints,
+            verify=not no_verify,
+            token=_secret_from_env(token_env, "--token-env"),
+            aad=aad,
             allow_insecure_http=allow_insecure_http,
-        )
-        return ProgressClient(
-            endpoint,
-            tls=tls,
-            token_provider=token_provider,
             api_version=api_version,
             server_timeout=server_timeout,
         )
+        return ProgressClient(**connection.client_options())
     except (ValueError, TypeError) as exc:
-        raise click.UsageError(str(exc)) from None
+        raise click.UsageError(f"connection settings: {exc}") from None
+

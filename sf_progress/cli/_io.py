@@ -112,7 +112,12 @@ def to_ref(row: Row, report: Callable[[str], None]) -> OperationRef | None:
     try:
         if kind is OperationType.NODE_TRANSITION:
             return OperationRef.node_transition(fields["node_name"], fields["operation_id"])
-        return OperationRef(fields["service_id"], fields["partition_id"], fields["operation_id"], kind=kind)
+        return OperationRef(
+            service_id=fields["service_id"],
+            partition_id=fields["partition_id"],
+            operation_id=fields["operation_id"],
+            kind=kind,
+        )
     except (ValueError, TypeError) as exc:
         report(f"line {row.line}: {exc}")
         return None

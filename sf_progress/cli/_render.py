@@ -9,33 +9,15 @@ import attrs
 
 from .. import FaultProgress, OperationRef, OperationType, Outcome, Recovery, RunResult
 
-#: The command line's ``--type`` spelling of each kind (and of the ``type`` field of its lines).
-CLI_NAMES = {
-    OperationType.PARTITION_RESTART: "restart",
-    OperationType.PARTITION_DATA_LOSS: "data-loss",
-    OperationType.PARTITION_QUORUM_LOSS: "quorum-loss",
-    OperationType.NODE_TRANSITION: "node-transition",
-}
-KIND_BY_CLI_NAME = {name: kind for kind, name in CLI_NAMES.items()}
-#: ``--type`` spellings and the wire names a ``type`` field may also use.
-TYPE_NAMES = {**KIND_BY_CLI_NAME, **{kind.value: kind for kind in CLI_NAMES}}
-
 
 def kind_of(name: str) -> OperationType:
     """The kind a ``--type`` value or a ``type`` field names (``ValueError`` if none)."""
-    kind = TYPE_NAMES.get(name.strip())
-    if kind is None:
-        raise ValueError(f"unknown type {name!r}: use one of {', '.join(KIND_BY_CLI_NAME)}")
-    return kind
-
-
-def cli_name(kind: OperationType) -> str:
-    return CLI_NAMES[kind]
+    return OperationType.named(name)
 
 
 def ref_record(ref: OperationRef) -> dict[str, Any]:
     """The fields that name an operation in a result line (readable back by ``watch --from``)."""
-    record: dict[str, Any] = {"type": CLI_NAMES[ref.kind]}
+    record: dict[str, Any] = {"type": ref.kind.short_name}
     if ref.node_name is not None:
         record["node_name"] = ref.node_name
     else:
@@ -83,6 +65,7 @@ def result_record(result: RunResult) -> dict[str, Any]:
         "polls": result.polls,
         "elapsed_s": round(result.elapsed, 3),
         **_recovery_fields(result.recovery),
+        **({} if result.reason is None else {"reason": result.reason.value}),
     }
 
 
@@ -115,10 +98,6 @@ def progress_text(progress: FaultProgress) -> str:
 
 
 __all__ = [
-    "CLI_NAMES",
-    "KIND_BY_CLI_NAME",
-    "TYPE_NAMES",
-    "cli_name",
     "kind_of",
     "outcome_record",
     "progress_json",

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import IO, Any, BinaryIO
 
 import click
 from rich.markup import escape
 
-from .. import DataLossMode, FaultTarget, OperationRef, OperationType, ProgressClient, QuorumLossMode
-from ._batchrun import EXIT_OK, BatchRun, started_refs
+from .. import DataLossMode, FaultTarget, OperationType, ProgressClient, QuorumLossMode
+from ._batchrun import EXIT_OK
+from ._campaign import run_campaign
 from ._common import output_option, run, wait_one, with_batch_options
 from ._connect import connection_options
-from ._io import Row, open_input, rows_from
-from ._journalrun import reporter, run_journal
+from ._io import open_input, rows_from
 from ._metrics import serve_metrics
-from ._render import CLI_NAMES, kind_of, ref_record
+from ._render import kind_of, ref_record
 from ._ui import err_console
 
 _POSITIONALS = ("service", "partition", "node", "transition")
@@ -54,7 +54,7 @@ def _same_type(fields: dict[str, str], kind: OperationType) -> None:
     """A row's ``type`` column, when it has one, must name the command's own kind (never fault it as another)."""
     named = fields.get("type")
     if named is not None and named.strip() and kind_of(named) is not kind:
-        raise ValueError(f"the row is typed {named!r}; this command starts only {CLI_NAMES[kind]} rows")
+        raise ValueError(f"the row is typed {named!r}; this command starts only {kind.short_name} rows")
 
 
 def restart_target(fields: dict[str, str]) -> FaultTarget:
@@ -133,9 +133,6 @@ def run_starts(
     the same reading serves plain starts and journaled runs.
     """
 
-    def starter(client: ProgressClient, fields: dict[str, str]) -> Awaitable[OperationRef]:
-        return client.start(target(fields))
-
     if (source is None) == (fields is None):
         raise click.UsageError(f"give the {what} target, or --from FILE (not both)")
     stray = [str(v) for k, v in click.get_current_context().params.items() if k in _POSITIONALS and v is not None]
@@ -158,7 +155,7 @@ def run_starts(
         if operation_id is not None:
             fields["operation_id"] = operation_id
         try:
-            ref = await starter(client, fields)
+            ref = await client.start(target(fields))
         except (ValueError, TypeError) as exc:
             raise click.BadParameter(str(exc)) from None
         if not wait_for_it:
@@ -168,47 +165,34 @@ def run_starts(
         return await wait_one(client, ref, deadline, output, quiet, until)
 
     async def many(client: ProgressClient, stream: BinaryIO) -> int:
-        batch = BatchRun(
-            client,
-            results=results or sys.stdout,
-            concurrency=concurrency,
-            max_rate=max_rate,
-            deadline=deadline,
-            quiet=quiet,
-            title=f"{what}s",
-            until=until,
-            max_active=max_active,
-            abort_on_unrecovered=abort_on_unrecovered,
-        )
-
-        def start(row: Row) -> Awaitable[OperationRef]:
-            return starter(client, dict(row.fields))
-
-        return await batch.watch(started_refs(start, rows_from(stream, batch.report), batch))
-
-    async def journaled(client: ProgressClient, stream: BinaryIO) -> int:
-        assert journal is not None
+        # Every campaign is a FaultRun (on --journal, or on a temporary journal): its gates, written once.
         console = err_console()
         skipped = 0
-        report = reporter(console)
 
         def bad_line(message: str) -> None:
             nonlocal skipped
             skipped += 1
-            report(message)
+            console.print(f"[yellow]skipped[/] {escape(message)}")
 
         targets = []
         async for row in rows_from(stream, bad_line):
             try:
                 targets.append(target(dict(row.fields)))
             except (ValueError, TypeError, KeyError) as exc:
-                skipped += 1
-                console.print(f"[yellow]skipped[/] line {row.line}: {escape(str(exc))}")
+                bad_line(f"line {row.line}: not started: {exc}")
         options = {"deadline": deadline, "concurrency": concurrency, "max_rate": max_rate}
         recovery = until == "recovered"
         gates = {"max_active": max_active, "recovery": recovery, "abort_on_unrecovered": abort_on_unrecovered}
-        return await run_journal(
-            client, journal, targets, results or sys.stdout, options, skipped=skipped, gates=gates
+        return await run_campaign(
+            client,
+            journal=journal,
+            targets=targets,
+            results=results or sys.stdout,
+            options=options,
+            gates=gates,
+            skipped=skipped,
+            quiet=quiet,
+            title=f"{what}s",
         )
 
     async def go(stream: BinaryIO | None) -> int:
@@ -216,8 +200,6 @@ def run_starts(
             if stream is None:
                 assert fields is not None
                 return await one(client, fields)
-            if journal is not None:
-                return await journaled(client, stream)
             return await many(client, stream)
 
     if source is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from .. import BatchSnapshot, OperationState, Outcome, OutcomeKind
+from .. import BatchSnapshot, OperationState, Outcome, OutcomeKind, RunResult
 
 STATE_LABELS = {
     None: "waiting",
@@ -73,7 +73,12 @@ class BatchView:
     """A live progress bar with counts while a batch runs (plain lines when not on a terminal)."""
 
     def __init__(
-        self, snapshot: Callable[[], BatchSnapshot], *, quiet: bool, title: str, console: Console | None = None
+        self,
+        snapshot: Callable[[], BatchSnapshot | None],
+        *,
+        quiet: bool,
+        title: str,
+        console: Console | None = None,
     ) -> None:
         self.snapshot, self.quiet, self.title = snapshot, quiet, title
         self.console = console or err_console()
@@ -94,9 +99,10 @@ class BatchView:
             last = 0.0
             while True:
                 await asyncio.sleep(0.5)
-                if time.monotonic() - last >= 5.0:
+                snap = self.snapshot()
+                if snap is not None and time.monotonic() - last >= 5.0:
                     last = time.monotonic()
-                    self.console.print(plain_progress(self.snapshot()), soft_wrap=True, markup=False)
+                    self.console.print(plain_progress(snap), soft_wrap=True, markup=False)
         progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -109,24 +115,42 @@ class BatchView:
         with Live(Group(progress, counts), console=self.console, refresh_per_second=8, transient=False):
             while True:
                 snap = self.snapshot()
-                progress.update(task, total=snap.total or None, completed=snap.finished)
-                counts.truncate(0)
-                counts.append_text(counts_line(snap))
+                if snap is not None:  # None: nothing is waited on yet (a run still starting)
+                    progress.update(task, total=snap.total or None, completed=snap.finished)
+                    counts.truncate(0)
+                    counts.append_text(counts_line(snap))
                 await asyncio.sleep(0.12)
 
 
-def summary(console: Console, outcomes: list[Outcome], *, total: int, interrupted: bool, skipped: int) -> None:
-    """The closing table: counts by outcome, then the slowest operations."""
+def _kind(ended: Outcome | RunResult) -> OutcomeKind:
+    return ended.kind if isinstance(ended, Outcome) else ended.outcome
+
+
+def summary(
+    console: Console,
+    outcomes: Sequence[Outcome | RunResult],
+    *,
+    total: int,
+    interrupted: bool,
+    skipped: int,
+    held_back: int = 0,
+) -> None:
+    """The closing table: counts by outcome, then the slowest operations.
+
+    *held_back*: results of targets never started because the run was aborted (counted apart).
+    """
     table = Table(title="sf-progress summary" + (" (interrupted)" if interrupted else ""), title_justify="left")
     table.add_column("outcome")
     table.add_column("count", justify="right")
     for kind in OutcomeKind:
-        count = sum(1 for o in outcomes if o.kind is kind)
+        count = sum(1 for o in outcomes if _kind(o) is kind) - (held_back if kind is OutcomeKind.FAILED else 0)
         if count:
             table.add_row(Text(kind.value.replace("_", " "), style=KIND_STYLES[kind]), str(count))
     unfinished = total - len(outcomes)
     if unfinished:
         table.add_row("not finished", str(unfinished))
+    if held_back:
+        table.add_row("not started (aborted)", str(held_back))
     if skipped:
         table.add_row("bad input lines", str(skipped))
     console.print(table)
@@ -150,5 +174,5 @@ def summary(console: Console, outcomes: list[Outcome], *, total: int, interrupte
         slow.add_column("seconds", justify="right", no_wrap=True, min_width=7)
         slow.add_column("polls", justify="right", no_wrap=True, min_width=5)
         for o in slowest:
-            slow.add_row(str(o.ref.operation_id), o.ref.service_name, o.kind.value, f"{o.elapsed:.1f}", str(o.polls))
+            slow.add_row(str(o.ref.operation_id), o.ref.service_name, _kind(o).value, f"{o.elapsed:.1f}", str(o.polls))
         console.print(slow)

@@ -27,7 +27,7 @@ from ._answers import Answer as _Answer
 from ._answers import invalid as _invalid
 from ._scripts import HRESULTS, FakeOperation, Fault, Script
 from ._starts import QUORUM_LOSS_MODES, StartArgs, read_start
-from ._targets import Targets
+from ._targets import Targets, node_name
 from ._wire import (
     API_VERSION,
     BUSY,
@@ -120,7 +120,6 @@ class FakeCluster:
         self.list_lag = 0.0
         self.list_extra_items: list[object] = []
         self.nodes: dict[str, int] = dict(DEFAULT_NODES)  # node name -> InstanceId
-        self._node_ops: dict[str, FakeOperation] = {}  # the last transition of each node
         self.targets = Targets(self)  # partitions and nodes as the faults leave them (info, replicas, health)
         self.quorum_loss_modes: tuple[str, ...] = QUORUM_LOSS_MODES
         self.requests = 0
@@ -201,8 +200,6 @@ class FakeCluster:
         op = self.operations[ref.operation_id] = FakeOperation(ref, mode, script or self.default_script, self.clock())
         self._active[ref.operation_id] = op
         self.targets.track(op)
-        if ref.node_name is not None:
-            self._node_ops[ref.node_name] = op
 
     def add_service(self, name: str, partitions: Iterable[str | uuid.UUID], *, stateful: bool = True) -> None:
         """Declare a service, so that starts validate their target against it.
@@ -212,7 +209,7 @@ class FakeCluster:
             partitions: Its partitions' GUIDs.
             stateful: Whether it is stateful (replicas) or stateless (instances).
         """
-        sid = OperationRef(name, uuid.UUID(int=0), uuid.UUID(int=0)).service_id
+        sid = OperationRef.restart(name, uuid.UUID(int=0), uuid.UUID(int=0)).service_id
         assert sid is not None
         self.services[sid] = (frozenset(uuid.UUID(str(p)) for p in partitions), stateful)
 
@@ -459,8 +456,8 @@ class FakeCluster:
         args = read_start(kind, query, quorum_modes=self.quorum_loss_modes)
         node = None
         if kind is OperationType.NODE_TRANSITION:
-            node = self._node_name(match["node"])
-            busy = self._node_ops.get(node)
+            node = node_name(match["node"])
+            busy = self.targets.node_ops.get(node)
             # Checked before the duplicate check: a retry of a running transition is "busy" too.
             if busy is not None and not busy.state_at(self.clock())[0].is_terminal:
                 raise _Answer(400, BUSY, f"a transition is already in progress on node {node!r}")
@@ -474,7 +471,9 @@ class FakeCluster:
             ref = OperationRef.node_transition(node, op_id)
         else:
             try:
-                ref = OperationRef(strict_unquote(match["sid"]), match["pid"], op_id, kind=kind)
+                ref = OperationRef(
+                    service_id=strict_unquote(match["sid"]), partition_id=match["pid"], operation_id=op_id, kind=kind
+                )
             except ValueError:
                 raise _Answer(400, "FABRIC_E_INVALID_NAME_URI", f"Invalid service id {match['sid']!r}") from None
         script = self._plans.pop(op_id, None) or (self.planner(ref) if self.planner else self.default_script)
@@ -484,15 +483,7 @@ class FakeCluster:
         )
         self._active[op_id] = op
         self.targets.track(op)
-        if node is not None:
-            self._node_ops[node] = op
         return web.Response(status=202, reason="Accepted")
-
-    def _node_name(self, raw: str) -> str:
-        try:
-            return strict_unquote(raw)
-        except ValueError:
-            raise _invalid(f"Invalid node name {raw!r}") from None
 
     def _validated(self, ref: OperationRef, args: StartArgs, script: Script) -> Script:
         """The script a real cluster would follow: 202 first, Faulted later if the target is bad."""

@@ -27,18 +27,18 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from .._models import OperationType
 from ._answers import Answer
+from ._answers import invalid as _invalid
 from ._scripts import FakeOperation
+from ._wire import strict_unquote
 
-if TYPE_CHECKING:
-    from ._fake import FakeCluster
-
-__all__ = ["Targets"]
+__all__ = ["ClusterState", "Targets", "node_name"]
 
 PARTITION_ENTITY = re.compile(r"^/Partitions/(?P<pid>[^/]+)(?P<what>/\$/GetHealth|/\$/GetReplicas)?$")
 NODE_ENTITY = re.compile(r"^/Nodes(?:/(?P<node>[^/]+)(?P<what>/\$/GetHealth)?)?/?$")
@@ -53,12 +53,41 @@ _PARTITION_HEALTH = {
 }
 
 
+class ClusterState(Protocol):
+    """What the targets read of the fake cluster (``FakeCluster``; this module does not import it)."""
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The fake's clock (seconds)."""
+
+    @property
+    def services(self) -> Mapping[str, tuple[frozenset[uuid.UUID], bool]]:
+        """Declared services: their partitions and whether they are stateful."""
+
+    @property
+    def nodes(self) -> Mapping[str, int]:
+        """Known nodes and their base instance ids."""
+
+    @property
+    def cluster_version(self) -> str:
+        """The version ``GetClusterVersion`` answers."""
+
+
+def node_name(raw: str) -> str:
+    """A node name from its URL path segment (a bad escape: 400 ``FABRIC_E_INVALID_NAME_URI``)."""
+    try:
+        return strict_unquote(raw)
+    except ValueError:
+        raise _invalid(f"Invalid node name {raw!r}") from None
+
+
 class Targets:
     """The fake's view of partitions and nodes (``FakeCluster.targets``)."""
 
-    def __init__(self, cluster: FakeCluster) -> None:
+    def __init__(self, cluster: ClusterState) -> None:
         self.cluster = cluster
         self.by_partition: dict[uuid.UUID, FakeOperation] = {}  # the last fault of each partition
+        self.node_ops: dict[str, FakeOperation] = {}  # the last transition of each node
         self._hidden: dict[str, float] = {}
         self.page_size = 100  # items per page of GetReplicas and of the node list
 
@@ -66,6 +95,8 @@ class Targets:
         """A fault was started (or added) on its target."""
         if op.ref.partition_id is not None:
             self.by_partition[op.ref.partition_id] = op
+        if op.ref.node_name is not None:
+            self.node_ops[op.ref.node_name] = op
 
     def hide_health(self, target: str | uuid.UUID, seconds: float) -> None:
         """Health reads of this partition (a GUID) or node (a name) answer 404 "no report yet" for *seconds*."""
@@ -96,7 +127,7 @@ class Targets:
             return self._partition_info(pid)
         if groups["node"] is None:
             return self._node_list(query)
-        name = self.cluster._node_name(groups["node"])
+        name = node_name(groups["node"])
         return self._node_health(name) if groups["what"] else self._node_info(name)
 
     # --- partitions --------------------------------------------------------------------------
@@ -217,7 +248,7 @@ class Targets:
     def node_state(self, name: str) -> tuple[str, bool, int, str]:
         """(NodeStatus, IsStopped, InstanceId, health) of a known node, now."""
         base = self.cluster.nodes[name]
-        op = self.cluster._node_ops.get(name)
+        op = self.node_ops.get(name)
         if op is None:
             return "Up", False, base, "Ok"
         now = self.cluster.clock()

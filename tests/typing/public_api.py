@@ -14,6 +14,7 @@ from sf_progress import (
     DataLossSpec,
     Event,
     EventHook,
+    FaultOperation,
     FaultProgress,
     FaultRun,
     FaultTarget,
@@ -48,12 +49,16 @@ from sf_progress import (
     StateChanged,
     TLSConfig,
     TokenProvider,
+    WaitOptions,
 )
+from sf_progress.sync import SyncProgressClient
 
 
 async def use(client: ProgressClient) -> None:
-    ref: OperationRef = await client.start_partition_restart("fabric:/a/b", uuid.uuid4())
-    progress: PartitionRestartProgress = await client.get_restart_progress(ref)
+    ref: OperationRef = await client.start(FaultTarget.restart("fabric:/a/b", uuid.uuid4()))
+    read: FaultProgress = await client.get_progress(ref)
+    assert isinstance(read, PartitionRestartProgress)
+    progress: PartitionRestartProgress = read
     same: PartitionRestartProgress = await client.get_restart_progress("a~b", str(uuid.uuid4()), uuid.uuid4())
     state: OperationState = progress.state
     terminal: bool = state.is_terminal and same.is_terminal
@@ -68,7 +73,7 @@ async def use(client: ProgressClient) -> None:
         if isinstance(event, StateChanged):
             print(event.previous, event.progress.state)
 
-    async with client.wait_many([ref, ("a~b", uuid.uuid4(), uuid.uuid4())], max_rate=50.0, on_event=on_event) as batch:
+    async with client.wait_many([ref, OperationRef.restart("a~b", uuid.uuid4(), uuid.uuid4())], max_rate=50.0, on_event=on_event) as batch:
         async for outcome in batch:
             o: Outcome = outcome
             kind: OutcomeKind = o.kind
@@ -82,12 +87,13 @@ client = ProgressClient("http://localhost:19080", retry=RetryPolicy(attempts=3),
 
 
 async def every_kind(client: ProgressClient) -> None:
-    loss = await client.start_data_loss("a~b", uuid.uuid4(), DataLossMode.FULL_DATA_LOSS)
-    quorum = await client.start_quorum_loss("a~b", uuid.uuid4(), 30, "AllReplicas")
-    node = await client.start_node_transition("_Node_0", NodeTransitionType.STOP, stop_duration=600)
-    data: PartitionDataLossProgress = await client.get_data_loss_progress(loss)
-    q: PartitionQuorumLossProgress = await client.get_quorum_loss_progress(quorum)
-    n: NodeTransitionProgress = await client.get_node_transition_progress(node)
+    loss = await client.start(FaultTarget.data_loss("a~b", uuid.uuid4(), mode=DataLossMode.FULL_DATA_LOSS))
+    quorum = await client.start(FaultTarget.quorum_loss("a~b", uuid.uuid4(), duration=30, mode="AllReplicas"))
+    node = await client.start(FaultTarget.node_transition("_Node_0", NodeTransitionType.STOP, stop_duration=600))
+    data, q, n = [await client.get_progress(ref) for ref in (loss, quorum, node)]
+    assert isinstance(data, PartitionDataLossProgress)
+    assert isinstance(q, PartitionQuorumLossProgress)
+    assert isinstance(n, NodeTransitionProgress)
     any_kind: FaultProgress = await client.get_progress(OperationRef.node_transition("_Node_1", uuid.uuid4()))
     kind: OperationType = loss.kind
     print(data.invoke_data_loss_result, q.error_code, n.node_transition_result, any_kind.raw_state, kind)
@@ -95,7 +101,7 @@ async def every_kind(client: ProgressClient) -> None:
         async for outcome in batch:
             print(outcome.progress)
     with contextlib.suppress(OperationKindError, JournalError):
-        await client.get_restart_progress(loss)
+        await client.get_progress(loss)
 
 
 async def journaled(client: ProgressClient) -> None:
@@ -169,3 +175,19 @@ async def recovered(client: ProgressClient, ref: OperationRef) -> None:
     async for result in run.results():
         rr: Recovery | None = result.recovery
         print(rr, run.aborted, run.gates.max_active)
+
+
+def blocking(endpoint: str) -> None:
+    with SyncProgressClient(endpoint, cancel_on_interrupt=True, server_timeout=30) as sync:
+        ref: OperationRef = sync.start(FaultTarget.restart("a~b", uuid.uuid4()), timeout=10)
+        progress: FaultProgress = sync.get_progress(ref)
+        same: PartitionRestartProgress = sync.get_restart_progress("a~b", uuid.uuid4(), uuid.uuid4())
+        final: FaultProgress = sync.wait_for_completion(ref, deadline=timedelta(minutes=5), coalesce=False)
+        outcomes: list[Outcome] = sync.wait_many([ref], concurrency=8, on_event=print, recovery=True)
+        recovery: Recovery = sync.wait_for_recovery(ref, deadline=60)
+        listed: list[FaultOperation] = sync.list_fault_operations(state_filter=OperationState.RUNNING)
+        version: str = sync.get_cluster_version()
+        sync.cancel_operation(ref, force=False)
+        defaults = WaitOptions()
+        deadline: float = defaults.deadline
+        print(progress, same, final, outcomes, recovery, listed, version, deadline, WaitOptions.MAX_CONCURRENCY)

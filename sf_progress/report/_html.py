@@ -21,7 +21,7 @@ from bokeh.plotting import figure
 from bokeh.resources import Resources
 from bokeh.transform import factor_cmap
 
-from .report import Report, ReportTarget
+from ._model import Report, ReportTarget
 
 __all__ = ["render_html"]
 

@@ -1,0 +1,154 @@
+"""Campaigns from the command line: the start commands' ``--from`` (with or without ``--journal``), and ``resume``.
+
+Every campaign is one :class:`~sf_progress.FaultRun`: with ``--journal`` on that file,
+without it on a temporary journal removed at the end -- so ``--max-active`` and
+``--abort-on-unrecovered`` are the library's gates, written once.  Without a journal each
+accepted start is printed as a ``started`` JSON line at once (its OperationId is never
+lost); with one, the journal keeps it and ``sf-progress resume`` finishes a killed run.
+What people see is the same either way: a live view, one ``finished`` line per target,
+the summary, and an exit code by the worst outcome.  Ctrl-C, SIGTERM and SIGHUP stop the
+run cleanly (the journal stays whole) with the exit code a shell expects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any
+
+from rich.markup import escape
+
+from .. import FaultRun, FaultTarget, JournalError, OperationRef, ProgressClient, ResultReason, RunResult
+from ._batchrun import _EXIT_BY_SIGNAL, EXIT_ERROR, EXIT_USAGE, Records, exit_code, started_record
+from ._render import result_record
+from ._signals import on_signals
+from ._ui import BatchView, err_console, summary
+
+__all__ = ["run_campaign"]
+
+
+async def run_campaign(
+    client: ProgressClient,
+    *,
+    journal: str | os.PathLike[str] | None,
+    targets: Iterable[FaultTarget] | None,
+    results: IO[str] | None,
+    options: dict[str, Any],
+    gates: dict[str, Any] | None = None,
+    skipped: int = 0,
+    force: bool = False,
+    quiet: bool = True,
+    title: str = "faults",
+) -> int:
+    """Create (*targets* given) or resume (*journal*, no targets) a run; start, wait, print; return the exit code.
+
+    *options* are the waits' options (``WaitOptions`` names); *gates* those of ``FaultRun.create``.
+    """
+    console = err_console()
+    records = Records(results, console)
+    kept = journal is not None
+    scratch: Path | None = None
+    if journal is not None:
+        path = Path(os.path.expanduser(journal))  # noqa: ASYNC240 - no I/O: ~ and ~user, as a shell expands them
+    else:
+        scratch = Path(tempfile.mkdtemp(prefix="sf-progress-run-"))
+        path = scratch / "run.jsonl"
+
+    runs: list[FaultRun] = []
+
+    def on_start(ref: OperationRef) -> None:
+        # Without a journal the started line is the only record of the id: if the results cannot
+        # take it (it went to stderr instead), no further fault is started.
+        if not records.record(started_record(ref)) and runs:
+            runs[0].abort("the results cannot be written: no further fault is started (their ids would be lost)")
+
+    try:
+        if targets is None:
+            run = await FaultRun.resume(path, client, force=force)
+        else:
+            run = await FaultRun.create(path, client, targets, on_start=None if kept else on_start, **(gates or {}))
+        runs.append(run)
+    except (JournalError, ValueError) as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        _remove(scratch)
+        return EXIT_USAGE
+    ended: list[RunResult] = []
+    stopped_by: list[int] = []
+    failure: str | None = None
+
+    async def go() -> None:
+        await run.start_pending()
+        async for result in run.results(**{k: v for k, v in options.items() if v is not None}):
+            ended.append(result)
+            if not records.record(result_record(result)) and kept:
+                raise _Unwritable  # the journal keeps them: stop here, resume prints them again
+
+    task = asyncio.ensure_future(go())
+
+    def on_signal(signum: int) -> None:
+        stopped_by.append(signum)
+        task.cancel()
+
+    restore = on_signals(asyncio.get_running_loop(), _EXIT_BY_SIGNAL, on_signal)
+    try:
+        async with BatchView(run.progress, quiet=quiet, title=title, console=console):
+            try:
+                await task
+            except asyncio.CancelledError:
+                if not stopped_by:
+                    raise
+            except _Unwritable:
+                failure = f"no further fault is started — `sf-progress resume {path}` prints the results again"
+            except JournalError as exc:  # the journal cannot be written (a full disk): nothing more is started
+                failure = f"{exc}; no further fault is started"
+    finally:
+        restore()
+        with contextlib.suppress(JournalError):
+            run.close()
+        total = len(run.journal.targets)
+        _remove(scratch)
+    held_back = sum(1 for r in ended if r.reason is ResultReason.ABORTED)
+    summary(console, ended, total=total, interrupted=bool(stopped_by), skipped=skipped, held_back=held_back)
+    if run.aborted is not None:
+        console.print(f"[yellow]aborted:[/] {escape(run.aborted)}")
+    if failure is not None:
+        console.print(f"[red]error:[/] {escape(failure)}")
+    console.print(escape(_one_line(ended, held_back, skipped, path if kept else None)), soft_wrap=True)
+    if stopped_by:
+        return _EXIT_BY_SIGNAL[stopped_by[0]]
+    if failure is not None:
+        return EXIT_ERROR
+    # An abort for an unrecovered target has that target among the results (exit 7); one for
+    # unwritable results is an error (exit 1).
+    unrecovered = any(r.recovery is not None and not r.recovery.recovered for r in ended)
+    kinds = [r.outcome for r in ended if r.reason is not ResultReason.ABORTED]
+    return exit_code(kinds, problems=bool(skipped or records.unrecorded), unrecovered=unrecovered)
+
+
+def _one_line(ended: list[RunResult], held_back: int, skipped: int, journal: Path | None) -> str:
+    """The run in one line, for logs: counts by outcome, then what did not recover or start."""
+    kinds = Counter(r.outcome.value.replace("_", " ") for r in ended if r.reason is not ResultReason.ABORTED)
+    unrecovered = sum(1 for r in ended if r.recovery is not None and not r.recovery.recovered)
+    return (
+        "run: "
+        + (", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items())) or "nothing ended")
+        + (f", not recovered {unrecovered}" if unrecovered else "")
+        + (f", not started (aborted) {held_back}" if held_back else "")
+        + (f", bad input lines {skipped}" if skipped else "")
+        + (f"  (journal {journal})" if journal is not None else "")
+    )
+
+
+class _Unwritable(Exception):
+    """The results cannot take a line (a full disk, a closed stdout)."""
+
+
+def _remove(scratch: Path | None) -> None:
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)

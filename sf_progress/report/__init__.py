@@ -1,0 +1,130 @@
+"""A campaign at a glance: ``build_report(journal)`` → a typed :class:`Report`, as HTML, Markdown or JSON.
+
+Works on a finished journal, on one still being written (a snapshot of where it stands;
+nothing is locked or changed), and on one cut by a crash (what it knows, said plainly).
+``render_markdown`` and ``render_json`` need nothing more; ``render_html`` needs the
+``report`` extra (Bokeh, for the interactive, self-contained charts).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ._model import Report, ReportTarget, build_report
+
+__all__ = ["Report", "ReportTarget", "build_report", "render_json", "render_markdown", "write_report"]
+
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    """The report as JSON-able data (``render_json`` dumps it)."""
+    return {
+        "journal": report.journal,
+        "endpoint": report.endpoint,
+        "created": report.created,
+        "status": report.status,
+        "verdict": report.verdict,
+        "started_at": report.started_at,
+        "ended_at": report.ended_at,
+        "counts": report.counts,
+        "durations": report.durations,
+        "recovery": report.recovery,
+        "aborted": report.aborted,
+        "notices": list(report.notices),
+        "targets": [attrs.asdict(t) for t in report.targets],
+    }
+
+
+def render_json(report: Report) -> str:
+    """Render the report as one JSON document, for machines.
+
+    Args:
+        report: The report.
+
+    Returns:
+        The JSON text.
+    """
+    return json.dumps(report_json(report), indent=1)
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(report: Report) -> str:
+    """Render the header, verdict, per-kind table and failures, for an incident or a pull request.
+
+    Args:
+        report: The report.
+
+    Returns:
+        The Markdown text.
+    """
+    span = ""
+    if report.started_at is not None and report.ended_at is not None:
+        span = f", {report.ended_at - report.started_at:.0f} s from the first start to the last end"
+    lines = [
+        f"## sf-progress run: {report.verdict}",
+        "",
+        f"- cluster: `{report.endpoint}`",
+        f"- journal: `{report.journal}` (created {report.created}; {report.status}{span})",
+        f"- targets: {len(report.targets)}",
+        "",
+    ]
+    for notice in report.notices:
+        lines.append(f"> {notice}")
+    if report.notices:
+        lines.append("")
+    outcomes = sorted({o for c in report.counts.values() for o in c})
+    lines.append("| kind | " + " | ".join(o.replace("_", " ") for o in outcomes) + " | median s | p95 s |")
+    lines.append("|---" * (len(outcomes) + 3) + "|")
+    for kind, counts in report.counts.items():
+        stats = report.durations.get(kind, {})
+        cells = [str(counts.get(o, 0)) for o in outcomes]
+        lines.append(f"| {kind} | " + " | ".join(cells) + f" | {stats.get('median', '-')} | {stats.get('p95', '-')} |")
+    if report.recovery is not None:
+        r = report.recovery
+        lines += ["", f"Recovery: {int(r['recovered'])} recovered, {int(r['not_recovered'])} not"
+                  + (f"; median {r['median']} s, p95 {r['p95']} s, slowest {r['max']} s" if "median" in r else "")]
+    problems = report.problems
+    if problems:
+        lines += ["", f"### Did not complete ({len(problems)})", "",
+                  "| # | kind | target | operation | outcome | error code | error |", "|---|---|---|---|---|---|---|"]
+        for t in problems[:200]:
+            outcome = t.outcome if t.recovered is not False else "completed, not recovered"
+            lines.append(f"| {t.number} | {t.kind} | {_cell(t.target)} | `{t.operation_id}` | {outcome} | "
+                         f"{'' if t.error_code is None else t.error_code} | {_cell(t.error or '')} |")
+        if len(problems) > 200:
+            lines.append(f"| … | {len(problems) - 200} more | | | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: Report, path: str | os.PathLike[str], fmt: str = "html") -> None:
+    """Write *report* to *path*.
+
+    Args:
+        report: The report.
+        path: Where to write it.
+        fmt: ``"html"`` (one self-contained page; needs the ``report`` extra), ``"md"`` or
+            ``"json"``.
+
+    Raises:
+        ValueError: An unknown format.
+        OSError: The file cannot be written.
+    """
+    if fmt == "html":
+        from ._html import render_html
+
+        text = render_html(report)
+    elif fmt == "md":
+        text = render_markdown(report)
+    elif fmt == "json":
+        text = render_json(report)
+    else:
+        raise ValueError(f"format must be html, md or json, got {fmt!r}")
+    Path(os.path.expanduser(path)).write_text(text, encoding="utf-8")

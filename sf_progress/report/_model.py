@@ -1,0 +1,210 @@
+"""The report's model: a journal's run read into a typed :class:`Report` (``build_report``).
+
+Reads the journal's public view (:func:`sf_progress.read_journal`) and nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .. import TargetSnapshot, TargetStatus, read_journal
+
+__all__ = ["NOT_STARTED", "PENDING", "UNCONFIRMED", "Report", "ReportTarget", "build_report"]
+
+#: Outcomes of targets that did not end in the journal.
+PENDING, NOT_STARTED, UNCONFIRMED = "pending", "not started", "start not confirmed"
+
+
+@attrs.frozen
+class ReportTarget:
+    """One target of the run, as the journal knows it (times: wall-clock seconds, ``None`` when not recorded)."""
+
+    number: int
+    kind: str
+    target: str
+    operation_id: str
+    outcome: str  # completed, faulted, cancelled, not_found, timed_out, failed, pending, not started, ...
+    status: str = "planned"  # the journal's TargetStatus: planned, unconfirmed, refused, active, ended
+    reason: str | None = None  # why a failed result is not the fault's own end: refused, aborted, wait failed
+    state: str | None = None
+    error_code: int | None = None
+    error: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    elapsed: float | None = None
+    recovered: bool | None = None
+    recovery_s: float | None = None
+    service: str | None = None
+
+
+@attrs.frozen
+class Report:
+    """What a journal says of its run: where it stands, its verdict, and every target."""
+
+    journal: str
+    endpoint: str
+    created: str
+    status: str  # finished, in progress, interrupted, cut short
+    verdict: str
+    targets: tuple[ReportTarget, ...]
+    counts: Mapping[str, Mapping[str, int]]  # kind -> outcome -> count
+    durations: Mapping[str, Mapping[str, float]]  # kind -> min / median / p95 / max seconds of ended faults
+    recovery: Mapping[str, float] | None  # recovered / not / median / p95 / max seconds, when recorded
+    aborted: str | None
+    notices: tuple[str, ...]
+    started_at: float | None
+    ended_at: float | None
+
+    @property
+    def problems(self) -> tuple[ReportTarget, ...]:
+        """The targets that did not complete (or completed without recovering)."""
+        return tuple(t for t in self.targets if t.outcome != "completed" or t.recovered is False)
+
+
+#: How a target without a recorded result is shown, by its status.
+_OPEN_OUTCOME = {
+    TargetStatus.PLANNED: NOT_STARTED,
+    TargetStatus.UNCONFIRMED: UNCONFIRMED,
+    TargetStatus.REFUSED: NOT_STARTED,
+    TargetStatus.ACTIVE: PENDING,
+}
+
+
+def _row(snap: TargetSnapshot) -> ReportTarget:
+    ref = snap.target.ref
+    result = snap.result
+    fields: dict[str, Any] = {}
+    if result is not None:
+        outcome = result.outcome.value
+        recovery = result.recovery
+        fields.update(
+            state=None if result.state is None else result.state.value,
+            error_code=result.error_code,
+            error=result.error,
+            elapsed=result.elapsed,
+            recovered=None if recovery is None else recovery.recovered,
+            recovery_s=None if recovery is None else recovery.elapsed,
+            reason=None if result.reason is None else result.reason.value,
+        )
+    else:
+        outcome = _OPEN_OUTCOME[snap.status]
+        if snap.refused is not None:
+            fields.update(error=snap.refused, reason="refused")
+        if snap.last_state is not None:
+            fields["state"] = snap.last_state
+    return ReportTarget(
+        number=snap.number,
+        kind=ref.kind.short_name,
+        target=ref.target,
+        operation_id=str(ref.operation_id),
+        outcome=outcome,
+        status=snap.status.value,
+        started_at=snap.accepted_at or snap.intent_at,
+        ended_at=snap.ended_at,
+        service=None if ref.node_name is not None else ref.service_name,
+        **fields,
+    )
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        "min": round(ordered[0], 3),
+        "median": round(statistics.median(ordered), 3),
+        "p95": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))], 3),
+        "max": round(ordered[-1], 3),
+    }
+
+
+def build_report(journal: str | os.PathLike[str]) -> Report:
+    """Read *journal* (never locking or changing it) and summarise its run.
+
+    A journal still being written gives a snapshot; one cut by a crash gives what it knows,
+    said plainly.
+
+    Args:
+        journal: The journal's path (``~`` is expanded).
+
+    Returns:
+        The :class:`Report`.
+
+    Raises:
+        JournalError: The file is not an sf_progress journal.
+        OSError: The file cannot be read.
+    """
+    snapshot = read_journal(journal)
+    path = Path(snapshot.path)
+    targets = tuple(_row(target) for target in snapshot.targets)
+    counts: dict[str, Counter[str]] = {}
+    for t in targets:
+        counts.setdefault(t.kind, Counter())[t.outcome] += 1
+    durations = {}
+    for kind in counts:
+        ended = [t.elapsed for t in targets if t.kind == kind and t.elapsed is not None and t.outcome != "failed"]
+        if ended:
+            durations[kind] = _stats(ended)
+    recoveries = [t for t in targets if t.recovered is not None]
+    recovery = None
+    if recoveries:
+        back = [t.recovery_s for t in recoveries if t.recovered and t.recovery_s is not None]
+        recovery = {"recovered": float(sum(1 for t in recoveries if t.recovered)),
+                    "not_recovered": float(sum(1 for t in recoveries if not t.recovered))}
+        if back:
+            recovery.update(_stats(back))
+    open_targets = snapshot.counts[TargetStatus.PLANNED] + snapshot.counts[TargetStatus.UNCONFIRMED]
+    open_targets += sum(1 for t in snapshot.targets if t.status is TargetStatus.ACTIVE and t.result is None)
+    aborted = snapshot.aborted
+    if snapshot.cut_plan:
+        status = "cut short"
+    elif snapshot.running:
+        status = "in progress"
+    elif open_targets:
+        status = "interrupted"
+    else:
+        status = "finished"
+    times = [x for t in targets for x in (t.started_at, t.ended_at) if x is not None]
+    return Report(
+        journal=str(path),
+        endpoint=snapshot.endpoint,
+        created=snapshot.created,
+        status=status,
+        verdict=_verdict(targets, status, aborted, open_targets),
+        targets=targets,
+        counts={kind: dict(c) for kind, c in sorted(counts.items())},
+        durations=durations,
+        recovery=recovery,
+        aborted=aborted,
+        notices=snapshot.notices,
+        started_at=min(times) if times else None,
+        ended_at=max(times) if times else None,
+    )
+
+
+def _verdict(targets: tuple[ReportTarget, ...], status: str, aborted: str | None, open_targets: int) -> str:
+    if not targets:
+        return "no targets" + (" (the plan was cut short by a crash)" if status == "cut short" else "")
+    outcomes = Counter(t.outcome for t in targets)
+    unrecovered = sum(1 for t in targets if t.recovered is False)
+    parts = []
+    if aborted is not None:
+        parts.append(f"aborted because {aborted}")
+    if status == "cut short":
+        parts.append("the plan was cut short by a crash: nothing of it was started")
+    bad = {k: v for k, v in outcomes.items() if k != "completed"}
+    if not bad and not unrecovered:
+        parts.append(f"all {len(targets)} completed")
+    else:
+        parts.extend(f"{count} {outcome.replace('_', ' ')}" for outcome, count in sorted(bad.items()))
+        if unrecovered:
+            parts.append(f"{unrecovered} did not recover")
+        parts.append(f"{outcomes.get('completed', 0)} completed")
+    if status in ("in progress", "interrupted") and open_targets:
+        parts.append(f"{status}: {open_targets} not ended yet")
+    return "; ".join(parts)
