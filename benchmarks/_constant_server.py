@@ -27,7 +27,7 @@ async def main() -> None:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     print(f"http://127.0.0.1:{port}", flush=True)
     stop = asyncio.Event()
     fd = sys.stdin.fileno()

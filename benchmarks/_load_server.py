@@ -24,12 +24,7 @@ NOISE = [Fault.service_unavailable()] * 5 + [Fault.gateway_timeout()] * 3 + [Fau
 def handle(cluster: FakeCluster, command: dict[str, Any]) -> dict[str, Any]:
     name = command["cmd"]
     if name == "reset":
-        cluster.operations.clear()
-        cluster._active.clear()
-        cluster.targets.by_partition.clear()
-        cluster.by_route.clear()
-        cluster.requests = 0
-        cluster.clear_faults()
+        cluster.reset()
         gc.collect()  # the last case's operations are not collected on the next one's time
         return {"ok": True}
     if name == "add":

@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _server import _server_affinity, pin_to_cores
 
-from sf_progress import OperationRef, OutcomeKind, ProgressClient
+from sf_progress import OperationRef, OperationState, OperationType, OutcomeKind, ProgressClient
 
 TERMINAL = {"Completed", "Faulted", "Cancelled", "ForceCancelled"}
 IN_FLIGHT = 64
@@ -162,7 +162,11 @@ async def _calibration_calls(url: str, refs: list[OperationRef], reads: int, lis
             for i in range(reads):
                 await client.get_progress(refs[i % len(refs)])
         for _ in range(lists):
-            await client._calls.list_active(4)
+            # The list call the waits send: restarts, Running or RollingBack (the same query, so the same gateway cost).
+            await client.list_fault_operations(
+                type_filter=OperationType.PARTITION_RESTART,
+                state_filter=[OperationState.RUNNING, OperationState.ROLLING_BACK],
+            )
 
 
 def calibrate(gateway: Gateway) -> dict[str, Any]:

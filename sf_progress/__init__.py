@@ -3,8 +3,9 @@
 from contextlib import suppress as _suppress
 from typing import Any as _Any
 
-from ._auth import AadMetadata, AadTokenProvider, TokenProvider
-from ._batch import BatchSnapshot, BatchWaiter
+from ._campaign.journal import JournalError, read_journal
+from ._campaign.results import ResultReason, RunResult, RunSnapshot, TargetSnapshot, TargetStatus
+from ._campaign.run import FaultRun
 from ._client import ProgressClient
 from ._config import Clock, RetryPolicy, is_testing, set_testing
 from ._connection import Connection
@@ -27,9 +28,7 @@ from ._errors import (
     WaitTimeout,
 )
 from ._facts import HealthState, NodeFacts, PartitionFacts, Recovery
-from ._journal import JournalError, read_journal
 from ._models import (
-    DataLossMode,
     FaultOperation,
     FaultProgress,
     InvokeDataLossResult,
@@ -37,26 +36,34 @@ from ._models import (
     NodeResult,
     NodeTransitionProgress,
     NodeTransitionResult,
-    NodeTransitionType,
     OperationRef,
     OperationState,
     OperationType,
     PartitionDataLossProgress,
     PartitionQuorumLossProgress,
     PartitionRestartProgress,
-    QuorumLossMode,
-    RestartPartitionMode,
     RestartPartitionResult,
     SelectedPartition,
 )
-from ._options import WaitOptions
-from ._results import ResultReason, RunResult, RunSnapshot, TargetSnapshot, TargetStatus
-from ._run import FaultRun
-from ._security import TLSConfig
-from ._targets import DataLossSpec, FaultTarget, NodeTransitionSpec, QuorumLossSpec, RestartSpec, StartSpec
+from ._targets import (
+    DataLossMode,
+    DataLossSpec,
+    FaultTarget,
+    NodeTransitionSpec,
+    NodeTransitionType,
+    QuorumLossMode,
+    QuorumLossSpec,
+    RestartPartitionMode,
+    RestartSpec,
+    StartSpec,
+)
 from ._version import __version__
-from ._waiting import Backoff, Event, EventHook, GaveUp, Outcome, OutcomeKind, Retrying, StateChanged
-from ._waits import ProgressHook
+from ._wait.batch import BatchSnapshot, BatchWaiter
+from ._wait.machine import Backoff, Event, EventHook, GaveUp, Outcome, OutcomeKind, Retrying, StateChanged
+from ._wait.options import WaitOptions
+from ._wait.waits import ProgressHook
+from ._wire.auth import AadMetadata, AadTokenProvider, TokenProvider
+from ._wire.security import TLSConfig
 
 #: The Chaos Toolkit activity modules, by kind of activity (named, not imported, here).
 _ACTIVITIES = (

@@ -1,7 +1,9 @@
-"""``ProgressClient``: the public calls and the waits, each a thin method over ``_calls`` or the engine.
+"""``ProgressClient``: the one canonical verb set -- read, start, cancel, list, wait, recover, cluster reads.
 
-Requests go through ``_transport.Transport``, the single place where aiohttp errors
-become sf_progress errors.
+Each method is a thin delegate to ``_wire.calls.Calls`` or the wait driver (``_wait``); no
+logic lives here.  The blocking client, the command line, the Chaos Toolkit layer and
+``FaultRun`` all forward to these methods.  Requests go through
+``_wire.transport.Transport``, the single place where aiohttp errors become ours.
 """
 
 from __future__ import annotations
@@ -17,9 +19,6 @@ import aiohttp
 from yarl import URL
 
 from . import _config
-from ._auth import AadMetadata, TokenProvider
-from ._batch import BatchWaiter
-from ._calls import Calls
 from ._config import Clock, RetryPolicy
 from ._facts import Recovery
 from ._ids import (
@@ -30,23 +29,25 @@ from ._ids import (
     check_server_timeout,
     to_seconds,
 )
-from ._kinds import Urls
 from ._models import (
     FaultOperation,
     FaultProgress,
-    NodeTransitionType,
     OperationRef,
     OperationState,
     OperationType,
     PartitionRestartProgress,
     as_ref,
 )
-from ._options import DEFAULT, WaitOptions
-from ._security import CertArg, TLSConfig, VerifyArg, tls_config
-from ._targets import FaultTarget, NodeTransitionSpec
-from ._transport import Transport
-from ._waiting import Backoff, EventHook
-from ._waits import ProgressHook, Waits, progress_hook, recover_one, wait_one
+from ._targets import FaultTarget, NodeTransitionSpec, NodeTransitionType
+from ._wait.batch import BatchWaiter
+from ._wait.machine import Backoff, EventHook
+from ._wait.options import DEFAULT, WaitOptions
+from ._wait.waits import ProgressHook, Waits, progress_hook, recover_one, wait_one
+from ._wire.auth import AadMetadata, TokenProvider
+from ._wire.calls import Calls
+from ._wire.security import CertArg, TLSConfig, VerifyArg, tls_config
+from ._wire.transport import Transport
+from ._wire.urls import Urls
 
 __all__ = ["ProgressClient"]
 
@@ -60,9 +61,6 @@ class ProgressClient:
     ``session`` is given; it closes only a session it owns.  Use it as ``async with
     ProgressClient(...) as client:`` or call :meth:`aclose`.  Every argument is checked
     here, before any request: a bad one is a ``ValueError`` or ``TypeError``.
-
-    (A long class on purpose: it is the public surface, one documented method per call,
-    each a thin delegate to ``_calls.Calls`` or the wait engine; no logic lives here.)
 
     Args:
         endpoint: The cluster's HTTP gateway, e.g. ``http://localhost:19080`` or
@@ -88,13 +86,9 @@ class ProgressClient:
             credentials), as one :class:`TLSConfig`, instead of ``cert``/``verify``.
         token_provider: A callable (sync or async) returning a bearer token (a ``str`` or
             an object with ``token`` and ``expires_on``), e.g. :class:`AadTokenProvider`.
-        list_interval: The tick of the fault-operation list call that watches every wait's
-            operations at once (see ``coalesce`` on the waits).  ``None`` (the default)
-            adapts it to what each list call costs -- 0.2 s to 5 s, listing at most a
-            twentieth of what reading every operation once a second would cost the gateway,
-            about one list call per 12 operations it finds ended, longer at once on
-            transient answers or slow lists; seconds (or a timedelta) fix it (jittered
-            by 20 %).
+        list_interval: The tick of the list call that watches every wait's operations at
+            once.  ``None`` (the default) adapts it to what each list call costs, 0.2 s to
+            5 s ("Waiting" in the docs says how); seconds (or a timedelta) fix it.
         clock: What every deadline, backoff, retry and tick of this client waits by (a
             :class:`Clock`); by default the real one, or the virtual one of
             :func:`set_testing` when that is on as the client is made.
@@ -124,9 +118,8 @@ class ProgressClient:
         clock: Clock | None = None,
     ) -> None:
         self._endpoint = check_endpoint(endpoint)
-        self._list_interval = (
-            None if list_interval is None else to_seconds(list_interval, "list_interval", allow_zero=False, finite=True)
-        )
+        interval = None if list_interval is None else to_seconds(list_interval, "list_interval", allow_zero=False,
+                                                                  finite=True)
         self._api_version = check_api_version(api_version)
         server_timeout = check_server_timeout(server_timeout)
         if retry is not None and not isinstance(retry, RetryPolicy):
@@ -142,7 +135,7 @@ class ProgressClient:
         if callable(attach):
             attach(self)
         self._calls = Calls(self._transport, Urls(str(URL(self._endpoint)), self._api_version), server_timeout)
-        self._waits = Waits(self._calls, self._transport, self._retry, self._list_interval, self._clock)
+        self._waits = Waits(self._calls, self._transport, self._retry, interval, self._clock)
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -197,8 +190,7 @@ class ProgressClient:
 
         Args:
             ref: The operation.
-            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
-                client's ``server_timeout``).
+            timeout: This call's server timeout, whole seconds (default: ``server_timeout``).
 
         Returns:
             The progress model of the ref's kind (:class:`PartitionRestartProgress`, ...).
@@ -210,9 +202,7 @@ class ProgressClient:
             TransportError: The gateway could not be reached or cut the answer.
             ValueError: A bad id or timeout (nothing is sent).
         """
-        if not isinstance(ref, OperationRef):
-            raise TypeError(f"ref must be an OperationRef, not {type(ref).__name__}")
-        return await self._calls.read(ref, timeout)
+        return await self._calls.read(as_ref(ref), timeout)
 
     async def get_restart_progress(
         self,
@@ -231,8 +221,7 @@ class ProgressClient:
             service_id: The service, as ``fabric:/app/svc``, ``app/svc`` or ``app~svc``.
             partition_id: The partition's GUID (a string or :class:`uuid.UUID`).
             operation_id: The operation's GUID.
-            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
-                client's ``server_timeout``).
+            timeout: This call's server timeout, whole seconds (default: ``server_timeout``).
 
         Returns:
             Its :class:`PartitionRestartProgress`: the state and, once Completed or Faulted, the result.
@@ -261,8 +250,7 @@ class ProgressClient:
 
         Args:
             target: What to fault and how (:class:`FaultTarget`).
-            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
-                client's ``server_timeout``).
+            timeout: This call's server timeout, whole seconds (default: ``server_timeout``).
 
         Returns:
             The :class:`OperationRef` to follow it (``target.ref``).
@@ -281,8 +269,7 @@ class ProgressClient:
 
         Args:
             node_name: The node's name.
-            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
-                client's ``server_timeout``).
+            timeout: This call's server timeout, whole seconds (default: ``server_timeout``).
 
         Returns:
             The instance id, as a decimal string.
@@ -301,8 +288,7 @@ class ProgressClient:
         Args:
             operation_id: The operation's GUID, or its :class:`OperationRef`.
             force: Force the cancel (allowed only after a graceful cancel of the same operation).
-            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
-                client's ``server_timeout``).
+            timeout: This call's server timeout, whole seconds (default: ``server_timeout``).
 
         Raises:
             NotFoundError: The cluster does not know the operation.
@@ -322,8 +308,7 @@ class ProgressClient:
         Args:
             type_filter: Only these kinds (default: every kind).
             state_filter: Only these states (default: every state).
-            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
-                client's ``server_timeout``).
+            timeout: This call's server timeout, whole seconds (default: ``server_timeout``).
 
         Returns:
             One :class:`FaultOperation` per listed operation.  The service's filters are
@@ -339,8 +324,7 @@ class ProgressClient:
         """Read the cluster's Azure AD settings (``GET /$/GetAadMetadata``, sent anonymously).
 
         Args:
-            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
-                client's ``server_timeout``).
+            timeout: This call's server timeout, whole seconds (default: ``server_timeout``).
 
         Returns:
             The :class:`AadMetadata` (``None`` fields when the cluster does not use Azure AD).
@@ -351,8 +335,7 @@ class ProgressClient:
         """Read the cluster's code version (``GET /$/GetClusterVersion``).
 
         Args:
-            timeout: This call's server timeout, whole seconds in 1..4294967295 (default: the
-                client's ``server_timeout``).
+            timeout: This call's server timeout, whole seconds (default: ``server_timeout``).
 
         Returns:
             The version string, e.g. ``"9.1.1436.9590"``.
@@ -384,19 +367,12 @@ class ProgressClient:
 
         Args:
             ref: The operation, of any kind.
-            deadline: The overall budget, seconds or a :class:`datetime.timedelta` (``None`` or
-                ``math.inf``: no deadline; default 600).
-            backoff: How per-operation reads are spaced (default :class:`Backoff`: 1 s growing by
-                1.5x to 10 s).
-            not_found_grace: Seconds from the start of the wait during which a 404 means "not
-                readable yet" (default 10).
-            coalesce: ``True``: watch through the client's fault-operation list (one list call
-                per tick for every wait on this client, one read when the operation leaves it);
-                ``False``: read it on its own backoff; ``None`` (the default): list whenever that
-                is cheaper for the cluster -- where it is not (a cluster crowded with other users'
-                operations) and no ``backoff`` is given, read it about every 1.5 s instead.
-            recovery: Once Completed, also wait (within the same deadline) until the target
-                recovered, as :meth:`wait_for_recovery` does.
+            deadline: The overall budget, seconds or a timedelta (``None``: none; default 600).
+            backoff: How reads are spaced (``None``: the client chooses; see :class:`WaitOptions`).
+            not_found_grace: Seconds during which a 404 means "not readable yet" (default 10).
+            coalesce: Watch through the client's list (``True``), read alone (``False``), or
+                whichever costs the cluster less (``None``, the default).
+            recovery: Once Completed, also wait (within the deadline) until the target recovered.
             raise_on_failure: Raise :class:`OperationNotCompleted` for Faulted and Cancelled.
             on_progress: Called as ``on_progress(ref, progress)`` (sync or async) on every state
                 change, from a task of its own; what it raises is logged.
@@ -445,8 +421,7 @@ class ProgressClient:
 
         Args:
             ref: The fault whose target to watch.
-            deadline: Seconds (or a :class:`datetime.timedelta`) to wait at most (``None``: no
-                deadline; default 600).
+            deadline: Seconds (or a timedelta) to wait at most (``None``: none; default 600).
             backoff: How checks are spaced (default :class:`Backoff`).
             transition: For a node transition, whether it was a ``"stop"`` or a ``"start"``
                 (known without it for the ones this client started; otherwise a stopped node is
@@ -492,23 +467,16 @@ class ProgressClient:
             operations: :class:`OperationRef` objects, as an iterable (validated here, before
                 anything is sent), an async iterable (consumed while the batch runs), or ``None``
                 (then call :meth:`BatchWaiter.add` and :meth:`BatchWaiter.seal`).
-            deadline: Each operation's budget from when it was added, seconds or a
-                :class:`datetime.timedelta` (``None``: none; default 600).
-            backoff: How per-operation reads are spaced (default :class:`Backoff`).
+            deadline: Each operation's budget from when it was added (``None``: none; default 600).
+            backoff: How reads are spaced (``None``: the client chooses; see :class:`WaitOptions`).
             not_found_grace: Seconds during which a 404 means "not readable yet" (default 10).
-            coalesce: As for :meth:`wait_for_completion`: by default running operations are
-                watched through one list call per tick, shared with every wait on this client
-                (or, on a crowded cluster without a ``backoff`` given, read about every 1.5 s).
-            recovery: An operation that Completed is then waited on until its target recovered
-                (or its deadline); its ``Outcome.recovery`` says which, and it is yielded only
-                then.
-            concurrency: Requests in flight at most, 1..10,000 (workers start only as work needs
-                them; default 64).
-            max_rate: Requests per second at most for the whole batch (a token bucket holding
-                50 ms of requests); ``None``: unpaced.
+            coalesce: As for :meth:`wait_for_completion`.
+            recovery: Yield a Completed operation only once its target recovered (or its
+                deadline passed); ``Outcome.recovery`` says which.
+            concurrency: Requests in flight at most, 1..10,000 (default 64).
+            max_rate: Requests per second at most for the whole batch; ``None``: unpaced.
             on_event: Receives :class:`StateChanged`, :class:`Retrying` and :class:`GaveUp`
-                events in order, from a task of its own; all are delivered before the
-                iteration ends.
+                events in order, all before the iteration ends.
 
         Returns:
             The :class:`BatchWaiter`: use it as ``async with client.wait_many(...) as batch:``

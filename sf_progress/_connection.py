@@ -12,9 +12,9 @@ from typing import Any
 
 import attrs
 
-from ._auth import AadTokenProvider, TokenProvider
 from ._ids import DEFAULT_API_VERSION, DEFAULT_SERVER_TIMEOUT
-from ._security import TLSConfig
+from ._wire.auth import AadTokenProvider, TokenProvider
+from ._wire.security import TLSConfig
 
 __all__ = ["DEFAULT_ENDPOINT", "Connection"]
 

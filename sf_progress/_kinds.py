@@ -1,10 +1,8 @@
-"""The table of fault kinds: for each, its progress read, its start call and spec, its result, its list bit.
+"""The table of fault kinds: for each, its progress read, its start call and spec, and its progress parser.
 
-A fifth kind is one entry here plus one spec class in ``_targets.py``.
-
-URLs of every fault call are built here, and only here.  One api-version rule: progress
-reads carry the client's ``api_version`` (default 3.0, which every runtime accepts); start,
-cancel, list and node calls carry 6.0, the only version the 9.1 spec allows for them.
+A new kind is one entry here, its spec class (and ``FaultTarget`` factory) in
+``_targets.py``, and its ``OperationType`` member (list bit, short name) and progress model
+in ``_models.py``; ``docs/development.md`` lists the places.
 """
 
 from __future__ import annotations
@@ -13,28 +11,44 @@ import builtins
 from collections.abc import Callable, Mapping
 
 import attrs
-from yarl import URL
 
-from ._models import FaultProgress, OperationRef, OperationType
-from ._parsing import progress_parser
+from ._models import (
+    FaultProgress,
+    InvokeDataLossResult,
+    InvokeQuorumLossResult,
+    NodeTransitionProgress,
+    OperationRef,
+    OperationType,
+    PartitionDataLossProgress,
+    PartitionQuorumLossProgress,
+    PartitionRestartProgress,
+    RestartPartitionResult,
+)
 from ._targets import DataLossSpec, NodeTransitionSpec, QuorumLossSpec, RestartSpec, StartSpec
+from ._wire.parsing import Shape, node_result, partition_result, progress_parser
 
-__all__ = ["CONTROL_API_VERSION", "KINDS", "FaultKind", "Urls"]
+__all__ = ["KINDS", "FaultKind"]
 
-CONTROL_API_VERSION = "6.0"
-#: How many progress URLs a client keeps (about 1.5 MB at most; a wait re-reads the same refs).
-_RECENT = 4096
 
 
 @attrs.frozen
 class FaultKind:
-    """What differs between the four kinds of fault operation."""
+    """What differs between the kinds of fault operation: one entry of the table below."""
 
     type: OperationType
     progress_action: str  # the last path segment of the progress read
     start_action: str  # ... and of the start call
     spec: builtins.type[StartSpec]  # the start's parameters, their defaults and validation
-    parse: Callable[[bytes, OperationRef | None], FaultProgress]
+    shape: Shape  # the progress model, its result's key, and how that result is read
+    parse: Callable[[bytes, OperationRef | None], FaultProgress] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "parse", progress_parser(self.shape))
+
+    @property
+    def progress(self) -> builtins.type[FaultProgress]:
+        """The kind's progress model class."""
+        return self.shape.model  # type: ignore[no-any-return]
 
 
 KINDS: Mapping[OperationType, FaultKind] = {
@@ -45,63 +59,28 @@ KINDS: Mapping[OperationType, FaultKind] = {
             "GetRestartProgress",
             "StartRestart",
             RestartSpec,
-            progress_parser(OperationType.PARTITION_RESTART),
+            Shape(PartitionRestartProgress, "RestartPartitionResult", partition_result(RestartPartitionResult)),
         ),
         FaultKind(
             OperationType.PARTITION_DATA_LOSS,
             "GetDataLossProgress",
             "StartDataLoss",
             DataLossSpec,
-            progress_parser(OperationType.PARTITION_DATA_LOSS),
+            Shape(PartitionDataLossProgress, "InvokeDataLossResult", partition_result(InvokeDataLossResult)),
         ),
         FaultKind(
             OperationType.PARTITION_QUORUM_LOSS,
             "GetQuorumLossProgress",
             "StartQuorumLoss",
             QuorumLossSpec,
-            progress_parser(OperationType.PARTITION_QUORUM_LOSS),
+            Shape(PartitionQuorumLossProgress, "InvokeQuorumLossResult", partition_result(InvokeQuorumLossResult)),
         ),
         FaultKind(
             OperationType.NODE_TRANSITION,
             "GetTransitionProgress",
             "StartTransition/",
             NodeTransitionSpec,
-            progress_parser(OperationType.NODE_TRANSITION),
+            Shape(NodeTransitionProgress, "NodeTransitionResult", node_result),
         ),
     )
 }
-
-
-class Urls:
-    """Builds every URL a client sends, as already-encoded strings (no re-parsing)."""
-
-    def __init__(self, base: str, api_version: str) -> None:
-        self.base = base
-        self._progress = {
-            kind.type: f"{kind.progress_action}?api-version={api_version}&OperationId=" for kind in KINDS.values()
-        }
-        self._recent: dict[tuple[OperationRef, int], URL] = {}
-
-    def progress(self, ref: OperationRef, server_timeout: int) -> URL:
-        """The progress read's URL; the URLs of recent refs are kept (waits read the same ones again)."""
-        key = (ref, server_timeout)
-        url = self._recent.get(key)
-        if url is None:
-            url = URL(
-                f"{self.base}{ref.path}{self._progress[ref.kind]}{ref.operation_id}&timeout={server_timeout}",
-                encoded=True,
-            )
-            if len(self._recent) >= _RECENT:
-                self._recent.clear()
-            self._recent[key] = url
-        return url
-
-    def start(self, ref: OperationRef, params: str, server_timeout: int) -> URL:
-        """A start call; *params* are its kind's own query parameters, already encoded."""
-        action = KINDS[ref.kind].start_action
-        return self.control(f"{ref.path}{action}", f"OperationId={ref.operation_id}&{params}", server_timeout)
-
-    def control(self, path: str, params: str, server_timeout: int, *, version: str = CONTROL_API_VERSION) -> URL:
-        """Any other call: *path* under the gateway, *params* before the api-version and timeout."""
-        query = f"?api-version={version}" + (f"&{params}" if params else "")
-        return URL(f"{self.base}{path}{query}&timeout={server_timeout}", encoded=True)

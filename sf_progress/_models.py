@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -15,7 +14,6 @@ import attrs
 from ._ids import check_node_name, encode_service_id, normalize_service_id, to_guid
 
 __all__ = [
-    "DataLossMode",
     "FaultOperation",
     "FaultProgress",
     "InvokeDataLossResult",
@@ -23,15 +21,12 @@ __all__ = [
     "NodeResult",
     "NodeTransitionProgress",
     "NodeTransitionResult",
-    "NodeTransitionType",
     "OperationRef",
     "OperationState",
     "OperationType",
     "PartitionDataLossProgress",
     "PartitionQuorumLossProgress",
     "PartitionRestartProgress",
-    "QuorumLossMode",
-    "RestartPartitionMode",
     "RestartPartitionResult",
     "SelectedPartition",
 ]
@@ -154,64 +149,6 @@ _TYPE_BITS = {
 FAULT_KINDS = tuple(kind for kind, (_, short) in _TYPE_BITS.items() if short)
 _KIND_BY_NAME = {**{k.short_name: k for k in FAULT_KINDS}, **{k.value: k for k in FAULT_KINDS}}
 _TYPE_BY_WIRE = {t.value: t for t in OperationType if t is not OperationType.UNKNOWN}
-
-
-class RestartPartitionMode(str, enum.Enum):
-    """Which replicas ``StartPartitionRestart`` restarts."""
-
-    ALL_REPLICAS_OR_INSTANCES = "AllReplicasOrInstances"
-    ONLY_ACTIVE_SECONDARIES = "OnlyActiveSecondaries"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class DataLossMode(str, enum.Enum):
-    """How much data ``StartDataLoss`` loses."""
-
-    PARTIAL_DATA_LOSS = "PartialDataLoss"
-    FULL_DATA_LOSS = "FullDataLoss"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class QuorumLossMode(str, enum.Enum):
-    """Which replicas ``StartQuorumLoss`` puts into quorum loss."""
-
-    QUORUM_REPLICAS = "QuorumReplicas"
-    ALL_REPLICAS = "AllReplicas"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class NodeTransitionType(str, enum.Enum):
-    """Whether ``StartNodeTransition`` starts or stops a node."""
-
-    START = "Start"
-    STOP = "Stop"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-_Filter = Iterable[OperationState] | Iterable[OperationType] | OperationState | OperationType | None
-
-
-def filter_mask(values: _Filter, what: str) -> int:
-    """Return the bit mask for a state or type filter (``None`` means all: 65535)."""
-    if values is None:
-        return 65535
-    items: Iterable[object] = [values] if isinstance(values, (OperationState, OperationType)) else values
-    mask = 0
-    for value in items:
-        if not isinstance(value, (OperationState, OperationType)) or value.filter_bit == 0:
-            raise ValueError(f"{what} takes members of OperationState/OperationType, got {value!r}")
-        mask |= value.filter_bit
-    if mask == 0:
-        raise ValueError(f"{what} must name at least one value (or be None for all)")
-    return mask
 
 
 def _operation_id(value: object) -> uuid.UUID:

@@ -9,6 +9,7 @@ range, a bad transition or a malformed id raises ``ValueError`` (a value of the 
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import timedelta
 from typing import ClassVar, TypeVar
@@ -17,12 +18,8 @@ import attrs
 
 from ._ids import to_seconds
 from ._models import (
-    DataLossMode,
-    NodeTransitionType,
     OperationRef,
     OperationType,
-    QuorumLossMode,
-    RestartPartitionMode,
 )
 
 __all__ = [
@@ -31,13 +28,58 @@ __all__ = [
     "DEFAULT_RESTART_MODE",
     "DEFAULT_STOP_DURATION",
     "STOP_DURATION_RANGE",
+    "DataLossMode",
     "DataLossSpec",
     "FaultTarget",
     "NodeTransitionSpec",
+    "NodeTransitionType",
+    "QuorumLossMode",
     "QuorumLossSpec",
+    "RestartPartitionMode",
     "RestartSpec",
     "StartSpec",
 ]
+
+
+class RestartPartitionMode(str, enum.Enum):
+    """Which replicas ``StartPartitionRestart`` restarts."""
+
+    ALL_REPLICAS_OR_INSTANCES = "AllReplicasOrInstances"
+    ONLY_ACTIVE_SECONDARIES = "OnlyActiveSecondaries"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class DataLossMode(str, enum.Enum):
+    """How much data ``StartDataLoss`` loses."""
+
+    PARTIAL_DATA_LOSS = "PartialDataLoss"
+    FULL_DATA_LOSS = "FullDataLoss"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class QuorumLossMode(str, enum.Enum):
+    """Which replicas ``StartQuorumLoss`` puts into quorum loss."""
+
+    QUORUM_REPLICAS = "QuorumReplicas"
+    ALL_REPLICAS = "AllReplicas"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class NodeTransitionType(str, enum.Enum):
+    """Whether ``StartNodeTransition`` starts or stops a node."""
+
+    START = "Start"
+    STOP = "Stop"
+
+    def __str__(self) -> str:
+        return self.value
+
 
 DEFAULT_RESTART_MODE = RestartPartitionMode.ALL_REPLICAS_OR_INSTANCES
 DEFAULT_DATA_LOSS_MODE = DataLossMode.PARTIAL_DATA_LOSS

@@ -26,12 +26,12 @@ from collections.abc import AsyncIterable, Callable, Coroutine, Iterable
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from ._batch import BatchWaiter
 from ._client import ProgressClient
 from ._config import Clock
 from ._errors import SFProgressError
 from ._models import OperationRef
-from ._waiting import Outcome
+from ._wait.batch import BatchWaiter
+from ._wait.machine import Outcome
 
 __all__ = ["SyncProgressClient"]
 

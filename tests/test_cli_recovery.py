@@ -7,7 +7,7 @@ import math
 import uuid
 from pathlib import Path
 
-from sf_progress._journal import lines_of
+from sf_progress._campaign.journal import lines_of
 from sf_progress.testing import Script
 
 from .test_cli import PID, ThreadedCluster, cli, ids

@@ -422,7 +422,7 @@ async def test_deadline_and_not_found_grace_hold_when_listing(client: ProgressCl
 
 def test_the_observer_reads_list_ids_in_any_spelling() -> None:
     """Upper case, braces or the canonical form: one key, the id's number; malformed items are counted."""
-    from sf_progress._parsing import parse_active_list
+    from sf_progress._wire.parsing import parse_active_list
 
     op_id = uuid.uuid4()
     data = [

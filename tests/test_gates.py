@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sf_progress import FaultRun, FaultTarget, JournalError, OutcomeKind, ProgressClient
-from sf_progress._journal import lines_of
+from sf_progress._campaign.journal import lines_of
 from sf_progress.testing import FakeCluster, Script
 
 from .test_cli import ThreadedCluster, cli

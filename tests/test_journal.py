@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sf_progress import FaultRun, FaultTarget, JournalError, OperationState, ProgressClient
-from sf_progress._journal import lines_of
+from sf_progress._campaign.journal import lines_of
 from sf_progress.testing import FakeCluster, Fault, Script
 
 from .conftest import PID

@@ -20,8 +20,8 @@ from sf_progress import (
     ProgressClient,
     ResponseFormatError,
 )
+from sf_progress._campaign.journal import lines_of
 from sf_progress._config import wall_time
-from sf_progress._journal import lines_of
 from sf_progress.testing import FakeCluster, Fault, Script
 
 from .test_cli import ThreadedCluster, cli

@@ -18,8 +18,9 @@ from sf_progress import (
     RestartPartitionResult,
     SelectedPartition,
 )
-from sf_progress._models import filter_mask
-from sf_progress._parsing import parse_operation_list, parse_progress
+from sf_progress._kinds import KINDS
+from sf_progress._wire.calls import filter_mask
+from sf_progress._wire.parsing import parse_operation_list, parse_progress
 
 from .conftest import OID, PID
 
@@ -28,7 +29,7 @@ TERMINAL = {"Completed", "Faulted", "Cancelled", "ForceCancelled"}
 
 def parse(body: str | bytes) -> PartitionRestartProgress:
     raw = body.encode() if isinstance(body, str) else body
-    return parse_progress(json.loads(raw), raw)
+    return parse_progress(json.loads(raw), raw, None, KINDS[OperationType.PARTITION_RESTART].shape)
 
 
 def test_state_values_are_wire_strings() -> None:

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from sf_progress._pacer import BURST_SECONDS, DECREASE_WINDOW, MIN_FACTOR, Pacer
+from sf_progress._wait.pacer import BURST_SECONDS, DECREASE_WINDOW, MIN_FACTOR, Pacer
 
 
 def pacer(concurrency: int = 64, rate: float | None = None, cap: float = 60.0) -> Pacer:

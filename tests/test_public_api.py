@@ -7,6 +7,8 @@ import inspect
 import typing
 from pathlib import Path
 
+import pytest
+
 import sf_progress
 import sf_progress.testing
 from sf_progress import OperationState, ProgressClient, is_testing
@@ -76,11 +78,13 @@ def _private_imports(path: Path) -> list[str]:
     return found
 
 
-def test_the_cli_uses_only_the_public_api() -> None:
-    """``sf_progress.cli`` imports nothing private of the library (its own private modules are its own)."""
-    cli = Path(sf_progress.__file__).parent / "cli"
-    files = sorted(cli.glob("*.py"))
-    assert len(files) > 5
+@pytest.mark.parametrize(("layer", "least"), [("cli", 8), ("chaostoolkit", 6), ("report", 3)])
+def test_the_cli_the_chaos_toolkit_layer_and_the_report_use_only_the_public_api(layer: str, least: int) -> None:
+    """``cli/``, ``chaostoolkit/`` and ``report/`` import nothing private of the library (their own
+    private modules are their own): each is a client of the public API, as a user's code is."""
+    folder = Path(sf_progress.__file__).parent / layer
+    files = sorted(folder.glob("*.py"))
+    assert len(files) >= least
     found = [line for path in files for line in _private_imports(path)]
     assert found == []
 
@@ -89,7 +93,7 @@ def test_the_private_import_check_would_catch_one(tmp_path: Path) -> None:
     """The check above is not vacuous: each spelling of a private import is caught."""
     source = tmp_path / "bad.py"
     source.write_text(
-        "from .._run import x\nfrom sf_progress._kinds import KINDS\nimport sf_progress._engine\n"
+        "from .._run import x\nfrom sf_progress._kinds import KINDS\nimport sf_progress._wait.engine\n"
         "from .. import _config\nfrom .. import ProgressClient\nfrom ._io import y\n"
     )
     assert len(_private_imports(source)) == 4

@@ -22,7 +22,7 @@ from sf_progress import (
     RecoveryTimeout,
     WaitTimeout,
 )
-from sf_progress._recovery import judge_node, judge_partition
+from sf_progress._wait.recovery import judge_node, judge_partition
 from sf_progress.testing import FakeCluster, Fault, Script
 
 SVC = "fabric:/app/svc"
@@ -235,7 +235,7 @@ async def test_operations_on_one_partition_share_one_check(client: ProgressClien
 
 def test_faulted_or_cancelled_operations_are_not_waited_on_for_recovery() -> None:
     """Only Completed faults enter the recovery phase (the engine's rule, read in the code path)."""
-    from sf_progress._waiting import Outcome
+    from sf_progress._wait.machine import Outcome
 
     outcome = Outcome(OperationRef.restart(SVC, uuid.uuid4(), uuid.uuid4()), OutcomeKind.FAULTED, None, None, 1, 1.0)
     assert outcome.recovery is None

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sf_progress import FaultRun, FaultTarget, OperationState, ProgressClient
-from sf_progress._journal import lines_of
+from sf_progress._campaign.journal import lines_of
 from sf_progress.report import build_report, render_json, render_markdown, write_report
 from sf_progress.testing import FakeCluster, Script
 

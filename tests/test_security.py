@@ -33,8 +33,8 @@ from sf_progress import (
     TLSError,
     TransportError,
 )
-from sf_progress._auth import jwt_expiry
-from sf_progress._security import normalize_thumbprint
+from sf_progress._wire.auth import jwt_expiry
+from sf_progress._wire.security import normalize_thumbprint
 from sf_progress.testing import FakeCluster, Fault
 
 from .conftest import OID, PID
@@ -239,7 +239,7 @@ async def test_pin_with_client_certificate(pki: Pki, files: dict[str, Any]) -> N
 
 async def test_no_verify_works_and_warns_once(pki: Pki, caplog: pytest.LogCaptureFixture) -> None:
     """verify=False accepts any server and logs one loud warning per process."""
-    import sf_progress._security as security
+    import sf_progress._wire.security as security
 
     security._warned_no_verify = False
     async with FakeCluster(ssl_context=server_context(pki.odd_server, None)) as cluster:

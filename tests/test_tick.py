@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sf_progress._observer import ITEM_COST
-from sf_progress._tick import CEILING, END_SHARE, FLOOR, JITTER, LIST_SHARE, REQUEST_TICK, Ticker
+from sf_progress._wait.observer import ITEM_COST
+from sf_progress._wait.tick import CEILING, END_SHARE, FLOOR, JITTER, LIST_SHARE, REQUEST_TICK, Ticker
 
 MID = 0.5  # rand placing the jitter in the middle: no jitter
 

@@ -20,8 +20,8 @@ from sf_progress import (
     WaitTimeout,
 )
 from sf_progress._config import RetryPolicy
-from sf_progress._observer import Observer
-from sf_progress._waiting import _Tracker
+from sf_progress._wait.machine import _Tracker
+from sf_progress._wait.observer import Observer
 from sf_progress.testing import FakeCluster, Fault, Script
 
 from .conftest import PID, others

@@ -24,8 +24,8 @@ from sf_progress import (
     WaitOptions,
     WaitTimeout,
 )
-from sf_progress._options import engine_settings
-from sf_progress._waiting import Outcome, _Tracker, first_due, step
+from sf_progress._wait.machine import Outcome, _Tracker, first_due, step
+from sf_progress._wait.options import engine_settings
 
 RUNNING = PartitionRestartProgress(OperationState.RUNNING)
 ROLLING = PartitionRestartProgress(OperationState.ROLLING_BACK)

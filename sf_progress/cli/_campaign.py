@@ -50,85 +50,116 @@ async def run_campaign(
 
     *options* are the waits' options (``WaitOptions`` names); *gates* those of ``FaultRun.create``.
     """
-    console = err_console()
-    records = Records(results, console)
-    kept = journal is not None
-    scratch: Path | None = None
-    if journal is not None:
-        path = Path(os.path.expanduser(journal))  # noqa: ASYNC240 - no I/O: ~ and ~user, as a shell expands them
-    else:
-        scratch = Path(tempfile.mkdtemp(prefix="sf-progress-run-"))
-        path = scratch / "run.jsonl"
+    campaign = _Campaign(journal, results)
+    try:
+        try:
+            run = await campaign.open(client, targets, gates or {}, force)
+        except (JournalError, ValueError) as exc:
+            campaign.console.print(f"[red]error:[/] {escape(str(exc))}")
+            return EXIT_USAGE
+        stopped_by, failure = await campaign.drive(run, options, quiet, title)
+    finally:
+        campaign.remove_scratch()
+    return campaign.conclude(run, stopped_by, failure, skipped)
 
-    runs: list[FaultRun] = []
 
-    def on_start(ref: OperationRef) -> None:
+class _Campaign:
+    """One campaign from the command line: its journal (or a scratch one), its result lines, its ending."""
+
+    def __init__(self, journal: str | os.PathLike[str] | None, results: IO[str] | None) -> None:
+        self.console = err_console()
+        self.records = Records(results, self.console)
+        self.kept = journal is not None
+        self.scratch: Path | None = None
+        if journal is not None:
+            self.path = Path(os.path.expanduser(journal))
+        else:
+            self.scratch = Path(tempfile.mkdtemp(prefix="sf-progress-run-"))
+            self.path = self.scratch / "run.jsonl"
+        self.ended: list[RunResult] = []
+        self.run: FaultRun | None = None
+
+    async def open(
+        self, client: ProgressClient, targets: Iterable[FaultTarget] | None, gates: dict[str, Any], force: bool
+    ) -> FaultRun:
+        if targets is None:
+            self.run = await FaultRun.resume(self.path, client, force=force)
+        else:
+            hook = None if self.kept else self.on_start
+            self.run = await FaultRun.create(self.path, client, targets, on_start=hook, **gates)
+        return self.run
+
+    def on_start(self, ref: OperationRef) -> None:
         # Without a journal the started line is the only record of the id: if the results cannot
         # take it (it went to stderr instead), no further fault is started.
-        if not records.record(started_record(ref)) and runs:
-            runs[0].abort("the results cannot be written: no further fault is started (their ids would be lost)")
+        if not self.records.record(started_record(ref)) and self.run is not None:
+            self.run.abort("the results cannot be written: no further fault is started (their ids would be lost)")
 
-    try:
-        if targets is None:
-            run = await FaultRun.resume(path, client, force=force)
-        else:
-            run = await FaultRun.create(path, client, targets, on_start=None if kept else on_start, **(gates or {}))
-        runs.append(run)
-    except (JournalError, ValueError) as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        _remove(scratch)
-        return EXIT_USAGE
-    ended: list[RunResult] = []
-    stopped_by: list[int] = []
-    failure: str | None = None
+    async def drive(
+        self, run: FaultRun, options: dict[str, Any], quiet: bool, title: str
+    ) -> tuple[list[int], str | None]:
+        """Start and wait, writing each result; Ctrl-C, SIGTERM and SIGHUP stop it cleanly.
 
-    async def go() -> None:
-        await run.start_pending()
-        async for result in run.results(**{k: v for k, v in options.items() if v is not None}):
-            ended.append(result)
-            if not records.record(result_record(result)) and kept:
-                raise _Unwritable  # the journal keeps them: stop here, resume prints them again
+        Returns the signals that stopped it and what failed, if anything did.
+        """
+        stopped_by: list[int] = []
+        failure: str | None = None
 
-    task = asyncio.ensure_future(go())
+        async def go() -> None:
+            await run.start_pending()
+            async for result in run.results(**{k: v for k, v in options.items() if v is not None}):
+                self.ended.append(result)
+                if not self.records.record(result_record(result)) and self.kept:
+                    raise _Unwritable  # the journal keeps them: stop here, resume prints them again
 
-    def on_signal(signum: int) -> None:
-        stopped_by.append(signum)
-        task.cancel()
+        task = asyncio.ensure_future(go())
 
-    restore = on_signals(asyncio.get_running_loop(), _EXIT_BY_SIGNAL, on_signal)
-    try:
-        async with BatchView(run.progress, quiet=quiet, title=title, console=console):
-            try:
-                await task
-            except asyncio.CancelledError:
-                if not stopped_by:
-                    raise
-            except _Unwritable:
-                failure = f"no further fault is started — `sf-progress resume {path}` prints the results again"
-            except JournalError as exc:  # the journal cannot be written (a full disk): nothing more is started
-                failure = f"{exc}; no further fault is started"
-    finally:
-        restore()
-        with contextlib.suppress(JournalError):
-            run.close()
-        total = len(run.journal.targets)
-        _remove(scratch)
-    held_back = sum(1 for r in ended if r.reason is ResultReason.ABORTED)
-    summary(console, ended, total=total, interrupted=bool(stopped_by), skipped=skipped, held_back=held_back)
-    if run.aborted is not None:
-        console.print(f"[yellow]aborted:[/] {escape(run.aborted)}")
-    if failure is not None:
-        console.print(f"[red]error:[/] {escape(failure)}")
-    console.print(escape(_one_line(ended, held_back, skipped, path if kept else None)), soft_wrap=True)
-    if stopped_by:
-        return _EXIT_BY_SIGNAL[stopped_by[0]]
-    if failure is not None:
-        return EXIT_ERROR
-    # An abort for an unrecovered target has that target among the results (exit 7); one for
-    # unwritable results is an error (exit 1).
-    unrecovered = any(r.recovery is not None and not r.recovery.recovered for r in ended)
-    kinds = [r.outcome for r in ended if r.reason is not ResultReason.ABORTED]
-    return exit_code(kinds, problems=bool(skipped or records.unrecorded), unrecovered=unrecovered)
+        def on_signal(signum: int) -> None:
+            stopped_by.append(signum)
+            task.cancel()
+
+        restore = on_signals(asyncio.get_running_loop(), _EXIT_BY_SIGNAL, on_signal)
+        try:
+            async with BatchView(run.progress, quiet=quiet, title=title, console=self.console):
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    if not stopped_by:
+                        raise
+                except _Unwritable:
+                    failure = f"no further fault is started — `sf-progress resume {self.path}` prints the results again"
+                except JournalError as exc:  # the journal cannot be written (a full disk): nothing more is started
+                    failure = f"{exc}; no further fault is started"
+        finally:
+            restore()
+            with contextlib.suppress(JournalError):
+                run.close()
+        return stopped_by, failure
+
+    def remove_scratch(self) -> None:
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def conclude(self, run: FaultRun, stopped_by: list[int], failure: str | None, skipped: int) -> int:
+        """The summary on stderr, and the exit code: by signal, by failure, or by the worst outcome."""
+        ended, console = self.ended, self.console
+        held_back = sum(1 for r in ended if r.reason is ResultReason.ABORTED)
+        total = len(run.snapshot().targets)
+        summary(console, ended, total=total, interrupted=bool(stopped_by), skipped=skipped, held_back=held_back)
+        if run.aborted is not None:
+            console.print(f"[yellow]aborted:[/] {escape(run.aborted)}")
+        if failure is not None:
+            console.print(f"[red]error:[/] {escape(failure)}")
+        console.print(escape(_one_line(ended, held_back, skipped, self.path if self.kept else None)), soft_wrap=True)
+        if stopped_by:
+            return _EXIT_BY_SIGNAL[stopped_by[0]]
+        if failure is not None:
+            return EXIT_ERROR
+        # An abort for an unrecovered target has that target among the results (exit 7); one for
+        # unwritable results is an error (exit 1).
+        unrecovered = any(r.recovery is not None and not r.recovery.recovered for r in ended)
+        kinds = [r.outcome for r in ended if r.reason is not ResultReason.ABORTED]
+        return exit_code(kinds, problems=bool(skipped or self.records.unrecorded), unrecovered=unrecovered)
 
 
 def _one_line(ended: list[RunResult], held_back: int, skipped: int, journal: Path | None) -> str:
@@ -147,8 +178,3 @@ def _one_line(ended: list[RunResult], held_back: int, skipped: int, journal: Pat
 
 class _Unwritable(Exception):
     """The results cannot take a line (a full disk, a closed stdout)."""
-
-
-def _remove(scratch: Path | None) -> None:
-    if scratch is not None:
-        shutil.rmtree(scratch, ignore_errors=True)

@@ -105,6 +105,38 @@ def node_transition_target(fields: dict[str, str]) -> FaultTarget:
     )
 
 
+def _check_usage(
+    what: str,
+    fields: dict[str, str] | None,
+    source: str | None,
+    journal: str | None,
+    operation_id: str | None,
+    output: str,
+    until: str,
+    max_active: int | None,
+    abort_on_unrecovered: bool,
+) -> None:
+    """The start command's options that do not go together (usage errors, before anything is sent)."""
+    if (source is None) == (fields is None):
+        raise click.UsageError(f"give the {what} target, or --from FILE (not both)")
+    stray = [str(v) for k, v in click.get_current_context().params.items() if k in _POSITIONALS and v is not None]
+    if source is not None and stray:
+        raise click.UsageError(f"--from FILE takes no target arguments (got {' '.join(stray)})")
+    if journal is not None and source is None:
+        raise click.UsageError("--journal goes with --from FILE (a journal keeps a run of many faults)")
+    if source is not None:
+        if operation_id is not None:
+            raise click.UsageError("--operation-id is for one target; with --from, give an operation_id column")
+        ctx = click.get_current_context()
+        if output != "json" and ctx.get_parameter_source("output") is not click.core.ParameterSource.DEFAULT:
+            raise click.UsageError("with --from, results are JSON lines (-o json); the summary is on stderr")
+    elif max_active is not None or abort_on_unrecovered:
+        raise click.UsageError("--max-active and --abort-on-unrecovered pace many starts: they go with --from FILE")
+    if abort_on_unrecovered and until != "recovered":
+        raise click.UsageError("--abort-on-unrecovered goes with --until recovered")
+
+
+
 def run_starts(
     target: Callable[[dict[str, str]], FaultTarget],
     fields: dict[str, str] | None,
@@ -133,23 +165,7 @@ def run_starts(
     the same reading serves plain starts and journaled runs.
     """
 
-    if (source is None) == (fields is None):
-        raise click.UsageError(f"give the {what} target, or --from FILE (not both)")
-    stray = [str(v) for k, v in click.get_current_context().params.items() if k in _POSITIONALS and v is not None]
-    if source is not None and stray:
-        raise click.UsageError(f"--from FILE takes no target arguments (got {' '.join(stray)})")
-    if journal is not None and source is None:
-        raise click.UsageError("--journal goes with --from FILE (a journal keeps a run of many faults)")
-    if source is not None:
-        if operation_id is not None:
-            raise click.UsageError("--operation-id is for one target; with --from, give an operation_id column")
-        ctx = click.get_current_context()
-        if output != "json" and ctx.get_parameter_source("output") is not click.core.ParameterSource.DEFAULT:
-            raise click.UsageError("with --from, results are JSON lines (-o json); the summary is on stderr")
-    elif max_active is not None or abort_on_unrecovered:
-        raise click.UsageError("--max-active and --abort-on-unrecovered pace many starts: they go with --from FILE")
-    if abort_on_unrecovered and until != "recovered":
-        raise click.UsageError("--abort-on-unrecovered goes with --until recovered")
+    _check_usage(what, fields, source, journal, operation_id, output, until, max_active, abort_on_unrecovered)
 
     async def one(client: ProgressClient, fields: dict[str, str]) -> int:
         if operation_id is not None:

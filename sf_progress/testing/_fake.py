@@ -11,25 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import random
 import re
 import ssl
 import uuid
 from collections.abc import Callable, Iterable
 from types import TracebackType
 
-import attrs
 from aiohttp import web
 
 from .._config import monotonic
 from .._models import OperationRef, OperationState, OperationType
 from ._answers import Answer as _Answer
 from ._answers import invalid as _invalid
-from ._scripts import HRESULTS, FakeOperation, Fault, Script
-from ._starts import QUORUM_LOSS_MODES, StartArgs, read_start
+from ._scripts import FakeOperation, Fault, Injected, Script
+from ._starts import QUORUM_LOSS_MODES, read_start, validated
 from ._targets import Targets, node_name
 from ._wire import (
-    API_VERSION,
     BUSY,
     DEFAULT_NODES,
     KIND_OF_ACTION,
@@ -39,15 +36,20 @@ from ._wire import (
     ROUTES,
     UNSUPPORTED_CODES,
     WRONG_KIND_CODE,
+    api_version,
     fabric_errors_only,
+    guid,
     list_items,
+    operation_id,
     parse_query,
     strict_unquote,
+    truncated,
 )
 
 Planner = Callable[[OperationRef], Script]
 
 __all__ = ["ROUTES", "FakeCluster"]
+
 
 class FakeCluster:
     """A Service Fabric HTTP gateway with a Fault Analysis Service, on 127.0.0.1.
@@ -72,9 +74,9 @@ class FakeCluster:
     answers are ordinary faults: ``inject(Fault.service_unavailable(), routes=["list"])``,
     ``Fault.slow(...)``, ``Fault.malformed(b"[]")``, ``Fault.truncated()``.
 
-    (Over 300 lines on purpose: one route handler per REST call of the protocol files, in
-    one place; the wire format, the start checks and the lifecycles are in ``_wire``,
-    ``_starts`` and ``_scripts``.)
+    (One route handler per REST call of the protocol files, here; the wire format, the
+    start checks, the lifecycles and the targets are in ``_wire``, ``_starts``,
+    ``_scripts`` and ``_targets``.)
 
     Args:
         default_script: How operations go unless planned otherwise (default: complete at once).
@@ -130,11 +132,7 @@ class FakeCluster:
         self.ssl_context = ssl_context
         self.aad_metadata = aad_metadata
         self._plans: dict[uuid.UUID, Script] = {}
-        self._faults: collections.deque[tuple[frozenset[str] | None, str | None, Fault]] = collections.deque()
-        self._fault_rate = 0.0
-        self._rate_faults: tuple[Fault, ...] = ()
-        self._rate_routes: frozenset[str] = frozenset()
-        self._random = random.Random(0)
+        self._faults = Injected()
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -154,9 +152,8 @@ class FakeCluster:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port, reuse_address=True, ssl_context=self.ssl_context)
         await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        port = sockets[0].getsockname()[1] if sockets else self._port
+        addresses = self._runner.addresses  # the bound sockets' names: (host, port, ...)
+        port = addresses[0][1] if addresses else self._port
         host = f"[{self._host}]" if ":" in self._host else self._host  # an IPv6 literal
         self.url = f"{'https' if self.ssl_context else 'http'}://{host}:{port}"
         return self
@@ -271,9 +268,7 @@ class FakeCluster:
         if selected is not None and not selected <= set(ROUTES):
             raise ValueError(f"routes must be among {ROUTES}")
         op = None if operation_id is None else str(uuid.UUID(str(operation_id)))
-        for _ in range(times):
-            for fault in faults:
-                self._faults.append((selected, op, fault))
+        self._faults.queue(faults * times, selected, op)
 
     def set_fault_rate(
         self, rate: float, faults: Iterable[Fault], *, routes: Iterable[str] = ("progress",), seed: int = 0
@@ -286,31 +281,28 @@ class FakeCluster:
             routes: Only requests of these routes (default: progress reads).
             seed: Seed of the random choices.
         """
-        self._fault_rate = rate
-        self._rate_faults = tuple(faults)
-        self._rate_routes = frozenset(routes)
-        self._random = random.Random(seed)
+        self._faults.at_rate(rate, faults, frozenset(routes), seed)
 
     def clear_faults(self) -> None:
         """Drop queued faults and stop random ones."""
         self._faults.clear()
-        self._fault_rate = 0.0
 
     @property
     def pending_faults(self) -> int:
         """Queued faults not yet used."""
         return len(self._faults)
 
-    def _take_fault(self, route: str, query: dict[str, str]) -> Fault | None:
-        for index, (routes, op, fault) in enumerate(self._faults):
-            if (routes is None or route in routes) and (op is None or query.get("OperationId", "").lower() == op):
-                del self._faults[index]
-                return fault
-        if self._fault_rate and route in self._rate_routes and self._random.random() < self._fault_rate:
-            return self._random.choice(self._rate_faults)
-        return None
-
     # --- counters ----------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget every operation, injected fault and request counter (a benchmark's next case)."""
+        self.operations.clear()
+        self._active.clear()
+        self.targets.by_partition.clear()
+        self.targets.node_ops.clear()
+        self.by_route.clear()
+        self.requests = 0
+        self.clear_faults()
 
     def detection_lags(self) -> list[float]:
         """For each operation seen terminal by a progress read: seconds from its end to that read.
@@ -332,7 +324,7 @@ class FakeCluster:
         if len(self.request_times) < 1_000_000:
             self.request_times.append(self.clock())
         query = parse_query(raw_query)
-        fault = self._take_fault(route, query)
+        fault = self._faults.take(route, query)
         if fault is not None:
             if fault.kind == "slow":
                 await asyncio.sleep(fault.delay)
@@ -360,7 +352,7 @@ class FakeCluster:
         except _Answer as answer:
             return answer.response
         if fault is not None and fault.kind == "truncate":
-            return await self._truncate(request, response)
+            return await truncated(request, response)
         return response
 
     def _route(self, method: str, path: str) -> tuple[str, re.Match[str] | None]:
@@ -386,7 +378,7 @@ class FakeCluster:
             raise _invalid("The request is not supported: unknown path or verb")
         if route == "root":
             return web.Response(text="<html><body>Service Fabric Explorer</body></html>", content_type="text/html")
-        version = self._api_version(query)
+        version = api_version(query, self.runtime_version)
         if route == "version":
             return web.json_response({"Version": self.cluster_version})
         if route == "list":
@@ -394,34 +386,16 @@ class FakeCluster:
         if route in ("health", "info"):
             assert match is not None
             return self.targets.answer(match, query)
-        op_id = self._operation_id(query)
+        op_id = operation_id(query)
         if route == "cancel":
             return self._cancel(op_id, query)
         assert match is not None
         kind = KIND_OF_ACTION[match["action"]]
         if kind is not OperationType.NODE_TRANSITION:
-            self._guid(match["pid"], "partition id")
+            guid(match["pid"], "partition id")
         if route == "progress":
             return self._progress(op_id, kind, enums_as_int=version < 3.0)
         return self._start(kind, match, op_id, query)
-
-    def _api_version(self, query: dict[str, str]) -> float:
-        match = API_VERSION.match(query.get("api-version", ""))
-        version = float(match[1]) if match else 0.0
-        if not 1.0 <= version <= self.runtime_version:
-            raise _invalid(f"api-version {query.get('api-version')!r} is not supported")
-        return version
-
-    def _guid(self, text: str, what: str) -> uuid.UUID:
-        try:
-            return uuid.UUID(text)
-        except ValueError:
-            raise _invalid(f"Invalid {what}: {text!r}") from None
-
-    def _operation_id(self, query: dict[str, str]) -> uuid.UUID:
-        if "OperationId" not in query:
-            raise _Answer(404, "FABRIC_E_NAME_DOES_NOT_EXIST", "OperationId is missing")
-        return self._guid(query["OperationId"], "OperationId")
 
     def _find(self, op_id: uuid.UUID) -> FakeOperation | None:
         op = self.operations.get(op_id)
@@ -477,35 +451,13 @@ class FakeCluster:
             except ValueError:
                 raise _Answer(400, "FABRIC_E_INVALID_NAME_URI", f"Invalid service id {match['sid']!r}") from None
         script = self._plans.pop(op_id, None) or (self.planner(ref) if self.planner else self.default_script)
-        script = self._validated(ref, args, script)
+        script = validated(ref, args, script, self.nodes, self.services)
         op = self.operations[op_id] = FakeOperation(
             ref, args.mode, script, self.clock(), args.node_instance_id, args.stop_duration
         )
         self._active[op_id] = op
         self.targets.track(op)
         return web.Response(status=202, reason="Accepted")
-
-    def _validated(self, ref: OperationRef, args: StartArgs, script: Script) -> Script:
-        """The script a real cluster would follow: 202 first, Faulted later if the target is bad."""
-        if args.min_duration > script.duration:  # quorum loss stays Running for its duration
-            script = attrs.evolve(script, duration=args.min_duration)
-        problem = None
-        if ref.node_name is not None:
-            if ref.node_name not in self.nodes:
-                problem = "FABRIC_E_NODE_NOT_FOUND"
-        elif self.services:
-            known = self.services.get(ref.service_id or "")
-            if known is None:
-                problem = "FABRIC_E_SERVICE_DOES_NOT_EXIST"
-            elif ref.partition_id not in known[0]:
-                problem = "FABRIC_E_PARTITION_NOT_FOUND"
-            elif not known[1] and ref.kind is not OperationType.PARTITION_RESTART:
-                problem = "FABRIC_E_INVALID_FOR_STATELESS_SERVICES"
-            elif not known[1] and args.mode == "OnlyActiveSecondaries":
-                problem = "E_INVALIDARG"
-        if problem is None:
-            return script
-        return Script(duration=min(script.duration, 0.05), outcome=OperationState.FAULTED, error_code=HRESULTS[problem])
 
     def _cancel(self, op_id: uuid.UUID, query: dict[str, str]) -> web.Response:
         force_text = query.get("Force", "").lower()
@@ -542,14 +494,3 @@ class FakeCluster:
         now = self.clock() - self.list_lag
         items: list[object] = list(list_items(self._active, history, types, states, now, enums_as_int=enums_as_int))
         return web.json_response(items + self.list_extra_items)
-
-    async def _truncate(self, request: web.Request, response: web.Response) -> web.StreamResponse:
-        body = response.body if isinstance(response.body, bytes) else b""
-        stream = web.StreamResponse(status=response.status, reason=response.reason)
-        stream.content_type = "application/json"
-        stream.content_length = max(len(body), 2)  # an empty body (a 202) gets cut too
-        await stream.prepare(request)
-        await stream.write(body[: len(body) // 2])
-        if request.transport is not None:
-            request.transport.abort()
-        return stream

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import collections
 import json
+import random
+from collections.abc import Iterable
 
 import attrs
 
 from .._models import OperationRef, OperationState, OperationType
 
-__all__ = ["FakeOperation", "Fault", "Script"]
+__all__ = ["FakeOperation", "Fault", "Injected", "Script"]
 
 #: Signed HRESULTs a Faulted operation reports (sf-rest-api.md §3.3, faults-protocol.md §3.3).
 HRESULTS = {
@@ -342,3 +345,41 @@ class Fault:
             The fault.
         """
         return cls("slow", delay=seconds)
+
+
+class Injected:
+    """The answers a fake cluster was told to give instead of its own: queued ones, then random ones."""
+
+    def __init__(self) -> None:
+        self.queued: collections.deque[tuple[frozenset[str] | None, str | None, Fault]] = collections.deque()
+        self.rate = 0.0
+        self.choices: tuple[Fault, ...] = ()
+        self.routes: frozenset[str] = frozenset()
+        self.random = random.Random(0)
+
+    def queue(self, faults: Iterable[Fault], routes: frozenset[str] | None, operation_id: str | None) -> None:
+        """Answer the next matching requests (of *routes*, about *operation_id*) with *faults*, in order."""
+        self.queued.extend((routes, operation_id, fault) for fault in faults)
+
+    def at_rate(self, rate: float, faults: Iterable[Fault], routes: frozenset[str], seed: int) -> None:
+        """Answer a random *rate* of the requests of *routes* with one of *faults*."""
+        self.rate, self.choices, self.routes = rate, tuple(faults), routes
+        self.random = random.Random(seed)
+
+    def clear(self) -> None:
+        """Drop queued answers and stop random ones."""
+        self.queued.clear()
+        self.rate = 0.0
+
+    def __len__(self) -> int:
+        return len(self.queued)
+
+    def take(self, route: str, query: dict[str, str]) -> Fault | None:
+        """The answer to give this request instead of the cluster's own, if any."""
+        for index, (routes, op, fault) in enumerate(self.queued):
+            if (routes is None or route in routes) and (op is None or query.get("OperationId", "").lower() == op):
+                del self.queued[index]
+                return fault
+        if self.rate and route in self.routes and self.random.random() < self.rate:
+            return self.random.choice(self.choices)
+        return None

@@ -6,12 +6,16 @@ parsed as the gateway does; each raises the ``Answer`` a real gateway sends.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Mapping
+
 import attrs
 
-from .._models import OperationType
+from .._models import OperationRef, OperationState, OperationType
 from ._answers import Answer, invalid
+from ._scripts import HRESULTS, Script
 
-__all__ = ["StartArgs", "read_start"]
+__all__ = ["StartArgs", "read_start", "validated"]
 
 RESTART_MODES = ("AllReplicasOrInstances", "OnlyActiveSecondaries")
 DATA_LOSS_MODES = ("PartialDataLoss", "FullDataLoss")
@@ -77,3 +81,32 @@ def read_start(kind: OperationType, query: dict[str, str], *, quorum_modes: tupl
         if not STOP_DURATION[0] <= stop <= STOP_DURATION[1]:
             raise Answer(400, "FABRIC_E_INVALID_DURATION", f"StopDurationInSeconds {stop} is out of range")
     return StartArgs(transition, node_instance_id=instance, stop_duration=stop)
+
+
+def validated(
+    ref: OperationRef,
+    args: StartArgs,
+    script: Script,
+    nodes: Mapping[str, int],
+    services: Mapping[str, tuple[frozenset[uuid.UUID], bool]],
+) -> Script:
+    """The script a real cluster would follow: 202 first, Faulted later if the target is bad."""
+    if args.min_duration > script.duration:  # quorum loss stays Running for its duration
+        script = attrs.evolve(script, duration=args.min_duration)
+    problem = None
+    if ref.node_name is not None:
+        if ref.node_name not in nodes:
+            problem = "FABRIC_E_NODE_NOT_FOUND"
+    elif services:
+        known = services.get(ref.service_id or "")
+        if known is None:
+            problem = "FABRIC_E_SERVICE_DOES_NOT_EXIST"
+        elif ref.partition_id not in known[0]:
+            problem = "FABRIC_E_PARTITION_NOT_FOUND"
+        elif not known[1] and ref.kind is not OperationType.PARTITION_RESTART:
+            problem = "FABRIC_E_INVALID_FOR_STATELESS_SERVICES"
+        elif not known[1] and args.mode == "OnlyActiveSecondaries":
+            problem = "E_INVALIDARG"
+    if problem is None:
+        return script
+    return Script(duration=min(script.duration, 0.05), outcome=OperationState.FAULTED, error_code=HRESULTS[problem])

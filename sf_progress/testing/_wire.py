@@ -11,7 +11,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from .._models import OperationState, OperationType
-from ._answers import fabric_error
+from ._answers import Answer, fabric_error, invalid
 from ._scripts import FakeOperation, wire_state
 
 PARTITION_PATH = re.compile(
@@ -126,3 +126,40 @@ def list_items(
                 if len(items) >= LIST_CAP:
                     break
     return items
+
+
+def api_version(query: dict[str, str], runtime_version: float) -> float:
+    """The call's ``api-version`` as a number (one the runtime does not take: 400)."""
+    match = API_VERSION.match(query.get("api-version", ""))
+    version = float(match[1]) if match else 0.0
+    if not 1.0 <= version <= runtime_version:
+        raise invalid(f"api-version {query.get('api-version')!r} is not supported")
+    return version
+
+
+def guid(text: str, what: str) -> uuid.UUID:
+    """A GUID of the path or query (a bad one: 400)."""
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise invalid(f"Invalid {what}: {text!r}") from None
+
+
+def operation_id(query: dict[str, str]) -> uuid.UUID:
+    """The call's ``OperationId`` (missing: 404, as the gateway answers)."""
+    if "OperationId" not in query:
+        raise Answer(404, "FABRIC_E_NAME_DOES_NOT_EXIST", "OperationId is missing")
+    return guid(query["OperationId"], "OperationId")
+
+
+async def truncated(request: web.Request, response: web.Response) -> web.StreamResponse:
+    """Send half of *response*'s body, then cut the connection (a gateway dying mid-answer)."""
+    body = response.body if isinstance(response.body, bytes) else b""
+    stream = web.StreamResponse(status=response.status, reason=response.reason)
+    stream.content_type = "application/json"
+    stream.content_length = max(len(body), 2)  # an empty body (a 202) gets cut too
+    await stream.prepare(request)
+    await stream.write(body[: len(body) // 2])
+    if request.transport is not None:
+        request.transport.abort()
+    return stream

@@ -6,17 +6,17 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from . import _telemetry
-from ._calls import Calls
-from ._config import Clock, RetryPolicy
-from ._engine import _Abort, _Engine
-from ._errors import OperationNotCompleted, RecoveryTimeout
-from ._facts import Recovery
-from ._models import FaultProgress, OperationRef
-from ._observer import Observer
-from ._options import WaitOptions, engine_settings
-from ._transport import Transport
-from ._waiting import Event, EventHook, OutcomeKind, StateChanged
+from .. import _telemetry
+from .._config import Clock, RetryPolicy
+from .._errors import OperationNotCompleted, RecoveryTimeout
+from .._facts import Recovery
+from .._models import FaultProgress, OperationRef
+from .._wire.calls import Calls
+from .._wire.transport import Transport
+from .engine import _Engine
+from .machine import Abort, Event, EventHook, OutcomeKind, StateChanged
+from .observer import Observer
+from .options import WaitOptions, engine_settings
 
 __all__ = ["ProgressHook", "Waits", "progress_hook", "recover_one", "wait_one"]
 
@@ -90,7 +90,7 @@ async def wait_one(engine: _Engine, ref: OperationRef, *, raise_on_failure: bool
     """Run *engine* for *ref* alone; return its final progress or raise as ``wait_for_completion`` does."""
     with _telemetry.wait_span(ref.kind, str(ref.operation_id)) as span:
         outcome = await engine.run_one(ref)
-        if isinstance(outcome, _Abort):
+        if isinstance(outcome, Abort):
             raise outcome.error
         _telemetry.end_wait_span(span, outcome.kind.value, outcome.polls)
     if outcome.error is not None:
@@ -114,7 +114,7 @@ async def wait_one(engine: _Engine, ref: OperationRef, *, raise_on_failure: bool
 async def recover_one(engine: _Engine, ref: OperationRef, deadline: float) -> Recovery:
     """Run *engine* for the recovery of *ref*'s target alone (``wait_for_recovery``)."""
     outcome = await engine.run_one(ref, recovering=True)
-    if isinstance(outcome, _Abort):
+    if isinstance(outcome, Abort):
         raise outcome.error
     recovery = outcome.recovery
     assert recovery is not None

@@ -27,11 +27,11 @@ import math
 import random
 from collections.abc import Awaitable, Callable, Iterable
 
-from ._config import Clock, RetryPolicy, sleep_or_wake
-from ._errors import FabricError, SFProgressError
-from ._lease import CONFIRM, GONE, NONE, Lease, ListClient, Park, Parkable, record_of
-from ._parsing import _ENDED_WIRE
-from ._tick import CEILING, LIST_SHARE, Ticker
+from .._config import Clock, RetryPolicy, sleep_or_wake
+from .._errors import FabricError, SFProgressError
+from .._wire.parsing import _ENDED_WIRE
+from .lease import CONFIRM, GONE, NONE, Lease, ListClient, Park, Parkable, record_of
+from .tick import CEILING, LIST_SHARE, Ticker
 
 __all__ = ["LIST_CAP", "MAX_PARKED", "PROMPT_READ", "Lease", "ListClient", "Observer", "Parkable"]
 

@@ -16,16 +16,27 @@ from datetime import timedelta
 
 import attrs
 
-from ._backoff import backoff_delay
-from ._config import RetryPolicy
-from ._errors import FabricError, NotFoundError, SFProgressError, WaitTimeout
-from ._facts import Recovery
-from ._ids import to_seconds
-from ._models import _STATE_BY_WIRE, FaultProgress, OperationRef, OperationState, OperationType
-from ._parsing import progress_model
-from ._recovery import Verdict
+from .._backoff import backoff_delay
+from .._config import RetryPolicy
+from .._errors import FabricError, NotFoundError, SFProgressError, WaitTimeout
+from .._facts import Recovery
+from .._ids import to_seconds
+from .._kinds import KINDS
+from .._models import _STATE_BY_WIRE, FaultProgress, OperationRef, OperationState, OperationType
+from .recovery import Verdict
 
-__all__ = ["Backoff", "Event", "GaveUp", "Outcome", "OutcomeKind", "Retrying", "StateChanged"]
+__all__ = [
+    "Abort",
+    "Backoff",
+    "BadInput",
+    "Event",
+    "GaveUp",
+    "Outcome",
+    "OutcomeKind",
+    "Phase",
+    "Retrying",
+    "StateChanged",
+]
 
 logger = logging.getLogger("sf_progress")
 
@@ -230,7 +241,7 @@ def listed_progress(raw_state: str, kind: OperationType) -> FaultProgress:
     progress = _LISTED.get(key)
     if progress is None:
         state = _STATE_BY_WIRE.get(raw_state, OperationState.UNKNOWN)
-        progress = progress_model(kind)(state, None, raw_state)
+        progress = KINDS[kind].progress(state, None, raw_state)  # type: ignore[call-arg]
         if len(_LISTED) < 256:
             _LISTED[key] = progress
     return progress
@@ -354,3 +365,26 @@ def step(
 
 def _end(tracker: _Tracker, kind: OutcomeKind, error: SFProgressError | None, now: float) -> Outcome:
     return Outcome(tracker.ref, kind, tracker.last, error, tracker.polls, now - tracker.added_at)
+
+
+@attrs.frozen
+class Abort:
+    """Put in the outcome queue when the batch must end with an error (its client closed)."""
+
+    error: BaseException
+
+
+@attrs.frozen
+class BadInput:
+    """Put in the outcome queue for a bad item of an async input, so it is raised in order."""
+
+    error: BaseException
+
+
+class Phase(enum.Enum):
+    """A batch's one lifecycle state, owned by its engine."""
+
+    OPEN = "open"  # operations may still be added
+    FEEDING = "feeding"  # an async input is still being read
+    SEALED = "sealed"  # no more will come: it ends once the pending ones end
+    ENDED = "ended"  # closed: nothing of it runs any more

@@ -1,11 +1,9 @@
 """``FaultRun``: start faults with a journal, so a killed run resumes with none lost and none sent twice.
 
-The rules (faults-protocol.md §2.3, §3.3): every target and its client-side OperationId is
-in the journal, fsync'd, before its start is sent; starts go one after the other, never in
-parallel; a 409 "already exists" means an earlier try got through; a node transition's
-400 "in progress" is decided by reading its progress.  On resume, a target whose start
-may have been sent (an intent without an acceptance) is first looked for by its
-OperationId, and started again (with the same id) only if the cluster does not know it.
+The run plans its targets (the whole plan journaled before anything is sent), has
+``starts.Starts`` send them exactly once, paces them by its gates (``max_active``,
+``abort_on_unrecovered``, :meth:`FaultRun.abort`) and waits for them on one batch of the
+client, journaling each result as it comes.
 """
 
 from __future__ import annotations
@@ -14,31 +12,28 @@ import collections
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 import attrs
 
-from ._config import wall_time
-from ._errors import ALREADY_EXISTS, NODE_BUSY, BadRequestError, ConflictError, NotFoundError, SFProgressError
-from ._journal import Journal, JournalError
-from ._models import OperationRef
-from ._options import DEFAULT, WaitOptions
-from ._results import Gates, ResultReason, RunResult, RunSnapshot, TargetState, TargetStatus
-from ._targets import FaultTarget
-from ._waiting import Backoff, Event, EventHook, StateChanged, call_hook
+from .._models import OperationRef
+from .._targets import FaultTarget
+from .._wait.machine import Backoff, Event, EventHook, StateChanged, call_hook
+from .._wait.options import DEFAULT, WaitOptions
+from .journal import Journal, JournalError
+from .results import Gates, ResultReason, RunResult, RunSnapshot, TargetState, TargetStatus
+from .starts import StartHook, Starts
 
 if TYPE_CHECKING:  # the client imports nothing of this module, so this is no cycle
-    from ._batch import BatchSnapshot, BatchWaiter
-    from ._client import ProgressClient
+    from .._client import ProgressClient
+    from .._wait.batch import BatchSnapshot, BatchWaiter
 
 __all__ = ["FaultRun"]
 
 logger = logging.getLogger("sf_progress")
-#: ``on_start(ref)``: called as each start of a run is accepted (and journaled).
-StartHook = Callable[[OperationRef], object]
 
 
 class FaultRun:
@@ -66,8 +61,8 @@ class FaultRun:
             raise ValueError(f"chunk must be an int >= 1, got {chunk!r}")
         if on_start is not None and not callable(on_start):
             raise TypeError(f"on_start must be callable, not {type(on_start).__name__}")
-        self.client, self.journal, self.chunk, self.settle = client, journal, chunk, float(settle)
-        self.on_start = on_start
+        self.client, self.journal, self.chunk = client, journal, chunk
+        self.starts = Starts(client, journal, float(settle), on_start)
         self._live: _Live | None = None  # the results() iteration under way, if any
 
     @classmethod
@@ -249,7 +244,7 @@ class FaultRun:
             JournalError: The journal cannot be written (nothing is sent).
         """
         (n,) = self.plan([target])
-        await self._start_chunk([n])
+        await self.starts.chunk([n])
         live = self._live
         state = self.journal.targets[n]
         if live is not None and state.accepted and live.accepting:
@@ -264,33 +259,12 @@ class FaultRun:
         """
         states = self.journal.targets
         uncertain = [n for n, s in enumerate(states) if s.intent and _open(s)]
-        await self._settle(uncertain)
+        await self.starts.settle(uncertain)
         if self.journal.gates.paced:
             return
         unsent = [n for n, s in enumerate(states) if not s.intent and _open(s)]
         for i in range(0, len(unsent), self.chunk):
-            await self._start_chunk(unsent[i : i + self.chunk])
-
-    async def _start_chunk(self, numbers: list[int]) -> None:
-        # One fsync for the whole chunk's intents, then its starts, one after the other.
-        if self._stopped():
-            return
-        self.journal.intents(numbers)
-        self.journal.sync()
-        for i, n in enumerate(numbers):
-            if self._stopped():  # aborted meanwhile (by a hook, say): the rest were never sent
-                for m in numbers[i:]:
-                    self.journal.outcome(self._aborted(m))
-                break
-            await self._send(n)
-        self.journal.flush()
-
-    def _stopped(self) -> bool:
-        return self.journal.aborted is not None
-
-    def _aborted(self, n: int) -> RunResult:
-        detail = f"the run was aborted ({self.journal.aborted})"
-        return RunResult.not_started(n, self.journal.targets[n].target, ResultReason.ABORTED, detail)
+            await self.starts.chunk(unsent[i : i + self.chunk])
 
     def abort(self, reason: str) -> None:
         """Start nothing more (the faults already started are still waited on); journaled at once.
@@ -305,81 +279,6 @@ class FaultRun:
             self.journal.abort(str(reason))
             self.journal.sync()
             logger.warning("run aborted: %s; no more faults are started", reason)
-
-    async def _send(self, n: int, *, resent: bool = False) -> None:
-        """Send target *n*'s start; *resent*: its intent was written by an earlier process (a resume)."""
-        target = self.journal.targets[n].target
-        try:
-            await self.client.start(target)
-        except ConflictError as exc:
-            if exc.code != ALREADY_EXISTS or not resent:
-                # A first send answered "already exists": the id is someone else's (an old run's, a
-                # pinned id reused): a conflict to show, not our own start.
-                self.journal.rejected(n, f"{exc} (not ours: nothing was started for this target)")
-                return
-            # A re-sent start: our own earlier try got through.
-        except BadRequestError as exc:
-            if exc.code != NODE_BUSY or not await self._known(target):
-                self.journal.rejected(n, str(exc))
-                return
-        except (ValueError, TypeError) as exc:
-            self.journal.rejected(n, str(exc))
-            return
-        except SFProgressError as exc:
-            if exc.transient:
-                logger.warning("start of %s not confirmed (%s); resume the run to check it", target.ref, exc)
-                return  # may have landed: left as an intent, which a resume checks
-            self.journal.rejected(n, str(exc))
-            return
-        self._accepted(n)
-
-    def _accepted(self, n: int) -> None:
-        """Target *n*'s start was accepted: journal it, then tell ``on_start``."""
-        self.journal.accepted(n)
-        if self.on_start is not None:
-            try:
-                self.on_start(self.journal.targets[n].target.ref)
-            except Exception:  # a hook's failure never stops the run
-                logger.exception("on_start hook failed")
-
-    async def _known(self, target: FaultTarget) -> bool:
-        try:
-            await self.client.get_progress(target.ref)
-        except NotFoundError:
-            return False
-        return True
-
-    async def _settle(self, numbers: list[int]) -> None:
-        """Intents without an acceptance: found by OperationId → started; else, after a moment, start again."""
-        missing = []
-        for n in numbers:
-            if await self._known_or_none(n):
-                self._accepted(n)
-            else:
-                missing.append(n)
-        if missing:
-            # A start of the killed run may still be in flight at the gateway: wait until the last
-            # one's request would have timed out, counted from when its intent was written.
-            written = [at for n in missing if (at := self.journal.targets[n].intent_at) is not None]
-            wait = self.settle
-            if written:
-                wait = max(wait, max(written) + self.client.request_timeout - wall_time())
-            await self.client.clock.sleep(min(wait, self.client.request_timeout))
-        for n in missing:
-            if await self._known_or_none(n):
-                self._accepted(n)
-            elif self.journal.aborted is not None:  # never to be started: the run was aborted
-                self.journal.outcome(self._aborted(n))
-            else:
-                await self._send(n, resent=True)  # the same OperationId again, sequentially
-        self.journal.flush()
-
-    async def _known_or_none(self, n: int) -> bool:
-        try:
-            return await self._known(self.journal.targets[n].target)
-        except SFProgressError as exc:
-            logger.warning("cannot check %s (%s); it is started again only if the cluster does not know it", n, exc)
-            return False
 
     # --- waiting ---------------------------------------------------------------------------
 
@@ -449,7 +348,7 @@ class FaultRun:
                 numbers[state.target.ref] = n
                 waiting.append(state.target.ref)
             elif status is TargetStatus.PLANNED and journal.aborted is not None:
-                result = self._aborted(n)
+                result = self.starts.aborted(n)
                 journal.outcome(result)
                 yield result
             elif status is TargetStatus.PLANNED and gates.paced:
@@ -490,7 +389,7 @@ class FaultRun:
             finally:
                 self._live = None
         for n in queue:  # the run was aborted before these were started: journaled, so the run reads as ended
-            result = self._aborted(n)
+            result = self.starts.aborted(n)
             journal.outcome(result)
             yield result
         journal.sync()
@@ -501,7 +400,7 @@ class FaultRun:
         immediate = []
         while queue and journal.aborted is None and (limit is None or len(live.active) < limit):
             n = queue.popleft()
-            await self._start_chunk([n])  # its intent durable first, as for every start
+            await self.starts.chunk([n])  # its intent durable first, as for every start
             state = journal.targets[n]
             if state.accepted:
                 live.take(n, state.target.ref)

@@ -13,8 +13,8 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from ._errors import NotFoundError, SFProgressError
-from ._models import FaultProgress, OperationRef
+from .._errors import NotFoundError, SFProgressError
+from .._models import FaultProgress, OperationRef
 
 __all__ = ["CONFIRM", "GONE", "NONE", "Lease", "ListClient", "Park", "Parkable", "Watcher", "record_of"]
 

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from ._errors import CredentialError, SFProgressError
+from .._errors import CredentialError, SFProgressError
 
 
 class MetadataSource(Protocol):
@@ -140,7 +140,7 @@ class AadMetadata:
 
 def parse_aad_metadata(data: object, body: bytes, ref: object = None) -> AadMetadata:
     """Build ``AadMetadata`` from the JSON answer (lower-case keys, as the gateway sends)."""
-    from ._errors import ResponseFormatError
+    from .._errors import ResponseFormatError
 
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise ResponseFormatError("expected {'type': ..., 'metadata': {...}}", body=body)

@@ -14,9 +14,9 @@ from typing import Any, ClassVar
 
 import attrs
 
-from ._config import RetryPolicy
-from ._ids import to_seconds
-from ._waiting import Backoff, EventHook, _Settings
+from .._config import RetryPolicy
+from .._ids import to_seconds
+from .machine import Backoff, EventHook, _Settings
 
 __all__ = ["DEFAULT", "MAX_CONCURRENCY", "WaitOptions", "engine_settings"]
 

@@ -14,11 +14,11 @@ from collections.abc import Awaitable, Callable
 
 import attrs
 
-from ._errors import NotFoundError, SFProgressError
-from ._facts import Recovery
-from ._models import NodeTransitionResult, OperationRef
-from ._recovery import Verdict
-from ._waiting import Outcome, OutcomeKind, Recovering, _Settings, _Tracker
+from .._errors import NotFoundError, SFProgressError
+from .._facts import Recovery
+from .._models import NodeTransitionResult, OperationRef
+from .machine import Outcome, OutcomeKind, Recovering, _Settings, _Tracker
+from .recovery import Verdict
 
 __all__ = ["Check", "Recoveries"]
 

@@ -7,9 +7,9 @@ from types import TracebackType
 
 import attrs
 
-from ._engine import Phase, _Abort, _BadInput, _Engine, as_ref
-from ._models import OperationRef, OperationState
-from ._waiting import Outcome, OutcomeKind
+from .._models import OperationRef, OperationState, as_ref
+from .engine import _Engine
+from .machine import Abort, BadInput, Outcome, OutcomeKind, Phase
 
 __all__ = ["BatchSnapshot", "BatchWaiter"]
 
@@ -154,11 +154,11 @@ class BatchWaiter:
             self._consuming = False
         if type(item) is Outcome:
             return item
-        if isinstance(item, _BadInput):
+        if isinstance(item, BadInput):
             raise item.error
         self._finished = True
         await self.aclose()
-        if isinstance(item, _Abort):
+        if isinstance(item, Abort):
             raise item.error
         if engine.source_error is not None:
             raise engine.source_error

@@ -38,11 +38,11 @@ from typing import Any
 
 import attrs
 
-from ._config import wall_time
-from ._errors import JournalError
-from ._platform import lock_exclusive
-from ._results import Gates, RunResult, RunSnapshot, TargetState, result_line, result_of, target_line, target_of
-from ._targets import FaultTarget
+from .._config import wall_time
+from .._errors import JournalError
+from .._platform import lock_exclusive
+from .._targets import FaultTarget
+from .results import Gates, RunResult, RunSnapshot, TargetState, result_line, result_of, target_line, target_of
 
 __all__ = ["JOURNAL_VERSION", "Journal", "JournalError", "read_journal"]
 
@@ -231,25 +231,37 @@ def _read(
     data: bytes, path: Path, *, lenient: bool = False
 ) -> tuple[str, list[TargetState], list[str], int, dict[str, Any]]:
     """Read a journal's bytes; *lenient* (for reports): a plan cut short is a notice, not an error."""
-    notices: list[str] = []
+    reader = _Reader(path)
     lines = data.split(b"\n")
     good_end = len(data)
     if lines and lines[-1] != b"":  # the last line has no newline: the crash came mid-write
-        notices.append(f"journal {str(path)!r}: its last line was cut short (a crash mid-write); it is ignored")
+        reader.notices.append(f"{reader.name}: its last line was cut short (a crash mid-write); it is ignored")
         good_end -= len(lines[-1])
     complete = lines[:-1]
     if not complete:
-        raise JournalError(f"journal {str(path)!r} is empty")
-    endpoint = ""
-    version = JOURNAL_VERSION
-    targets: list[TargetState] = []
-    run: dict[str, Any] = {}
-    planned: int | None = None  # the plan's size at its last "planned" record (format 3)
-    planned_end = 0  # the byte offset just after that record
+        raise JournalError(f"{reader.name} is empty")
     offset = 0
     for number, raw in enumerate(complete, start=1):
         offset += len(raw) + 1
-        where = f"journal {str(path)!r} line {number}"
+        reader.line(number, raw, offset)
+    return reader.endpoint, reader.targets, reader.notices, reader.finish(lenient, good_end), reader.run
+
+
+class _Reader:
+    """Reads a journal line by line: its header, the run's records, and each target's."""
+
+    def __init__(self, path: Path) -> None:
+        self.name = f"journal {str(path)!r}"
+        self.notices: list[str] = []
+        self.endpoint = ""
+        self.version = JOURNAL_VERSION
+        self.targets: list[TargetState] = []
+        self.run: dict[str, Any] = {}
+        self.planned: int | None = None  # the plan's size at its last "planned" record (format 3)
+        self.planned_end = 0  # the byte offset just after that record
+
+    def line(self, number: int, raw: bytes, offset: int) -> None:
+        where = f"{self.name} line {number}"
         try:
             record = json.loads(raw)
         except ValueError:
@@ -257,47 +269,56 @@ def _read(
         if not isinstance(record, dict):
             raise JournalError(f"{where}: not an sf_progress journal record")
         if number == 1:
-            if "journal" not in (record.get("event"), record.get("type")):
-                raise JournalError(f"journal {str(path)!r}: line 1 is not an sf_progress journal header")
-            given = record.get("v")
-            if not isinstance(given, int) or not 1 <= given <= JOURNAL_VERSION:
-                raise JournalError(
-                    f"journal {str(path)!r} is of format version {given!r}; this sf_progress reads 1 to "
-                    f"{JOURNAL_VERSION}: upgrade sf_progress"
-                )
-            version = given
-            endpoint = str(record.get("endpoint", ""))
-            run["created"] = str(record.get("created", ""))
-            continue
+            self.header(record)
+            return
         # A version-1 journal resumed here gets its new lines in version 2's spelling.
-        spelled = 2 if version > 1 or "event" in record else 1
+        spelled = 2 if self.version > 1 or "event" in record else 1
         event = record.get("event" if spelled > 1 else "type")
         if event == "planned":
             count = record.get("count")
-            if type(count) is not int or count != len(targets):
+            if type(count) is not int or count != len(self.targets):
                 raise JournalError(f"{where}: a 'planned' record that does not match the targets before it")
-            planned, planned_end = count, offset
-            continue
-        if event in _RUN_EVENTS:
-            try:
-                run[event] = Gates(**{k: v for k, v in record.items() if k != "event"}) if event == "gates" else (
-                    str(record.get("reason", ""))
-                )
-            except (TypeError, ValueError) as exc:
-                raise JournalError(f"{where}: a record this journal cannot hold ({exc})") from None
-            continue
+            self.planned, self.planned_end = count, offset
+        elif event in _RUN_EVENTS:
+            self.run_record(where, event, record)
+        else:
+            self.target_record(where, event, record, spelled)
+
+    def header(self, record: dict[str, Any]) -> None:
+        if "journal" not in (record.get("event"), record.get("type")):
+            raise JournalError(f"{self.name}: line 1 is not an sf_progress journal header")
+        given = record.get("v")
+        if not isinstance(given, int) or not 1 <= given <= JOURNAL_VERSION:
+            raise JournalError(
+                f"{self.name} is of format version {given!r}; this sf_progress reads 1 to "
+                f"{JOURNAL_VERSION}: upgrade sf_progress"
+            )
+        self.version = given
+        self.endpoint = str(record.get("endpoint", ""))
+        self.run["created"] = str(record.get("created", ""))
+
+    def run_record(self, where: str, event: str, record: dict[str, Any]) -> None:
+        try:
+            if event == "gates":
+                self.run[event] = Gates(**{k: v for k, v in record.items() if k != "event"})
+            else:
+                self.run[event] = str(record.get("reason", ""))
+        except (TypeError, ValueError) as exc:
+            raise JournalError(f"{where}: a record this journal cannot hold ({exc})") from None
+
+    def target_record(self, where: str, event: object, record: dict[str, Any], spelled: int) -> None:
         n = record.get("n")
         if event not in _EVENTS or type(n) is not int or n < 0:
             raise JournalError(f"{where}: not an sf_progress journal record")
-        if event != "target" and version >= 3 and (planned is None or n >= planned):
+        if event != "target" and self.version >= 3 and (self.planned is None or n >= self.planned):
             raise JournalError(f"{where}: a record of target {n}, which is not in the plan")
         try:
             if event == "target":
-                if n != len(targets):
+                if n != len(self.targets):
                     raise JournalError(f"{where}: target {n} out of order")
-                targets.append(TargetState(target_of(record, spelled)))
-                continue
-            state = targets[n]
+                self.targets.append(TargetState(target_of(record, spelled)))
+                return
+            state = self.targets[n]
             if event == "outcome":
                 state.result = result_of(record, state.target, spelled)
                 state.ended_at = _at(record)
@@ -306,36 +327,47 @@ def _read(
                 raise
             detail = f" ({exc})" if isinstance(exc, (ValueError, TypeError)) and str(exc) else ""
             raise JournalError(f"{where}: a record this journal cannot hold{detail}") from None
-        if event == "intent":
-            state.intent = True
-            state.intent_at = _at(record)
-        elif event == "accepted":
-            state.accepted = True
-            state.accepted_at = _at(record)
-        elif event == "rejected":
-            state.rejected = str(record.get("error", ""))
-        elif event == "state":
-            state.state = str(record.get("state"))
-    run["version"] = version
-    if version >= 3 and planned is None and lenient:
-        run["cut_plan"] = True
-        notices.append(f"journal {str(path)!r}: its plan was cut short: the run died while writing it")
-    elif version >= 3 and planned is None:
-        raise JournalError(
-            f"journal {str(path)!r}: its plan was cut short ({len(targets)} target(s) written, and no 'planned' "
-            "record): the run that wrote it died before it was complete, and nothing of it was started — "
-            "create the run again (the same path may be used)"
-        )
-    if version >= 3 and planned is not None and len(targets) > planned:
-        # Targets added after the last whole plan, cut before their "planned" record: never
-        # started (their intents come after it); dropped, and the file cut back to that record.
-        notices.append(
-            f"journal {str(path)!r}: {len(targets) - planned} target(s) added last were cut short before they "
-            "were planned; they were never started and are dropped"
-        )
-        del targets[planned:]
-        good_end = min(good_end, planned_end)
-    return endpoint, targets, notices, good_end, run
+        _apply(state, event, record)
+
+    def finish(self, lenient: bool, good_end: int) -> int:
+        """Check the plan is whole (a cut one is an error, or with *lenient* a notice); return the good end."""
+        self.run["version"] = self.version
+        planned = self.planned
+        if self.version < 3:
+            return good_end
+        if planned is None and lenient:
+            self.run["cut_plan"] = True
+            self.notices.append(f"{self.name}: its plan was cut short: the run died while writing it")
+        elif planned is None:
+            raise JournalError(
+                f"{self.name}: its plan was cut short ({len(self.targets)} target(s) written, and no 'planned' "
+                "record): the run that wrote it died before it was complete, and nothing of it was started — "
+                "create the run again (the same path may be used)"
+            )
+        elif len(self.targets) > planned:
+            # Targets added after the last whole plan, cut before their "planned" record: never
+            # started (their intents come after it); dropped, and the file cut back to that record.
+            self.notices.append(
+                f"{self.name}: {len(self.targets) - planned} target(s) added last were cut short before they "
+                "were planned; they were never started and are dropped"
+            )
+            del self.targets[planned:]
+            good_end = min(good_end, self.planned_end)
+        return good_end
+
+
+def _apply(state: TargetState, event: object, record: dict[str, Any]) -> None:
+    """A target's intent, acceptance, refusal or state record, on its state."""
+    if event == "intent":
+        state.intent = True
+        state.intent_at = _at(record)
+    elif event == "accepted":
+        state.accepted = True
+        state.accepted_at = _at(record)
+    elif event == "rejected":
+        state.rejected = str(record.get("error", ""))
+    elif event == "state":
+        state.state = str(record.get("state"))
 
 
 def _at(record: dict[str, Any]) -> float | None:

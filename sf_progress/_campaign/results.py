@@ -15,11 +15,11 @@ from typing import Any
 
 import attrs
 
-from ._facts import Recovery
-from ._kinds import KINDS
-from ._models import _STATE_BY_WIRE, OperationRef, OperationState, OperationType
-from ._targets import FaultTarget
-from ._waiting import Outcome, OutcomeKind
+from .._facts import Recovery
+from .._kinds import KINDS
+from .._models import _STATE_BY_WIRE, OperationRef, OperationState, OperationType
+from .._targets import FaultTarget
+from .._wait.machine import Outcome, OutcomeKind
 
 __all__ = [
     "Gates",

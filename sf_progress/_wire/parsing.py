@@ -7,35 +7,32 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ._errors import ResponseFormatError
-from ._ids import to_guid
-from ._models import (
+import attrs
+
+from .._errors import ResponseFormatError
+from .._ids import to_guid
+from .._models import (
     _STATE_BY_WIRE,
     _TYPE_BY_WIRE,
     FaultOperation,
     FaultProgress,
-    InvokeDataLossResult,
-    InvokeQuorumLossResult,
     NodeResult,
-    NodeTransitionProgress,
     NodeTransitionResult,
     OperationRef,
     OperationState,
     OperationType,
-    PartitionDataLossProgress,
-    PartitionQuorumLossProgress,
-    PartitionRestartProgress,
-    RestartPartitionResult,
     SelectedPartition,
 )
 
 __all__ = [
+    "Shape",
     "decode_json",
     "json_body",
+    "node_result",
     "parse_active_list",
     "parse_operation_list",
     "parse_progress",
-    "progress_model",
+    "partition_result",
     "progress_parser",
 ]
 
@@ -105,57 +102,44 @@ def _code(result: dict[str, Any], body: bytes, ref: OperationRef | None) -> int:
     return code
 
 
-def _partition_result(cls: Any) -> Callable[[dict[str, Any], bytes, OperationRef | None], Any]:
+#: How one kind's result object is read: ``build(result, body, ref)``.
+ResultBuilder = Callable[[dict[str, Any], bytes, OperationRef | None], Any]
+
+
+@attrs.frozen
+class Shape:
+    """How one kind's progress answer is read: its model, the key of its result object, and that object."""
+
+    model: Any  # the progress model class, e.g. ``PartitionRestartProgress``
+    result_key: str  # e.g. ``"RestartPartitionResult"``
+    result: ResultBuilder
+
+
+def partition_result(cls: Any) -> ResultBuilder:
+    """The builder of a partition fault's result (error code and selected partition) as *cls*."""
+
     def build(result: dict[str, Any], body: bytes, ref: OperationRef | None) -> Any:
         return cls(_code(result, body, ref), _selected(result.get("SelectedPartition"), body, ref))
 
     return build
 
 
-def _node_result(result: dict[str, Any], body: bytes, ref: OperationRef | None) -> NodeTransitionResult:
+def node_result(result: dict[str, Any], body: bytes, ref: OperationRef | None) -> NodeTransitionResult:
+    """A node transition's result: its error code and the node it acted on."""
     return NodeTransitionResult(_code(result, body, ref), _node(result.get("NodeResult"), body, ref))
 
 
-# Per kind: the progress model, the key of its result object, and how to read that object.
-_SHAPES: dict[OperationType, tuple[Any, str, Callable[[dict[str, Any], bytes, OperationRef | None], Any]]] = {
-    OperationType.PARTITION_RESTART: (
-        PartitionRestartProgress,
-        "RestartPartitionResult",
-        _partition_result(RestartPartitionResult),
-    ),
-    OperationType.PARTITION_DATA_LOSS: (
-        PartitionDataLossProgress,
-        "InvokeDataLossResult",
-        _partition_result(InvokeDataLossResult),
-    ),
-    OperationType.PARTITION_QUORUM_LOSS: (
-        PartitionQuorumLossProgress,
-        "InvokeQuorumLossResult",
-        _partition_result(InvokeQuorumLossResult),
-    ),
-    OperationType.NODE_TRANSITION: (NodeTransitionProgress, "NodeTransitionResult", _node_result),
-}
-
-
-def progress_model(kind: OperationType) -> Any:
-    """The progress model class of *kind*."""
-    return _SHAPES[kind][0]
-
-
-def parse_progress(
-    data: object, body: bytes, ref: OperationRef | None = None, kind: OperationType = OperationType.PARTITION_RESTART
-) -> FaultProgress:
-    """Build the progress model of *kind* from decoded JSON, or raise ``ResponseFormatError``."""
-    model, key, build = _SHAPES[kind]
+def parse_progress(data: object, body: bytes, ref: OperationRef | None, shape: Shape) -> FaultProgress:
+    """Build the progress model of *shape* from decoded JSON, or raise ``ResponseFormatError``."""
     if not isinstance(data, dict):
         raise _bad("expected a JSON object", body, ref)
     state, raw = _state(data, body, ref)
-    result = data.get(key)
+    result = data.get(shape.result_key)
     if result is None:
-        return model(state, None, raw)  # type: ignore[no-any-return]
+        return shape.model(state, None, raw)  # type: ignore[no-any-return]
     if not isinstance(result, dict):
-        raise _bad(f"'{key}' is not an object", body, ref)
-    return model(state, build(result, body, ref), raw)  # type: ignore[no-any-return]
+        raise _bad(f"'{shape.result_key}' is not an object", body, ref)
+    return shape.model(state, shape.result(result, body, ref), raw)  # type: ignore[no-any-return]
 
 
 def decode_json(body: bytes, ref: OperationRef | None = None) -> Any:
@@ -194,8 +178,8 @@ def json_body(parse: Callable[[Any, bytes, OperationRef | None], T]) -> Callable
 _MEMO_SIZE, _MEMO_BODY = 512, 512
 
 
-def progress_parser(kind: OperationType) -> Callable[[bytes, OperationRef | None], FaultProgress]:
-    """``parse_progress`` of *kind* for a raw body, remembering the answers of small, frequent bodies.
+def progress_parser(shape: Shape) -> Callable[[bytes, OperationRef | None], FaultProgress]:
+    """``parse_progress`` of one kind's *shape* for a raw body, remembering the answers of small, frequent bodies.
 
     Progress models are immutable and most answers are byte-identical (every Running
     operation answers ``{"State":"Running"}``), so a repeated body costs one dict lookup:
@@ -207,7 +191,7 @@ def progress_parser(kind: OperationType) -> Callable[[bytes, OperationRef | None
     def from_body(body: bytes, ref: OperationRef | None) -> FaultProgress:
         progress = memo.get(body)
         if progress is None:
-            progress = parse_progress(decode_json(body, ref), body, ref, kind)
+            progress = parse_progress(decode_json(body, ref), body, ref, shape)
             if len(body) <= _MEMO_BODY:
                 if len(memo) >= _MEMO_SIZE:
                     memo.clear()

@@ -13,28 +13,24 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import enum
 import heapq
 import logging
 import math
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 
-import attrs
-
-from . import _telemetry
-from ._config import Clock, is_virtual, sleep_or_wake
-from ._errors import FabricTransientError, SFProgressError
-from ._models import FaultProgress, OperationRef, OperationState, as_ref
-from ._observer import PROMPT_READ, Observer, Parkable
-from ._pacer import Pacer
-from ._recovering import Check, Recoveries
-from ._recovery import Verdict
-from ._waiting import (
+from .. import _telemetry
+from .._config import Clock, is_virtual, sleep_or_wake
+from .._errors import FabricTransientError, SFProgressError
+from .._models import FaultProgress, OperationRef, OperationState, as_ref
+from .machine import (
+    Abort,
+    BadInput,
     EventHook,
     GaveUp,
     Listed,
     Outcome,
     OutcomeKind,
+    Phase,
     Retrying,
     _Settings,
     _Tracker,
@@ -43,49 +39,28 @@ from ._waiting import (
     listed_progress,
     step,
 )
+from .observer import PROMPT_READ, Observer, Parkable
+from .pacer import Pacer
+from .recovering import Check, Recoveries
+from .recovery import Verdict
 
-__all__ = ["Phase", "as_ref"]
+__all__ = ["Poll"]
 
 logger = logging.getLogger("sf_progress")
 
 _DONE = object()
 #: Timer slots: reads due within one slot of this many seconds are sent together (at most this much later).
 _SLOT = 0.25
-#: Prompt reads of a crowded cluster's operations go out in rounds this many seconds apart:
-#: each operation is read 1.25-1.75 s after its last read (``PROMPT_READ`` on average).
+#: Prompt reads of a crowded cluster's operations go out in rounds this many seconds apart
+#: (each read 1.25-1.75 s after the last: ``PROMPT_READ`` on average).
 _ROUND = 2 * _SLOT
 _GAVE_UP = frozenset({OutcomeKind.NOT_FOUND, OutcomeKind.TIMED_OUT, OutcomeKind.FAILED})
-
-
-@attrs.frozen
-class _Abort:
-    """Put in the outcome queue when the batch must end with an error (its client closed)."""
-
-    error: BaseException
-
-
-@attrs.frozen
-class _BadInput:
-    """Put in the outcome queue for a bad item of an async input, so it is raised in order."""
-
-    error: BaseException
-
-
 #: A heap entry: (due, _GUARD or _READ, tracker).  At one instant a parked operation's
 #: deadline guard comes before any read, so every guard due is taken back from the list at
 #: once; small ints are shared objects, so the kind costs no allocation per entry.
 _GUARD, _READ = 0, 1
 _Entry = tuple[float, int, _Tracker]
 Poll = Callable[[OperationRef, float], Awaitable[FaultProgress]]
-
-
-class Phase(enum.Enum):
-    """A batch's one lifecycle state, owned by its engine."""
-
-    OPEN = "open"  # operations may still be added
-    FEEDING = "feeding"  # an async input is still being read
-    SEALED = "sealed"  # no more will come: it ends once the pending ones end
-    ENDED = "ended"  # closed: nothing of it runs any more
 
 
 class _Engine:
@@ -99,8 +74,8 @@ class _Engine:
     Whether an operation is parked is the observer's call (``lease.park``); its deadline
     stays here, so even an observer that stopped working degrades to reads, never to a hang.
 
-    (Over 300 lines on purpose: the hot path — take due, poll, step, place — stays in one
-    class with plain attributes, one lookup each; pacing is ``_pacer.Pacer``.)
+    (One long class on purpose: the hot path -- take due, poll, step, place -- keeps plain
+    attributes, one lookup each; pacing is ``pacer.Pacer``.)
     """
 
     def __init__(
@@ -259,7 +234,7 @@ class _Engine:
                     self.add(as_ref(item))
                 except (TypeError, ValueError) as exc:
                     # Raised by the iterator in its turn; the rest of the input still counts.
-                    self.outcomes.put_nowait(_BadInput(type(exc)(f"operations[{index}]: {exc}")))
+                    self.outcomes.put_nowait(BadInput(type(exc)(f"operations[{index}]: {exc}")))
                 index += 1
         except Exception as exc:  # noqa: BLE001 - the user's source failed: raised after the outcomes so far
             self.source_error = exc
@@ -284,7 +259,7 @@ class _Engine:
         if self.source is not None:
             self.tasks.append(asyncio.ensure_future(self.feed(self.source)))
 
-    async def run_one(self, ref: OperationRef, *, recovering: bool = False) -> Outcome | _Abort:
+    async def run_one(self, ref: OperationRef, *, recovering: bool = False) -> Outcome | Abort:
         """Wait for *ref* alone (``wait_for_completion``): its outcome once every event is delivered."""
         try:
             if recovering:
@@ -297,7 +272,7 @@ class _Engine:
             await self.events.join()  # on_progress has seen the final state
         finally:
             await self.close()
-        assert isinstance(outcome, (Outcome, _Abort))
+        assert isinstance(outcome, (Outcome, Abort))
         return outcome
 
     async def dispatch(self) -> None:
@@ -306,7 +281,7 @@ class _Engine:
         except Exception as exc:  # a bug must end the batch with an error, never strand its consumer
             logger.error("the wait driver failed; ending the batch", exc_info=True)
             if self.phase is not Phase.ENDED:
-                self.outcomes.put_nowait(_Abort(RuntimeError(f"the wait driver failed: {exc!r}")))
+                self.outcomes.put_nowait(Abort(RuntimeError(f"the wait driver failed: {exc!r}")))
 
     async def _dispatch(self) -> None:
         pacer = self.pacer
@@ -386,15 +361,15 @@ class _Engine:
             tracker = await self.work.get()
 
     def compact(self) -> None:
-        """Drop the deadline entries of operations that ended (a long batch keeps its heap small)."""
+        """Past its bound (2 x pending + 64), drop the heap's entries of operations that ended."""
         pending = self.pending
-        self.heap = [entry for entry in self.heap if pending.get(entry[2].ref) is entry[2]]
-        heapq.heapify(self.heap)
+        if len(self.heap) > 2 * len(pending) + 64:
+            self.heap = [entry for entry in self.heap if pending.get(entry[2].ref) is entry[2]]
+            heapq.heapify(self.heap)
 
     def take_due(self, now: float, *, keep_slot: bool) -> _Tracker | None:
         """Pop the next operation if it is due and the budgets allow a request now."""
-        if len(self.heap) > 2 * len(self.pending) + 64:
-            self.compact()  # here, not only in the dispatcher: busy workers take due work directly
+        self.compact()  # where due work is taken (by the dispatcher, and by busy workers directly)
         heap = self.heap
         while heap and heap[0][1] == _GUARD and heap[0][0] <= now:
             # A parked operation's deadline came: its final read, taken back from the list.
@@ -459,6 +434,7 @@ class _Engine:
         """*tracker*'s wait ended with *outcome* (its last state counted was *state*)."""
         self.by_state[state] -= 1
         del self.pending[tracker.ref]
+        self.compact()  # the heap stays within its bound whenever an operation ends
         self.ended.add(tracker.ref)
         self.by_kind[outcome.kind] += 1
         self.outcomes.put_nowait(outcome)
@@ -518,7 +494,7 @@ class _Engine:
     async def abort(self, error: BaseException) -> None:
         """End the batch from outside (its client closed): a waiting consumer gets *error*."""
         if self.phase is not Phase.ENDED:
-            self.outcomes.put_nowait(_Abort(error))
+            self.outcomes.put_nowait(Abort(error))
         await self.close()
 
 

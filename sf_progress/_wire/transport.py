@@ -20,11 +20,10 @@ import aiohttp
 import tenacity as _t
 from yarl import URL
 
-from . import _config, _telemetry
-from ._auth import TokenCache, TokenProvider
-from ._backoff import retry_after_seconds
-from ._config import RetryPolicy
-from ._errors import (
+from .. import _config, _telemetry
+from .._backoff import retry_after_seconds
+from .._config import RetryPolicy
+from .._errors import (
     ALREADY_EXISTS,
     AuthError,
     ConflictError,
@@ -36,11 +35,12 @@ from ._errors import (
     excerpt,
     fabric_error_class,
 )
-from ._errors import FabricError as _FabricError
-from ._ids import check_header_value, to_seconds
-from ._models import OperationRef
-from ._security import TLSConfig
-from ._version import __version__
+from .._errors import FabricError as _FabricError
+from .._ids import check_header_value, to_seconds
+from .._models import OperationRef
+from .._version import __version__
+from .auth import TokenCache, TokenProvider
+from .security import TLSConfig
 
 __all__ = ["Transport"]
 

@@ -14,26 +14,37 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
-from ._auth import AadMetadata, parse_aad_metadata
-from ._errors import NODE_BUSY, BadRequestError, NotFoundError, ResponseFormatError
-from ._ids import check_node_name, check_server_timeout, encode_service_id, to_guid
-from ._kinds import CONTROL_API_VERSION, KINDS, Urls
-from ._models import (
-    FaultOperation,
-    FaultProgress,
-    NodeTransitionType,
-    OperationRef,
-    OperationState,
-    OperationType,
-    QuorumLossMode,
-    filter_mask,
-)
-from ._parsing import json_body, parse_active_list, parse_operation_list
-from ._recovery import Verdict, check_recovery, parse_node
-from ._targets import FaultTarget, NodeTransitionSpec, QuorumLossSpec, instance_id
-from ._transport import LAST_LOOK, MAX_LIST_BODY, Transport, ignore_body
+from .._errors import NODE_BUSY, BadRequestError, NotFoundError, ResponseFormatError
+from .._ids import check_node_name, check_server_timeout, encode_service_id, to_guid
+from .._kinds import KINDS
+from .._models import FaultOperation, FaultProgress, OperationRef, OperationState, OperationType
+from .._targets import FaultTarget, NodeTransitionSpec, NodeTransitionType, QuorumLossMode, QuorumLossSpec, instance_id
+from .._wait.recovery import Verdict, check_recovery, parse_node
+from .auth import AadMetadata, parse_aad_metadata
+from .parsing import json_body, parse_active_list, parse_operation_list
+from .transport import LAST_LOOK, MAX_LIST_BODY, Transport, ignore_body
+from .urls import CONTROL_API_VERSION, Urls
 
 __all__ = ["Calls"]
+
+
+_Filter = Iterable[OperationState] | Iterable[OperationType] | OperationState | OperationType | None
+
+
+def filter_mask(values: _Filter, what: str) -> int:
+    """Return the bit mask for a state or type filter (``None`` means all: 65535)."""
+    if values is None:
+        return 65535
+    items: Iterable[object] = [values] if isinstance(values, (OperationState, OperationType)) else values
+    mask = 0
+    for value in items:
+        if not isinstance(value, (OperationState, OperationType)) or value.filter_bit == 0:
+            raise ValueError(f"{what} takes members of OperationState/OperationType, got {value!r}")
+        mask |= value.filter_bit
+    if mask == 0:
+        raise ValueError(f"{what} must name at least one value (or be None for all)")
+    return mask
+
 
 logger = logging.getLogger("sf_progress")
 

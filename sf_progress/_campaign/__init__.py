@@ -1,0 +1,1 @@
+"""Campaigns: the journal, the run and its typed results."""

@@ -1,0 +1,136 @@
+"""Sending a run's starts exactly once: intents first (fsync'd), then starts, one after the other.
+
+The rules (faults-protocol.md §2.3, §3.3): every target and its client-side OperationId is
+in the journal, fsync'd, before its start is sent; starts go one after the other, never in
+parallel; a 409 "already exists" means an earlier try got through; a node transition's
+400 "in progress" is decided by reading its progress.  On resume, a target whose start
+may have been sent (an intent without an acceptance) is first looked for by its
+OperationId, and started again (with the same id) only if the cluster does not know it --
+and never once the run was aborted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .._config import wall_time
+from .._errors import ALREADY_EXISTS, NODE_BUSY, BadRequestError, ConflictError, NotFoundError, SFProgressError
+from .._models import OperationRef
+from .._targets import FaultTarget
+from .journal import Journal
+from .results import ResultReason, RunResult
+
+if TYPE_CHECKING:  # the client imports nothing of this package, so this is no cycle
+    from .._client import ProgressClient
+
+__all__ = ["StartHook", "Starts"]
+
+logger = logging.getLogger("sf_progress")
+#: ``on_start(ref)``: called as each start of a run is accepted (and journaled).
+StartHook = Callable[[OperationRef], object]
+
+
+class Starts:
+    """A run's sender: its journal's intents and answers, and the ``on_start`` hook."""
+
+    def __init__(self, client: ProgressClient, journal: Journal, wait: float, on_start: StartHook | None) -> None:
+        self.client, self.journal, self.wait, self.on_start = client, journal, wait, on_start
+
+    async def chunk(self, numbers: list[int]) -> None:
+        # One fsync for the whole chunk's intents, then its starts, one after the other.
+        if self.stopped():
+            return
+        self.journal.intents(numbers)
+        self.journal.sync()
+        for i, n in enumerate(numbers):
+            if self.stopped():  # aborted meanwhile (by a hook, say): the rest were never sent
+                for m in numbers[i:]:
+                    self.journal.outcome(self.aborted(m))
+                break
+            await self.send(n)
+        self.journal.flush()
+
+    def stopped(self) -> bool:
+        return self.journal.aborted is not None
+
+    def aborted(self, n: int) -> RunResult:
+        detail = f"the run was aborted ({self.journal.aborted})"
+        return RunResult.not_started(n, self.journal.targets[n].target, ResultReason.ABORTED, detail)
+
+    async def send(self, n: int, *, resent: bool = False) -> None:
+        """Send target *n*'s start; *resent*: its intent was written by an earlier process (a resume)."""
+        target = self.journal.targets[n].target
+        try:
+            await self.client.start(target)
+        except ConflictError as exc:
+            if exc.code != ALREADY_EXISTS or not resent:
+                # A first send answered "already exists": the id is someone else's (an old run's, a
+                # pinned id reused): a conflict to show, not our own start.
+                self.journal.rejected(n, f"{exc} (not ours: nothing was started for this target)")
+                return
+            # A re-sent start: our own earlier try got through.
+        except BadRequestError as exc:
+            if exc.code != NODE_BUSY or not await self.known(target):
+                self.journal.rejected(n, str(exc))
+                return
+        except (ValueError, TypeError) as exc:
+            self.journal.rejected(n, str(exc))
+            return
+        except SFProgressError as exc:
+            if exc.transient:
+                logger.warning("start of %s not confirmed (%s); resume the run to check it", target.ref, exc)
+                return  # may have landed: left as an intent, which a resume checks
+            self.journal.rejected(n, str(exc))
+            return
+        self.accepted(n)
+
+    def accepted(self, n: int) -> None:
+        """Target *n*'s start was accepted: journal it, then tell ``on_start``."""
+        self.journal.accepted(n)
+        if self.on_start is not None:
+            try:
+                self.on_start(self.journal.targets[n].target.ref)
+            except Exception:  # a hook's failure never stops the run
+                logger.exception("on_start hook failed")
+
+    async def known(self, target: FaultTarget) -> bool:
+        try:
+            await self.client.get_progress(target.ref)
+        except NotFoundError:
+            return False
+        return True
+
+    async def settle(self, numbers: list[int]) -> None:
+        """Intents without an acceptance: found by OperationId → started; else, after a moment, start again."""
+        missing = []
+        for n in numbers:
+            if await self.known_or_none(n):
+                self.accepted(n)
+            else:
+                missing.append(n)
+        if missing:
+            # A start of the killed run may still be in flight at the gateway: wait until the last
+            # one's request would have timed out, counted from when its intent was written.
+            written = [at for n in missing if (at := self.journal.targets[n].intent_at) is not None]
+            wait = self.wait
+            if written:
+                wait = max(wait, max(written) + self.client.request_timeout - wall_time())
+            await self.client.clock.sleep(min(wait, self.client.request_timeout))
+        for n in missing:
+            if await self.known_or_none(n):
+                self.accepted(n)
+            elif self.journal.aborted is not None:  # never to be started: the run was aborted
+                self.journal.outcome(self.aborted(n))
+            else:
+                await self.send(n, resent=True)  # the same OperationId again, sequentially
+        self.journal.flush()
+
+    async def known_or_none(self, n: int) -> bool:
+        try:
+            return await self.known(self.journal.targets[n].target)
+        except SFProgressError as exc:
+            logger.warning("cannot check %s (%s); it is started again only if the cluster does not know it", n, exc)
+            return False
+
