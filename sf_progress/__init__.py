@@ -45,6 +45,7 @@ from ._models import (
     RestartPartitionResult,
     SelectedPartition,
 )
+from ._params import Parameter
 from ._targets import (
     DataLossMode,
     DataLossSpec,
@@ -134,6 +135,7 @@ __all__ = [
     "OperationType",
     "Outcome",
     "OutcomeKind",
+    "Parameter",
     "PartitionDataLossProgress",
     "PartitionFacts",
     "PartitionQuorumLossProgress",

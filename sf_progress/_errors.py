@@ -25,7 +25,7 @@ Every exception that crosses the public API is one of these (or ``ValueError`` /
 ``message`` (the Fabric error message), ``reason`` (the HTTP reason phrase),
 ``retry_after`` (seconds, from a ``Retry-After`` header) and ``ref`` (the
 ``OperationRef`` the request concerned, when there is one).  Lower-layer errors (aiohttp,
-``json``, tenacity) are translated in exactly one place, ``_transport.py``, and chained as
+``json``, tenacity) are translated in exactly one place, ``_wire/transport.py``, and chained as
 ``__cause__``; none of them ever reaches the caller.
 """
 

@@ -1,6 +1,6 @@
 """Frozen value objects: enums, operation references, progress models and their results.
 
-The JSON boundary where answers become these is ``_parsing.py``.
+The JSON boundary where answers become these is ``_wire/parsing.py``.
 """
 
 from __future__ import annotations

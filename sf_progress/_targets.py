@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import timedelta
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import attrs
 
@@ -21,6 +21,7 @@ from ._models import (
     OperationRef,
     OperationType,
 )
+from ._params import TARGET_PARAMETERS, Parameter, about, parameters_of
 
 __all__ = [
     "DEFAULT_DATA_LOSS_MODE",
@@ -159,7 +160,11 @@ class RestartSpec:
     """What a partition restart restarts: ``mode`` (all replicas, or only active secondaries)."""
 
     kind: ClassVar[OperationType] = OperationType.PARTITION_RESTART
-    mode: RestartPartitionMode = attrs.field(default=DEFAULT_RESTART_MODE, converter=_restart_mode)
+    target: ClassVar[str] = "partition"
+    description: ClassVar[str] = "partition restart"
+    mode: RestartPartitionMode = attrs.field(
+        default=DEFAULT_RESTART_MODE, converter=_restart_mode, metadata=about("Which replicas restart.")
+    )
 
     def query(self) -> str:
         """The start call's own query parameters.
@@ -175,7 +180,13 @@ class DataLossSpec:
     """How much data a partition loses: ``mode`` (partial or full)."""
 
     kind: ClassVar[OperationType] = OperationType.PARTITION_DATA_LOSS
-    mode: DataLossMode = attrs.field(default=DEFAULT_DATA_LOSS_MODE, converter=_data_loss_mode)
+    target: ClassVar[str] = "partition"
+    description: ClassVar[str] = "partition data loss"
+    mode: DataLossMode = attrs.field(
+        default=DEFAULT_DATA_LOSS_MODE,
+        converter=_data_loss_mode,
+        metadata=about("How much data is lost.", aliases={"partial": "PartialDataLoss", "full": "FullDataLoss"}),
+    )
 
     def query(self) -> str:
         """The start call's own query parameters.
@@ -191,8 +202,16 @@ class QuorumLossSpec:
     """A quorum loss: ``duration`` (whole seconds >= 1, or a ``timedelta``) and ``mode``."""
 
     kind: ClassVar[OperationType] = OperationType.PARTITION_QUORUM_LOSS
-    duration: int = attrs.field(converter=_duration)
-    mode: QuorumLossMode = attrs.field(default=DEFAULT_QUORUM_LOSS_MODE, converter=_quorum_loss_mode)
+    target: ClassVar[str] = "partition"
+    description: ClassVar[str] = "partition quorum loss"
+    duration: int = attrs.field(
+        converter=_duration, metadata=about("Seconds the partition stays in quorum loss.", number=True)
+    )
+    mode: QuorumLossMode = attrs.field(
+        default=DEFAULT_QUORUM_LOSS_MODE,
+        converter=_quorum_loss_mode,
+        metadata=about("Which replicas lose quorum.", aliases={"quorum": "QuorumReplicas", "all": "AllReplicas"}),
+    )
 
     def query(self, mode: str | None = None) -> str:
         """The start call's own query parameters.
@@ -217,9 +236,24 @@ class NodeTransitionSpec:
     """
 
     kind: ClassVar[OperationType] = OperationType.NODE_TRANSITION
-    transition: NodeTransitionType = attrs.field(converter=_transition)
-    stop_duration: int = attrs.field(default=DEFAULT_STOP_DURATION, converter=_stop_duration)
-    node_instance_id: str | None = attrs.field(default=None, converter=_optional_instance_id)
+    target: ClassVar[str] = "node"
+    description: ClassVar[str] = "node transition (a stop or a start)"
+    transition: NodeTransitionType = attrs.field(
+        converter=_transition,
+        metadata=about("stop or start.", positional=True, choices=NodeTransitionType,
+                       aliases={"stop": "Stop", "start": "Start"}),
+    )
+    stop_duration: int = attrs.field(
+        default=DEFAULT_STOP_DURATION,
+        converter=_stop_duration,
+        metadata=about("For a stop: seconds until the node starts again (the runtime takes 300-14400).",
+                       flag="--duration", column="duration", number=True),
+    )
+    node_instance_id: str | None = attrs.field(
+        default=None,
+        converter=_optional_instance_id,
+        metadata=about("The node's InstanceId (default: read from the cluster).", flag="--instance-id"),
+    )
 
     def query(self, node_instance_id: str) -> str:
         """The start call's own query parameters.
@@ -393,5 +427,63 @@ class FaultTarget:
         ref = OperationRef.node_transition(node_name, _new_id(operation_id))
         return cls(ref, NodeTransitionSpec(transition, stop_duration, node_instance_id))
 
+    @classmethod
+    def of(cls, kind: OperationType | str, /, **values: object) -> FaultTarget:
+        """A fault of any kind from its parameters by name (as :meth:`parameters` lists them).
+
+        The one generic spelling, for front ends and files of targets: ``FaultTarget.of("restart",
+        service_id=..., partition_id=...)`` is ``FaultTarget.restart(...)``.
+
+        Args:
+            kind: The fault kind, or its short or wire name.
+            **values: The target's fields, the spec's parameters and ``operation_id``.
+
+        Returns:
+            The checked target.
+
+        Raises:
+            ValueError: An unknown kind or parameter, a missing one, or a bad value.
+            TypeError: A value of the wrong type.
+        """
+        spec_type = _spec_of(kind)
+        operation_id = values.pop("operation_id", None)
+        names = [p.name for p in cls.parameters(spec_type.kind)]
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise ValueError(f"a {spec_type.description} takes no {', '.join(unknown)} (it takes {', '.join(names)})")
+        missing = [p.name for p in cls.parameters(spec_type.kind) if p.required and values.get(p.name) is None]
+        if missing:
+            raise ValueError(f"missing {', '.join(missing)}")
+        given: dict[str, Any] = {name: value for name, value in values.items() if value is not None}
+        fields = {p.name for p in TARGET_PARAMETERS[spec_type.target]}
+        target = {k: v for k, v in given.items() if k in fields}  # what it acts on: its ref's fields
+        ref = OperationRef(kind=spec_type.kind, operation_id=_new_id(operation_id), **target)  # type: ignore[arg-type]
+        return cls(ref, spec_type(**{k: v for k, v in given.items() if k not in fields}))
+
+    @staticmethod
+    def parameters(kind: OperationType | str) -> tuple[Parameter, ...]:
+        """What a fault of *kind* takes: its target's fields, then its spec's parameters.
+
+        Args:
+            kind: The fault kind, or its short or wire name.
+
+        Returns:
+            One :class:`Parameter` each, in the order the command line takes them.
+
+        Raises:
+            ValueError: *kind* is no fault kind.
+        """
+        spec_type = _spec_of(kind)
+        return TARGET_PARAMETERS[spec_type.target] + parameters_of(spec_type)
+
     def __str__(self) -> str:
         return str(self.ref)
+
+
+def _spec_of(kind: OperationType | str) -> type[StartSpec]:
+    if not isinstance(kind, OperationType):
+        kind = OperationType.named(kind)
+    for spec_type in _SPECS:
+        if spec_type.kind is kind:
+            return spec_type
+    raise ValueError(f"{kind!r} is not a fault kind this client starts")

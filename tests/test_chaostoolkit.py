@@ -78,7 +78,7 @@ def recovered_probe(pid: str) -> dict[str, Any]:
     return probe
 
 
-@pytest.mark.parametrize("kind", ["restart", "data_loss", "quorum_loss", "node"])
+@pytest.mark.parametrize("kind", ["restart", "data_loss", "quorum_loss", "node", "any"])
 def test_a_passing_experiment_for_each_fault_kind(fake: ThreadedCluster, tmp_path: Path, kind: str) -> None:
     """Steady state, the fault (waited for, until recovered), steady state again: completed; one start per action."""
     pid = str(uuid.uuid4())
@@ -92,6 +92,9 @@ def test_a_passing_experiment_for_each_fault_kind(fake: ThreadedCluster, tmp_pat
                                  duration=2, until_recovered=True, timeout=60)],
         "node": [activity("action", "actions", "stop_node", node_name="_Node_2", duration=300, timeout=60),
                  activity("action", "actions", "start_node", node_name="_Node_2", until_recovered=True, timeout=60)],
+        # The generic action: any kind, by its short name and its parameters (FaultTarget.of).
+        "any": [activity("action", "actions", "inject_fault", type="restart", until_recovered=True, timeout=60,
+                         parameters={"service_id": SERVICE, "partition_id": pid, "mode": "OnlyActiveSecondaries"})],
     }[kind]
     journal, result = chaos_run(tmp_path, fake.cluster.url, experiment(method, steady=[recovered_probe(pid)]))
     assert journal["status"] == "completed", result.stderr
@@ -171,7 +174,7 @@ def test_chaos_discover_lists_every_activity(tmp_path: Path) -> None:
                    check=True, capture_output=True, timeout=120)
     activities = {a["name"]: a for a in json.loads(out.read_text())["activities"]}
     assert set(activities) == {
-        "restart_partition", "induce_data_loss", "induce_quorum_loss", "stop_node", "start_node",
+        "restart_partition", "induce_data_loss", "induce_quorum_loss", "stop_node", "start_node", "inject_fault",
         "fault_progress", "fault_operations", "partition_recovered", "node_recovered",
         "cancel_fault", "cancel_started_faults",
     }
@@ -264,3 +267,21 @@ def test_the_cli_and_the_toolkit_refuse_the_same_settings(
                                        str(uuid.uuid4())])
     assert result.exit_code == 2
     assert words in result.output
+
+
+def test_inject_fault_names_what_a_kind_takes(fake: ThreadedCluster) -> None:
+    """The generic action refuses an unknown kind or parameter in one line, and sends nothing."""
+    from chaoslib.exceptions import ActivityFailed
+
+    from sf_progress.chaostoolkit.actions import inject_fault
+
+    configuration = {"sf_endpoint": fake.cluster.url}
+    with pytest.raises(ActivityFailed, match="takes no bogus"):
+        inject_fault("restart", {"service_id": SERVICE, "partition_id": str(uuid.uuid4()), "bogus": 1},
+                     configuration=configuration)
+    with pytest.raises(ActivityFailed, match="unknown fault kind 'nap'"):
+        inject_fault("nap", {}, configuration=configuration)
+    with pytest.raises(ActivityFailed, match="missing duration"):
+        inject_fault("quorum-loss", {"service_id": SERVICE, "partition_id": str(uuid.uuid4())},
+                     configuration=configuration)
+    assert fake.cluster.requests == 0

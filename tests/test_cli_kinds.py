@@ -122,3 +122,21 @@ def test_start_many_of_a_kind_from_a_file(fake: ThreadedCluster, tmp_path: Path)
         fake.cluster.state_of(op.ref.operation_id) is OperationState.COMPLETED
         for op in fake.cluster.operations.values()
     )
+
+
+def test_one_start_command_per_kind_from_the_kind_table() -> None:
+    """Each fault kind has its start command, whose arguments, options and --from columns are its parameters."""
+    from click.testing import CliRunner
+
+    from sf_progress import FaultTarget, OperationType
+    from sf_progress.cli import main
+
+    for kind in OperationType.fault_kinds():
+        command = main.commands[kind.short_name]
+        names = {param.name for param in command.params}
+        help_text = CliRunner().invoke(main, [kind.short_name, "--help"], terminal_width=200).output
+        for parameter in FaultTarget.parameters(kind):
+            assert parameter.name in names, (kind, parameter.name)
+            if parameter.flag:
+                assert parameter.flag in help_text, (kind, parameter.flag)
+            assert parameter.column in help_text, (kind, parameter.column)

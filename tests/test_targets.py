@@ -177,3 +177,40 @@ async def test_a_version_1_journal_is_read_and_resumed(tmp_path: Path, client: P
         replay = sorted([r async for r in again.results()], key=lambda r: r.number)
     assert replay == results
     assert len(cluster.operations) == 1
+
+
+@pytest.mark.parametrize("kind", list(OperationType.fault_kinds()))
+def test_of_and_parameters_describe_every_kind(kind: OperationType) -> None:
+    """FaultTarget.of builds any kind from the names FaultTarget.parameters lists; the factories agree."""
+    parameters = FaultTarget.parameters(kind)
+    assert FaultTarget.parameters(kind.short_name) == parameters == FaultTarget.parameters(kind.value)
+    values: dict[str, object] = {
+        "service_id": SERVICE, "partition_id": PID, "node_name": "_Node_0", "transition": "stop", "duration": 5,
+    }
+    given = {p.name: values[p.name] for p in parameters if p.required}
+    target = FaultTarget.of(kind, operation_id=PID, **given)
+    assert target.kind is kind
+    assert target.operation_id == uuid.UUID(str(PID))
+    # Every optional parameter's default is the spec's own.
+    for p in parameters:
+        if not p.required:
+            default = getattr(target.spec, p.name)
+            assert (default.value if hasattr(default, "value") else default) == p.default, p.name
+    with pytest.raises(ValueError, match="takes no"):
+        FaultTarget.of(kind, bogus=1, **given)
+    if any(p.required and not p.positional for p in parameters) or len(given) > 1:
+        with pytest.raises(ValueError, match="missing"):
+            FaultTarget.of(kind)
+
+
+def test_parameter_values_from_text() -> None:
+    """A command line's or a file's text: aliases resolved, numbers read, bad numbers said plainly."""
+    (duration,) = [p for p in FaultTarget.parameters("quorum-loss") if p.name == "duration"]
+    (mode,) = [p for p in FaultTarget.parameters("data-loss") if p.name == "mode"]
+    assert (duration.value("20"), duration.value("1.5"), mode.value("full"), mode.value("FullDataLoss")) == (
+        20, 1.5, "FullDataLoss", "FullDataLoss"
+    )
+    with pytest.raises(ValueError, match="duration must be a number"):
+        duration.value("soon")
+    with pytest.raises(ValueError, match="unknown fault kind"):
+        FaultTarget.parameters("nap")

@@ -22,7 +22,7 @@ results go to and from lines in exactly one place each: ``_results.target_line``
 ``target_of``, ``result_line`` / ``result_of`` (an outcome line may carry a ``reason``; one
 without it, of an older journal, gets it from its words there).  This module only reads and
 writes the file (and holds its lock), and gives its public view, :func:`read_journal`;
-``_run.py`` decides.
+``run.py`` decides.
 """
 
 from __future__ import annotations

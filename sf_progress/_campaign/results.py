@@ -316,15 +316,8 @@ def target_of(line: dict[str, Any], version: int) -> FaultTarget:
     else:
         kind = OperationType(line["type"])
         spec_fields = dict(line.get("spec") or {})
-    if kind is OperationType.NODE_TRANSITION:
-        ref = OperationRef.node_transition(line["node_name"], line["operation_id"])
-    else:
-        ref = OperationRef(
-            service_id=line["service_id"],
-            partition_id=line["partition_id"],
-            operation_id=line["operation_id"],
-            kind=kind,
-        )
+    where = {p.name: line[p.name] for p in FaultTarget.parameters(kind) if p.target}
+    ref = OperationRef(kind=kind, operation_id=line["operation_id"], **where)
     return FaultTarget(ref, KINDS[kind].spec(**spec_fields))
 
 

@@ -1,4 +1,4 @@
-"""``wait_many``'s public side: the ``BatchWaiter`` async iterator over one scheduler (``_engine.py``)."""
+"""``wait_many``'s public side: the ``BatchWaiter`` async iterator over one scheduler (``engine.py``)."""
 
 from __future__ import annotations
 

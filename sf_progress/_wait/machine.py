@@ -297,7 +297,7 @@ class _Settings:
     budget: float
     recovery: bool = False
     #: No backoff was given: with ``coalesce=None`` the client may read a crowded cluster's
-    #: operations promptly (``_observer.PROMPT_READ``) instead.
+    #: operations promptly (``observer.PROMPT_READ``) instead.
     default_backoff: bool = False
 
 

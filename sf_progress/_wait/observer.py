@@ -8,7 +8,7 @@ then fetches its result.  Waits *park* their operations here between reads; each
 tells a parked operation either "still active, in this state" (no read) or "gone" (read
 it now).
 
-Each wait holds one ``Lease`` (``_lease.py``): its interest, the one call that decides
+Each wait holds one ``Lease`` (``lease.py``): its interest, the one call that decides
 "park or read", and the release that ends it exactly once.
 
 Nothing strands a wait here: deadlines are the waits' own (their driver reads a parked
@@ -41,22 +41,17 @@ logger = logging.getLogger("sf_progress")
 LIST_CAP = 10_000
 #: Statuses of a list call that mean "this gateway has no list call" (older runtime, proxy).
 _UNSUPPORTED = frozenset({400, 404, 405})
-#: Gateway work of one listed item, in progress reads: measured on the fake cluster's own
-#: CPU (``bench_cluster_load.py``, calibration: 31 ms for a list of 10,100 items, 0.18 ms
-#: per read, so 0.018), rounded up because the real service also deserializes every
-#: active row.  Used only to choose between listing and reading.
+#: Gateway work of one listed item, in progress reads (measured: ``docs/performance.md``).
+#: Used only to choose between listing and reading.
 ITEM_COST = 0.02
 #: When the list does not pay (a cluster crowded with other users' operations), a running
 #: operation waited on with ``coalesce=None`` and the default backoff is read this often on
-#: average (seconds; the driver sends these reads in rounds, ``_engine._ROUND``): an end is
+#: average (seconds; the driver sends these reads in rounds, ``engine._ROUND``): an end is
 #: seen about half this later, near a 1 s loop's lag, at about two thirds of its reads.  Listing is chosen when it costs
 #: the gateway no more than these reads, and its tick then never exceeds this either.
 PROMPT_READ = 1.5
 #: With the adaptive tick, listing is chosen (or not) as if it ticked this often; the tick
-#: then only shortens a list that is cheap.  Judged at the adaptive tick instead, a list
-#: crowded with others' operations would be chosen at the 5 s ceiling: measured on 9,200
-#: items for 200 waits (``bench_cluster_load.py``, crowded) that cost 0.88x the 1 s loop's
-#: gateway CPU at 2.3 s lag, against 0.73x at 2.5 s for per-operation reads.
+#: then only shortens a list that is cheap (why not at the adaptive tick: ``docs/performance.md``).
 _CHOICE_TICK = 1.0
 #: Listing needs at least this many operations waited on to be worth it.
 MIN_OPERATIONS = 3
@@ -77,7 +72,7 @@ _FAILED_TICKS = 3
 _FAILING_FOR = 5.0
 #: No operation stays parked longer than this without a read that confirms what the list
 #: says (a list stuck showing an ended operation as active); the first confirmation comes
-#: after ``FIRST_CONFIRM`` seconds (``_lease.py``), each next one twice as late.
+#: after ``FIRST_CONFIRM`` seconds (``lease.py``), each next one twice as late.
 MAX_PARKED = 600.0
 #: Contradictions are a moving share of the reads made for operations the list showed gone;
 #: above ``_CONTRADICTED`` the list is taken as wrong (lagging, cut, stale) for everyone.
@@ -93,7 +88,7 @@ ListActive = Callable[[int], Awaitable[tuple[dict[int, str], int]]]
 class Observer:
     """One per client: the list tick, the parked operations and the listing decision.
 
-    *interval* ``None`` (the default) makes the tick adaptive (``_tick.Ticker``); a number
+    *interval* ``None`` (the default) makes the tick adaptive (``tick.Ticker``); a number
     fixes it (jittered by 20 %).
     """
 
@@ -438,11 +433,6 @@ class Observer:
 
 def _each(held: Parkable | list[Parkable]) -> list[Parkable] | tuple[Parkable]:
     return held if isinstance(held, list) else (held,)
-
-
-def _rate_of(op: Parkable) -> float | None:
-    rec = record_of(op)
-    return None if rec is None else rec.lease.max_rate
 
 
 def _current_task() -> asyncio.Task[object] | None:

@@ -1,6 +1,6 @@
 """The adaptive list tick: pure arithmetic from what each list call cost to the next interval.
 
-The observer (``_observer.py``) calls :meth:`Ticker.listed` after each answered list call
+The observer (``observer.py``) calls :meth:`Ticker.listed` after each answered list call
 and :meth:`Ticker.failed` after each transient failure; both return the delay until the
 next call.  Nothing here sleeps or reads a clock: *now* is passed in, so the rule is
 tested with plain numbers (``tests/test_tick.py``).
@@ -8,7 +8,7 @@ tested with plain numbers (``tests/test_tick.py``).
 The rule, in the gateway's own currency (one progress read = 1):
 
 - **cost share** -- a list call costs about one request plus ``ITEM_COST`` per listed item
-  (``_observer.ITEM_COST``).  The 1 s loop a user writes by hand costs one read per
+  (``observer.ITEM_COST``).  The 1 s loop a user writes by hand costs one read per
   operation per second.  The tick is long enough that the items listed cost at most
   ``LIST_SHARE`` of that loop: ``size * ITEM_COST / (LIST_SHARE * waiting)``; the one
   request of the call is held to the same share, but never lengthens the tick past
@@ -23,15 +23,11 @@ The rule, in the gateway's own currency (one progress read = 1):
   multiplies the tick, each answered call halves it: a struggling gateway is listed
   less at once;
 - all of it between ``FLOOR`` and ``CEILING`` seconds (or the observer's lower ceiling:
-  ``_observer.PROMPT_READ`` when the list was chosen over prompt reads), then jittered by
+  ``observer.PROMPT_READ`` when the list was chosen over prompt reads), then jittered by
   ``JITTER``.
 
-Measured behind the constants (``benchmarks/bench_cluster_load.py``, fake gateway in its
-own process): a list item costs 0.017-0.022 reads of gateway CPU, so a list of our own
-operations ticks at about 0.4 s (``ITEM_COST / LIST_SHARE``), the 600 long restarts too
-(the end rate: 30 a second).  ``LIST_SHARE`` 0.1 (a 0.2 s tick) learnt of ends 0.05 s
-sooner but cost the gateway 0.46-0.62x the 1 s loop's CPU in the calm cases, against
-0.37-0.54x at 0.05 (one run each, all clients side by side).
+The measurements behind the constants are in ``docs/performance.md`` ("Where the waits'
+constants come from").
 """
 
 from __future__ import annotations

@@ -146,7 +146,7 @@ class Calls:
         self.transitions[ref.operation_id] = transition
 
     def check(self, ref: OperationRef, given_instance: str | None) -> Awaitable[Verdict]:
-        """One recovery check of *ref*'s target (``_recovery.check_recovery``)."""
+        """One recovery check of *ref*'s target (``_wait.recovery.check_recovery``)."""
         return check_recovery(self.entity, ref, self.transitions.get(ref.operation_id), given_instance)
 
     async def entity(

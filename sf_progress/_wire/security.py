@@ -16,7 +16,6 @@ import ssl
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import attrs
 
@@ -268,11 +267,6 @@ def _pinned_class(pins: frozenset[str]) -> type[ssl.SSLObject]:
                 )
 
     return PinnedSSLObject
-
-
-def tls_repr(config: TLSConfig) -> dict[str, Any]:
-    """A secret-free summary for the client's repr."""
-    return {"cert": bool(config.cert), "verify": config.verify, "pins": len(config.server_thumbprints)}
 
 
 def tls_config(

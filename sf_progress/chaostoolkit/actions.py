@@ -15,7 +15,7 @@ from typing import Any
 from .. import DataLossSpec, FaultTarget, NodeTransitionSpec, QuorumLossSpec, RestartSpec, WaitOptions
 from ._common import run_fault
 
-__all__ = ["induce_data_loss", "induce_quorum_loss", "restart_partition", "start_node", "stop_node"]
+__all__ = ["induce_data_loss", "induce_quorum_loss", "inject_fault", "restart_partition", "start_node", "stop_node"]
 
 # Every default is the library's own (the spec classes, WaitOptions), read once here.
 _TIMEOUT = WaitOptions().deadline
@@ -225,5 +225,45 @@ def start_node(
         until_recovered,
         timeout,
         configuration,
+        secrets,
+    )
+
+
+def inject_fault(
+    type: str,
+    parameters: dict[str, Any],
+    wait: bool = True,
+    until_recovered: bool = False,
+    timeout: float = _TIMEOUT,
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Start a fault of any kind, named with its parameters (the action every kind has).
+
+    The named actions above are conveniences for the common kinds; this one takes any kind
+    the library knows, with the parameters :meth:`sf_progress.FaultTarget.parameters` lists
+    (as :meth:`sf_progress.FaultTarget.of` takes them).
+
+    Args:
+        type: The fault kind: its short name (``restart``, ``data-loss``, ``quorum-loss``,
+            ``node-transition``) or its wire name.
+        parameters: Its target and parameters by name, e.g. ``{"service_id": ..., "partition_id":
+            ..., "mode": "OnlyActiveSecondaries"}``.
+        wait: Wait until the fault ended (default ``True``); ``False`` returns once it started.
+        until_recovered: Also wait until its target recovered.
+        timeout: Seconds the whole action may take (enforced by the action).
+        configuration: The experiment's configuration (``sf_endpoint`` and TLS settings).
+        secrets: The experiment's secrets (certificates, token).
+
+    Returns:
+        A JSON-able dict: ``operation_id``, ``type``, the target, ``state``, ``error_code``,
+        ``elapsed_s`` and, with ``until_recovered``, ``recovered``.
+
+    Raises:
+        ActivityFailed: An unknown kind or parameter, the fault ended Faulted or Cancelled, the
+            timeout passed, the target did not recover, or any sf_progress error (one clear line).
+    """
+    return run_fault(
+        lambda: FaultTarget.of(type, **parameters), f"{type} fault", wait, until_recovered, timeout, configuration,
         secrets,
     )

@@ -57,7 +57,8 @@ def cancel_started_faults(
         secrets: The experiment's secrets.
 
     Returns:
-        One ``{"operation_id": ..., "cancelled": True}`` per fault cancelled.
+        One ``{"operation_id": ..., "type": ...}`` per fault cancelled (``type`` is the wire name of
+        its kind); faults already ended, or that could not be cancelled (logged), are left out.
     """
     cancelled = []
     with client_for(configuration, secrets) as client:

@@ -20,17 +20,12 @@ from typing import IO, Any, BinaryIO
 import click
 
 from .. import (
-    DataLossSpec,
     FaultTarget,
     JournalError,
-    NodeTransitionSpec,
     OperationRef,
     OperationState,
     OperationType,
     ProgressClient,
-    QuorumLossSpec,
-    RestartPartitionMode,
-    RestartSpec,
     WaitOptions,
 )
 from ._batchrun import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatchRun, refs_from
@@ -49,17 +44,7 @@ from ._connect import connection_options
 from ._io import OutputFile, open_input, rows_from
 from ._metrics import serve_metrics
 from ._render import progress_json, progress_text
-from ._startcmds import (
-    DATA_LOSS_MODES,
-    QUORUM_LOSS_MODES,
-    cli_mode,
-    common_options,
-    data_loss_target,
-    node_transition_target,
-    quorum_loss_target,
-    restart_target,
-    run_starts,
-)
+from ._startcmds import start_command
 from ._ui import err_console
 
 
@@ -100,15 +85,13 @@ def get(ids: tuple[str, ...], type_name: str, output: str, connect: Callable[[],
 
 def _ref(type_name: str, ids: tuple[str, ...]) -> OperationRef:
     kind = OperationType.named(type_name)
-    node = kind is OperationType.NODE_TRANSITION
-    if len(ids) != (2 if node else 3):
-        raise click.UsageError(
-            "give NODE OPERATION for a node transition" if node else "give SERVICE PARTITION OPERATION"
-        )
+    where = [p for p in FaultTarget.parameters(kind) if p.target]  # what it acts on, then the operation
+    if len(ids) != len(where) + 1:
+        names = " ".join(p.name.split("_")[0].upper() for p in where)
+        raise click.UsageError(f"give {names} OPERATION for a {kind.short_name}")
     try:
-        if node:
-            return OperationRef.node_transition(ids[0], ids[1])
-        return OperationRef(service_id=ids[0], partition_id=ids[1], operation_id=ids[2], kind=kind)
+        target = {p.name: value for p, value in zip(where, ids, strict=False)}
+        return OperationRef(kind=kind, operation_id=ids[-1], **target)
     except (ValueError, TypeError) as exc:
         raise click.BadParameter(str(exc)) from None
 
@@ -177,81 +160,8 @@ def watch(
         run(go(stream))
 
 
-@main.command(epilog=EPILOG)
-@click.argument("service", required=False)
-@click.argument("partition", required=False)
-@click.option(
-    "--mode",
-    type=click.Choice([m.value for m in RestartPartitionMode]),
-    show_default=RestartSpec().mode.value,  # the library's default, said once there
-)
-@common_options("restart", "service_id, partition_id[, mode]")
-def restart(service: str | None, partition: str | None, mode: str | None, **options: Any) -> None:
-    """Start a partition restart (and optionally wait), or restart many from a file and watch them."""
-    fields = None if service is None or partition is None else {"service_id": service, "partition_id": partition}
-    if fields is not None and mode is not None:
-        fields["mode"] = mode
-    run_starts(restart_target, fields, what="restart", **options)
-
-
-@main.command(name="data-loss", epilog=EPILOG)
-@click.argument("service", required=False)
-@click.argument("partition", required=False)
-@click.option("--mode", type=click.Choice(list(DATA_LOSS_MODES)), show_default=cli_mode(DataLossSpec().mode))
-@common_options("data loss", "service_id, partition_id[, mode]")
-def data_loss(service: str | None, partition: str | None, mode: str | None, **options: Any) -> None:
-    """Invoke data loss on a partition (and optionally wait), or on many from a file."""
-    fields = None if service is None or partition is None else {"service_id": service, "partition_id": partition}
-    if fields is not None and mode is not None:
-        fields["mode"] = mode
-    run_starts(data_loss_target, fields, what="data loss", **options)
-
-
-@main.command(name="quorum-loss", epilog=EPILOG)
-@click.argument("service", required=False)
-@click.argument("partition", required=False)
-@click.option("--duration", type=click.IntRange(min=1), help="Seconds the partition stays in quorum loss.")
-@click.option(
-    "--mode", type=click.Choice(list(QUORUM_LOSS_MODES)), show_default=cli_mode(QuorumLossSpec(1).mode)
-)
-@common_options("quorum loss", "service_id, partition_id, duration[, mode]")
-def quorum_loss(
-    service: str | None, partition: str | None, duration: int | None, mode: str | None, **options: Any
-) -> None:
-    """Invoke quorum loss on a partition for --duration seconds (and optionally wait), or on many from a file."""
-    fields = None if service is None or partition is None else {"service_id": service, "partition_id": partition}
-    if fields is not None:
-        if duration is None:
-            raise click.UsageError("--duration is required")
-        fields["duration"] = str(duration)
-        if mode is not None:
-            fields["mode"] = mode
-    run_starts(quorum_loss_target, fields, what="quorum loss", **options)
-
-
-@main.command(name="node-transition", epilog=EPILOG)
-@click.argument("node", required=False)
-@click.argument("transition", required=False, type=click.Choice(["stop", "start"], case_sensitive=False))
-@click.option(
-    "--duration",
-    type=click.IntRange(300, 14400),
-    show_default=str(NodeTransitionSpec("stop").stop_duration),
-    help="For a stop: seconds until the node starts again (the runtime takes 300-14400).",
-)
-@click.option("--instance-id", help="The node's InstanceId (default: read from the cluster).")
-@common_options("node transition", "node_name, transition[, duration, node_instance_id]")
-def node_transition(
-    node: str | None, transition: str | None, duration: int | None, instance_id: str | None, **options: Any
-) -> None:
-    """Stop or start a node (and optionally wait), or many from a file."""
-    fields = None if node is None or transition is None else {"node_name": node, "transition": transition}
-    if fields is not None:
-        if duration is not None:
-            fields["duration"] = str(duration)
-        if instance_id is not None:
-            fields["node_instance_id"] = instance_id
-    run_starts(node_transition_target, fields, what="node transition", **options)
-
+for _kind in OperationType.fault_kinds():  # one start command per fault kind, from the kind table
+    main.add_command(start_command(_kind))
 
 
 @main.command(name="report", epilog=EPILOG)

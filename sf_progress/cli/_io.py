@@ -21,10 +21,8 @@ from typing import IO, Any, BinaryIO
 
 import click
 
-from .. import OperationRef, OperationType
+from .. import FaultTarget, OperationRef
 from ._render import kind_of, outcome_record
-
-FIELDS = ("service_id", "partition_id", "operation_id")
 
 
 class Row:
@@ -104,20 +102,14 @@ def to_ref(row: Row, report: Callable[[str], None]) -> OperationRef | None:
     except ValueError as exc:
         report(f"line {row.line}: {exc}")
         return None
-    needed = ("node_name", "operation_id") if kind is OperationType.NODE_TRANSITION else FIELDS
-    missing = [f for f in needed if f not in fields]
+    where = [p for p in FaultTarget.parameters(kind) if p.target]
+    missing = [f for f in [*(p.column for p in where), "operation_id"] if f not in fields]
     if missing:
         report(f"line {row.line}: missing {', '.join(missing)}")
         return None
     try:
-        if kind is OperationType.NODE_TRANSITION:
-            return OperationRef.node_transition(fields["node_name"], fields["operation_id"])
-        return OperationRef(
-            service_id=fields["service_id"],
-            partition_id=fields["partition_id"],
-            operation_id=fields["operation_id"],
-            kind=kind,
-        )
+        target = {p.name: fields[p.column] for p in where}
+        return OperationRef(kind=kind, operation_id=fields["operation_id"], **target)
     except (ValueError, TypeError) as exc:
         report(f"line {row.line}: {exc}")
         return None
@@ -241,7 +233,6 @@ def write_record(stream: IO[str], record: dict[str, Any]) -> None:
 
 
 __all__ = [
-    "FIELDS",
     "OutputFile",
     "Row",
     "RowParser",

@@ -15,39 +15,15 @@ from typing import IO, Any, BinaryIO
 import click
 from rich.markup import escape
 
-from .. import DataLossMode, FaultTarget, OperationType, ProgressClient, QuorumLossMode
+from .. import FaultTarget, OperationType, Parameter, ProgressClient
 from ._batchrun import EXIT_OK
 from ._campaign import run_campaign
-from ._common import output_option, run, wait_one, with_batch_options
+from ._common import EPILOG, output_option, run, wait_one, with_batch_options
 from ._connect import connection_options
 from ._io import open_input, rows_from
 from ._metrics import serve_metrics
 from ._render import kind_of, ref_record
 from ._ui import err_console
-
-_POSITIONALS = ("service", "partition", "node", "transition")
-#: The command line's short spellings of the data-loss and quorum-loss modes.
-DATA_LOSS_MODES = {"partial": DataLossMode.PARTIAL_DATA_LOSS.value, "full": DataLossMode.FULL_DATA_LOSS.value}
-QUORUM_LOSS_MODES = {"quorum": QuorumLossMode.QUORUM_REPLICAS.value, "all": QuorumLossMode.ALL_REPLICAS.value}
-
-
-def cli_mode(mode: DataLossMode | QuorumLossMode) -> str:
-    """The short spelling of *mode* (how ``--help`` shows the library's default)."""
-    return next(name for name, value in {**DATA_LOSS_MODES, **QUORUM_LOSS_MODES}.items() if value == mode.value)
-
-
-def _field(fields: dict[str, str], name: str) -> str:
-    value = fields.get(name)
-    if value is None:
-        raise ValueError(f"missing {name}")
-    return value
-
-
-def _seconds(text: str, name: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"{name} must be a number of seconds, got {text!r}") from None
 
 
 def _same_type(fields: dict[str, str], kind: OperationType) -> None:
@@ -57,57 +33,63 @@ def _same_type(fields: dict[str, str], kind: OperationType) -> None:
         raise ValueError(f"the row is typed {named!r}; this command starts only {kind.short_name} rows")
 
 
-def restart_target(fields: dict[str, str]) -> FaultTarget:
-    _same_type(fields, OperationType.PARTITION_RESTART)
-    options: dict[str, Any] = {}
-    if "mode" in fields:
-        options["mode"] = fields["mode"]
-    return FaultTarget.restart(
-        _field(fields, "service_id"), _field(fields, "partition_id"), operation_id=fields.get("operation_id"), **options
+def row_target(kind: OperationType, fields: dict[str, str]) -> FaultTarget:
+    """The target a row of ``--from`` (or the command's own arguments, as text) names: one reader for every kind."""
+    _same_type(fields, kind)
+    values: dict[str, object] = {}
+    for parameter in FaultTarget.parameters(kind):
+        text = fields.get(parameter.column)
+        if text is not None and str(text).strip():
+            values[parameter.name] = parameter.value(str(text))
+    return FaultTarget.of(kind, operation_id=fields.get("operation_id"), **values)
+
+
+def start_command(kind: OperationType) -> click.Command:
+    """The start command of *kind*: its target and parameters as arguments and options, from the kind table."""
+    parameters = FaultTarget.parameters(kind)
+    name = kind.short_name
+    positional = [p for p in parameters if p.positional]
+
+    def command(**options: Any) -> None:
+        texts = {p.column: str(value) for p in parameters if (value := options.pop(p.name)) is not None}
+        stray = [texts[p.column] for p in positional if p.column in texts]
+        fields = texts if all(p.column in texts for p in positional) else None
+        if fields is not None and options.get("source") is None:
+            missing = [p.flag for p in parameters if p.required and not p.positional and p.column not in fields]
+            if missing:
+                raise click.UsageError(f"{missing[0]} is required")
+        run_starts(lambda row: row_target(kind, row), fields, what=name, stray=stray, **options)
+
+    command.__doc__ = f"Start a {name} fault (and optionally wait for it), or many from a file (--from) and watch them."
+    decorated: Any = common_options(name, _columns(parameters))(command)
+    for parameter in reversed(parameters):
+        decorated = _click_parameter(parameter)(decorated)
+    return click.command(name=name, epilog=EPILOG, help=command.__doc__)(decorated)
+
+
+def _click_parameter(p: Parameter) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    choices = list(p.aliases) if p.aliases else list(p.choices)
+    kind: Any = click.Choice(choices, case_sensitive=False) if choices else (click.INT if p.number else None)
+    if p.positional:
+        metavar = "|".join(choices) if choices else p.name.split("_")[0].upper()
+        return click.argument(p.name, required=False, type=kind, metavar=metavar)
+    default = next((alias for alias, value in p.aliases.items() if value == p.default), p.default)
+    return click.option(
+        p.flag, p.name, type=kind, help=p.help, show_default=None if default is None else str(default)
     )
 
 
-def data_loss_target(fields: dict[str, str]) -> FaultTarget:
-    _same_type(fields, OperationType.PARTITION_DATA_LOSS)
-    options: dict[str, Any] = {}
-    if "mode" in fields:
-        options["mode"] = DATA_LOSS_MODES.get(fields["mode"].lower(), fields["mode"])
-    return FaultTarget.data_loss(
-        _field(fields, "service_id"), _field(fields, "partition_id"), operation_id=fields.get("operation_id"), **options
-    )
-
-
-def quorum_loss_target(fields: dict[str, str]) -> FaultTarget:
-    _same_type(fields, OperationType.PARTITION_QUORUM_LOSS)
-    options: dict[str, Any] = {}
-    if "mode" in fields:
-        options["mode"] = QUORUM_LOSS_MODES.get(fields["mode"].lower(), fields["mode"])
-    return FaultTarget.quorum_loss(
-        _field(fields, "service_id"),
-        _field(fields, "partition_id"),
-        duration=_seconds(_field(fields, "duration"), "duration"),
-        operation_id=fields.get("operation_id"),
-        **options,
-    )
-
-
-def node_transition_target(fields: dict[str, str]) -> FaultTarget:
-    _same_type(fields, OperationType.NODE_TRANSITION)
-    options: dict[str, Any] = {}
-    if "duration" in fields:
-        options["stop_duration"] = _seconds(fields["duration"], "duration")
-    return FaultTarget.node_transition(
-        _field(fields, "node_name"),
-        _field(fields, "transition"),
-        node_instance_id=fields.get("node_instance_id"),
-        operation_id=fields.get("operation_id"),
-        **options,
-    )
+def _columns(parameters: tuple[Parameter, ...]) -> str:
+    """A ``--from`` file's columns, as ``--help`` says them: the required ones, then the others in brackets."""
+    required = [p.column for p in parameters if p.required]
+    optional = [p.column for p in parameters if not p.required]
+    return ", ".join(required) + (f"[, {', '.join(optional)}]" if optional else "")
 
 
 def _check_usage(
     what: str,
     fields: dict[str, str] | None,
+    stray: list[str],
     source: str | None,
     journal: str | None,
     operation_id: str | None,
@@ -119,7 +101,6 @@ def _check_usage(
     """The start command's options that do not go together (usage errors, before anything is sent)."""
     if (source is None) == (fields is None):
         raise click.UsageError(f"give the {what} target, or --from FILE (not both)")
-    stray = [str(v) for k, v in click.get_current_context().params.items() if k in _POSITIONALS and v is not None]
     if source is not None and stray:
         raise click.UsageError(f"--from FILE takes no target arguments (got {' '.join(stray)})")
     if journal is not None and source is None:
@@ -142,6 +123,7 @@ def run_starts(
     fields: dict[str, str] | None,
     *,
     what: str,
+    stray: list[str],
     journal: str | None = None,
     source: str | None,
     operation_id: str | None,
@@ -162,10 +144,9 @@ def run_starts(
     """Start one fault (from *fields*) or many (from *source*), as the command line asked.
 
     *target* reads a target's fields (arguments or a row of ``--from``) into a ``FaultTarget``;
-    the same reading serves plain starts and journaled runs.
+    the same reading serves plain starts and journaled runs.  *stray*: target arguments given.
     """
-
-    _check_usage(what, fields, source, journal, operation_id, output, until, max_active, abort_on_unrecovered)
+    _check_usage(what, fields, stray, source, journal, operation_id, output, until, max_active, abort_on_unrecovered)
 
     async def one(client: ProgressClient, fields: dict[str, str]) -> int:
         if operation_id is not None:

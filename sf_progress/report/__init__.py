@@ -1,7 +1,7 @@
 """A campaign at a glance: ``build_report(journal)`` → a typed :class:`Report`, as HTML, Markdown or JSON.
 
 Works on a finished journal, on one still being written (a snapshot of where it stands;
-nothing is locked or changed), and on one cut by a crash (what it knows, said plainly).
+nothing is changed, the lock only tried), and on one cut by a crash (what it knows, said plainly).
 ``render_markdown`` and ``render_json`` need nothing more; ``render_html`` needs the
 ``report`` extra (Bokeh, for the interactive, self-contained charts).
 """

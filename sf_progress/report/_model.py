@@ -124,7 +124,7 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 
 def build_report(journal: str | os.PathLike[str]) -> Report:
-    """Read *journal* (never locking or changing it) and summarise its run.
+    """Read *journal* without changing it (its lock is only tried, to tell a running run) and summarise its run.
 
     A journal still being written gives a snapshot; one cut by a crash gives what it knows,
     said plainly.
