@@ -22,6 +22,7 @@ import inspect
 import logging
 import re
 import threading
+import typing
 from collections.abc import AsyncIterable, Callable, Coroutine, Iterable
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -70,11 +71,24 @@ _BLOCKING_RAISES = """    KeyboardInterrupt: Ctrl-C during the call (with ``canc
     RuntimeError: The client is closed."""
 
 
-def _named(call: Callable[..., Any], method: Callable[..., Any], doc: str, signature: inspect.Signature) -> None:
+def _named(call: Callable[..., Any], method: Callable[..., Any], doc: str, returns: object = None) -> None:
+    """Give *call* the name, docstring and signature of *method* (its annotations resolved, so the
+    API reference links them); *returns*, if given, replaces the return annotation."""
+    hints = typing.get_type_hints(method)
+    if returns is not None:
+        hints["return"] = returns
+    if hints.get("return") is type(None):
+        hints["return"] = None  # as written: ``-> None``
+    signature = inspect.signature(method)
+    signature = signature.replace(
+        parameters=[p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()],
+        return_annotation=hints.get("return", signature.return_annotation),
+    )
     call.__name__ = method.__name__
     call.__qualname__ = f"SyncProgressClient.{method.__name__}"
     call.__module__ = __name__
     call.__doc__ = doc
+    call.__annotations__ = hints
     call.__signature__ = signature  # type: ignore[attr-defined]
 
 
@@ -94,7 +108,7 @@ def _blocking(
             refs = [ref] if isinstance(ref, OperationRef) else []
         return self._run(lambda: method(self._client, *args, **kwargs), on_interrupt=refs)
 
-    _named(call, method, _blocking_doc(method), signature)
+    _named(call, method, _blocking_doc(method))
     return call
 
 
@@ -121,7 +135,7 @@ def _collecting(
         refs = [item for item in operations if isinstance(item, OperationRef)] if isinstance(operations, list) else []
         return self._run(collect, on_interrupt=refs)
 
-    _named(call, method, _blocking_doc(method, returns), signature.replace(return_annotation="list[Outcome]"))
+    _named(call, method, _blocking_doc(method, returns), returns=list[Outcome])
     return call
 
 

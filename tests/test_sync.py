@@ -21,6 +21,7 @@ from sf_progress import (
     FaultTarget,
     OperationRef,
     OperationState,
+    Outcome,
     OutcomeKind,
     ProgressClient,
     RecoveryTimeout,
@@ -191,7 +192,8 @@ def test_the_blocking_client_has_every_public_method_and_option_of_the_async_one
         if isinstance(member, property):
             assert isinstance(mine, property), name
             continue
-        want, got = inspect.signature(member), inspect.signature(mine)  # type: ignore[arg-type]
+        want = inspect.signature(member, eval_str=True)  # type: ignore[arg-type]
+        got = inspect.signature(mine)  # type: ignore[arg-type]
         assert list(got.parameters) == list(want.parameters), name
         for param in want.parameters.values():
             other = got.parameters[param.name]
@@ -201,8 +203,8 @@ def test_the_blocking_client_has_every_public_method_and_option_of_the_async_one
         compared += 1
     assert compared >= 11
     # wait_many alone returns something else: the outcomes, not a batch to iterate.
-    assert inspect.signature(SyncProgressClient.wait_many).return_annotation == "list[Outcome]"
-    assert inspect.signature(SyncProgressClient.get_progress).return_annotation == "FaultProgress"
+    assert inspect.signature(SyncProgressClient.wait_many).return_annotation == list[Outcome]
+    assert inspect.signature(SyncProgressClient.get_progress).return_annotation == FaultProgress
 
 
 def test_the_constructor_takes_every_option_of_the_async_client(fake: ThreadedCluster) -> None:

@@ -122,7 +122,7 @@ class RunResult:
 
     @property
     def final(self) -> bool:
-        """Whether this is the target's last word: a timed-out or broken wait is waited on again by a resume."""
+        """Whether this is the target's last word (a resume waits again after a timed-out or broken wait)."""
         return self.outcome is not OutcomeKind.TIMED_OUT and self.reason not in (
             ResultReason.WAIT_FAILED,
             ResultReason.UNCONFIRMED,

@@ -12,7 +12,7 @@ import collections
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -25,7 +25,7 @@ from .._wait.machine import Backoff, Event, EventHook, StateChanged, call_hook
 from .._wait.options import DEFAULT, WaitOptions
 from .journal import Journal, JournalError
 from .results import Gates, ResultReason, RunResult, RunSnapshot, TargetState, TargetStatus
-from .starts import StartHook, Starts
+from .starts import Starts
 
 if TYPE_CHECKING:  # the client imports nothing of this module, so this is no cycle
     from .._client import ProgressClient
@@ -55,7 +55,7 @@ class FaultRun:
         *,
         chunk: int = 256,
         settle: float = 2.0,
-        on_start: StartHook | None = None,
+        on_start: Callable[[OperationRef], object] | None = None,
     ) -> None:
         if type(chunk) is not int or chunk < 1:
             raise ValueError(f"chunk must be an int >= 1, got {chunk!r}")
@@ -77,7 +77,7 @@ class FaultRun:
         max_active: int | None = None,
         recovery: bool = False,
         abort_on_unrecovered: bool = False,
-        on_start: StartHook | None = None,
+        on_start: Callable[[OperationRef], object] | None = None,
     ) -> FaultRun:
         """Create a run with a new journal at *path*, its *targets* planned at once (one fsync).
 
@@ -154,7 +154,7 @@ class FaultRun:
         force: bool = False,
         chunk: int = 256,
         settle: float = 2.0,
-        on_start: StartHook | None = None,
+        on_start: Callable[[OperationRef], object] | None = None,
     ) -> FaultRun:
         """Open the run of an existing journal, to finish it.
 

@@ -1,8 +1,9 @@
-"""The start commands: restart, data-loss, quorum-loss, node-transition (one target, or many --from a file).
+"""The start commands, one per fault kind, built from the kind's parameters (``FaultTarget.parameters``).
 
 Each reads its target and parameters as fields (from its arguments, or from each row of
-``--from``), starts the fault, records the start at once, and waits if asked (always,
-with ``--from``).
+``--from``) with the one reader, :func:`row_target`, starts the fault, records the start at
+once, and waits if asked (always, with ``--from``, as one campaign).  No code here names a
+kind: a new kind in the library has its command.
 """
 
 from __future__ import annotations
