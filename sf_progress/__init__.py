@@ -44,6 +44,7 @@ from ._models import (
     PartitionRestartProgress,
     RestartPartitionResult,
     SelectedPartition,
+    hresult_name,
 )
 from ._params import Parameter
 from ._targets import (
@@ -171,6 +172,7 @@ __all__ = [
     "WaitTimeout",
     "__version__",
     "discover",
+    "hresult_name",
     "is_testing",
     "read_journal",
     "set_testing",

@@ -124,23 +124,36 @@ def _latin1(value: str) -> bool:
     return True
 
 
+def redacted(url: str) -> str:
+    """*url* as it may be shown: any ``user:password@`` before the host replaced by ``***@``."""
+    return _USERINFO.sub(r"\1***@", url)
+
+
+#: The userinfo of a URL (``scheme://user:password@``), wherever a URL-like text has one.
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s]*@")
+
+
 def check_endpoint(value: object) -> str:
-    """Return the endpoint without a trailing slash, after checking scheme and host."""
+    """Return the endpoint without a trailing slash, after checking scheme and host.
+
+    Messages never show a password the text may hold (:func:`redacted`).
+    """
     if not isinstance(value, str):
         raise TypeError(f"endpoint must be a str URL, not {type(value).__name__}")
+    shown = redacted(value)
     if _CONTROL.search(value) or " " in value:
-        raise ValueError(f"endpoint {value!r} contains whitespace or a control character")
+        raise ValueError(f"endpoint {shown!r} contains whitespace or a control character")
     parts = urlsplit(value)
+    if parts.username or parts.password or "@" in parts.netloc:
+        raise ValueError(f"endpoint must not carry credentials ({shown!r}); use the client's auth options")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"endpoint must be an http:// or https:// URL with a host, got {value!r}")
+        raise ValueError(f"endpoint must be an http:// or https:// URL with a host, got {shown!r}")
     if parts.query or parts.fragment or "?" in value or "#" in value:
-        raise ValueError(f"endpoint must not have a query or fragment, got {value!r}")
-    if parts.username or parts.password:
-        raise ValueError("endpoint must not carry credentials; use the client's auth options")
+        raise ValueError(f"endpoint must not have a query or fragment, got {shown!r}")
     try:
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        raise ValueError(f"endpoint has an invalid port: {value!r}") from None
+        raise ValueError(f"endpoint has an invalid port: {shown!r}") from None
     return value.rstrip("/")
 
 

@@ -285,3 +285,30 @@ def test_inject_fault_names_what_a_kind_takes(fake: ThreadedCluster) -> None:
         inject_fault("quorum-loss", {"service_id": SERVICE, "partition_id": str(uuid.uuid4())},
                      configuration=configuration)
     assert fake.cluster.requests == 0
+
+
+def test_flags_given_as_text_mean_what_they_say(fake: ThreadedCluster) -> None:
+    """"false" is false: no wait, no recovery wait, a graceful cancel; a flag that is no flag sends nothing.
+
+    (Issue 35, item 10: ``until_recovered="false"`` started the fault, then raised a raw ``TypeError``;
+    ``force="false"`` sent ``Force=true``; ``wait="false"`` waited.)
+    """
+    from chaoslib.exceptions import ActivityFailed
+
+    from sf_progress.chaostoolkit.actions import restart_partition
+    from sf_progress.chaostoolkit.rollbacks import cancel_fault
+
+    configuration = {"sf_endpoint": fake.cluster.url}
+    fake.do(setattr, fake.cluster, "default_script", Script(duration=30))
+    out = restart_partition(SERVICE, str(uuid.uuid4()), wait="false", until_recovered="false",  # type: ignore[arg-type]
+                            configuration=configuration)
+    assert out["state"] == "Running"  # returned at once: it did not wait
+    cancel_fault(out["operation_id"], force="false", configuration=configuration)  # type: ignore[arg-type]
+    cancels = fake.do(lambda: [path for method, path in fake.cluster.seen if "Cancel" in path])
+    assert len(cancels) == 1
+    assert "Force=false" in cancels[0]
+    before = fake.cluster.requests
+    with pytest.raises(ActivityFailed, match="until_recovered must be true or false"):
+        restart_partition(SERVICE, str(uuid.uuid4()), until_recovered="maybe",  # type: ignore[arg-type]
+                          configuration=configuration)
+    assert fake.cluster.requests == before

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from sf_progress import FaultRun, FaultTarget, JournalError, OutcomeKind, ProgressClient
+from sf_progress import FaultRun, FaultTarget, JournalError, OutcomeKind, ProgressClient, RetryPolicy
 from sf_progress._campaign.journal import lines_of
-from sf_progress.testing import FakeCluster, Script
+from sf_progress.testing import FakeCluster, Fault, Script
 
 from .test_cli import ThreadedCluster, cli
 from .test_cli_hardening import fake  # noqa: F401 - the fixture
@@ -23,13 +23,14 @@ from .test_cli_hardening import fake  # noqa: F401 - the fixture
 SVC = "fabric:/app/svc"
 
 
-def most_active(cluster: FakeCluster) -> int:
-    """The most operations whose target was faulted and not yet back at once, from the fake's own records."""
+def most_active(cluster: FakeCluster, *, until_recovered: bool = True) -> int:
+    """The most operations whose target was faulted and not yet back (or not yet ended) at once, from the fake's
+    own records."""
     edges = []
     for op in cluster.operations.values():
         ended = op.state_at(math.inf)[1]
         assert ended is not None
-        edges += [(op.started_at, 1), (ended + op.script.recovery, -1)]
+        edges += [(op.started_at, 1), (ended + (op.script.recovery if until_recovered else 0.0), -1)]
     active = peak = 0
     for _, delta in sorted(edges):
         active += delta
@@ -177,3 +178,26 @@ def test_sigkill_during_recovery_then_resume(fake: ThreadedCluster, tmp_path: Pa
     outcomes = [line for line in lines_of(journal) if line.get("event") == "outcome"]
     assert len(outcomes) == 6
     assert all(line["recovered"] for line in outcomes)
+
+
+async def test_an_unconfirmed_start_holds_its_slot(tmp_path: Path, cluster: FakeCluster) -> None:
+    """A start the cluster carried out but whose answer was lost: max_active=1 still means one at a time.
+
+    (Issue 35, item 4: the run counted it as unconfirmed, started the next, and two faults ran at
+    once.)  Its wait finds it running; the result is journaled as the fault's own end.
+    """
+    targets = plan(cluster, 3)
+    # The first start lands, then its answer is cut, and the retries are reset: "not confirmed".
+    cluster.inject(Fault.truncated(), routes=["start"])
+    cluster.inject(Fault.reset(), routes=["start"], times=2)
+    async with (
+        ProgressClient(cluster.url, retry=RetryPolicy(attempts=3)) as client,
+        await FaultRun.create(tmp_path / "run.jsonl", client, targets, max_active=1) as run,
+    ):
+        results = [r async for r in run.results(deadline=120)]
+    assert cluster.pending_faults == 0
+    assert len(cluster.operations) == 3
+    assert most_active(cluster, until_recovered=False) == 1
+    assert [r.outcome for r in results] == [OutcomeKind.COMPLETED] * 3
+    assert all(r.reason is None for r in results)
+    assert [line["n"] for line in lines_of(tmp_path / "run.jsonl") if line.get("event") == "accepted"] == [0, 1, 2]

@@ -342,3 +342,33 @@ def test_version_1_and_2_journals_still_resume(tmp_path: Path, fake: ThreadedClu
     result = cli("resume", str(path), "--quiet", "--endpoint", fake.cluster.url)
     assert result.exit_code == 0, result.output
     assert [line["event"] for line in lines_of(path)].count("accepted") == 1
+
+
+def test_a_report_looking_at_a_journal_never_makes_a_resume_refuse_it(tmp_path: Path) -> None:
+    """read_journal tries the lock for an instant (is a run writing it?); an open at that instant waits, not fails.
+
+    (Issue 35, item 18: 285 of 17,651 opens next to a report in a loop were refused as "in use".)
+    """
+    import threading
+
+    from sf_progress import read_journal
+    from sf_progress._campaign.journal import Journal
+
+    path = tmp_path / "run.jsonl"
+    journal = Journal.create(path, "http://c:19080")
+    journal.add_targets([])  # a whole (empty) plan
+    journal.close()
+    stop = threading.Event()
+
+    def look() -> None:
+        while not stop.is_set():
+            read_journal(path)
+
+    looker = threading.Thread(target=look)
+    looker.start()
+    try:
+        for _ in range(1500):
+            Journal.open(path).close()  # raised JournalError "in use" now and then before
+    finally:
+        stop.set()
+        looker.join()

@@ -266,6 +266,16 @@ async def test_a_faulted_fault_is_delivered_without_a_recovery(client: ProgressC
         ({"ServiceKind": "Stateless", "PartitionStatus": "Ready", "InstanceCount": -1}, ["Ready"] * 4, 5, False,
          "4 of 5 instances Ready"),
         ({"ServiceKind": "Stateless", "PartitionStatus": "Ready", "InstanceCount": -1}, ["Ready"] * 5, 5, True, None),
+        # Issue 35, item 21: missing facts are "unknown", never "recovered".
+        ({"ServiceKind": "Stateless", "PartitionStatus": "Ready", "InstanceCount": -1}, [], 0, False,
+         "no instances Ready"),
+        ({"ServiceKind": "Stateless", "PartitionStatus": "Ready", "InstanceCount": -1}, ["Down"], 0, False,
+         "no instances Ready"),
+        ({"ServiceKind": "Stateful", "PartitionStatus": "Ready"}, [], None, False, "no replicas Ready"),
+        ({"ServiceKind": "Stateful", "PartitionStatus": "Ready"}, ["Ready"] * 2, None, False,
+         "the partition's target number of replicas is not known"),
+        ({"ServiceKind": "Stateless", "PartitionStatus": "Ready", "InstanceCount": -1}, ["Ready"], 0, False,
+         "1 instances Ready, and no node is known to be up"),
     ],
 )
 def test_the_partition_judgement(
@@ -324,3 +334,26 @@ async def test_a_stateless_partition_counts_its_instances_against_the_up_nodes(
     assert (facts.service_kind, facts.target, facts.ready, facts.expected) == ("Stateless", -1, 5, 5)
     nodes = [path for _, path in cluster.seen if path.startswith("/Nodes?")]
     assert any("ContinuationToken=" in path for path in nodes)  # every page of the node list
+
+
+@pytest.mark.real_wait
+async def test_a_slow_recovery_check_never_holds_a_wait_past_its_deadline() -> None:
+    """A health read that answers only after 30 s: the recovery waits end at their deadline (+ the last look).
+
+    (Issue 35, item 1: ``wait_for_recovery(deadline=3)`` took 104 s, ``recovery=True`` with a 4 s
+    deadline about 16 s.)
+    """
+    import time
+
+    async with FakeCluster() as cluster, ProgressClient(cluster.url) as client:
+        done = OperationRef.restart("app~svc", uuid.uuid4(), uuid.uuid4())
+        cluster.add_operation(done, Script(duration=0))
+        cluster.inject(Fault.slow(30), routes=["health"], times=20)
+        started = time.monotonic()
+        with pytest.raises(RecoveryTimeout):
+            await client.wait_for_recovery(done, deadline=3)
+        assert time.monotonic() - started < 3 + 1 + 3  # deadline, LAST_LOOK, and a generous margin
+        started = time.monotonic()
+        with pytest.raises(RecoveryTimeout):
+            await client.wait_for_completion(done, deadline=4, recovery=True)
+        assert time.monotonic() - started < 4 + 1 + 3

@@ -130,13 +130,13 @@ async def test_the_html_page_is_self_contained(journal: Path, tmp_path: Path) ->
 
 
 def test_the_command_writes_each_format(tmp_path: Path, journal: Path) -> None:
-    """sf-progress report JOURNAL [-o PATH] [--format html|md|json]."""
+    """sf-progress report JOURNAL [-o html|md|json] [--to PATH]: -o is the output format, as on every command."""
     assert cli("report", str(journal)).exit_code == 0
     assert journal.with_suffix(".html").exists()
-    md = cli("report", str(journal), "--format", "md", "-o", "-")
+    md = cli("report", str(journal), "-o", "md", "--to", "-")
     assert md.exit_code == 0
     assert md.stdout.startswith("## sf-progress run:")
-    as_json = cli("report", str(journal), "--format", "json", "-o", str(tmp_path / "r.json"))
+    as_json = cli("report", str(journal), "-o", "json", "--to", str(tmp_path / "r.json"))
     assert as_json.exit_code == 0
     assert json.loads((tmp_path / "r.json").read_text())["status"] == "finished"
     assert cli("report", str(tmp_path / "nothing.jsonl")).exit_code == 2
@@ -194,3 +194,127 @@ def test_the_demo_writes_a_report(tmp_path: Path) -> None:
     assert "sf-progress run report" in page
     assert EXTERNAL.search(page) is None
     assert "report:" in result.stderr
+
+
+def test_the_report_never_writes_over_its_journal(tmp_path: Path, journal: Path) -> None:
+    """--to naming the journal, or a journal named like the report (campaign.json -o json): refused, journal kept.
+
+    (Issue 35, item 3: the journal was overwritten, and ``resume`` then refused it.)
+    """
+    before = journal.read_bytes()
+    refused = cli("report", str(journal), "-o", "md", "--to", str(journal))
+    assert refused.exit_code == 2
+    assert "overwrite its own journal" in refused.stderr
+    assert journal.read_bytes() == before
+    named_like_json = tmp_path / "campaign.json"
+    named_like_json.write_bytes(before)
+    refused = cli("report", str(named_like_json), "-o", "json")
+    assert refused.exit_code == 2
+    assert named_like_json.read_bytes() == before
+
+
+def test_absurd_numbers_in_a_journal_never_break_a_report(journal: Path, tmp_path: Path) -> None:
+    """NaN, infinities and 1e308 as durations or times: every format renders, and the JSON stays JSON.
+
+    (Issue 35, item 16: the HTML report crashed with a traceback and the JSON one held ``NaN``.)
+    """
+    poison = [float("nan"), float("inf"), -float("inf"), 1e308, -1e308]
+    lines = journal.read_text().splitlines()
+    changed = []
+    for i, line in enumerate(lines):
+        record = json.loads(line)
+        if record.get("event") in ("outcome", "accepted", "intent"):
+            bad = poison[i % len(poison)]
+            record["at"] = bad
+            if record["event"] == "outcome":
+                record.update(elapsed=bad, recovery_s=bad, recovered=True)
+        changed.append(json.dumps(record))  # Python writes NaN and Infinity: what a hand edit or a bug may leave
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("\n".join(changed) + "\n")
+    report = build_report(broken)
+
+    def strict(constant: str) -> object:
+        raise ValueError(f"not JSON: {constant}")
+
+    json.loads(render_json(report), parse_constant=strict)
+    render_markdown(report)
+    write_report(report, tmp_path / "broken.html", "html")
+    assert all(t.elapsed is None or 0 <= t.elapsed <= 365 * 86400 for t in report.targets)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_the_report_refuses_what_is_not_a_journal_file(tmp_path: Path) -> None:
+    """A FIFO (it hung) and /dev/zero (it ended in a MemoryError traceback): a clear error, exit 2.
+
+    (Issue 35, item 17.)
+    """
+    fifo = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero")):
+        result = cli("report", str(path), "-o", "md", "--to", "-")
+        assert result.exit_code == 2, result.output
+        assert "not a regular file" in result.stderr
+
+
+def test_journal_text_cannot_break_or_inject_into_the_markdown(tmp_path: Path) -> None:
+    """Carriage returns, newlines with headings, raw HTML and pipes in journal text stay inert text.
+
+    (Issue 35, item 15: a raw ``\\r`` split a table row, a newline injected a heading, ``<img onerror>``,
+    ``<script>`` and ``</table>`` passed through.)
+    """
+    evil = "boom\r\n# injected heading\n<script>alert(1)</script><img src=x onerror=alert(2)></table> | x"
+    target = {"event": "target", "n": 0, "type": "PartitionRestart", "service_id": "app~svc",
+              "partition_id": str(uuid.uuid4()), "operation_id": str(uuid.uuid4()), "spec": {"mode": "AllReplicasOrInstances"}}
+    lines = [
+        {"v": 3, "event": "journal", "endpoint": "http://c:19080", "created": evil},
+        target,
+        {"event": "planned", "count": 1},
+        {"event": "aborted", "reason": evil},
+        {"event": "outcome", "n": 0, "outcome": "faulted", "state": "Faulted", "error_code": -2147017729,
+         "error": evil, "polls": 1, "elapsed": 1.0},
+    ]
+    journal = tmp_path / "evil.jsonl"
+    journal.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    text = render_markdown(build_report(journal))
+    assert "\r" not in text
+    assert "<script" not in text
+    assert "<img" not in text
+    assert "</table>" not in text
+    assert not any(line.startswith("# ") for line in text.splitlines())
+    rows = [line for line in text.splitlines() if line.startswith("| 0 |")]
+    assert len(rows) == 1
+    assert rows[0].count(" | ") == 6  # seven cells: the pipe in the text did not add one
+
+
+def test_the_failure_reason_is_named_and_the_recovery_reason_kept(tmp_path: Path) -> None:
+    """An error code is shown with its name; a target that did not recover says why (from the journal).
+
+    (Issue 35, item 6: raw negative codes beside an empty error column, and the recovery reason dropped.)
+    """
+    def target(n: int) -> dict[str, object]:
+        return {"event": "target", "n": n, "type": "PartitionRestart", "service_id": "app~svc",
+                "partition_id": str(uuid.uuid4()), "operation_id": str(uuid.uuid4()),
+                "spec": {"mode": "AllReplicasOrInstances"}}
+
+    lines = [
+        {"v": 3, "event": "journal", "endpoint": "http://c:19080", "created": "2026-12-07T10:00:00Z"},
+        target(0), target(1), {"event": "planned", "count": 2},
+        {"event": "outcome", "n": 0, "outcome": "faulted", "state": "Faulted", "error_code": -2147017729,
+         "error": None, "polls": 3, "elapsed": 4.0},
+        {"event": "outcome", "n": 1, "outcome": "completed", "state": "Completed", "error_code": 0, "error": None,
+         "polls": 2, "elapsed": 3.0, "recovered": False, "recovery_s": 30.0,
+         "recovery_reason": "partition health Warning", "recovery_checks": 9},
+    ]
+    journal = tmp_path / "run.jsonl"
+    journal.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    report = build_report(journal)
+    text = render_markdown(report)
+    assert "FABRIC_E_TIMEOUT (-2147017729)" in text
+    assert "partition health Warning" in text
+    data = json.loads(render_json(report))
+    assert [t["error_name"] for t in data["targets"]] == ["FABRIC_E_TIMEOUT", None]
+    assert data["targets"][1]["recovery_reason"] == "partition health Warning"
+    write_report(report, tmp_path / "run.html", "html")
+    page = (tmp_path / "run.html").read_text()
+    assert "FABRIC_E_TIMEOUT (-2147017729)" in page
+    assert "partition health Warning" in page

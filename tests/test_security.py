@@ -9,6 +9,7 @@ import json
 import logging
 import ssl
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -543,3 +544,36 @@ async def test_tokens_with_control_or_non_ascii_characters_are_credential_errors
     async with ProgressClient(secured.url, verify=files["ca"], token_provider=lambda: token) as client:
         with pytest.raises(CredentialError):
             await progress_state(client)
+
+
+def test_a_password_in_an_endpoint_is_never_shown(tmp_path: Path) -> None:
+    """Library, CLI, Chaos Toolkit and report: an endpoint's password never appears in what they print.
+
+    (Issue 35, item 20: a malformed endpoint's error showed it, and the report printed a journal
+    header's verbatim.)
+    """
+    from click.testing import CliRunner
+
+    from sf_progress.chaostoolkit._connect import client_for
+    from sf_progress.cli import main
+    from sf_progress.report import build_report, render_json, render_markdown
+
+    secret = "s3cret-pw"
+    for endpoint in (f"https://admin:{secret}@c:19080/?x=1", f"http://admin:{secret}@c:99999", f"ftp://u:{secret}@c"):
+        with pytest.raises(ValueError, match="endpoint") as info:
+            ProgressClient(endpoint)
+        assert secret not in str(info.value)
+        with pytest.raises(ValueError, match="endpoint") as info, client_for({"sf_endpoint": endpoint}, {}):
+            pass
+        assert secret not in str(info.value)
+        result = CliRunner().invoke(main, ["get", "--endpoint", endpoint, "a~b", str(uuid.uuid4()), str(uuid.uuid4())])
+        assert result.exit_code == 2
+        assert secret not in result.output
+    journal = tmp_path / "run.jsonl"
+    journal.write_text(
+        json.dumps({"v": 3, "event": "journal", "endpoint": f"https://admin:{secret}@c:19080", "created": "x"})
+        + "\n" + json.dumps({"event": "planned", "count": 0}) + "\n"
+    )
+    report = build_report(journal)
+    assert secret not in render_json(report) + render_markdown(report)
+    assert report.endpoint == "https://***@c:19080"

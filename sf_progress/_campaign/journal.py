@@ -40,6 +40,7 @@ import attrs
 
 from .._config import wall_time
 from .._errors import JournalError
+from .._ids import redacted
 from .._platform import lock_exclusive
 from .._targets import FaultTarget
 from .results import Gates, RunResult, RunSnapshot, TargetState, result_line, result_of, target_line, target_of
@@ -219,12 +220,26 @@ class Journal:
 
 
 
+#: A lock held this long is a run's, not a report's look (``read_journal`` takes it for microseconds).
+_LOCK_PATIENCE = 1.0
+
+
 def _lock(file: Any, path: Path) -> None:
-    try:
-        lock_exclusive(file.fileno())
-    except OSError:
-        file.close()
-        raise JournalError(f"journal {str(path)!r} is in use by another run (it is locked)") from None
+    """Take the journal's lock, or ``JournalError`` if a run holds it.
+
+    A report that looks whether a run is writing the journal takes the lock for an instant;
+    that is not a run: the lock is tried again for up to ``_LOCK_PATIENCE`` seconds.
+    """
+    give_up_at = time.monotonic() + _LOCK_PATIENCE
+    while True:
+        try:
+            lock_exclusive(file.fileno())
+            return
+        except OSError:
+            if time.monotonic() >= give_up_at:
+                file.close()
+                raise JournalError(f"journal {str(path)!r} is in use by another run (it is locked)") from None
+            time.sleep(0.01)
 
 
 def _read(
@@ -371,8 +386,11 @@ def _apply(state: TargetState, event: object, record: dict[str, Any]) -> None:
 
 
 def _at(record: dict[str, Any]) -> float | None:
+    """A record's wall-clock time, if it is a plausible one (a finite POSIX time before the year 5000)."""
     at = record.get("at")
-    return float(at) if isinstance(at, (int, float)) and not isinstance(at, bool) else None
+    if isinstance(at, bool) or not isinstance(at, (int, float)) or not 0.0 < at < 95_000_000_000.0:
+        return None  # (NaN fails the comparison too)
+    return float(at)
 
 
 def _cut_plan(data: bytes) -> bool:
@@ -401,6 +419,10 @@ def lines_of(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
                 yield json.loads(raw)
 
 
+#: The largest journal read for a view (a million targets take a few hundred MiB).
+_MAX_READ = 2 << 30
+
+
 def read_journal(path: str | os.PathLike[str]) -> RunSnapshot:
     """Read a journal's run without changing it: finished, still being written, or cut by a crash.
 
@@ -418,6 +440,12 @@ def read_journal(path: str | os.PathLike[str]) -> RunSnapshot:
     """
     target = Path(os.path.expanduser(path))
     try:
+        info = target.stat()  # never opened unless it is a regular file: a FIFO would hang, /dev/zero never end
+        if not stat.S_ISREG(info.st_mode):
+            raise JournalError(f"journal {str(target)!r} is not a regular file")
+        if info.st_size > _MAX_READ:
+            size = f"larger than {_MAX_READ >> 20} MiB"
+            raise JournalError(f"journal {str(target)!r} is {size}: not an sf_progress journal")
         data = target.read_bytes()
     except OSError as exc:
         raise JournalError(f"journal {str(target)!r} cannot be read: {exc.strerror or exc}") from None
@@ -425,7 +453,7 @@ def read_journal(path: str | os.PathLike[str]) -> RunSnapshot:
     return RunSnapshot(
         running=_held_by_a_run(target),
         path=str(target),
-        endpoint=endpoint,
+        endpoint=redacted(endpoint),  # shown in reports: never a password a header may hold
         created=run.get("created", ""),
         version=int(run["version"]),
         gates=run.get("gates", Gates()),

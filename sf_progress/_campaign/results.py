@@ -31,6 +31,7 @@ __all__ = [
     "TargetStatus",
     "result_line",
     "result_of",
+    "seconds",
     "target_line",
     "target_of",
 ]
@@ -294,6 +295,21 @@ class RunSnapshot:
 
 # --- journal lines: targets and results go to and from lines here, and only here -------------
 
+#: The longest duration a journal line is believed (a year): beyond, or not a finite number >= 0, it is 0.
+_MAX_SECONDS = 365 * 86400.0
+
+
+def seconds(value: object) -> float:
+    """A duration read from a journal line: a finite number of seconds in ``0..a year``, else 0.
+
+    A journal is a file anyone can edit: ``NaN``, infinities and ``1e308`` must not reach a
+    report (they crashed the HTML one and made its JSON invalid).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0.0
+    number = float(value)
+    return number if 0.0 <= number <= _MAX_SECONDS else 0.0  # NaN fails both comparisons
+
 #: Format version 1 named kinds by their command-line spelling.
 _V1_KINDS = {kind.short_name: kind for kind in KINDS}
 
@@ -356,7 +372,7 @@ def _recovery_of(line: dict[str, Any], ref: OperationRef) -> Recovery | None:
     return Recovery(
         ref,
         recovered,
-        float(line.get("recovery_s") or 0.0),
+        seconds(line.get("recovery_s")),
         None if reason is None else str(reason),
         int(line.get("recovery_checks") or 0),
     )
@@ -378,7 +394,7 @@ def result_of(line: dict[str, Any], target: FaultTarget, version: int) -> RunRes
         code if type(code) is int else None,
         None if error is None else str(error),
         int(fields.get("polls") or 0),
-        float(fields.get("elapsed" if version > 1 else "elapsed_s") or 0.0),
+        seconds(fields.get("elapsed" if version > 1 else "elapsed_s")),
         _recovery_of(fields, target.ref) if version > 1 else None,
         ResultReason(reason) if reason is not None else _legacy_reason(outcome, state, error),
     )

@@ -21,7 +21,7 @@ import attrs
 
 from .._models import OperationRef
 from .._targets import FaultTarget
-from .._wait.machine import Backoff, Event, EventHook, StateChanged, call_hook
+from .._wait.machine import Backoff, Event, EventHook, Outcome, OutcomeKind, StateChanged, call_hook
 from .._wait.options import DEFAULT, WaitOptions
 from .journal import Journal, JournalError
 from .results import Gates, ResultReason, RunResult, RunSnapshot, TargetState, TargetStatus
@@ -374,15 +374,7 @@ class FaultRun:
                         yield result
                     live.seal_if_done(queue, journal.aborted)
                     async for outcome in batch:
-                        live.active.discard(outcome.ref)
-                        n = numbers[outcome.ref]
-                        result = RunResult.of(n, journal.targets[n].target, outcome)
-                        journal.outcome(result)
-                        if gates.abort_on_unrecovered and _unrecovered(result) and journal.aborted is None:
-                            reason = result.recovery.reason if result.recovery is not None else None
-                            self.abort(f"target {n} ({result.ref.target}) did not recover: {reason}")
-                        journal.flush()
-                        yield result
+                        yield self._ended(outcome, live)
                         for result in await self._fill(queue, live):
                             yield result
                         live.seal_if_done(queue, journal.aborted)
@@ -393,6 +385,24 @@ class FaultRun:
             journal.outcome(result)
             yield result
         journal.sync()
+
+    def _ended(self, outcome: Outcome, live: _Live) -> RunResult:
+        """One waited-on target ended: its result, journaled (an abort decided, if its gate says so)."""
+        journal = self.journal
+        live.active.discard(outcome.ref)
+        n = live.numbers[outcome.ref]
+        if n in live.unconfirmed:  # a start with no answer, waited on while it held its slot
+            live.unconfirmed.discard(n)
+            if outcome.kind is OutcomeKind.NOT_FOUND:  # not there (yet): a resume checks it again
+                return _unconfirmed(n, journal.targets[n])
+            journal.accepted(n)  # it was read: the start did land
+        result = RunResult.of(n, journal.targets[n].target, outcome)
+        journal.outcome(result)
+        if journal.gates.abort_on_unrecovered and _unrecovered(result) and journal.aborted is None:
+            reason = result.recovery.reason if result.recovery is not None else None
+            self.abort(f"target {n} ({result.ref.target}) did not recover: {reason}")
+        journal.flush()
+        return result
 
     async def _fill(self, queue: collections.deque[int], live: _Live) -> list[RunResult]:
         """Start queued targets while the gates allow."""
@@ -408,8 +418,9 @@ class FaultRun:
                 result = RunResult.not_started(n, state.target, ResultReason.REFUSED, state.rejected)
                 journal.outcome(result)
                 immediate.append(result)
-            else:
-                immediate.append(_unconfirmed(n, state))
+            else:  # may have landed: it holds its slot (max_active) while its wait finds out
+                live.unconfirmed.add(n)
+                live.take(n, state.target.ref)
         return immediate
 
 
@@ -419,6 +430,7 @@ class _Live:
     def __init__(self, batch: BatchWaiter, numbers: dict[OperationRef, int]) -> None:
         self.batch, self.numbers = batch, numbers
         self.active: set[OperationRef] = set()
+        self.unconfirmed: set[int] = set()  # started with no answer: waited on, holding their slots
         self.accepting = True
 
     def take(self, n: int, ref: OperationRef) -> None:

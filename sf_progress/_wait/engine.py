@@ -91,7 +91,7 @@ class _Engine:
         check: Check | None = None,
     ) -> None:
         self.poll, self.cfg, self.observer = poll, cfg, observer
-        self.recoveries = None if check is None else Recoveries(check, clock.monotonic)  # recovery=True
+        self.recoveries = None if check is None else Recoveries(check, clock.monotonic, clock.sleep)  # recovery=True
         self.lease = observer.lease(self, coalesce, max_rate)
         # Reads of a crowded cluster's running operations may come sooner than the default
         # backoff (the lease says when: only for a wait that let the client choose).
@@ -332,7 +332,7 @@ class _Engine:
             while tracker is not None:
                 if tracker.recovering is not None:
                     assert self.recoveries is not None
-                    checked = await self.recoveries.read(tracker)
+                    checked = await self.recoveries.read(tracker, tracker.deadline_at - self.clock())
                     self.after_check(tracker, checked, self.clock())
                     tracker = self.take_due(self.clock(), keep_slot=True)
                     continue

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from collections.abc import Awaitable, Callable
 
 import attrs
 
-from .._errors import NotFoundError, SFProgressError
+from .._errors import NotFoundError, SFProgressError, TransportTimeout
 from .._facts import Recovery
 from .._models import NodeTransitionResult, OperationRef
+from .._wire.transport import LAST_LOOK
 from .machine import Outcome, OutcomeKind, Recovering, _Settings, _Tracker
 from .recovery import Verdict
 
@@ -42,8 +44,8 @@ def _given_instance(outcome: Outcome | None) -> str | None:
 class Recoveries:
     """One engine's operations waiting for their targets to recover."""
 
-    def __init__(self, check: Check, clock: Callable[[], float]) -> None:
-        self.check, self.clock = check, clock
+    def __init__(self, check: Check, clock: Callable[[], float], sleep: Callable[[float], Awaitable[None]]) -> None:
+        self.check, self.clock, self.sleep = check, clock, sleep
         self.in_flight: dict[object, tuple[float, asyncio.Future[Verdict]]] = {}  # when each was sent
         self.recent: dict[object, tuple[float, Verdict]] = {}  # the last verdict per target, and when
         self.count = 0  # operations recovering now
@@ -53,8 +55,13 @@ class Recoveries:
         tracker.recovering = Recovering(now, outcome, _given_instance(outcome))
         self.count += 1
 
-    async def read(self, tracker: _Tracker) -> Verdict | SFProgressError:
-        """One check of *tracker*'s target, shared with the other operations on it."""
+    async def read(self, tracker: _Tracker, remaining: float = math.inf) -> Verdict | SFProgressError:
+        """One check of *tracker*'s target, shared with the other operations on it.
+
+        The wait gives up on it after *remaining* seconds (its deadline; at least ``LAST_LOOK``)
+        with a transient ``TransportTimeout``: a slow health or replica read never holds a
+        wait past its deadline (the check itself goes on for the other waits on its target).
+        """
         rec = tracker.recovering
         assert rec is not None
         ref = tracker.ref
@@ -72,7 +79,7 @@ class Recoveries:
             self.in_flight[key] = (self.clock(), future)
             future.add_done_callback(lambda done: self._forget(key, done))
         try:
-            return await asyncio.shield(future)
+            return await self._within(future, remaining, ref)
         except SFProgressError as exc:
             return exc
         except Exception as exc:  # a bug must end one operation, not the whole batch
@@ -80,6 +87,18 @@ class Recoveries:
             error = SFProgressError(f"unexpected error: {exc!r}", ref=ref)
             error.__cause__ = exc
             return error
+
+    async def _within(self, future: asyncio.Future[Verdict], remaining: float, ref: OperationRef) -> Verdict:
+        if remaining == math.inf:
+            return await asyncio.shield(future)
+        timer = asyncio.ensure_future(self.sleep(max(remaining, LAST_LOOK)))
+        try:
+            await asyncio.wait((future, timer), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+        if not future.done():
+            raise TransportTimeout(f"the recovery check got no answer within the {remaining:.3g} s left", ref=ref)
+        return future.result()
 
     def _forget(self, key: object, done: asyncio.Future[Verdict]) -> None:
         flying = self.in_flight.get(key)

@@ -144,15 +144,22 @@ def judge_partition(
     if in_build:
         of = target if target and target > 0 else "?"
         return Verdict(False, f"{ready} of {of} replicas Ready, {in_build} InBuild", facts)
-    if target is None or (target > 0 and ready >= target):
+    # Missing facts are "unknown", never "recovered": no Ready replica, no target size, no up node.
+    what = "replicas" if stateful else "instances"
+    if ready == 0:
+        return Verdict(False, f"no {what} Ready", facts)
+    if target is None or target == 0:
+        return Verdict(False, f"the partition's target number of {what} is not known", facts)
+    if target > 0 and ready >= target:
         return Verdict(True, None, facts)
     if up_nodes is None:
         return Verdict(False, "needs the up-node count", facts)  # the caller reads the nodes, then asks again
+    if up_nodes <= 0:
+        return Verdict(False, f"{ready} {what} Ready, and no node is known to be up", facts)
     expected = up_nodes if target < 0 else min(target, up_nodes)
     facts = attrs.evolve(facts, expected=expected)
     if ready >= expected:
         return Verdict(True, None, facts)
-    what = "replicas" if stateful else "instances"
     return Verdict(False, f"{ready} of {expected} {what} Ready", facts)
 
 

@@ -18,7 +18,7 @@ from .. import (
     SFProgressError,
     WaitTimeout,
 )
-from ._connect import client_for, logger
+from ._connect import client_for, flag, logger
 
 __all__ = ["STARTED", "failed", "ref_json", "run_fault"]
 
@@ -55,6 +55,8 @@ def run_fault(
 ) -> dict[str, Any]:
     """Start the fault ``make()`` describes; wait (``timeout`` seconds at most) unless ``wait`` is false."""
     try:
+        # Flags may come as text from an experiment file ("false" is not truthy here): read them first.
+        wait, until_recovered = flag(wait, "wait"), flag(until_recovered, "until_recovered")
         target: FaultTarget = make()
         seconds = float(timeout)
         if not seconds > 0:

@@ -23,7 +23,7 @@ from typing import Any
 from .. import Connection, SFProgressError
 from ..sync import SyncProgressClient
 
-__all__ = ["client_for", "logger"]
+__all__ = ["client_for", "flag", "logger"]
 
 #: Extensions log through the toolkit's logger, so the messages reach ``chaostoolkit.log``.
 logger = logging.getLogger("chaostoolkit")
@@ -78,7 +78,8 @@ def _pem_file(content: str) -> str:
     return path
 
 
-def _flag(value: object, name: str) -> bool:
+def flag(value: object, name: str) -> bool:
+    """A flag the toolkit may pass as a bool or as text (``"false"``, ``"0"``, ``"no"``...), or ``ValueError``."""
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
@@ -93,7 +94,7 @@ def connection(configuration: Mapping[str, Any] | None, secrets: Mapping[str, An
     verify = True
     for key in ("sf_verify", "verify_tls"):
         if key in settings:
-            verify = _flag(settings[key], key)
+            verify = flag(settings[key], key)
     pem = secret.get("pem_path")
     if secret.get("pem_content"):
         pem = _pem_file(str(secret["pem_content"]))
@@ -109,7 +110,7 @@ def connection(configuration: Mapping[str, Any] | None, secrets: Mapping[str, An
         "server_thumbprints": settings.get("sf_server_thumbprints"),
         "verify": verify,
         "token": secret.get("token"),
-        "allow_insecure_http": _flag(settings.get("sf_allow_insecure_http", False), "sf_allow_insecure_http"),
+        "allow_insecure_http": flag(settings.get("sf_allow_insecure_http", False), "sf_allow_insecure_http"),
     }
     if settings.get("sf_api_version"):
         fields["api_version"] = str(settings["sf_api_version"])

@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import SFProgressError
 from ._common import STARTED, failed
-from ._connect import client_for, logger
+from ._connect import client_for, flag, logger
 
 __all__ = ["cancel_fault", "cancel_started_faults"]
 
@@ -34,9 +34,14 @@ def cancel_fault(
     Raises:
         ActivityFailed: A bad id or any sf_progress error.
     """
+    try:
+        force = flag(force, "force")  # "false" from an experiment file is False, not a truthy string
+        op_id = uuid.UUID(str(operation_id))
+    except (ValueError, TypeError) as exc:
+        raise failed("cancel_fault: bad arguments", exc) from None
     with client_for(configuration, secrets) as client:
         try:
-            client.cancel_operation(uuid.UUID(str(operation_id)), force=bool(force), timeout=int(timeout))
+            client.cancel_operation(op_id, force=force, timeout=int(timeout))
         except (ValueError, TypeError, SFProgressError) as exc:
             raise failed("cancel_fault", exc) from None
     return {"operation_id": str(operation_id), "cancelled": True}
@@ -60,13 +65,17 @@ def cancel_started_faults(
         One ``{"operation_id": ..., "type": ...}`` per fault cancelled (``type`` is the wire name of
         its kind); faults already ended, or that could not be cancelled (logged), are left out.
     """
+    try:
+        force = flag(force, "force")
+    except ValueError as exc:
+        raise failed("cancel_started_faults: bad arguments", exc) from None
     cancelled = []
     with client_for(configuration, secrets) as client:
         for ref in list(STARTED):
             try:
                 if client.get_progress(ref, timeout=int(timeout)).is_terminal:
                     continue
-                client.cancel_operation(ref, force=bool(force), timeout=int(timeout))
+                client.cancel_operation(ref, force=force, timeout=int(timeout))
             except SFProgressError as exc:  # one that cannot be cancelled never stops the others
                 logger.warning("sf_progress: could not cancel %s: %s", ref, exc)
                 continue

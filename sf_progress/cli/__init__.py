@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 import click
+from rich.markup import escape
 
 from .. import (
     FaultTarget,
@@ -28,7 +29,7 @@ from .. import (
     ProgressClient,
     WaitOptions,
 )
-from ._batchrun import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatchRun, refs_from
+from ._batchrun import EXIT_ERROR, EXIT_OK, EXIT_USAGE, BatchRun, refs_from
 from ._campaign import run_campaign
 from ._common import (
     EPILOG,
@@ -44,6 +45,7 @@ from ._connect import connection_options
 from ._io import OutputFile, open_input, rows_from
 from ._metrics import serve_metrics
 from ._render import progress_json, progress_text
+from ._signals import STOP_SIGNALS
 from ._startcmds import start_command
 from ._ui import err_console
 
@@ -167,37 +169,53 @@ for _kind in OperationType.fault_kinds():  # one start command per fault kind, f
 @main.command(name="report", epilog=EPILOG)
 @click.argument("journal", metavar="JOURNAL")
 @click.option(
-    "--output", "-o", "out", metavar="PATH",
-    help="Write the report here (default: JOURNAL with .html/.md/.json; - for stdout).",
+    "--output", "-o", "fmt", type=click.Choice(["html", "md", "json"]), default="html", show_default=True,
+    help="The report's format (as -o chooses the output on every command): html, one self-contained page "
+    "(needs sf_progress[report]); md, for an incident or a pull request; json.",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["html", "md", "json"]), default="html", show_default=True,
-    help="html: one self-contained page (needs sf_progress[report]); md: for an incident or a pull request; json.",
+    "--to", "out", metavar="PATH",
+    help="Write the report here (default: JOURNAL with .html/.md/.json; - for stdout). Never the journal itself.",
 )
-def report(journal: str, out: str | None, fmt: str) -> None:
+def report(journal: str, fmt: str, out: str | None) -> None:
     """Turn a run's journal (finished, still running, or cut by a crash) into a report."""
     from ..report import build_report, render_json, render_markdown, write_report
 
+    source = Path(os.path.expanduser(journal))
+    path = out if out == "-" else str(Path(os.path.expanduser(out)) if out else source.with_suffix("." + fmt))
+    if path != "-" and _same_file(Path(path), source):
+        err_console().print(
+            f"[red]error:[/] the report would overwrite its own journal ({escape(str(source))}): "
+            "give another path with --to"
+        )
+        sys.exit(EXIT_USAGE)
     try:
         built = build_report(journal)
     except (OSError, JournalError) as exc:
-        err_console().print(f"[red]error:[/] {exc}")
+        err_console().print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(EXIT_USAGE)
-    if out == "-":
+    if path == "-":
         if fmt == "html":
-            raise click.UsageError("an HTML report goes to a file: give -o PATH")
+            raise click.UsageError("an HTML report goes to a file: give --to PATH")
         click.echo(render_markdown(built) if fmt == "md" else render_json(built), nl=False)
         return
-    path = out or str(Path(os.path.expanduser(journal)).with_suffix("." + fmt))
     try:
         write_report(built, path, fmt)
     except ImportError:
-        err_console().print("[red]error:[/] an HTML report needs Bokeh: pip install 'sf_progress[report]'")
+        err_console().print(r"[red]error:[/] an HTML report needs Bokeh: pip install 'sf_progress\[report]'")
         sys.exit(EXIT_USAGE)
     except OSError as exc:
-        err_console().print(f"[red]error:[/] cannot write {path!r}: {exc.strerror or exc}")
+        err_console().print(f"[red]error:[/] cannot write {escape(repr(path))}: {escape(exc.strerror or str(exc))}")
         sys.exit(EXIT_ERROR)
-    err_console().print(f"report: {built.verdict} → {path}")
+    err_console().print(f"report: {escape(built.verdict)} → {escape(path)}")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether *a* and *b* name one file (the same path, a link, or another spelling of it)."""
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
 
 
 @main.command(epilog=EPILOG)
@@ -363,6 +381,7 @@ def demo(
                 built = build_report(journal)
                 write_report(built, report_path, "html")
                 err_console().print(f"report: {built.verdict} → {report_path} (journal {journal})")
-            return EXIT_INTERRUPTED if code == EXIT_INTERRUPTED else EXIT_OK
+            # A signal's exit code stands (130, 143, 129); faults that did not complete are the demo's point.
+            return code if code in STOP_SIGNALS.values() else EXIT_OK
 
     run(go())

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from .. import FaultProgress, OperationRef, OperationType, Outcome, Recovery, RunResult
+from .. import FaultProgress, OperationRef, OperationType, Outcome, Recovery, RunResult, hresult_name
 
 
 def kind_of(name: str) -> OperationType:
@@ -36,6 +36,7 @@ def outcome_record(outcome: Outcome) -> dict[str, Any]:
         "kind": outcome.kind.value,
         "state": None if progress is None else progress.raw_state,
         "error_code": None if progress is None else progress.error_code,
+        "error_name": None if progress is None else progress.error_name,
         "error": None if outcome.error is None else str(outcome.error),
         "polls": outcome.polls,
         "elapsed_s": round(outcome.elapsed, 3),
@@ -61,6 +62,7 @@ def result_record(result: RunResult) -> dict[str, Any]:
         "kind": result.outcome.value,
         "state": None if result.state is None else result.state.value,
         "error_code": result.error_code,
+        "error_name": hresult_name(result.error_code),
         "error": result.error,
         "polls": result.polls,
         "elapsed_s": round(result.elapsed, 3),
@@ -87,7 +89,8 @@ def progress_text(progress: FaultProgress) -> str:
     line = progress.raw_state
     result = progress.result
     if result is not None:
-        line += f" (error code {result.error_code})"
+        name = progress.error_name
+        line += f" (error code {result.error_code}{', ' + name if name else ''})"
         partition = getattr(result, "selected_partition", None)
         node = getattr(result, "node_result", None)
         if partition is not None:

@@ -49,11 +49,24 @@ def render_json(report: Report) -> str:
     Returns:
         The JSON text.
     """
-    return json.dumps(report_json(report), indent=1)
+    return json.dumps(report_json(report), indent=1, allow_nan=False)  # valid JSON, always
 
 
 def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Journal text, safe in one Markdown line or table cell: no line breaks, no table pipes, no raw HTML.
+
+    A journal is a file anyone can edit: a ``\\r`` split a table row, a newline started a heading,
+    and ``<script>`` or ``</table>`` went through to whatever renders the Markdown.
+    """
+    line = " ".join(str(text).splitlines())
+    for raw, safe in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|")):
+        line = line.replace(raw, safe)
+    return line
+
+
+def _code(text: object) -> str:
+    """Journal text inside a Markdown code span: one line, no backtick to end it early (HTML is inert there)."""
+    return " ".join(str(text).splitlines()).replace("`", "'").replace("|", "\\|")
 
 
 def render_markdown(report: Report) -> str:
@@ -69,15 +82,15 @@ def render_markdown(report: Report) -> str:
     if report.started_at is not None and report.ended_at is not None:
         span = f", {report.ended_at - report.started_at:.0f} s from the first start to the last end"
     lines = [
-        f"## sf-progress run: {report.verdict}",
+        f"## sf-progress run: {_cell(report.verdict)}",
         "",
-        f"- cluster: `{report.endpoint}`",
-        f"- journal: `{report.journal}` (created {report.created}; {report.status}{span})",
+        f"- cluster: `{_code(report.endpoint)}`",
+        f"- journal: `{_code(report.journal)}` (created {_cell(report.created)}; {report.status}{span})",
         f"- targets: {len(report.targets)}",
         "",
     ]
     for notice in report.notices:
-        lines.append(f"> {notice}")
+        lines.append(f"> {_cell(notice)}")
     if report.notices:
         lines.append("")
     outcomes = sorted({o for c in report.counts.values() for o in c})
@@ -97,8 +110,8 @@ def render_markdown(report: Report) -> str:
                   "| # | kind | target | operation | outcome | error code | error |", "|---|---|---|---|---|---|---|"]
         for t in problems[:200]:
             outcome = t.outcome if t.recovered is not False else "completed, not recovered"
-            lines.append(f"| {t.number} | {t.kind} | {_cell(t.target)} | `{t.operation_id}` | {outcome} | "
-                         f"{'' if t.error_code is None else t.error_code} | {_cell(t.error or '')} |")
+            lines.append(f"| {t.number} | {t.kind} | {_cell(t.target)} | `{_code(t.operation_id)}` | {outcome} | "
+                         f"{t.code} | {_cell(t.why)} |")
         if len(problems) > 200:
             lines.append(f"| … | {len(problems) - 200} more | | | | | |")
     return "\n".join(lines) + "\n"

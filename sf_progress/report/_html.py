@@ -169,10 +169,10 @@ def _table(rows: list[ReportTarget], *, failures: bool) -> str:
     for t in rows:
         outcome = t.outcome if t.recovered is not False else "completed, not recovered"
         cells = [t.number, t.kind, t.target, t.operation_id, outcome,
-                 "" if t.error_code is None else t.error_code, "" if t.elapsed is None else f"{t.elapsed:.1f}",
+                 t.code, "" if t.elapsed is None else f"{t.elapsed:.1f}",
                  "" if t.recovery_s is None else f"{t.recovery_s:.1f}"]
         if failures:
-            cells.append(t.error or "")
+            cells.append(t.why)
         out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}" for c in cells))
     out.append("</tbody></table>")
     return "".join(out)

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from .. import TargetSnapshot, TargetStatus, read_journal
+from .. import TargetSnapshot, TargetStatus, hresult_name, read_journal
 
 __all__ = ["NOT_STARTED", "PENDING", "UNCONFIRMED", "Report", "ReportTarget", "build_report"]
 
@@ -35,13 +35,27 @@ class ReportTarget:
     reason: str | None = None  # why a failed result is not the fault's own end: refused, aborted, wait failed
     state: str | None = None
     error_code: int | None = None
+    error_name: str | None = None  # the error code's name (FABRIC_E_TIMEOUT...), when known
     error: str | None = None
     started_at: float | None = None
     ended_at: float | None = None
     elapsed: float | None = None
     recovered: bool | None = None
     recovery_s: float | None = None
+    recovery_reason: str | None = None  # what was still not right when the recovery wait ended
     service: str | None = None
+
+    @property
+    def why(self) -> str:
+        """What went wrong, in words: the error, else why the target did not recover (empty when nothing)."""
+        return self.error or (self.recovery_reason if self.recovered is False else None) or ""
+
+    @property
+    def code(self) -> str:
+        """The error code as shown: its name and number (``FABRIC_E_TIMEOUT (-2147017729)``), or empty."""
+        if self.error_code is None:
+            return ""
+        return f"{self.error_name} ({self.error_code})" if self.error_name else str(self.error_code)
 
 
 @attrs.frozen
@@ -87,10 +101,12 @@ def _row(snap: TargetSnapshot) -> ReportTarget:
         fields.update(
             state=None if result.state is None else result.state.value,
             error_code=result.error_code,
+            error_name=hresult_name(result.error_code),
             error=result.error,
             elapsed=result.elapsed,
             recovered=None if recovery is None else recovery.recovered,
             recovery_s=None if recovery is None else recovery.elapsed,
+            recovery_reason=None if recovery is None else recovery.reason,
             reason=None if result.reason is None else result.reason.value,
         )
     else:
