@@ -16,6 +16,7 @@ from ._errors import (
     CredentialError,
     FabricError,
     FabricTransientError,
+    GatewayUnreachable,
     NotFoundError,
     OperationKindError,
     OperationNotCompleted,
@@ -28,6 +29,7 @@ from ._errors import (
     WaitTimeout,
 )
 from ._facts import HealthState, NodeFacts, PartitionFacts, Recovery
+from ._hresults import hresult_name
 from ._models import (
     FaultOperation,
     FaultProgress,
@@ -44,7 +46,6 @@ from ._models import (
     PartitionRestartProgress,
     RestartPartitionResult,
     SelectedPartition,
-    hresult_name,
 )
 from ._params import Parameter
 from ._targets import (
@@ -118,6 +119,7 @@ __all__ = [
     "FaultRun",
     "FaultTarget",
     "Gates",
+    "GatewayUnreachable",
     "GaveUp",
     "HealthState",
     "InvokeDataLossResult",

@@ -194,6 +194,13 @@ class TransportTimeout(TransportError, TimeoutError):
     """The request got no complete answer within the client-side request timeout."""
 
 
+class GatewayUnreachable(TransportError):
+    """No connection to the gateway could be made: nothing listens there (connection refused), or no
+    such host.  Retried like any transient failure, but a wait that never got an answer gives up
+    after the retry policy's ``attempts`` and ``budget``, with this error, instead of waiting for
+    its deadline."""
+
+
 class TLSError(TransportError):
     """The TLS handshake or session failed: the server's certificate is not trusted or
     matches no pin, or the server refused the client certificate.  Never retried."""

@@ -179,8 +179,14 @@ def test_chaos_discover_lists_every_activity(tmp_path: Path) -> None:
         "cancel_fault", "cancel_started_faults",
     }
     args = [a["name"] for a in activities["induce_quorum_loss"]["arguments"]]
-    assert args == ["service_id", "partition_id", "duration", "mode", "wait", "until_recovered", "timeout",
-                    "configuration", "secrets"]
+    # configuration and secrets are the toolkit's own (keyword-only): not arguments an experiment gives.
+    assert args == ["service_id", "partition_id", "duration", "mode", "wait", "until_recovered", "timeout"]
+    # Every argument has a type the toolkit understands (issue 35, item 12: all were "object", and
+    # `chaos init` crashed building one).
+    portable = {"string", "number", "integer", "boolean", "mapping", "list"}
+    for activity_ in activities.values():
+        for argument in activity_["arguments"]:
+            assert argument.get("type") in portable, (activity_["name"], argument)
     assert activities["partition_recovered"]["type"] == "probe"
     assert all(a["doc"] for a in activities.values())
 
@@ -312,3 +318,46 @@ def test_flags_given_as_text_mean_what_they_say(fake: ThreadedCluster) -> None:
         restart_partition(SERVICE, str(uuid.uuid4()), until_recovered="maybe",  # type: ignore[arg-type]
                           configuration=configuration)
     assert fake.cluster.requests == before
+
+
+def test_sf_progress_info_lines_reach_the_toolkit_log(fake: ThreadedCluster, tmp_path: Path) -> None:
+    """A retried start (INFO: "attempt 1 failed ...; retrying") is in chaostoolkit.log.
+
+    (Issue 35, item 13: the bridge sat on a logger whose effective level was the root's WARNING.)
+    """
+    from sf_progress.testing import Fault
+
+    pid = str(uuid.uuid4())
+    fake.do(lambda: fake.cluster.inject(Fault.service_unavailable(), routes=["start"]))
+    method = [activity("action", "actions", "restart_partition", service_id=SERVICE, partition_id=pid, timeout=60)]
+    journal, result = chaos_run(tmp_path, fake.cluster.url, experiment(method))
+    assert journal["status"] == "completed", result.stderr
+    log = (tmp_path / "chaostoolkit.log").read_text()
+    assert "attempt 1 failed" in log
+    assert "retrying in" in log
+
+
+def test_pem_content_is_one_private_file_per_content_removed_when_the_activity_ends(tmp_path: Path) -> None:
+    """Two activities with one pem_content share one 0600 file; it is gone once the last one ends.
+
+    (Issue 35, item 14: one private-key file per call, kept until the process exited.)
+    """
+    import glob
+    import tempfile
+
+    import trustme
+
+    from sf_progress.chaostoolkit import _connect
+
+    pattern = os.path.join(tempfile.gettempdir(), "sf_progress-*.pem")
+    before = set(glob.glob(pattern))
+    pem = trustme.CA().issue_cert("client.example").private_key_and_cert_chain_pem.bytes().decode()
+    secrets = {"pem_content": pem}
+    configuration = {"sf_endpoint": "https://c:19080"}
+    with _connect.client_for(configuration, secrets), _connect.client_for(configuration, secrets):
+        written = set(glob.glob(pattern)) - before
+        assert len(written) == 1  # one per distinct content
+        (path,) = written
+        assert oct(Path(path).stat().st_mode & 0o777) == "0o600"
+    assert not Path(path).exists()  # removed when the last activity ended
+    assert set(glob.glob(pattern)) == before

@@ -367,3 +367,43 @@ async def test_enums_as_integers_below_api_3(cluster: FakeCluster, ref: Operatio
             assert (await response.json())["State"] == 3
     with pytest.raises(ValueError, match="api_version"):
         ProgressClient(cluster.url, api_version="2.0")
+
+
+async def test_an_unreachable_gateway_is_said_promptly_not_as_a_timeout() -> None:
+    """Nothing listens on the endpoint: the wait ends after the retry policy, with GatewayUnreachable in words.
+
+    (Issue 35, item 7: it spun until the 600 s deadline and then said "timed out (last state: none read)".)
+    """
+    import socket
+
+    from sf_progress import GatewayUnreachable, Outcome, OutcomeKind, RetryPolicy
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ref = OperationRef.restart("app~svc", PID, OID)
+    async with ProgressClient(f"http://127.0.0.1:{port}", retry=RetryPolicy(attempts=3, budget=5)) as client:
+        with pytest.raises(GatewayUnreachable, match=f"connection refused .*port {port}") as info:
+            await client.wait_for_completion(ref, deadline=600)
+        assert "ClientConnectorError" not in str(info.value)
+        assert "ssl:" not in str(info.value)
+        async with client.wait_many([ref], deadline=600) as batch:
+            outcomes: list[Outcome] = [o async for o in batch]
+        assert [o.kind for o in outcomes] == [OutcomeKind.FAILED]
+        assert isinstance(outcomes[0].error, GatewayUnreachable)
+        assert outcomes[0].elapsed < 60  # the retry policy's budget (virtual seconds), not the 600 s deadline
+
+
+async def test_an_unreachable_gateway_ends_a_recovery_wait_promptly_too() -> None:
+    """wait_for_recovery against nothing: GatewayUnreachable after the retry policy, not a RecoveryTimeout at 600 s."""
+    import socket
+
+    from sf_progress import GatewayUnreachable, RetryPolicy
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ref = OperationRef.restart("app~svc", PID, OID)
+    async with ProgressClient(f"http://127.0.0.1:{port}", retry=RetryPolicy(attempts=3, budget=5)) as client:
+        with pytest.raises(GatewayUnreachable, match="connection refused"):
+            await client.wait_for_recovery(ref, deadline=600)

@@ -18,7 +18,7 @@ import attrs
 
 from .._backoff import backoff_delay
 from .._config import RetryPolicy
-from .._errors import FabricError, NotFoundError, SFProgressError, WaitTimeout
+from .._errors import FabricError, GatewayUnreachable, NotFoundError, SFProgressError, WaitTimeout
 from .._facts import Recovery
 from .._ids import to_seconds
 from .._kinds import KINDS
@@ -337,6 +337,16 @@ def step(
         delay = cfg.backoff.delay(tracker.polls - 1, random.random())
     elif isinstance(result, NotFoundError):
         return _end(tracker, OutcomeKind.NOT_FOUND, result, now), None
+    elif (
+        isinstance(result, GatewayUnreachable)
+        and tracker.last is None
+        and tracker.failures + 1 >= cfg.retry.attempts
+        and cfg.retry.budget is not None
+        and now - tracker.added_at >= cfg.retry.budget
+    ):
+        # Never an answer, only "cannot reach": a wrong endpoint or a gateway that is down, not a
+        # slow operation. After the retry policy's tries and budget, say so instead of timing out.
+        return _end(tracker, OutcomeKind.FAILED, result, now), None
     elif result.transient:
         tracker.failures += 1
         retry_after = result.retry_after if isinstance(result, FabricError) else None

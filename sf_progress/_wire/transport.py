@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -27,6 +29,7 @@ from .._errors import (
     ALREADY_EXISTS,
     AuthError,
     ConflictError,
+    GatewayUnreachable,
     ResponseFormatError,
     SFProgressError,
     TLSError,
@@ -377,6 +380,8 @@ class Transport:
             result = "transient"
             if _tls_failure(exc):
                 raise TLSError(f"TLS with {self.endpoint} failed: {_describe(exc)}", ref=ref) from exc
+            if isinstance(exc, aiohttp.ClientConnectorError):  # no connection at all: say why, in words
+                raise GatewayUnreachable(f"cannot reach {self.endpoint}: {_unreachable(exc)}", ref=ref) from exc
             hint = ""
             if "ssl" in self.options and isinstance(exc, (aiohttp.ServerDisconnectedError, ConnectionResetError)):
                 # Over TLS 1.3 a refused client certificate shows up only as a closed connection.
@@ -464,6 +469,18 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:  # called outside a coroutine (e.g. wait_many() before the loop runs)
         return None
+
+
+def _unreachable(exc: aiohttp.ClientConnectorError) -> str:
+    """Why no connection could be made, in words (no aiohttp class names, no ``ssl:default``)."""
+    error = exc.os_error
+    if isinstance(error, ConnectionRefusedError):
+        return f"connection refused (nothing listens on {exc.host} port {exc.port})"
+    if isinstance(error, socket.gaierror):
+        return f"no such host {exc.host!r} ({error.strerror or error})"
+    if error.errno and os.strerror(error.errno):
+        return os.strerror(error.errno).lower()
+    return str(error) or type(error).__name__
 
 
 def _describe(exc: BaseException) -> str:

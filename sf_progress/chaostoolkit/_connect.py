@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -45,14 +46,44 @@ class _ToToolkit(logging.Handler):
 _library = logging.getLogger("sf_progress")
 if not any(isinstance(handler, _ToToolkit) for handler in _library.handlers):
     _library.addHandler(_ToToolkit())
-_temp_files: list[str] = []
+if _library.level == logging.NOTSET:
+    # Without a level of its own, sf_progress's records below the root's WARNING were never even
+    # made; the toolkit's handlers decide what they keep (its log file keeps DEBUG).
+    _library.setLevel(logging.DEBUG)
+#: The private files holding ``pem_content``: one per distinct content (by its SHA-256), with how
+#: many activities use it now; removed when the last one ends (and, failing that, at exit).
+_pem_files: dict[str, list[Any]] = {}
 
 
 @atexit.register
 def _remove_temp_files() -> None:
-    for path in _temp_files:
+    for path, _ in _pem_files.values():
         with contextlib.suppress(OSError):
             os.remove(path)
+    _pem_files.clear()
+
+
+def _pem_key(content: str) -> str:
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def _using_pem(secrets: Mapping[str, Any] | None) -> Iterator[None]:
+    """Hold the ``pem_content`` file of *secrets* (if any) for one activity; remove it after the last user."""
+    content = (secrets or {}).get("pem_content")
+    key = _pem_key(str(content)) if content else None
+    entry = _pem_files.get(key) if key is not None else None
+    if entry is not None:
+        entry[1] += 1
+    try:
+        yield
+    finally:
+        if entry is not None:
+            entry[1] -= 1
+            if entry[1] <= 0 and _pem_files.get(key or "") is entry:
+                del _pem_files[key or ""]
+                with contextlib.suppress(OSError):
+                    os.remove(entry[0])
 
 
 def _settings(configuration: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -71,10 +102,15 @@ def _settings(configuration: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _pem_file(content: str) -> str:
-    handle, path = tempfile.mkstemp(prefix="sf_progress-", suffix=".pem")
+    """The private (0600) file holding *content*: the one already written for it, or a new one."""
+    key = _pem_key(content)
+    entry = _pem_files.get(key)
+    if entry is not None and os.path.exists(entry[0]):
+        return str(entry[0])
+    handle, path = tempfile.mkstemp(prefix="sf_progress-", suffix=".pem")  # mode 0600
     with os.fdopen(handle, "w", encoding="utf-8") as file:
         file.write(content)
-    _temp_files.append(path)
+    _pem_files[key] = [path, 0]
     return path
 
 
@@ -126,12 +162,19 @@ def connection(configuration: Mapping[str, Any] | None, secrets: Mapping[str, An
 def client_for(
     configuration: Mapping[str, Any] | None, secrets: Mapping[str, Any] | None
 ) -> Iterator[SyncProgressClient]:
-    """A blocking client for one activity, closed after it; bad settings are a clear error."""
-    try:
-        client = SyncProgressClient(**connection(configuration, secrets).client_options())
-    except (ValueError, TypeError, SFProgressError) as exc:
-        raise ValueError(f"sf_progress connection settings: {exc}") from None
-    try:
-        yield client
-    finally:
-        client.close()
+    """A blocking client for one activity, closed after it; bad settings are a clear error.
+
+    A ``pem_content`` secret is written to one private file per distinct content, removed when the
+    last activity using it ends.
+    """
+    with contextlib.ExitStack() as stack:
+        try:
+            settings = connection(configuration, secrets)
+            stack.enter_context(_using_pem(secrets))
+            client = SyncProgressClient(**settings.client_options())
+        except (ValueError, TypeError, SFProgressError) as exc:
+            raise ValueError(f"sf_progress connection settings: {exc}") from None
+        try:
+            yield client
+        finally:
+            client.close()

@@ -8,9 +8,7 @@ and ``secrets``.  Each returns a JSON-able dict: ``operation_id``, ``type``, the
 Cancelled, a timeout, or an sf_progress error raises ``ActivityFailed`` with a clear message.
 """
 
-from __future__ import annotations
-
-from typing import Any
+from typing import Any, Dict  # noqa: UP035 - Dict: what Chaos Toolkit reads as a "mapping"
 
 from .. import DataLossSpec, FaultTarget, NodeTransitionSpec, QuorumLossSpec, RestartSpec, WaitOptions
 from ._common import run_fault
@@ -29,9 +27,10 @@ def restart_partition(
     wait: bool = True,
     until_recovered: bool = False,
     timeout: float = _TIMEOUT,
+    *,
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> Dict[str, Any]:  # noqa: UP006
     """Restart the replicas of a partition.
 
     Args:
@@ -70,9 +69,10 @@ def induce_data_loss(
     wait: bool = True,
     until_recovered: bool = False,
     timeout: float = _TIMEOUT,
+    *,
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> Dict[str, Any]:  # noqa: UP006
     """Make a partition lose data.
 
     Args:
@@ -112,9 +112,10 @@ def induce_quorum_loss(
     wait: bool = True,
     until_recovered: bool = False,
     timeout: float = _TIMEOUT,
+    *,
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> Dict[str, Any]:  # noqa: UP006
     """Put a partition in quorum loss.
 
     Args:
@@ -150,19 +151,20 @@ def induce_quorum_loss(
 def stop_node(
     node_name: str,
     duration: float = _STOP_DURATION,
-    node_instance_id: str | None = None,
+    node_instance_id: str = "",
     wait: bool = True,
     until_recovered: bool = False,
     timeout: float = _TIMEOUT,
+    *,
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> Dict[str, Any]:  # noqa: UP006
     """Stop a node for a while.
 
     Args:
         node_name: The node's name.
         duration: Seconds it stays down, 300..14400 (default 600).
-        node_instance_id: Its current instance id (default: read from the cluster).
+        node_instance_id: Its current instance id (empty, the default: read from the cluster).
         wait: Wait until the fault ended (default ``True``); ``False`` returns once it started.
         until_recovered: Also wait until its target recovered.
         timeout: Seconds the whole action may take (enforced by the action).
@@ -179,7 +181,7 @@ def stop_node(
     """
     return run_fault(
         lambda: FaultTarget.node_transition(
-            node_name, "stop", stop_duration=duration, node_instance_id=node_instance_id
+            node_name, "stop", stop_duration=duration, node_instance_id=node_instance_id or None
         ),
         "node stop",
         wait,
@@ -192,18 +194,19 @@ def stop_node(
 
 def start_node(
     node_name: str,
-    node_instance_id: str | None = None,
+    node_instance_id: str = "",
     wait: bool = True,
     until_recovered: bool = False,
     timeout: float = _TIMEOUT,
+    *,
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> Dict[str, Any]:  # noqa: UP006
     """Start a stopped node; with ``until_recovered``, wait until it is up on a new instance and healthy.
 
     Args:
         node_name: The node's name.
-        node_instance_id: Its instance id (default: read from the cluster).
+        node_instance_id: Its instance id (empty, the default: read from the cluster).
         wait: Wait until the fault ended (default ``True``); ``False`` returns once it started.
         until_recovered: Also wait until its target recovered.
         timeout: Seconds the whole action may take (enforced by the action).
@@ -219,7 +222,7 @@ def start_node(
             did not recover, or any sf_progress error (one clear line).
     """
     return run_fault(
-        lambda: FaultTarget.node_transition(node_name, "start", node_instance_id=node_instance_id),
+        lambda: FaultTarget.node_transition(node_name, "start", node_instance_id=node_instance_id or None),
         "node start",
         wait,
         until_recovered,
@@ -231,13 +234,14 @@ def start_node(
 
 def inject_fault(
     type: str,
-    parameters: dict[str, Any],
+    parameters: Dict[str, Any],  # noqa: UP006
     wait: bool = True,
     until_recovered: bool = False,
     timeout: float = _TIMEOUT,
+    *,
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> Dict[str, Any]:  # noqa: UP006
     """Start a fault of any kind, named with its parameters (the action every kind has).
 
     The named actions above are conveniences for the common kinds; this one takes any kind

@@ -1,9 +1,7 @@
 """Chaos Toolkit probes: a fault's progress, the list of faults, whether a partition or node recovered."""
 
-from __future__ import annotations
-
 import uuid
-from typing import Any
+from typing import Any, Dict, List  # noqa: UP035 - the types Chaos Toolkit reads
 
 from .. import (
     NodeTransitionType,
@@ -22,13 +20,14 @@ __all__ = ["fault_operations", "fault_progress", "node_recovered", "partition_re
 def fault_progress(
     operation_id: str,
     type: str = "restart",
-    service_id: str | None = None,
-    partition_id: str | None = None,
-    node_name: str | None = None,
+    service_id: str = "",
+    partition_id: str = "",
+    node_name: str = "",
     timeout: float = 60,
+    *,
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> Dict[str, Any]:  # noqa: UP006
     """The state of a fault operation.
 
     With the target (``service_id`` and ``partition_id``, or ``node_name``) its progress is
@@ -52,7 +51,7 @@ def fault_progress(
     """
     with client_for(configuration, secrets) as client:
         try:
-            if node_name is None and (service_id is None or partition_id is None):
+            if not node_name and not (service_id and partition_id):
                 for op in client.list_fault_operations(timeout=int(timeout)):
                     if str(op.operation_id) == str(uuid.UUID(str(operation_id))):
                         return {"operation_id": str(op.operation_id), "type": op.raw_type, "state": op.raw_state,
@@ -62,7 +61,7 @@ def fault_progress(
             kind = kind_of(type)
             ref = (
                 OperationRef.node_transition(node_name, operation_id)
-                if node_name is not None
+                if node_name
                 else OperationRef(
                     service_id=service_id, partition_id=partition_id, operation_id=operation_id, kind=kind
                 )
@@ -73,12 +72,13 @@ def fault_progress(
 
 
 def fault_operations(
-    types: list[str] | None = None,
-    states: list[str] | None = None,
+    types: List[str] = [],  # noqa: B006, UP006 - never changed; a list is what the toolkit reads
+    states: List[str] = [],  # noqa: B006, UP006
     timeout: float = 60,
+    *,
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
-) -> list[dict[str, Any]]:
+) -> List[Dict[str, Any]]:  # noqa: UP006
     """The cluster's fault operations (every kind and state unless narrowed).
 
     Args:
@@ -108,6 +108,7 @@ def partition_recovered(
     service_id: str,
     partition_id: str,
     timeout: float = 0,
+    *,
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
 ) -> bool:
@@ -133,6 +134,7 @@ def partition_recovered(
 def node_recovered(
     node_name: str,
     timeout: float = 0,
+    *,
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
 ) -> bool:

@@ -1,9 +1,7 @@
 """Chaos Toolkit rollbacks: cancel a fault, or every fault this experiment's actions started that is still active."""
 
-from __future__ import annotations
-
 import uuid
-from typing import Any
+from typing import Any, Dict, List  # noqa: UP035 - the types Chaos Toolkit reads
 
 from .. import SFProgressError
 from ._common import STARTED, failed
@@ -16,9 +14,10 @@ def cancel_fault(
     operation_id: str,
     force: bool = False,
     timeout: float = 60,
+    *,
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> Dict[str, Any]:  # noqa: UP006
     """Cancel a running fault operation.
 
     Args:
@@ -50,9 +49,10 @@ def cancel_fault(
 def cancel_started_faults(
     force: bool = False,
     timeout: float = 60,
+    *,
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
-) -> list[dict[str, Any]]:
+) -> List[Dict[str, Any]]:  # noqa: UP006
     """Cancel every fault the actions of this run started that is still active.
 
     Args:
