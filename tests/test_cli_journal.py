@@ -107,3 +107,28 @@ def test_journal_errors_before_any_start(fake: ThreadedCluster, tmp_path: Path) 
     assert other.exit_code == 2
     assert "belongs to" in other.stderr
     assert cli("resume", str(journal), "--endpoint", url, "--force").exit_code == 0
+
+
+@pytest.mark.real_wait
+def test_ctrl_c_on_a_journaled_run_says_how_to_resume(fake: ThreadedCluster, tmp_path: Path) -> None:
+    """Ctrl-C during `restart --from … --journal J`: exit 130, the summary, and the resume command.
+
+    (Issue 35, item 22: a journaled run said nothing of how to finish it.)
+    """
+    fake.do(setattr, fake.cluster, "default_script", Script(duration=30))
+    source, journal = write_targets(tmp_path), tmp_path / "run.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sf_progress", "restart", "--from", str(source), "--journal", str(journal),
+         "--endpoint", fake.cluster.url, "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(fake.cluster.operations) < N and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert f"sf-progress resume {journal}" in err.replace("\n", "")
+    assert "Traceback" not in err

@@ -152,6 +152,8 @@ class _Campaign:
             console.print(f"[red]error:[/] {escape(failure)}")
         console.print(escape(_one_line(ended, held_back, skipped, self.path if self.kept else None)), soft_wrap=True)
         if stopped_by:
+            if self.kept:  # a journaled run stopped early: say how to finish it
+                console.print(f"to finish this run: sf-progress resume {escape(str(self.path))}", soft_wrap=True)
             return _EXIT_BY_SIGNAL[stopped_by[0]]
         if failure is not None:
             return EXIT_ERROR
