@@ -132,3 +132,22 @@ def test_ctrl_c_on_a_journaled_run_says_how_to_resume(fake: ThreadedCluster, tmp
     assert proc.returncode == 130, err
     assert f"sf-progress resume {journal}" in err.replace("\n", "")
     assert "Traceback" not in err
+
+
+def test_resume_uses_the_journals_endpoint_and_names_the_fix(fake: ThreadedCluster, tmp_path: Path) -> None:
+    """`resume J` in a new shell (no --endpoint) runs against the journal's cluster; another endpoint is
+    refused with the --endpoint that fixes it, not only --force.
+
+    (Issue 35, item 23.)
+    """
+    fake.do(setattr, fake.cluster, "default_script", Script(duration=1))
+    source, journal = write_targets(tmp_path), tmp_path / "run.jsonl"
+    first = cli("restart", "--from", str(source), "--journal", str(journal), "--endpoint", fake.cluster.url,
+                "--quiet", "--deadline", "0.5")
+    assert first.exit_code == 5, first.output  # timed out: left to resume
+    resumed = cli("resume", str(journal), "--quiet")  # no --endpoint, no SF_ENDPOINT
+    assert resumed.exit_code == 0, resumed.output
+    assert len(fake.cluster.operations) == N
+    other = cli("resume", str(journal), "--endpoint", "http://127.0.0.1:9", "--quiet")
+    assert other.exit_code == 2
+    assert f"--endpoint {fake.cluster.url}" in other.stderr.replace("\n", "")

@@ -357,3 +357,25 @@ async def test_a_slow_recovery_check_never_holds_a_wait_past_its_deadline() -> N
         with pytest.raises(RecoveryTimeout):
             await client.wait_for_completion(done, deadline=4, recovery=True)
         assert time.monotonic() - started < 4 + 1 + 3
+
+
+async def test_recovery_checks_work_on_a_real_sized_cluster(cluster: FakeCluster, client: ProgressClient) -> None:
+    """200 nodes, a stateless partition on all of them, a gateway that pages only at its message size:
+    the checks page the node list and ask for no replica states, so no answer passes a size cap.
+
+    (Issue 35, item 2: every check of a stateless partition failed with ResponseFormatError on 150 nodes.)
+    """
+    for i in range(200):
+        cluster.add_node(f"nt1vm_{i:03}", 132_000_000_000 + i)
+    cluster.targets.page_size = 10_000  # one page, as a real gateway answers without MaxResults
+    pid = uuid.uuid4()
+    cluster.add_service(SVC, [pid], stateful=False)
+    ref = await client.start(FaultTarget.restart(SVC, pid))
+    recovery = await client.wait_for_completion(ref, deadline=120, recovery=True)
+    assert recovery.state.is_terminal
+    node_pages = [path for method, path in cluster.seen if path.startswith("/Nodes?")]
+    assert node_pages
+    assert all("MaxResults=100" in path for path in node_pages)
+    pages_per_count = math.ceil(len(cluster.nodes) / 100)
+    assert pages_per_count >= 3
+    assert len(node_pages) % pages_per_count == 0  # every count read every page

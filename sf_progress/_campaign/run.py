@@ -178,8 +178,9 @@ class FaultRun:
         if journal.endpoint != client.endpoint and not force:
             journal.close()
             raise JournalError(
-                f"journal {str(path)!r} belongs to {journal.endpoint!r}, not {client.endpoint!r}: "
-                "pass force=True (--force) if that is the same cluster"
+                f"journal {str(path)!r} belongs to {journal.endpoint!r}, not {client.endpoint!r}: resume it "
+                f"with a client of {journal.endpoint!r} (--endpoint {journal.endpoint}), or pass force=True "
+                "(--force) if both name the same cluster"
             )
         for notice in journal.notices:
             logger.warning("%s", notice)

@@ -40,8 +40,12 @@ HEALTH_NOT_FOUND = "FABRIC_E_HEALTH_ENTITY_NOT_FOUND"
 #: Node statuses the runtime's stability check counts as up (§6.1).
 _UP_STATUSES = frozenset({"Up", "Disabled", "Disabling", "Enabling"})
 _VALID_ROLES = frozenset({"Primary", "ActiveSecondary"})
-#: Health reads ask for no events (``None`` = 1) and no statistics: only the aggregated state.
-_HEALTH_QUERY = "EventsHealthStateFilter=1&ExcludeHealthStatistics=true"
+#: Health reads ask for no events and no replica states (``None`` = 1) and no statistics: only the
+#: aggregated state (a partition on 150 nodes otherwise lists 150 replica states).
+_HEALTH_QUERY = "EventsHealthStateFilter=1&ReplicasHealthStateFilter=1&ExcludeHealthStatistics=true"
+#: The node list is read in pages of at most this many nodes (a gateway's own pages are as large as
+#: its message size allows).
+_NODE_PAGE = 100
 #: The most pages of replicas or nodes one check reads (a cluster answers in a few).
 _MAX_PAGES = 100
 
@@ -227,7 +231,7 @@ async def _check(get: Get, ref: OperationRef, transition: NodeTransitionType | N
     replicas = await _all_pages(get, f"{base}/$/GetReplicas", ref)
     verdict = judge_partition(pid, ref.kind, info, replicas, None)
     if not verdict.ok and verdict.reason == "needs the up-node count":
-        nodes = await _all_pages(get, "/Nodes", ref)
+        nodes = await _all_pages(get, "/Nodes", ref, f"MaxResults={_NODE_PAGE}")
         up = sum(1 for node in nodes if node.get("NodeStatus") in _UP_STATUSES)
         verdict = judge_partition(pid, ref.kind, info, replicas, up)
     return verdict
@@ -253,11 +257,12 @@ async def _check_node(
     return judge_node(name, info, health, transition, given)
 
 
-async def _all_pages(get: Get, path: str, ref: OperationRef) -> list[dict[str, Any]]:
+async def _all_pages(get: Get, path: str, ref: OperationRef, params: str = "") -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     token = ""
     for _ in range(_MAX_PAGES):
-        page, token = await get(path, f"ContinuationToken={token}" if token else "", "info", parse_page, ref)
+        query = "&".join(part for part in (params, f"ContinuationToken={token}" if token else "") if part)
+        page, token = await get(path, query, "info", parse_page, ref)
         items.extend(page)
         if not token:
             return items

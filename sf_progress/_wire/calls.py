@@ -58,6 +58,8 @@ _parse_active = json_body(parse_active_list)
 _NODE_LIST_VERSION = "6.3"
 #: How many node transitions' kinds a client remembers for recovery checks.
 _REMEMBERED = 100_000
+#: Largest body read from an entity's info, health or a page of nodes or replicas.
+MAX_ENTITY_BODY = 4 * 1024 * 1024
 T = TypeVar("T")
 
 class Calls:
@@ -155,7 +157,10 @@ class Calls:
         """A read of an entity's info or health (``/Partitions``, ``/Nodes``), retried like every call."""
         version = _NODE_LIST_VERSION if path == "/Nodes" else CONTROL_API_VERSION
         url = self.urls.control(path, params, self.server_timeout, version=version)
-        return await self.transport.call("GET", url, self.server_timeout, ref, parse, route=route)
+        # Entity answers grow with the cluster (pages of nodes and replicas): a larger cap than progress reads.
+        return await self.transport.call(
+            "GET", url, self.server_timeout, ref, parse, route=route, limit=MAX_ENTITY_BODY
+        )
 
     async def _start(self, ref: OperationRef, params: str, server_timeout: int) -> None:
         url = self.urls.start(ref, params, server_timeout)

@@ -7,6 +7,8 @@ extra (click, rich).  Exit codes: 0 completed, 1 error, 2 bad usage, 3 faulted,
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import random
@@ -28,6 +30,7 @@ from .. import (
     OperationType,
     ProgressClient,
     WaitOptions,
+    read_journal,
 )
 from ._batchrun import EXIT_ERROR, EXIT_OK, EXIT_USAGE, BatchRun, refs_from
 from ._campaign import run_campaign
@@ -220,7 +223,11 @@ def _same_file(a: Path, b: Path) -> bool:
 
 @main.command(epilog=EPILOG)
 @click.argument("journal", metavar="JOURNAL")
-@click.option("--force", is_flag=True, help="Resume even though the journal names another endpoint.")
+@click.option(
+    "--force", is_flag=True,
+    help="Resume even though the journal names another endpoint than --endpoint (without --endpoint, the "
+    "journal's own is used).",
+)
 @with_batch_options
 @connection_options
 def resume(
@@ -234,14 +241,20 @@ def resume(
     quiet: bool,
     metrics_port: int | None,
     metrics_host: str,
-    connect: Callable[[], ProgressClient],
+    connect: Callable[..., ProgressClient],
 ) -> None:
     """Finish a run kept in a journal: start what it never sent, wait for what is left, report every target."""
+
+    ctx = click.get_current_context()
+    if ctx.get_parameter_source("endpoint") is click.core.ParameterSource.DEFAULT:
+        # No --endpoint (nor SF_ENDPOINT): the cluster the journal was run against.
+        with contextlib.suppress(JournalError, OSError):
+            connect = functools.partial(connect, endpoint=read_journal(journal).endpoint)
 
     async def go() -> int:
         async with connect() as client:
             options: dict[str, Any] = {"deadline": deadline, "concurrency": concurrency, "max_rate": max_rate}
-            if click.get_current_context().get_parameter_source("until") is not click.core.ParameterSource.DEFAULT:
+            if ctx.get_parameter_source("until") is not click.core.ParameterSource.DEFAULT:
                 options["recovery"] = until == "recovered"  # else: the journal's own gate
             return await run_campaign(
                 client,

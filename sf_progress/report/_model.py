@@ -47,12 +47,12 @@ class ReportTarget:
 
     @property
     def why(self) -> str:
-        """What went wrong, in words: the error, else why the target did not recover (empty when nothing)."""
+        """What went wrong in words (the error, else why the target did not recover; empty when nothing)."""
         return self.error or (self.recovery_reason if self.recovered is False else None) or ""
 
     @property
     def code(self) -> str:
-        """The error code as shown: its name and number (``FABRIC_E_TIMEOUT (-2147017729)``), or empty."""
+        """The error code as shown, with its name (``FABRIC_E_TIMEOUT (-2147017729)``), or empty."""
         if self.error_code is None:
             return ""
         return f"{self.error_name} ({self.error_code})" if self.error_name else str(self.error_code)

@@ -121,7 +121,7 @@ class Targets:
                 raise Answer(400, "E_INVALIDARG", f"Invalid partition id {groups['pid']!r}") from None
             what = groups["what"]
             if what == "/$/GetHealth":
-                return self._partition_health(pid)
+                return self._partition_health(pid, query)
             if what == "/$/GetReplicas":
                 return self._replicas(pid, query)
             return self._partition_info(pid)
@@ -226,20 +226,26 @@ class Targets:
         key = "ReplicaId" if stateful else "InstanceId"
         return self._page(items, query, lambda item: int(item[key]), int)
 
-    def _partition_health(self, pid: uuid.UUID) -> web.Response:
+    def _partition_health(self, pid: uuid.UUID, query: dict[str, str]) -> web.Response:
         try:
-            _, _, health, _ = self._partition(pid)
+            stateful, _, health, statuses = self._partition(pid)
         except LookupError:
             raise Answer(404, HEALTH_NOT_FOUND, "Entity not found in Health Store.") from None
         self._check_hidden(str(pid))
         description = _PARTITION_HEALTH[health]
+        # One state per replica, as the gateway lists them unless ReplicasHealthStateFilter is None (1).
+        key = "ReplicaId" if stateful else "InstanceId"
+        replicas = [] if query.get("ReplicasHealthStateFilter") == "1" else [
+            {"PartitionId": str(pid), key: str(_BASE_REPLICA_ID + i), "AggregatedHealthState": "Ok"}
+            for i in range(len(statuses))
+        ]
         return web.json_response(
             {
                 "HealthEvents": [_event(health, description)],
                 "AggregatedHealthState": health,
                 "UnhealthyEvaluations": [],
                 "PartitionId": str(pid),
-                "ReplicaHealthStates": [],
+                "ReplicaHealthStates": replicas,
             }
         )
 
@@ -293,7 +299,7 @@ class Targets:
 
     def _node_list(self, query: dict[str, str]) -> web.Response:
         items = [self._node_body(name) for name in sorted(self.cluster.nodes)]
-        return self._page(items, query, lambda item: str(item["Name"]), str)
+        return self._page(items, query, lambda item: str(item["Name"]), str, _max_results(query))
 
     def _node_health(self, name: str) -> web.Response:
         if name not in self.cluster.nodes:
@@ -314,7 +320,7 @@ class Targets:
             raise Answer(404, HEALTH_NOT_FOUND, "Entity has no System report.")
 
     def _page(
-        self, items: list[dict[str, Any]], query: dict[str, str], key: Any, parse: Any
+        self, items: list[dict[str, Any]], query: dict[str, str], key: Any, parse: Any, most: int | None = None
     ) -> web.Response:
         """One page of *items* (sorted by *key*) after the ``ContinuationToken`` (a key, as text)."""
         token = query.get("ContinuationToken", "")
@@ -324,8 +330,19 @@ class Targets:
             except ValueError:
                 raise Answer(400, "E_INVALIDARG", f"Invalid ContinuationToken {token!r}") from None
             items = [item for item in items if key(item) > after]
-        page, rest = items[: self.page_size], items[self.page_size :]
+        size = self.page_size if most is None else min(most, self.page_size)
+        page, rest = items[:size], items[size:]
         return web.json_response({"ContinuationToken": str(key(page[-1])) if rest else "", "Items": page})
+
+
+def _max_results(query: dict[str, str]) -> int | None:
+    """``MaxResults`` of a query: 0 or absent means no limit but the gateway's own (400 if not a number >= 0)."""
+    text = query.get("MaxResults", "")
+    if not text:
+        return None
+    if not text.isdigit():
+        raise Answer(400, "E_INVALIDARG", f"Invalid MaxResults {text!r}")
+    return int(text) or None
 
 
 def _event(health: str, description: str) -> dict[str, Any]:
