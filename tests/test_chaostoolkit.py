@@ -361,3 +361,20 @@ def test_pem_content_is_one_private_file_per_content_removed_when_the_activity_e
         assert oct(Path(path).stat().st_mode & 0o777) == "0o600"
     assert not Path(path).exists()  # removed when the last activity ended
     assert set(glob.glob(pattern)) == before
+
+
+def test_an_infinite_timeout_is_no_overflow(fake: ThreadedCluster) -> None:
+    """timeout=inf on a probe or a rollback is "the longest", not an OverflowError; a bad one a clear failure.
+
+    (Issue 35, item 11: ``timeout=inf`` raised ``OverflowError``.)
+    """
+    from chaoslib.exceptions import ActivityFailed
+
+    from sf_progress.chaostoolkit.probes import fault_operations
+    from sf_progress.chaostoolkit.rollbacks import cancel_started_faults
+
+    configuration = {"sf_endpoint": fake.cluster.url}
+    assert fault_operations(timeout=float("inf"), configuration=configuration) == []
+    assert cancel_started_faults(timeout=float("inf"), configuration=configuration) == []
+    with pytest.raises(ActivityFailed, match="timeout must be"):
+        cancel_started_faults(timeout=float("nan"), configuration=configuration)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -20,7 +21,7 @@ from .. import (
 )
 from ._connect import client_for, flag, logger
 
-__all__ = ["STARTED", "failed", "ref_json", "run_fault"]
+__all__ = ["STARTED", "failed", "ref_json", "run_fault", "server_timeout"]
 
 #: Every fault the actions of this process started (a rollback cancels those still active).
 STARTED: list[OperationRef] = []
@@ -37,6 +38,21 @@ def progress_json(ref: OperationRef, progress: FaultProgress | None) -> dict[str
         "state": None if progress is None else progress.raw_state,
         "error_code": None if progress is None else progress.error_code,
     }
+
+
+def server_timeout(value: object) -> int:
+    """An activity's ``timeout`` as one call's server timeout: whole seconds in 1..4294967295.
+
+    ``inf`` (no limit) is the longest the gateway takes; a fraction rounds up; anything else that
+    is not a number > 0 is a ``ValueError`` (``int(inf)`` used to escape as an ``OverflowError``).
+    """
+    seconds = float(value)  # type: ignore[arg-type]
+    if not seconds > 0:  # NaN too
+        raise ValueError(f"timeout must be a number of seconds > 0, got {value!r}")
+    return int(min(math.ceil(seconds) if seconds != math.inf else _MAX_TIMEOUT, _MAX_TIMEOUT))
+
+
+_MAX_TIMEOUT = 4294967295
 
 
 def failed(what: str, exc: BaseException) -> ActivityFailed:

@@ -11,7 +11,7 @@ from .. import (
     RecoveryTimeout,
     SFProgressError,
 )
-from ._common import failed, kind_of, progress_json
+from ._common import failed, kind_of, progress_json, server_timeout
 from ._connect import client_for
 
 __all__ = ["fault_operations", "fault_progress", "node_recovered", "partition_recovered"]
@@ -52,7 +52,7 @@ def fault_progress(
     with client_for(configuration, secrets) as client:
         try:
             if not node_name and not (service_id and partition_id):
-                for op in client.list_fault_operations(timeout=int(timeout)):
+                for op in client.list_fault_operations(timeout=server_timeout(timeout)):
                     if str(op.operation_id) == str(uuid.UUID(str(operation_id))):
                         return {"operation_id": str(op.operation_id), "type": op.raw_type, "state": op.raw_state,
                                 "error_code": None}
@@ -66,7 +66,7 @@ def fault_progress(
                     service_id=service_id, partition_id=partition_id, operation_id=operation_id, kind=kind
                 )
             )
-            return progress_json(ref, client.get_progress(ref, timeout=int(timeout)))
+            return progress_json(ref, client.get_progress(ref, timeout=server_timeout(timeout)))
         except (ValueError, TypeError, SFProgressError) as exc:
             raise failed("fault_progress", exc) from None
 
@@ -98,7 +98,9 @@ def fault_operations(
         try:
             type_filter = None if not types else [kind_of(name) for name in types]
             state_filter = None if not states else [OperationState(name) for name in states]
-            ops = client.list_fault_operations(type_filter=type_filter, state_filter=state_filter, timeout=int(timeout))
+            ops = client.list_fault_operations(
+                type_filter=type_filter, state_filter=state_filter, timeout=server_timeout(timeout)
+            )
         except (ValueError, TypeError, SFProgressError) as exc:
             raise failed("fault_operations", exc) from None
     return [{"operation_id": str(op.operation_id), "type": op.raw_type, "state": op.raw_state} for op in ops]

@@ -4,7 +4,7 @@ import uuid
 from typing import Any, Dict, List  # noqa: UP035 - the types Chaos Toolkit reads
 
 from .. import SFProgressError
-from ._common import STARTED, failed
+from ._common import STARTED, failed, server_timeout
 from ._connect import client_for, flag, logger
 
 __all__ = ["cancel_fault", "cancel_started_faults"]
@@ -36,11 +36,12 @@ def cancel_fault(
     try:
         force = flag(force, "force")  # "false" from an experiment file is False, not a truthy string
         op_id = uuid.UUID(str(operation_id))
+        seconds = server_timeout(timeout)
     except (ValueError, TypeError) as exc:
         raise failed("cancel_fault: bad arguments", exc) from None
     with client_for(configuration, secrets) as client:
         try:
-            client.cancel_operation(op_id, force=force, timeout=int(timeout))
+            client.cancel_operation(op_id, force=force, timeout=seconds)
         except (ValueError, TypeError, SFProgressError) as exc:
             raise failed("cancel_fault", exc) from None
     return {"operation_id": str(operation_id), "cancelled": True}
@@ -67,15 +68,16 @@ def cancel_started_faults(
     """
     try:
         force = flag(force, "force")
-    except ValueError as exc:
+        seconds = server_timeout(timeout)
+    except (ValueError, TypeError) as exc:
         raise failed("cancel_started_faults: bad arguments", exc) from None
     cancelled = []
     with client_for(configuration, secrets) as client:
         for ref in list(STARTED):
             try:
-                if client.get_progress(ref, timeout=int(timeout)).is_terminal:
+                if client.get_progress(ref, timeout=seconds).is_terminal:
                     continue
-                client.cancel_operation(ref, force=force, timeout=int(timeout))
+                client.cancel_operation(ref, force=force, timeout=seconds)
             except SFProgressError as exc:  # one that cannot be cancelled never stops the others
                 logger.warning("sf_progress: could not cancel %s: %s", ref, exc)
                 continue

@@ -312,7 +312,7 @@ def demo(
     """Inject faults on an embedded fake cluster and watch them: no cluster needed.
 
     Mostly partition restarts, with some data loss, quorum loss and node stops; by default
-    each is waited on until its target recovered (``--until ended``: until the fault ended).
+    each is waited on until its target recovered ("--until ended": until the fault ended).
     """
     from ..testing import FakeCluster, Fault, Script  # only the demo needs the fake cluster
 
