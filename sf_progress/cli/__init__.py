@@ -347,7 +347,7 @@ def demo(
             )
             services = [f"fabric:/chaos/svc{i}" for i in range(max(1, partitions // 20))]
             err_console().print(
-                f"demo: fake cluster at {cluster.url}; restarting {partitions} partitions "
+                f"demo: fake cluster at {cluster.url}; injecting {partitions} faults, mostly restarts "
                 f"({fault_rate:.0%} of reads answered with 503/504/resets)",
                 soft_wrap=True,
             )
