@@ -448,3 +448,26 @@ def test_the_demo_stopped_by_sigterm_exits_143() -> None:
     assert proc.returncode == 143, err
     assert "interrupted" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.real_wait
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGTERM/SIGHUP here")
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (getattr(signal, "SIGHUP", 1), 129)])
+def test_sigterm_and_sighup_stop_wait_as_they_stop_every_command(signum: int, code: int) -> None:
+    """`wait` stopped by SIGTERM or SIGHUP: "interrupted" and the signal's code, as a campaign ends.
+
+    (Issue 35, item 22: one signal behaviour for every command; `wait` died by the signal.)
+    """
+    threaded = ThreadedCluster()
+    try:
+        ref = threaded.add(Script(duration=10_000))
+        proc = run_module("wait", *ids(ref), "--endpoint", threaded.cluster.url)
+        assert proc.stderr is not None
+        assert "Running" in proc.stderr.readline()  # the first poll has answered
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == code, err
+        assert "interrupted" in err
+        assert "Traceback" not in err
+    finally:
+        threaded.close()

@@ -11,6 +11,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from .. import (
     FaultProgress,
@@ -26,6 +27,7 @@ from .. import (
 from ._batchrun import EXIT_BY_KIND, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NOT_FOUND, EXIT_TIMED_OUT, EXIT_UNRECOVERED
 from ._io import OutputFile
 from ._render import progress_json, progress_text
+from ._signals import STOP_SIGNALS, on_signals
 from ._ui import err_console
 
 EPILOG = (
@@ -45,19 +47,44 @@ output_option = click.option(
 
 
 def run(coro: Coroutine[Any, Any, int]) -> None:
-    """Run a command's coroutine; translate our errors to messages and exit codes."""
+    """Run a command's coroutine; translate our errors to messages and exit codes.
+
+    SIGINT, SIGTERM and SIGHUP stop any command the same way: "interrupted", and the signal's
+    exit code (a batch or a campaign handles them itself first, printing what ended).
+    """
     try:
-        code = asyncio.run(coro)
+        code = asyncio.run(_stoppable(coro))
     except NotFoundError as exc:
-        err_console().print(f"[magenta]not found:[/] {exc}")
+        err_console().print(f"[magenta]not found:[/] {escape(str(exc))}")
         code = EXIT_NOT_FOUND
     except SFProgressError as exc:
-        err_console().print(f"[red]error:[/] {exc}")
+        err_console().print(f"[red]error:[/] {escape(str(exc))}")
         code = EXIT_ERROR
     except KeyboardInterrupt:  # Ctrl-C outside a batch (get, wait, restart): no traceback
         err_console().print("interrupted")
         code = EXIT_INTERRUPTED
     sys.exit(code)
+
+
+async def _stoppable(coro: Coroutine[Any, Any, int]) -> int:
+    """Run *coro*; a stop signal cancels it and gives the signal's exit code."""
+    task = asyncio.ensure_future(coro)
+    stopped_by: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        stopped_by.append(signum)
+        task.cancel()
+
+    restore = on_signals(asyncio.get_running_loop(), STOP_SIGNALS, on_signal)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if not stopped_by:
+            raise
+        err_console().print("interrupted")
+        return STOP_SIGNALS[stopped_by[0]]
+    finally:
+        restore()
 
 
 def state_exit(progress: FaultProgress) -> int:
