@@ -447,11 +447,12 @@ class FaultTarget:
         """
         spec_type = _spec_of(kind)
         operation_id = values.pop("operation_id", None)
-        names = [p.name for p in cls.parameters(spec_type.kind)]
+        parameters = cls.parameters(spec_type.kind)
+        names = [p.name for p in parameters]
         unknown = sorted(set(values) - set(names))
         if unknown:
             raise ValueError(f"a {spec_type.description} takes no {', '.join(unknown)} (it takes {', '.join(names)})")
-        missing = [p.name for p in cls.parameters(spec_type.kind) if p.required and values.get(p.name) is None]
+        missing = [p.name for p in parameters if p.required and values.get(p.name) is None]
         if missing:
             raise ValueError(f"missing {', '.join(missing)}")
         given: dict[str, Any] = {name: value for name, value in values.items() if value is not None}
@@ -474,10 +475,16 @@ class FaultTarget:
             ValueError: *kind* is no fault kind.
         """
         spec_type = _spec_of(kind)
-        return TARGET_PARAMETERS[spec_type.target] + parameters_of(spec_type)
+        found = _PARAMETERS.get(spec_type.kind)
+        if found is None:  # read once per kind: a --from file asks on every row
+            found = _PARAMETERS[spec_type.kind] = TARGET_PARAMETERS[spec_type.target] + parameters_of(spec_type)
+        return found
 
     def __str__(self) -> str:
         return str(self.ref)
+
+
+_PARAMETERS: dict[OperationType, tuple[Parameter, ...]] = {}
 
 
 def _spec_of(kind: OperationType | str) -> type[StartSpec]:

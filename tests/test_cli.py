@@ -404,23 +404,6 @@ async def test_live_view_on_a_terminal() -> None:
         assert piece in text
 
 
-@pytest.mark.real_wait
-def test_ctrl_c_during_wait_exits_130_without_traceback() -> None:
-    """SIGINT while `wait` waits for one restart: exit 130, no traceback."""
-    threaded = ThreadedCluster()
-    try:
-        ref = threaded.add(Script(duration=10_000))
-        proc = run_module("wait", *ids(ref), "--endpoint", threaded.cluster.url)
-        assert proc.stderr is not None
-        assert "Running" in proc.stderr.readline()  # the first poll has answered
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-        assert proc.returncode == 130
-        assert "Traceback" not in err
-    finally:
-        threaded.close()
-
-
 def test_launcher_explains_missing_extra(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Without the cli extra, the sf-progress script says what to install (exit 2)."""
     from sf_progress import _launch
@@ -450,13 +433,22 @@ def test_the_demo_stopped_by_sigterm_exits_143() -> None:
     assert "Traceback" not in err
 
 
-@pytest.mark.real_wait
-@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGTERM/SIGHUP here")
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (getattr(signal, "SIGHUP", 1), 129)])
-def test_sigterm_and_sighup_stop_wait_as_they_stop_every_command(signum: int, code: int) -> None:
-    """`wait` stopped by SIGTERM or SIGHUP: "interrupted" and the signal's code, as a campaign ends.
+_NO_SIGHUP = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGTERM/SIGHUP here")
 
-    (Issue 35, item 22: one signal behaviour for every command; `wait` died by the signal.)
+
+@pytest.mark.real_wait
+@pytest.mark.parametrize(
+    ("signum", "code"),
+    [
+        (signal.SIGINT, 130),
+        pytest.param(signal.SIGTERM, 143, marks=_NO_SIGHUP),
+        pytest.param(getattr(signal, "SIGHUP", 1), 129, marks=_NO_SIGHUP),
+    ],
+)
+def test_a_stop_signal_during_wait_exits_with_its_code_without_traceback(signum: int, code: int) -> None:
+    """Ctrl-C, SIGTERM or SIGHUP while `wait` waits for one restart: "interrupted", the signal's code.
+
+    (Issue 35, item 22: one signal behaviour for every command; `wait` died by SIGTERM/SIGHUP.)
     """
     threaded = ThreadedCluster()
     try:

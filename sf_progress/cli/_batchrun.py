@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import IO, Any
@@ -40,11 +39,6 @@ _SEVERITY = [
     OutcomeKind.FAULTED,
     OutcomeKind.COMPLETED,
 ]
-
-
-# Ctrl-C (and Ctrl-Break), a kill and a closed terminal each end a batch cleanly, with the
-# shell's exit code; only the signals the platform has.
-_EXIT_BY_SIGNAL = {**STOP_SIGNALS, int(signal.SIGINT): EXIT_INTERRUPTED}
 
 
 def exit_code(kinds: Iterable[OutcomeKind], *, problems: bool, unrecovered: bool = False) -> int:
@@ -113,7 +107,8 @@ class BatchRun:
             stopped_by.append(signum)
             stop.set()
 
-        restore_signals = on_signals(loop, _EXIT_BY_SIGNAL, on_signal)
+        # Ctrl-C (and Ctrl-Break), a kill and a closed terminal end a batch cleanly, with the shell's code.
+        restore_signals = on_signals(loop, STOP_SIGNALS, on_signal)
         failure: BaseException | None = None
         batch = self.client.wait_many(refs, **self.options.as_kwargs())
         try:
@@ -145,7 +140,7 @@ class BatchRun:
         if failure is not None:
             self.console.print(f"[red]error:[/] reading the input failed: {escape(str(failure))}")
         if stopped_by:
-            return _EXIT_BY_SIGNAL[stopped_by[0]]
+            return STOP_SIGNALS[stopped_by[0]]
         unrecovered = any(o.recovery is not None and not o.recovery.recovered for o in outcomes)
         problems = bool(self.skipped or self.records.unrecorded or failure)
         return exit_code({o.kind for o in outcomes}, problems=problems, unrecovered=unrecovered)

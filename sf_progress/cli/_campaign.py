@@ -12,7 +12,6 @@ run cleanly (the journal stays whole) with the exit code a shell expects.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
@@ -25,9 +24,9 @@ from typing import IO, Any
 from rich.markup import escape
 
 from .. import FaultRun, FaultTarget, JournalError, OperationRef, ProgressClient, ResultReason, RunResult
-from ._batchrun import _EXIT_BY_SIGNAL, EXIT_ERROR, EXIT_USAGE, Records, exit_code, started_record
+from ._batchrun import EXIT_ERROR, EXIT_USAGE, Records, exit_code, started_record
 from ._render import result_record
-from ._signals import on_signals
+from ._signals import STOP_SIGNALS, until_stopped
 from ._ui import BatchView, err_console, summary
 
 __all__ = ["run_campaign"]
@@ -57,10 +56,10 @@ async def run_campaign(
         except (JournalError, ValueError) as exc:
             campaign.console.print(f"[red]error:[/] {escape(str(exc))}")
             return EXIT_USAGE
-        stopped_by, failure = await campaign.drive(run, options, quiet, title)
+        signum, failure = await campaign.drive(run, options, quiet, title)
     finally:
         campaign.remove_scratch()
-    return campaign.conclude(run, stopped_by, failure, skipped)
+    return campaign.conclude(run, signum, failure, skipped)
 
 
 class _Campaign:
@@ -97,13 +96,11 @@ class _Campaign:
 
     async def drive(
         self, run: FaultRun, options: dict[str, Any], quiet: bool, title: str
-    ) -> tuple[list[int], str | None]:
+    ) -> tuple[int | None, str | None]:
         """Start and wait, writing each result; Ctrl-C, SIGTERM and SIGHUP stop it cleanly.
 
-        Returns the signals that stopped it and what failed, if anything did.
+        Returns the signal that stopped it and what failed, if anything did.
         """
-        stopped_by: list[int] = []
-        failure: str | None = None
 
         async def go() -> None:
             await run.start_pending()
@@ -112,49 +109,40 @@ class _Campaign:
                 if not self.records.record(result_record(result)) and self.kept:
                     raise _Unwritable  # the journal keeps them: stop here, resume prints them again
 
-        task = asyncio.ensure_future(go())
-
-        def on_signal(signum: int) -> None:
-            stopped_by.append(signum)
-            task.cancel()
-
-        restore = on_signals(asyncio.get_running_loop(), _EXIT_BY_SIGNAL, on_signal)
+        signum: int | None = None
+        failure: str | None = None
         try:
             async with BatchView(run.progress, quiet=quiet, title=title, console=self.console):
                 try:
-                    await task
-                except asyncio.CancelledError:
-                    if not stopped_by:
-                        raise
+                    _, signum = await until_stopped(go())
                 except _Unwritable:
                     failure = f"no further fault is started — `sf-progress resume {self.path}` prints the results again"
                 except JournalError as exc:  # the journal cannot be written (a full disk): nothing more is started
                     failure = f"{exc}; no further fault is started"
         finally:
-            restore()
             with contextlib.suppress(JournalError):
                 run.close()
-        return stopped_by, failure
+        return signum, failure
 
     def remove_scratch(self) -> None:
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
-    def conclude(self, run: FaultRun, stopped_by: list[int], failure: str | None, skipped: int) -> int:
+    def conclude(self, run: FaultRun, signum: int | None, failure: str | None, skipped: int) -> int:
         """The summary on stderr, and the exit code: by signal, by failure, or by the worst outcome."""
         ended, console = self.ended, self.console
         held_back = sum(1 for r in ended if r.reason is ResultReason.ABORTED)
         total = len(run.snapshot().targets)
-        summary(console, ended, total=total, interrupted=bool(stopped_by), skipped=skipped, held_back=held_back)
+        summary(console, ended, total=total, interrupted=signum is not None, skipped=skipped, held_back=held_back)
         if run.aborted is not None:
             console.print(f"[yellow]aborted:[/] {escape(run.aborted)}")
         if failure is not None:
             console.print(f"[red]error:[/] {escape(failure)}")
         console.print(escape(_one_line(ended, held_back, skipped, self.path if self.kept else None)), soft_wrap=True)
-        if stopped_by:
+        if signum is not None:
             if self.kept:  # a journaled run stopped early: say how to finish it
                 console.print(f"to finish this run: sf-progress resume {escape(str(self.path))}", soft_wrap=True)
-            return _EXIT_BY_SIGNAL[stopped_by[0]]
+            return STOP_SIGNALS[signum]
         if failure is not None:
             return EXIT_ERROR
         # An abort for an unrecovered target has that target among the results (exit 7); one for

@@ -27,7 +27,7 @@ from .. import (
 from ._batchrun import EXIT_BY_KIND, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NOT_FOUND, EXIT_TIMED_OUT, EXIT_UNRECOVERED
 from ._io import OutputFile
 from ._render import progress_json, progress_text
-from ._signals import STOP_SIGNALS, on_signals
+from ._signals import STOP_SIGNALS, until_stopped
 from ._ui import err_console
 
 EPILOG = (
@@ -68,23 +68,12 @@ def run(coro: Coroutine[Any, Any, int]) -> None:
 
 async def _stoppable(coro: Coroutine[Any, Any, int]) -> int:
     """Run *coro*; a stop signal cancels it and gives the signal's exit code."""
-    task = asyncio.ensure_future(coro)
-    stopped_by: list[int] = []
-
-    def on_signal(signum: int) -> None:
-        stopped_by.append(signum)
-        task.cancel()
-
-    restore = on_signals(asyncio.get_running_loop(), STOP_SIGNALS, on_signal)
-    try:
-        return await task
-    except asyncio.CancelledError:
-        if not stopped_by:
-            raise
-        err_console().print("interrupted")
-        return STOP_SIGNALS[stopped_by[0]]
-    finally:
-        restore()
+    code, signum = await until_stopped(coro)
+    if signum is None:
+        assert code is not None
+        return code
+    err_console().print("interrupted")
+    return STOP_SIGNALS[signum]
 
 
 def state_exit(progress: FaultProgress) -> int:

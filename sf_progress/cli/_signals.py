@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["STOP_SIGNALS", "on_signals"]
+T = TypeVar("T")
+
+__all__ = ["STOP_SIGNALS", "on_signals", "until_stopped"]
 
 
 def _stop_signals() -> dict[int, int]:
@@ -65,3 +67,26 @@ def on_signals(
                 signal.signal(signum, previous)
 
     return restore
+
+
+async def until_stopped(coro: Awaitable[T]) -> tuple[T | None, int | None]:
+    """Run *coro* until it ends or a stop signal comes: ``(its result, None)`` or ``(None, signum)``.
+
+    The signal cancels *coro* (it cleans up as on any cancellation); its other exceptions propagate.
+    """
+    task = asyncio.ensure_future(coro)
+    stopped_by: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        stopped_by.append(signum)
+        task.cancel()
+
+    restore = on_signals(asyncio.get_running_loop(), STOP_SIGNALS, on_signal)
+    try:
+        return await task, None
+    except asyncio.CancelledError:
+        if not stopped_by:
+            raise
+        return None, stopped_by[0]
+    finally:
+        restore()
