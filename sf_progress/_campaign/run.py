@@ -259,11 +259,11 @@ class FaultRun:
         starts its targets as its gates allow.
         """
         states = self.journal.targets
-        uncertain = [n for n, s in enumerate(states) if s.intent and _open(s)]
+        uncertain = [n for n, s in enumerate(states) if s.status is TargetStatus.UNCONFIRMED]
         await self.starts.settle(uncertain)
         if self.journal.gates.paced:
             return
-        unsent = [n for n, s in enumerate(states) if not s.intent and _open(s)]
+        unsent = [n for n, s in enumerate(states) if s.status is TargetStatus.PLANNED]
         for i in range(0, len(unsent), self.chunk):
             await self.starts.chunk(unsent[i : i + self.chunk])
 
@@ -453,7 +453,3 @@ def _unconfirmed(n: int, state: TargetState) -> RunResult:
 
 def _unrecovered(result: RunResult) -> bool:
     return result.recovery is not None and not result.recovery.recovered
-
-
-def _open(state: TargetState) -> bool:
-    return state.status in (TargetStatus.PLANNED, TargetStatus.UNCONFIRMED)

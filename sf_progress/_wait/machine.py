@@ -306,6 +306,25 @@ def first_due(tracker: _Tracker, cfg: _Settings) -> float:
     return min(tracker.added_at + cfg.backoff.delay(0, random.random()), tracker.deadline_at)
 
 
+def unreachable_for_good(
+    error: SFProgressError, never_answered: bool, tries: int, seconds: float, cfg: _Settings
+) -> bool:
+    """Whether a wait that only ever met "cannot reach" should end now, with that error.
+
+    Never an answer: a wrong endpoint or a gateway that is down, not a slow operation.  After
+    the retry policy's ``attempts`` and ``budget`` it is said, instead of waiting for the
+    deadline (progress reads and recovery checks alike).
+    """
+    retry = cfg.retry
+    return (
+        isinstance(error, GatewayUnreachable)
+        and never_answered
+        and tries >= retry.attempts
+        and retry.budget is not None
+        and seconds >= retry.budget
+    )
+
+
 def step(
     tracker: _Tracker, result: FaultProgress | SFProgressError | Listed, now: float, cfg: _Settings
 ) -> tuple[float | Outcome, StateChanged | Retrying | None]:
@@ -337,15 +356,7 @@ def step(
         delay = cfg.backoff.delay(tracker.polls - 1, random.random())
     elif isinstance(result, NotFoundError):
         return _end(tracker, OutcomeKind.NOT_FOUND, result, now), None
-    elif (
-        isinstance(result, GatewayUnreachable)
-        and tracker.last is None
-        and tracker.failures + 1 >= cfg.retry.attempts
-        and cfg.retry.budget is not None
-        and now - tracker.added_at >= cfg.retry.budget
-    ):
-        # Never an answer, only "cannot reach": a wrong endpoint or a gateway that is down, not a
-        # slow operation. After the retry policy's tries and budget, say so instead of timing out.
+    elif unreachable_for_good(result, tracker.last is None, tracker.failures + 1, now - tracker.added_at, cfg):
         return _end(tracker, OutcomeKind.FAILED, result, now), None
     elif result.transient:
         tracker.failures += 1

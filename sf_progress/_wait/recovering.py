@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable
 
 import attrs
 
-from .._errors import GatewayUnreachable, NotFoundError, SFProgressError, TransportTimeout
+from .._errors import NotFoundError, SFProgressError, TransportTimeout
 from .._facts import Recovery
 from .._models import NodeTransitionResult, OperationRef
 from .._wire.transport import LAST_LOOK
-from .machine import Outcome, OutcomeKind, Recovering, _Settings, _Tracker
+from .machine import Outcome, OutcomeKind, Recovering, _Settings, _Tracker, unreachable_for_good
 from .recovery import Verdict
 
 __all__ = ["Check", "Recoveries"]
@@ -39,18 +39,6 @@ def _given_instance(outcome: Outcome | None) -> str | None:
     if isinstance(result, NodeTransitionResult) and result.node_result is not None:
         return result.node_result.node_instance_id
     return None
-
-
-def _given_up(error: SFProgressError, never_answered: bool, tries: int, seconds: float, cfg: _Settings) -> bool:
-    """Whether a check that only ever met "cannot reach" should end now (the retry policy's tries and budget)."""
-    retry = cfg.retry
-    return (
-        isinstance(error, GatewayUnreachable)
-        and never_answered
-        and tries >= retry.attempts
-        and retry.budget is not None
-        and seconds >= retry.budget
-    )
 
 
 class Recoveries:
@@ -136,7 +124,7 @@ class Recoveries:
             reason = result.reason
         elif isinstance(result, NotFoundError):
             return self._end(tracker, rec, now, str(result), OutcomeKind.NOT_FOUND, result)
-        elif _given_up(result, rec.last is None, rec.checks, now - rec.since, cfg):
+        elif unreachable_for_good(result, rec.last is None, rec.checks, now - rec.since, cfg):
             return self._end(tracker, rec, now, str(result), OutcomeKind.FAILED, result)
         elif result.transient:
             reason = f"could not check: {result}"
