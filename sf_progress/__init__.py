@@ -4,7 +4,7 @@ from contextlib import suppress as _suppress
 from typing import Any as _Any
 
 from ._campaign.journal import JournalError, read_journal
-from ._campaign.results import Gates, ResultReason, RunResult, RunSnapshot, TargetSnapshot, TargetStatus
+from ._campaign.results import Downtime, Gates, ResultReason, RunResult, RunSnapshot, TargetSnapshot, TargetStatus
 from ._campaign.run import FaultRun
 from ._client import ProgressClient
 from ._config import Clock, RetryPolicy, is_testing, set_testing
@@ -110,6 +110,7 @@ __all__ = [
     "CredentialError",
     "DataLossMode",
     "DataLossSpec",
+    "Downtime",
     "Event",
     "EventHook",
     "FabricError",

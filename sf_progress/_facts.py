@@ -81,3 +81,8 @@ class Recovery:
     checks: int = 0
     partition: PartitionFacts | None = None
     node: NodeFacts | None = None
+
+
+def before_recovery(elapsed: float, recovery: Recovery | None) -> float:
+    """Seconds of a wait (*elapsed*) up to its fault's end: less the recovery wait that followed, if any."""
+    return elapsed if recovery is None else max(0.0, elapsed - recovery.elapsed)

@@ -10,19 +10,22 @@ is, ``type`` is always a fault kind, as in the command line's result lines)::
     {"event": "intent", "n": 0, "at": 1764633600.0}   durable before the start request is sent
     {"event": "accepted", "n": 0}        the start was answered 202 (or 409 on a retry)
     {"event": "rejected", "n": 0, "error": "..."}   the start was refused for good
-    {"event": "state", "n": 0, "state": "RollingBack"}
+    {"event": "state", "n": 0, "state": "RollingBack", "at": 1764633605.0}
     {"event": "outcome", "n": 0, "outcome": "completed", "state": "Completed", "error_code": 0,
      "error": null, "polls": 2, "elapsed": 12.5}       (+ "reason": "refused" | "aborted" | "wait failed")
 
-Format 2 had no ``planned`` records and no intent times (its plans are taken as whole).
+A resume first writes ``{"event": "resumed", "at": ...}``: the time since the last record
+before it is a downtime, when no client watched (reports bound the durations of the faults
+that ended in it).  Format 2 had no ``planned`` records and no intent times (its plans are
+taken as whole).
 Journals of format version 1 (``type`` for the event, ``kind`` for the fault kind in its
 command-line spelling, ``params``, and an outcome's ``record``) are read too; one resumed
 here gets its new lines in version 2's spelling (each line is read by its own).  Targets and
-results go to and from lines in exactly one place each: ``_results.target_line`` /
+results go to and from lines in exactly one place each: ``results.target_line`` /
 ``target_of``, ``result_line`` / ``result_of`` (an outcome line may carry a ``reason``; one
-without it, of an older journal, gets it from its words there).  This module only reads and
-writes the file (and holds its lock), and gives its public view, :func:`read_journal`;
-``run.py`` decides.
+without it, of an older journal, gets it from its words there); lines are read and checked
+in ``reading.py``.  This module reads and writes the file (and holds its lock), and gives its
+public view, :func:`read_journal`; ``run.py`` decides.
 """
 
 from __future__ import annotations
@@ -43,18 +46,12 @@ from .._errors import JournalError
 from .._ids import redacted
 from .._platform import lock_exclusive
 from .._targets import FaultTarget
-from .results import Gates, RunResult, RunSnapshot, TargetState, result_line, result_of, target_line, target_of
+from .reading import JOURNAL_VERSION, cut_plan, read_records
+from .results import Downtime, Gates, RunResult, RunSnapshot, TargetState, result_line, target_line
 
 __all__ = ["JOURNAL_VERSION", "Journal", "JournalError", "read_journal"]
 
 logger = logging.getLogger("sf_progress")
-
-JOURNAL_VERSION = 3
-_EVENTS = frozenset({"target", "intent", "accepted", "rejected", "state", "outcome"})
-#: Records of the whole run (no target number): its gates, why it stopped starting, and
-#: "planned" (the plan so far is whole: ``count`` targets), which closes every addition to it.
-_RUN_EVENTS = frozenset({"gates", "aborted", "planned"})
-
 
 class Journal:
     """An open journal file: its lock, its lines so far, and appends (``sync()`` makes them durable)."""
@@ -64,6 +61,7 @@ class Journal:
         self.gates = Gates()
         self.aborted: str | None = None  # why the run stopped starting, if it did
         self.created = ""
+        self.downtimes: list[Downtime] = []  # each stop (or kill) and resume
 
     # --- opening ---------------------------------------------------------------------------
 
@@ -81,7 +79,7 @@ class Journal:
         _lock(file, target)
         file.seek(0)
         existing = file.read()
-        if existing and not _cut_plan(existing):
+        if existing and not cut_plan(existing):
             file.close()
             raise JournalError(f"journal {str(target)!r} already exists: resume it, or choose a new path")
         if existing:  # an earlier create died while writing its plan: nothing of it was started
@@ -116,7 +114,7 @@ class Journal:
             file.close()
             raise JournalError(f"journal {str(target)!r} is not a regular file")
         try:
-            endpoint, targets, notices, good_end, run = _read(file.read(), target)
+            endpoint, targets, notices, good_end, run = read_records(file.read(), target)
         except JournalError:
             file.close()
             raise
@@ -126,6 +124,15 @@ class Journal:
         journal.gates = run.get("gates", Gates())
         journal.aborted = run.get("aborted")
         journal.created = run.get("created", "")
+        journal.downtimes = list(run.get("downtimes", ()))
+        now = wall_time()
+        journal.downtimes.append(Downtime(run.get("last_at"), now))
+        try:
+            journal._append({"event": "resumed", "at": round(now, 3)})
+            journal.sync()
+        except JournalError:
+            file.close()
+            raise
         return journal
 
     # --- writing -----------------------------------------------------------------------------
@@ -177,8 +184,9 @@ class Journal:
         self._append({"event": "rejected", "n": n, "error": error})
 
     def state(self, n: int, state: str) -> None:
-        self.targets[n].state = state
-        self._append({"event": "state", "n": n, "state": state})
+        now = wall_time()
+        self.targets[n].state, self.targets[n].state_at = state, now
+        self._append({"event": "state", "n": n, "state": state, "at": round(now, 3)})
 
     def outcome(self, result: RunResult) -> None:
         now = wall_time()
@@ -211,6 +219,7 @@ class Journal:
             targets=tuple(state.snapshot(n) for n, state in enumerate(self.targets)),
             notices=tuple(self.notices),
             running=not self._file.closed,
+            downtimes=tuple(self.downtimes),
         )
 
     def close(self) -> None:
@@ -240,175 +249,6 @@ def _lock(file: Any, path: Path) -> None:
                 file.close()
                 raise JournalError(f"journal {str(path)!r} is in use by another run (it is locked)") from None
             time.sleep(0.01)
-
-
-def _read(
-    data: bytes, path: Path, *, lenient: bool = False
-) -> tuple[str, list[TargetState], list[str], int, dict[str, Any]]:
-    """Read a journal's bytes; *lenient* (for reports): a plan cut short is a notice, not an error."""
-    reader = _Reader(path)
-    lines = data.split(b"\n")
-    good_end = len(data)
-    if lines and lines[-1] != b"":  # the last line has no newline: the crash came mid-write
-        reader.notices.append(f"{reader.name}: its last line was cut short (a crash mid-write); it is ignored")
-        good_end -= len(lines[-1])
-    complete = lines[:-1]
-    if not complete:
-        raise JournalError(f"{reader.name} is empty")
-    offset = 0
-    for number, raw in enumerate(complete, start=1):
-        offset += len(raw) + 1
-        reader.line(number, raw, offset)
-    return reader.endpoint, reader.targets, reader.notices, reader.finish(lenient, good_end), reader.run
-
-
-class _Reader:
-    """Reads a journal line by line: its header, the run's records, and each target's."""
-
-    def __init__(self, path: Path) -> None:
-        self.name = f"journal {str(path)!r}"
-        self.notices: list[str] = []
-        self.endpoint = ""
-        self.version = JOURNAL_VERSION
-        self.targets: list[TargetState] = []
-        self.run: dict[str, Any] = {}
-        self.planned: int | None = None  # the plan's size at its last "planned" record (format 3)
-        self.planned_end = 0  # the byte offset just after that record
-
-    def line(self, number: int, raw: bytes, offset: int) -> None:
-        where = f"{self.name} line {number}"
-        try:
-            record = json.loads(raw)
-        except ValueError:
-            raise JournalError(f"{where}: not a JSON line of an sf_progress journal") from None
-        if not isinstance(record, dict):
-            raise JournalError(f"{where}: not an sf_progress journal record")
-        if number == 1:
-            self.header(record)
-            return
-        # A version-1 journal resumed here gets its new lines in version 2's spelling.
-        spelled = 2 if self.version > 1 or "event" in record else 1
-        event = record.get("event" if spelled > 1 else "type")
-        if event == "planned":
-            count = record.get("count")
-            if type(count) is not int or count != len(self.targets):
-                raise JournalError(f"{where}: a 'planned' record that does not match the targets before it")
-            self.planned, self.planned_end = count, offset
-        elif event in _RUN_EVENTS:
-            self.run_record(where, event, record)
-        else:
-            self.target_record(where, event, record, spelled)
-
-    def header(self, record: dict[str, Any]) -> None:
-        if "journal" not in (record.get("event"), record.get("type")):
-            raise JournalError(f"{self.name}: line 1 is not an sf_progress journal header")
-        given = record.get("v")
-        if not isinstance(given, int) or not 1 <= given <= JOURNAL_VERSION:
-            raise JournalError(
-                f"{self.name} is of format version {given!r}; this sf_progress reads 1 to "
-                f"{JOURNAL_VERSION}: upgrade sf_progress"
-            )
-        self.version = given
-        self.endpoint = str(record.get("endpoint", ""))
-        self.run["created"] = str(record.get("created", ""))
-
-    def run_record(self, where: str, event: str, record: dict[str, Any]) -> None:
-        try:
-            if event == "gates":
-                self.run[event] = Gates(**{k: v for k, v in record.items() if k != "event"})
-            else:
-                self.run[event] = str(record.get("reason", ""))
-        except (TypeError, ValueError) as exc:
-            raise JournalError(f"{where}: a record this journal cannot hold ({exc})") from None
-
-    def target_record(self, where: str, event: object, record: dict[str, Any], spelled: int) -> None:
-        n = record.get("n")
-        if event not in _EVENTS or type(n) is not int or n < 0:
-            raise JournalError(f"{where}: not an sf_progress journal record")
-        if event != "target" and self.version >= 3 and (self.planned is None or n >= self.planned):
-            raise JournalError(f"{where}: a record of target {n}, which is not in the plan")
-        try:
-            if event == "target":
-                if n != len(self.targets):
-                    raise JournalError(f"{where}: target {n} out of order")
-                self.targets.append(TargetState(target_of(record, spelled)))
-                return
-            state = self.targets[n]
-            if event == "outcome":
-                state.result = result_of(record, state.target, spelled)
-                state.ended_at = _at(record)
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
-            if isinstance(exc, JournalError):
-                raise
-            detail = f" ({exc})" if isinstance(exc, (ValueError, TypeError)) and str(exc) else ""
-            raise JournalError(f"{where}: a record this journal cannot hold{detail}") from None
-        _apply(state, event, record)
-
-    def finish(self, lenient: bool, good_end: int) -> int:
-        """Check the plan is whole (a cut one is an error, or with *lenient* a notice); return the good end."""
-        self.run["version"] = self.version
-        planned = self.planned
-        if self.version < 3:
-            return good_end
-        if planned is None and lenient:
-            self.run["cut_plan"] = True
-            self.notices.append(f"{self.name}: its plan was cut short: the run died while writing it")
-        elif planned is None:
-            raise JournalError(
-                f"{self.name}: its plan was cut short ({len(self.targets)} target(s) written, and no 'planned' "
-                "record): the run that wrote it died before it was complete, and nothing of it was started — "
-                "create the run again (the same path may be used)"
-            )
-        elif len(self.targets) > planned:
-            # Targets added after the last whole plan, cut before their "planned" record: never
-            # started (their intents come after it); dropped, and the file cut back to that record.
-            self.notices.append(
-                f"{self.name}: {len(self.targets) - planned} target(s) added last were cut short before they "
-                "were planned; they were never started and are dropped"
-            )
-            del self.targets[planned:]
-            good_end = min(good_end, self.planned_end)
-        return good_end
-
-
-def _apply(state: TargetState, event: object, record: dict[str, Any]) -> None:
-    """A target's intent, acceptance, refusal or state record, on its state."""
-    if event == "intent":
-        state.intent = True
-        state.intent_at = _at(record)
-    elif event == "accepted":
-        state.accepted = True
-        state.accepted_at = _at(record)
-    elif event == "rejected":
-        state.rejected = str(record.get("error", ""))
-    elif event == "state":
-        state.state = str(record.get("state"))
-
-
-def _at(record: dict[str, Any]) -> float | None:
-    """A record's wall-clock time, if it is a plausible one (a finite POSIX time before the year 5000)."""
-    at = record.get("at")
-    if isinstance(at, bool) or not isinstance(at, (int, float)) or not 0.0 < at < 95_000_000_000.0:
-        return None  # (NaN fails the comparison too)
-    return float(at)
-
-
-def _cut_plan(data: bytes) -> bool:
-    """Whether *data* is a format-3 journal whose first plan never completed (so nothing of it was started)."""
-    lines = [line for line in data.split(b"\n") if line.strip()]
-    records = []
-    for index, line in enumerate(lines):
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            if index != len(lines) - 1:  # only the last line may be cut short
-                return False
-    if not records:
-        return False
-    header, records = records[0], records[1:]
-    if not isinstance(header, dict) or header.get("event") != "journal" or header.get("v") != JOURNAL_VERSION:
-        return False
-    return all(isinstance(r, dict) and r.get("event") in ("target", "gates") for r in records)
 
 
 def lines_of(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
@@ -449,9 +289,10 @@ def read_journal(path: str | os.PathLike[str]) -> RunSnapshot:
         data = target.read_bytes()
     except OSError as exc:
         raise JournalError(f"journal {str(target)!r} cannot be read: {exc.strerror or exc}") from None
-    endpoint, states, notices, _, run = _read(data, target, lenient=True)
+    running = _held_by_a_run(target)  # first: a plan read unfinished is then one being written, not cut
+    endpoint, states, notices, _, run = read_records(data, target, lenient=True, live=running)
     return RunSnapshot(
-        running=_held_by_a_run(target),
+        running=running,
         path=str(target),
         endpoint=redacted(endpoint),  # shown in reports: never a password a header may hold
         created=run.get("created", ""),
@@ -461,6 +302,7 @@ def read_journal(path: str | os.PathLike[str]) -> RunSnapshot:
         targets=tuple(state.snapshot(n) for n, state in enumerate(states)),
         notices=tuple(notices),
         cut_plan=bool(run.get("cut_plan")),
+        downtimes=tuple(run.get("downtimes", ())),
     )
 
 

@@ -15,13 +15,14 @@ from typing import Any
 
 import attrs
 
-from .._facts import Recovery
+from .._facts import Recovery, before_recovery
 from .._kinds import KINDS
 from .._models import _STATE_BY_WIRE, OperationRef, OperationState, OperationType
 from .._targets import FaultTarget
 from .._wait.machine import Outcome, OutcomeKind
 
 __all__ = [
+    "Downtime",
     "Gates",
     "ResultReason",
     "RunResult",
@@ -95,7 +96,8 @@ class RunResult:
     ``state`` the last state read (``None`` if none was), ``error_code`` the result's
     ``ErrorCode`` (an HRESULT when Faulted, ``None`` without a result), ``error`` what went
     wrong in words (``None`` when nothing did), ``polls`` the progress reads sent for it and
-    ``elapsed`` the seconds its wait took; ``recovery`` whether its target recovered, when
+    ``elapsed`` the seconds its wait took (with ``recovery``, the recovery wait included:
+    :attr:`fault_elapsed` is without it); ``recovery`` whether its target recovered, when
     the run waited for that (``None`` otherwise; from a journal, without the last facts);
     ``reason`` why the result is not the fault's own end (``None`` when it is).
     """
@@ -120,6 +122,11 @@ class RunResult:
     def ok(self) -> bool:
         """True when the fault Completed."""
         return self.outcome is OutcomeKind.COMPLETED
+
+    @property
+    def fault_elapsed(self) -> float:
+        """Seconds its wait took up to the fault's end: ``elapsed`` less the recovery wait (``recovery.elapsed``)."""
+        return before_recovery(self.elapsed, self.recovery)
 
     @property
     def final(self) -> bool:
@@ -201,6 +208,7 @@ class TargetState:
     result: RunResult | None = None
     accepted_at: float | None = None  # wall-clock seconds of those records (format 3; for reports)
     ended_at: float | None = None
+    state_at: float | None = None  # when its last state was recorded (seen not ended then)
 
     @property
     def status(self) -> TargetStatus:
@@ -226,6 +234,7 @@ class TargetState:
             intent_at=self.intent_at,
             accepted_at=self.accepted_at,
             ended_at=self.ended_at,
+            state_at=self.state_at,
         )
 
 
@@ -243,6 +252,7 @@ class TargetSnapshot:
         intent_at: When its start was about to be sent.
         accepted_at: When its start was accepted.
         ended_at: When its result was recorded.
+        state_at: When its last state was recorded (it was seen not ended then).
     """
 
     number: int
@@ -254,6 +264,21 @@ class TargetSnapshot:
     intent_at: float | None = None
     accepted_at: float | None = None
     ended_at: float | None = None
+    state_at: float | None = None
+
+
+@attrs.frozen
+class Downtime:
+    """A time no client watched a run: it was stopped (or killed) and later resumed.
+
+    Attributes:
+        since: The last time the run before it recorded anything (wall-clock seconds; it
+            stopped at that time or a little later), ``None`` when no time was recorded.
+        until: When it was resumed.
+    """
+
+    since: float | None
+    until: float
 
 
 @attrs.frozen(kw_only=True)
@@ -271,6 +296,7 @@ class RunSnapshot:
         notices: What reading it noticed (a cut last line, a plan cut short, ...).
         cut_plan: The run died while writing its plan (nothing of it was started).
         running: A run holds the journal now (it is being written).
+        downtimes: Each time the run was stopped (or killed) and resumed, in order.
     """
 
     path: str
@@ -283,6 +309,7 @@ class RunSnapshot:
     notices: tuple[str, ...] = ()
     cut_plan: bool = False
     running: bool = False
+    downtimes: tuple[Downtime, ...] = ()
 
     @property
     def counts(self) -> Mapping[TargetStatus, int]:

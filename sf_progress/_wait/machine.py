@@ -19,7 +19,7 @@ import attrs
 from .._backoff import backoff_delay
 from .._config import RetryPolicy
 from .._errors import FabricError, GatewayUnreachable, NotFoundError, SFProgressError, WaitTimeout
-from .._facts import Recovery
+from .._facts import Recovery, before_recovery
 from .._ids import to_seconds
 from .._kinds import KINDS
 from .._models import _STATE_BY_WIRE, FaultProgress, OperationRef, OperationState, OperationType
@@ -158,7 +158,8 @@ class Outcome:
     ``state`` is the final state (``None`` if none was read), ``progress`` the last
     progress seen, ``error`` the error that ended the wait (``NotFoundError``,
     ``WaitTimeout``, or another ``SFProgressError`` for ``FAILED``), ``polls`` the number
-    of progress requests sent and ``elapsed`` the seconds from being added to the end.
+    of progress requests sent and ``elapsed`` the seconds from being added to the end
+    (with ``recovery``, the recovery wait included: :attr:`fault_elapsed` is without it).
     ``recovery`` is whether the target recovered, for a wait with ``recovery=True`` on an
     operation that Completed (``None`` otherwise).
     """
@@ -180,6 +181,11 @@ class Outcome:
     def ok(self) -> bool:
         """True when the operation Completed."""
         return self.kind is OutcomeKind.COMPLETED
+
+    @property
+    def fault_elapsed(self) -> float:
+        """Seconds from being added to the fault's end: ``elapsed`` less the recovery wait (``recovery.elapsed``)."""
+        return before_recovery(self.elapsed, self.recovery)
 
 
 @attrs.frozen

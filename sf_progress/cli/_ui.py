@@ -163,16 +163,21 @@ def summary(
             p95 = recoveries[min(len(recoveries) - 1, int(len(recoveries) * 0.95))]
             line += f"; after the fault ended: median {median:.1f}s, p95 {p95:.1f}s, slowest {recoveries[-1]:.1f}s"
         console.print(line, style="yellow" if missed else "green")
-    slowest = sorted(outcomes, key=lambda o: o.elapsed, reverse=True)[:5]
+    slowest = sorted(outcomes, key=lambda o: o.fault_elapsed, reverse=True)[:5]
     if slowest:
         slow = Table(title="slowest operations", title_justify="left")
         # The operation id and the numbers never shrink; the service name gives way (80 columns fit).
+        recovered = any(o.recovery is not None for o in slowest)  # then the time to recover apart
         slow.add_column("operation", no_wrap=True, min_width=36)
-        fixed = 36 + 9 + 7 + 5 + 16  # the other columns and the borders
+        fixed = 36 + 9 + 7 + 5 + 16 + (9 if recovered else 0)  # the other columns and the borders
         slow.add_column("service", overflow="ellipsis", no_wrap=True, max_width=max(8, console.width - fixed))
         slow.add_column("outcome", no_wrap=True, min_width=9)
-        slow.add_column("seconds", justify="right", no_wrap=True, min_width=7)
+        slow.add_column("to end s", justify="right", no_wrap=True, min_width=7)
+        if recovered:
+            slow.add_column("recover s", justify="right", no_wrap=True, min_width=6)
         slow.add_column("polls", justify="right", no_wrap=True, min_width=5)
         for o in slowest:
-            slow.add_row(str(o.ref.operation_id), o.ref.service_name, _kind(o).value, f"{o.elapsed:.1f}", str(o.polls))
+            back = ["" if o.recovery is None else f"{o.recovery.elapsed:.1f}"] if recovered else []
+            slow.add_row(str(o.ref.operation_id), o.ref.service_name, _kind(o).value, f"{o.fault_elapsed:.1f}",
+                         *back, str(o.polls))
         console.print(slow)

@@ -36,6 +36,7 @@ def report_json(report: Report) -> dict[str, Any]:
         "recovery": report.recovery,
         "aborted": report.aborted,
         "notices": list(report.notices),
+        "downtimes": [attrs.asdict(d) for d in report.downtimes],
         "targets": [attrs.asdict(t) for t in report.targets],
     }
 

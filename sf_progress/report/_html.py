@@ -17,6 +17,7 @@ from typing import Any
 
 from bokeh.embed import components
 from bokeh.models import ColumnDataSource, HoverTool, Range1d
+from bokeh.models.annotations import BoxAnnotation
 from bokeh.plotting import figure
 from bokeh.resources import Resources
 from bokeh.transform import factor_cmap
@@ -37,6 +38,7 @@ COLORS = {
     "not started": "#e0e0e0",
 }
 _RECOVERY_COLOR = "#81c784"
+_UNSEEN_COLOR = "#cfd8dc"  # the part of a fault when no client watched: it ended somewhere in it
 #: Only BokehJS's core, inlined (1.3 MB): the page needs no widgets, tables, WebGL or MathJax.
 _RESOURCES = Resources(mode="inline", components=["bokeh"])
 #: BokehJS would load MathJax from a CDN if a label held TeX (ours never do): that address is
@@ -66,29 +68,39 @@ th { background: #f5f5f5; cursor: pointer; } .verdict { font-size: 1.15em; font-
 """
 
 
+def _seconds(t: ReportTarget) -> str:
+    """A target's time to its end as shown: ``12.3``, or ``2.0–65.0`` when its end was not seen."""
+    if t.elapsed_bounds is not None:
+        return f"{t.elapsed_bounds[0]:.1f}–{t.elapsed_bounds[1]:.1f}"
+    return "" if t.elapsed is None else f"{t.elapsed:.1f}"
+
+
 def _bars(report: Report) -> dict[str, list[Any]]:
+    """One bar per target: the fault (solid) to its end, where its end was not seen (pale), then recovery."""
     t0 = report.started_at or 0.0
     end = (report.ended_at or t0) - t0
     order = sorted(
         (t for t in report.targets if t.started_at is not None),
         key=lambda t: (t.kind, t.started_at or 0.0, t.number),
     )
-    data: dict[str, list[Any]] = {k: [] for k in ("y", "left", "right", "back", "target", "op", "outcome",
+    data: dict[str, list[Any]] = {k: [] for k in ("y", "left", "right", "seen", "back", "target", "op", "outcome",
                                                  "kind", "seconds", "recovery")}
     for row, t in enumerate(order):
         start = (t.started_at or t0) - t0
         finish = end if t.ended_at is None else t.ended_at - t0
         fault_end = finish - (t.recovery_s or 0.0) if t.recovered is not None else finish
+        solid = fault_end if t.elapsed_bounds is None else start + t.elapsed_bounds[0]
         # Rounded: 10 ms is finer than a chart shows, and it keeps a 10,000-target page small.
         data["y"].append(row)
         data["left"].append(round(start, 2))
-        data["right"].append(round(max(start, fault_end), 2))
-        data["back"].append(round(finish, 2))
+        data["right"].append(round(max(start, solid), 2))
+        data["seen"].append(round(max(start, fault_end), 2))
+        data["back"].append(round(max(start, finish), 2))
         data["target"].append(t.target)
         data["op"].append(t.operation_id)
         data["outcome"].append(t.outcome if t.recovered is not False else "completed, not recovered")
         data["kind"].append(t.kind)
-        data["seconds"].append(math.nan if t.elapsed is None else round(t.elapsed, 1))
+        data["seconds"].append(_seconds(t))
         data["recovery"].append(math.nan if t.recovery_s is None else round(t.recovery_s, 1))
     return data
 
@@ -105,10 +117,15 @@ def _timeline(report: Report) -> Any:
     outcomes = sorted(set(data["outcome"])) or ["completed"]
     color = factor_cmap("outcome", [COLORS.get(o.split(",")[0], "#607d8b") for o in outcomes], outcomes)
     bars = fig.hbar(y="y", left="left", right="right", height=0.8, color=color, source=source)
-    fig.hbar(y="y", left="right", right="back", height=0.8, color=_RECOVERY_COLOR, alpha=0.7, source=source)
+    fig.hbar(y="y", left="right", right="seen", height=0.8, color=_UNSEEN_COLOR, source=source)
+    fig.hbar(y="y", left="seen", right="back", height=0.8, color=_RECOVERY_COLOR, alpha=0.7, source=source)
+    t0 = report.started_at or 0.0
+    for gap in report.downtimes:  # no client watched the run then: shaded, so no bar reads as observed there
+        fig.add_layout(BoxAnnotation(left=(gap.since or gap.until) - t0, right=gap.until - t0,
+                                     fill_color="#9e9e9e", fill_alpha=0.15))
     fig.add_tools(HoverTool(renderers=[bars], tooltips=[
         ("target", "@target"), ("operation", "@op"), ("kind", "@kind"), ("outcome", "@outcome"),
-        ("seconds", "@seconds{0.0}"), ("recovery s", "@recovery{0.0}"),
+        ("seconds to end", "@seconds"), ("recovery s", "@recovery{0.0}"),
     ]))
     fig.yaxis.visible = False
     return fig
@@ -162,14 +179,14 @@ def _concurrency(report: Report) -> Any:
 
 
 def _table(rows: list[ReportTarget], *, failures: bool) -> str:
-    head = ["#", "kind", "target", "operation", "outcome", "error code", "seconds", "recovery s"]
+    head = ["#", "kind", "target", "operation", "outcome", "error code", "seconds to end", "recovery s"]
     if failures:
         head.append("error")
     out = ['<table class="sortable"><thead><tr>' + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"]
     for t in rows:
         outcome = t.outcome if t.recovered is not False else "completed, not recovered"
         cells = [t.number, t.kind, t.target, t.operation_id, outcome,
-                 t.code, "" if t.elapsed is None else f"{t.elapsed:.1f}",
+                 t.code, _seconds(t),
                  "" if t.recovery_s is None else f"{t.recovery_s:.1f}"]
         if failures:
             cells.append(t.why)

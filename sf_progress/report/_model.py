@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from .. import TargetSnapshot, TargetStatus, hresult_name, read_journal
+from .. import Downtime, ResultReason, TargetSnapshot, TargetStatus, hresult_name, read_journal
 
 __all__ = ["NOT_STARTED", "PENDING", "UNCONFIRMED", "Report", "ReportTarget", "build_report"]
 
@@ -24,7 +24,13 @@ PENDING, NOT_STARTED, UNCONFIRMED = "pending", "not started", "start not confirm
 
 @attrs.frozen
 class ReportTarget:
-    """One target of the run, as the journal knows it (times: wall-clock seconds, ``None`` when not recorded)."""
+    """One target of the run, as the journal knows it (times: wall-clock seconds, ``None`` when not recorded).
+
+    ``elapsed`` is the time from its start to the fault's end, without the recovery wait
+    (``recovery_s``); when the fault ended while no client watched (the run was stopped or
+    killed, and resumed), its end was not seen: ``elapsed`` is ``None`` and ``elapsed_bounds``
+    holds the least and the most it can have been.
+    """
 
     number: int
     kind: str
@@ -40,6 +46,7 @@ class ReportTarget:
     started_at: float | None = None
     ended_at: float | None = None
     elapsed: float | None = None
+    elapsed_bounds: tuple[float, float] | None = None
     recovered: bool | None = None
     recovery_s: float | None = None
     recovery_reason: str | None = None  # what was still not right when the recovery wait ended
@@ -75,6 +82,7 @@ class Report:
     notices: tuple[str, ...]
     started_at: float | None
     ended_at: float | None
+    downtimes: tuple[Downtime, ...] = ()  # each time no client watched the run (stopped or killed, then resumed)
 
     @property
     def problems(self) -> tuple[ReportTarget, ...]:
@@ -91,24 +99,28 @@ _OPEN_OUTCOME = {
 }
 
 
-def _row(snap: TargetSnapshot) -> ReportTarget:
+def _row(snap: TargetSnapshot, downtimes: tuple[Downtime, ...]) -> ReportTarget:
     ref = snap.target.ref
     result = snap.result
     fields: dict[str, Any] = {}
+    started_at = snap.accepted_at or snap.intent_at
     if result is not None:
         outcome = result.outcome.value
+        if result.reason in (ResultReason.REFUSED, ResultReason.ABORTED):
+            outcome = NOT_STARTED
         recovery = result.recovery
         fields.update(
             state=None if result.state is None else result.state.value,
             error_code=result.error_code,
             error_name=hresult_name(result.error_code),
             error=result.error,
-            elapsed=result.elapsed,
             recovered=None if recovery is None else recovery.recovered,
             recovery_s=None if recovery is None else recovery.elapsed,
             recovery_reason=None if recovery is None else recovery.reason,
             reason=None if result.reason is None else result.reason.value,
         )
+        if result.reason is None or result.reason.started:
+            fields.update(_time_to_end(snap, started_at, downtimes))
     else:
         outcome = _OPEN_OUTCOME[snap.status]
         if snap.refused is not None:
@@ -122,11 +134,37 @@ def _row(snap: TargetSnapshot) -> ReportTarget:
         operation_id=str(ref.operation_id),
         outcome=outcome,
         status=snap.status.value,
-        started_at=snap.accepted_at or snap.intent_at,
+        started_at=started_at,
         ended_at=snap.ended_at,
         service=None if ref.node_name is not None else ref.service_name,
         **fields,
     )
+
+
+def _time_to_end(snap: TargetSnapshot, started_at: float | None, downtimes: tuple[Downtime, ...]) -> dict[str, Any]:
+    """``elapsed`` (to the fault's end, without the recovery wait) or, when its end fell where no client watched,
+    ``elapsed_bounds``.
+
+    A fault started before a downtime and ended after it was seen to end by the resumed run;
+    unless that run saw it still running first (a state recorded after the resume), it ended
+    somewhere between the last record before the downtime and that sighting.
+    """
+    result = snap.result
+    assert result is not None
+    recovery_s = 0.0 if result.recovery is None else result.recovery.elapsed
+    to_end = result.fault_elapsed  # the wait's time, less the recovery wait that followed
+    ended_at = snap.ended_at
+    if started_at is None or ended_at is None:
+        return {"elapsed": to_end}
+    crossed = [d for d in downtimes if started_at < d.until <= ended_at]
+    if not crossed:
+        return {"elapsed": to_end}
+    seen = max(started_at, ended_at - recovery_s)  # when the resumed run saw the fault ended
+    last = crossed[-1]
+    if snap.state_at is not None and snap.state_at >= last.until:  # seen running after the resume
+        return {"elapsed": round(seen - started_at, 3)}
+    least = max(0.0, (last.since or started_at) - started_at)
+    return {"elapsed": None, "elapsed_bounds": (round(least, 3), round(max(least, seen - started_at), 3))}
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -157,7 +195,8 @@ def build_report(journal: str | os.PathLike[str]) -> Report:
     """
     snapshot = read_journal(journal)
     path = Path(snapshot.path)
-    targets = tuple(_row(target) for target in snapshot.targets)
+    downtimes = snapshot.downtimes
+    targets = tuple(_row(target, downtimes) for target in snapshot.targets)
     counts: dict[str, Counter[str]] = {}
     for t in targets:
         counts.setdefault(t.kind, Counter())[t.outcome] += 1
@@ -174,13 +213,15 @@ def build_report(journal: str | os.PathLike[str]) -> Report:
                     "not_recovered": float(sum(1 for t in recoveries if not t.recovered))}
         if back:
             recovery.update(_stats(back))
-    open_targets = snapshot.counts[TargetStatus.PLANNED] + snapshot.counts[TargetStatus.UNCONFIRMED]
-    open_targets += sum(1 for t in snapshot.targets if t.status is TargetStatus.ACTIVE and t.result is None)
     aborted = snapshot.aborted
-    if snapshot.cut_plan:
-        status = "cut short"
-    elif snapshot.running:
+    open_targets = snapshot.counts[TargetStatus.UNCONFIRMED]
+    if aborted is None:  # once aborted, a planned target is never started: it is not waiting to be
+        open_targets += snapshot.counts[TargetStatus.PLANNED]
+    open_targets += sum(1 for t in snapshot.targets if t.status is TargetStatus.ACTIVE and t.result is None)
+    if snapshot.running:
         status = "in progress"
+    elif snapshot.cut_plan:
+        status = "cut short"
     elif open_targets:
         status = "interrupted"
     else:
@@ -197,10 +238,25 @@ def build_report(journal: str | os.PathLike[str]) -> Report:
         durations=durations,
         recovery=recovery,
         aborted=aborted,
-        notices=snapshot.notices,
+        notices=snapshot.notices + _downtime_notice(downtimes, targets),
         started_at=min(times) if times else None,
         ended_at=max(times) if times else None,
+        downtimes=downtimes,
     )
+
+
+def _downtime_notice(downtimes: tuple[Downtime, ...], targets: tuple[ReportTarget, ...]) -> tuple[str, ...]:
+    """What a report says of the times no client watched its run (nothing when there were none)."""
+    if not downtimes:
+        return ()
+    gone = sum(d.until - d.since for d in downtimes if d.since is not None)
+    times = "once" if len(downtimes) == 1 else f"{len(downtimes)} times"
+    text = f"the run was stopped or killed and resumed {times}; no client watched it for {gone:.0f} s"
+    unseen = sum(1 for t in targets if t.elapsed_bounds is not None)
+    if unseen:
+        text += (f"; {unseen} fault(s) ended meanwhile, unseen: their durations are bounds (least to most), "
+                 "left out of the duration figures")
+    return (text,)
 
 
 def _verdict(targets: tuple[ReportTarget, ...], status: str, aborted: str | None, open_targets: int) -> str:
