@@ -16,7 +16,7 @@ from collections import Counter
 from typing import Any
 
 from bokeh.embed import components
-from bokeh.models import ColumnDataSource, HoverTool, Range1d
+from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Range1d
 from bokeh.models.annotations import BoxAnnotation
 from bokeh.plotting import figure
 from bokeh.resources import Resources
@@ -37,6 +37,13 @@ COLORS = {
     "start not confirmed": "#bdbdbd",
     "not started": "#e0e0e0",
 }
+#: Beyond this many targets the page aggregates (a 178,000-target page of bars and rows weighed
+#: 60 MB, and a headless browser could not draw it in 120 s): the timeline shows faults per kind
+#: and time bucket, the table of all targets is left out, and the page says so.
+MAX_DRAWN = 5_000
+#: The most rows of the "did not complete" table (the JSON report holds every target).
+MAX_PROBLEM_ROWS = 1_000
+_BUCKETS = 300
 _RECOVERY_COLOR = "#81c784"
 _UNSEEN_COLOR = "#cfd8dc"  # the part of a fault when no client watched: it ended somewhere in it
 #: Only BokehJS's core, inlined (1.3 MB): the page needs no widgets, tables, WebGL or MathJax.
@@ -106,6 +113,8 @@ def _bars(report: Report) -> dict[str, list[Any]]:
 
 
 def _timeline(report: Report) -> Any:
+    if len(report.targets) > MAX_DRAWN:
+        return _timeline_by_kind(report)
     data = _bars(report)
     rows = max(1, len(data["y"]))
     fig = figure(
@@ -128,6 +137,55 @@ def _timeline(report: Report) -> Any:
         ("seconds to end", "@seconds"), ("recovery s", "@recovery{0.0}"),
     ]))
     fig.yaxis.visible = False
+    return fig
+
+
+def _timeline_by_kind(report: Report) -> Any:
+    """The timeline of a large run: per kind, how many of its faults were active in each time bucket."""
+    t0 = report.started_at or 0.0
+    span = max((report.ended_at or t0) - t0, 1e-3)
+    width = span / _BUCKETS
+    kinds = sorted({t.kind for t in report.targets})
+    active = {kind: [0] * (_BUCKETS + 1) for kind in kinds}  # a difference array per kind
+    bad = {kind: [0] * _BUCKETS for kind in kinds}
+    for t in report.targets:
+        if t.started_at is None:
+            continue
+        first = min(_BUCKETS - 1, int((t.started_at - t0) / width))
+        last = min(_BUCKETS - 1, int(((t.ended_at or report.ended_at or t.started_at) - t0) / width))
+        active[t.kind][first] += 1
+        active[t.kind][max(first, last) + 1] -= 1
+        if t.ended_at is not None and (t.outcome != "completed" or t.recovered is False):
+            bad[t.kind][last] += 1
+    data: dict[str, list[Any]] = {k: [] for k in ("x", "kind", "active", "bad", "alpha", "color", "span")}
+    for kind in kinds:
+        running = 0
+        for bucket in range(_BUCKETS):
+            running += active[kind][bucket]
+            if not running and not bad[kind][bucket]:
+                continue
+            data["x"].append(round((bucket + 0.5) * width, 2))
+            data["kind"].append(kind)
+            data["active"].append(running)
+            data["bad"].append(bad[kind][bucket])
+            data["color"].append(COLORS["faulted"] if bad[kind][bucket] else "#1565c0")
+            data["span"].append(f"{bucket * width:.0f}–{(bucket + 1) * width:.0f} s")
+    peak = max(data["active"], default=1) or 1
+    data["alpha"] = [0.15 + 0.85 * a / peak for a in data["active"]]
+    fig = figure(
+        height=120 + 40 * len(kinds), sizing_mode="stretch_width", y_range=FactorRange(factors=kinds or ["-"]),
+        title=f"timeline: faults active per kind and time bucket ({len(report.targets):,} targets: beyond "
+              f"{MAX_DRAWN:,} the page draws no bar per target)",
+        x_axis_label="seconds from the first start", tools="xpan,xwheel_zoom,box_zoom,reset,save",
+    )
+    cells = fig.rect(x="x", y="kind", width=width, height=0.9, fill_color="color", fill_alpha="alpha",
+                     line_color=None, source=ColumnDataSource(data))
+    for gap in report.downtimes:
+        fig.add_layout(BoxAnnotation(left=(gap.since or gap.until) - t0, right=gap.until - t0,
+                                     fill_color="#9e9e9e", fill_alpha=0.15))
+    fig.add_tools(HoverTool(renderers=[cells], tooltips=[
+        ("kind", "@kind"), ("time", "@span"), ("faults active", "@active"), ("ended badly here", "@bad"),
+    ]))
     return fig
 
 
@@ -212,7 +270,11 @@ def render_html(report: Report) -> str:
         span = f"{report.ended_at - report.started_at:.0f} s"
     problems = report.problems
     verdict_class = "ok" if not problems and report.status == "finished" else "bad"
-    notices = "".join(f'<p class="note">{html.escape(n)}</p>' for n in report.notices)
+    said = list(report.notices)
+    if len(report.targets) > MAX_DRAWN:
+        said.append(f"{len(report.targets):,} targets: beyond {MAX_DRAWN:,} this page aggregates (the timeline by kind "
+                    "and time bucket, no table of all targets); the JSON report (-o json) holds every target")
+    notices = "".join(f'<p class="note">{html.escape(n)}</p>' for n in said)
     sections = [
         f"<h1>sf-progress run report</h1><p class='verdict {verdict_class}'>{html.escape(report.verdict)}</p>",
         f"<p>cluster <code>{html.escape(report.endpoint)}</code> · created {html.escape(report.created)} · "
@@ -224,9 +286,18 @@ def render_html(report: Report) -> str:
     if "recovery" in divs:
         sections.append(f'<h2>Recovery</h2><div id="recovery">{divs["recovery"]}</div>')
     sections.append(f'<h2>Concurrency</h2><div id="concurrency">{divs["concurrency"]}</div>')
+    shown = list(problems[:MAX_PROBLEM_ROWS])
     sections.append(f"<h2>Did not complete ({len(problems)})</h2>"
-                    + (_table(list(problems), failures=True) if problems else "<p>none</p>"))
-    sections.append(f"<h2>All targets ({len(report.targets)})</h2>" + _table(list(report.targets), failures=False))
+                    + (_table(shown, failures=True) if problems else "<p>none</p>"))
+    if len(problems) > len(shown):
+        sections.append(f"<p class='note'>the first {len(shown):,} of {len(problems):,} are listed: "
+                        "<code>sf-progress report JOURNAL -o json</code> holds every target</p>")
+    if len(report.targets) <= MAX_DRAWN:
+        sections.append(f"<h2>All targets ({len(report.targets)})</h2>" + _table(list(report.targets), failures=False))
+    else:
+        sections.append(f"<h2>All targets ({len(report.targets):,})</h2><p class='note'>not listed beyond "
+                        f"{MAX_DRAWN:,} targets (the page would not open): <code>sf-progress report JOURNAL -o json"
+                        "</code> holds every target</p>")
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>sf-progress report: {html.escape(report.verdict)}</title>"
