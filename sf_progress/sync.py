@@ -6,23 +6,30 @@ The methods are made from :class:`~sf_progress.ProgressClient`'s, one for each p
 async method, with the same names, parameters and defaults (a test holds them equal):
 a verb added there is here at once.  Hooks (``on_progress``, ``on_event``) are called on
 the client's loop, in its thread, not in the caller's.
-Calls may come from several threads at once, and from a thread of a program that already
-runs an event loop of its own (the client's loop is never that one).  Ctrl-C during a
+Calls may come from several threads at once, but not from a thread running an event loop
+(it would freeze: such code awaits :class:`~sf_progress.ProgressClient` instead) — that,
+a call after ``close()``, and a call in a process forked after the client was made (its
+loop's thread is not there) are each a ``RuntimeError`` that says so.  Ctrl-C during a
 blocking call stops it — the coroutine on the client's loop is cancelled, and with
 ``cancel_on_interrupt=True`` a wait also sends the fault's cancel — and raises
-``KeyboardInterrupt``.  ``close()`` is idempotent; a closed client raises ``RuntimeError``.
+``KeyboardInterrupt``.  ``close()`` is idempotent and ends the calls still in flight in
+other threads (each raises ``RuntimeError``); a client dropped without ``close()`` closes
+its session and stops its thread as it is collected.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import inspect
 import logging
+import os
 import re
 import threading
 import typing
+import weakref
 from collections.abc import AsyncIterable, Callable, Coroutine, Iterable
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -68,7 +75,8 @@ def _qualified(match: re.Match[str]) -> str:
 
 _BLOCKING_RAISES = """    KeyboardInterrupt: Ctrl-C during the call (with ``cancel_on_interrupt=True`` a wait's
         faults are cancelled first).
-    RuntimeError: The client is closed."""
+    RuntimeError: The client is (or was, during the call) closed; the call came from a thread
+        running an event loop; or the process was forked after the client was made."""
 
 
 def _named(call: Callable[..., Any], method: Callable[..., Any], doc: str, returns: object = None) -> None:
@@ -106,7 +114,7 @@ def _blocking(
         if cancels:
             ref = signature.bind(self, *args, **kwargs).arguments.get("ref")
             refs = [ref] if isinstance(ref, OperationRef) else []
-        return self._run(lambda: method(self._client, *args, **kwargs), on_interrupt=refs)
+        return self._run(method.__name__, lambda: method(self._client, *args, **kwargs), on_interrupt=refs)
 
     _named(call, method, _blocking_doc(method))
     return call
@@ -133,7 +141,7 @@ def _collecting(
                 return [outcome async for outcome in batch]
 
         refs = [item for item in operations if isinstance(item, OperationRef)] if isinstance(operations, list) else []
-        return self._run(collect, on_interrupt=refs)
+        return self._run(method.__name__, collect, on_interrupt=refs)
 
     _named(call, method, _blocking_doc(method, returns), returns=list[Outcome])
     return call
@@ -161,28 +169,62 @@ class SyncProgressClient:
     def __init__(self, endpoint: str, *, cancel_on_interrupt: bool = False, **options: Any) -> None:
         if type(cancel_on_interrupt) is not bool:
             raise TypeError("cancel_on_interrupt must be a bool")
+        if options.get("session") is not None:
+            raise TypeError(
+                "session= cannot be given to SyncProgressClient: an aiohttp session belongs to the event loop "
+                "it was made on, and this client runs its own; give the connection options instead"
+            )
         self.cancel_on_interrupt = cancel_on_interrupt
         self._client = ProgressClient(endpoint, **options)  # validates every option here, in the caller's thread
         self._loop = asyncio.new_event_loop()
         self._lock = threading.Lock()
         self._closed = False
-        self._thread = threading.Thread(target=self._loop.run_forever, name="sf_progress-sync", daemon=True)
+        self._pid = os.getpid()
+        self._calls = _Calls()
+        self._thread = threading.Thread(target=_serve, args=(self._loop,), name="sf_progress-sync", daemon=True)
         self._thread.start()
+        # Dropped without close(): its session is closed and its thread stopped as it is collected.
+        self._finalizer = weakref.finalize(self, _drop, self._loop, self._client, self._calls, self._pid)
 
     # --- plumbing ------------------------------------------------------------------------
 
-    def _run(self, make: Callable[[], Coroutine[Any, Any, T]], on_interrupt: Iterable[OperationRef] = ()) -> T:
+    def _check_caller(self, name: str) -> None:
+        """Refuse a call that would hang: in a forked child, or from a thread running an event loop."""
+        if os.getpid() != self._pid:
+            raise RuntimeError(
+                f"this SyncProgressClient was made in process {self._pid}, before a fork: its event loop's thread "
+                "is not in this process; create a new client here"
+            )
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        raise RuntimeError(
+            f"SyncProgressClient.{name}() blocks, and this thread runs an event loop, which it would freeze (and "
+            f"deadlock if that loop serves the gateway): await ProgressClient.{name}() there, or call it from "
+            f"another thread (await asyncio.to_thread(client.{name}, ...))"
+        )
+
+    def _run(
+        self, name: str, make: Callable[[], Coroutine[Any, Any, T]], on_interrupt: Iterable[OperationRef] = ()
+    ) -> T:
+        self._check_caller(name)
         # The caller's context (an OpenTelemetry span, say) goes with the call: spans nest under it.
         context = contextvars.copy_context()
         result: concurrent.futures.Future[T] = concurrent.futures.Future()
         tasks: list[asyncio.Task[T]] = []
+        calls = self._calls
 
         def spawn() -> None:
             if not result.set_running_or_notify_cancel():
                 return
+            if calls.closing:  # closed between the check and this turn of the loop
+                result.set_exception(_closed_during(name))
+                return
             task = context.run(self._loop.create_task, make())  # the task runs in a copy of the context
             tasks.append(task)
-            task.add_done_callback(lambda done: _settle(done, result))
+            calls.tasks.add(task)
+            task.add_done_callback(lambda done: _settle(done, result, calls, name))
 
         with self._lock:
             if self._closed:
@@ -215,18 +257,28 @@ class SyncProgressClient:
             logger.warning("the cancels after Ctrl-C did not finish in time")
 
     def close(self) -> None:
-        """Close the session and stop the client's loop.  Safe to call more than once."""
+        """End the calls still in flight (each raises ``RuntimeError``), close the session, stop the loop.
+
+        Safe to call more than once.  In a process forked after the client was made it only
+        marks the client closed (its loop's thread is not there).
+
+        Raises:
+            RuntimeError: Called from a hook, on the client's own loop (it would wait for itself).
+        """
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("a SyncProgressClient cannot be closed from its own loop (from a hook it calls)")
         with self._lock:
             if self._closed:
                 return
             self._closed = True
+        self._finalizer.detach()
+        if os.getpid() != self._pid:
+            return
         try:
-            asyncio.run_coroutine_threadsafe(self._client.aclose(), self._loop).result(_CLOSE_WAIT)
+            asyncio.run_coroutine_threadsafe(_shut(self._client, self._calls), self._loop).result(_CLOSE_WAIT)
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._loop.call_soon_threadsafe(self._loop.stop)  # and its thread closes it
             self._thread.join(_CLOSE_WAIT)
-            if not self._thread.is_alive():
-                self._loop.close()
 
     def __enter__(self) -> SyncProgressClient:
         return self
@@ -235,10 +287,6 @@ class SyncProgressClient:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-    def __del__(self) -> None:
-        if not getattr(self, "_closed", True) and getattr(self, "_thread", None) is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
 
     @property
     def closed(self) -> bool:
@@ -283,11 +331,61 @@ class SyncProgressClient:
     wait_many = _collecting(ProgressClient.wait_many)
 
 
-def _settle(task: asyncio.Task[T], result: concurrent.futures.Future[T]) -> None:
+class _Calls:
+    """The calls in flight on a client's loop (touched on that loop only), and whether it is closing."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.closing = False
+        self.dropper: asyncio.Task[None] | None = None
+
+
+def _closed_during(name: str) -> RuntimeError:
+    return RuntimeError(f"this SyncProgressClient was closed while {name}() ran; create a new one")
+
+
+def _settle(task: asyncio.Task[T], result: concurrent.futures.Future[T], calls: _Calls, name: str) -> None:
     """Hand a finished task's result (or error, or cancellation) to the caller's future."""
+    calls.tasks.discard(task)
     if task.cancelled():
-        result.set_exception(concurrent.futures.CancelledError())
+        result.set_exception(_closed_during(name) if calls.closing else concurrent.futures.CancelledError())
     elif task.exception() is not None:
         result.set_exception(task.exception())
     else:
         result.set_result(task.result())
+
+
+async def _shut(client: ProgressClient, calls: _Calls) -> None:
+    """On the client's loop: end the calls in flight (their callers get ``RuntimeError``), close the session."""
+    calls.closing = True
+    pending = list(calls.tasks)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    await client.aclose()
+
+
+def _drop(loop: asyncio.AbstractEventLoop, client: ProgressClient, calls: _Calls, pid: int) -> None:
+    """A client collected without ``close()``: close its session and stop its loop, without waiting."""
+    if os.getpid() != pid or loop.is_closed():
+        return
+
+    async def shut_and_stop() -> None:
+        try:
+            await _shut(client, calls)
+        finally:
+            loop.stop()
+
+    def begin() -> None:
+        calls.dropper = loop.create_task(shut_and_stop())  # held: a task only weakly referenced may vanish
+
+    with contextlib.suppress(RuntimeError):  # the loop is closed already (interpreter exit)
+        loop.call_soon_threadsafe(begin)
+
+
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    """The client's thread: its loop, until stopped (by ``close()`` or as the client is collected), then closed."""
+    try:
+        loop.run_forever()
+    finally:
+        loop.close()

@@ -27,7 +27,7 @@ from sf_progress import (
     RecoveryTimeout,
 )
 from sf_progress.sync import SyncProgressClient
-from sf_progress.testing import Script
+from sf_progress.testing import Fault, Script
 
 from .test_cli import ThreadedCluster
 
@@ -82,12 +82,108 @@ def test_blocking_waits_from_several_threads_at_once(fake: ThreadedCluster) -> N
     assert results == [OperationState.COMPLETED] * 8
 
 
-async def test_usable_from_the_thread_of_a_running_loop(fake: ThreadedCluster) -> None:
-    """Called from a coroutine (this test's loop is running): it blocks this thread only, and works."""
-    asyncio.get_running_loop()
+async def test_a_call_from_a_running_loops_thread_is_refused_and_to_thread_works(fake: ThreadedCluster) -> None:
+    """From a coroutine it would freeze this loop (or deadlock, were it serving the gateway): a clear error.
+
+    (Issue 35, item 8: it froze the calling loop.)  ``asyncio.to_thread`` is the way, and works.
+    """
     with SyncProgressClient(fake.cluster.url) as client:
-        ref = client.start(FaultTarget.restart(SVC, uuid.uuid4()))
-        assert client.wait_for_completion(ref).state is OperationState.COMPLETED
+        with pytest.raises(RuntimeError, match=r"start\(\) blocks, and this thread runs an event loop"):
+            client.start(FaultTarget.restart(SVC, uuid.uuid4()))
+        assert fake.cluster.requests == 0
+        ref = await asyncio.to_thread(client.start, FaultTarget.restart(SVC, uuid.uuid4()))
+        final = await asyncio.to_thread(client.wait_for_completion, ref)
+        assert final.state is OperationState.COMPLETED
+
+
+def test_close_ends_another_threads_call_in_flight(fake: ThreadedCluster) -> None:
+    """A call stuck on a slow gateway in one thread, close() in another: the call raises at once, typed.
+
+    (Issue 35, item 8: the other thread stayed blocked forever.)
+    """
+    fake.do(lambda: fake.cluster.inject(Fault.slow(60), routes=["progress"]))
+    client = SyncProgressClient(fake.cluster.url)
+    ref = client.start(FaultTarget.restart(SVC, uuid.uuid4()))
+    raised: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            client.get_progress(ref)
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            raised.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    deadline = time.monotonic() + 10
+    while fake.cluster.by_route["progress"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    began = time.monotonic()
+    client.close()
+    reader.join(10)
+    assert not reader.is_alive()
+    assert time.monotonic() - began < 10  # not the 60 s read
+    assert len(raised) == 1
+    assert isinstance(raised[0], RuntimeError)
+    assert "closed while get_progress() ran" in str(raised[0])
+
+
+def test_an_injected_session_is_refused_up_front() -> None:
+    """A session belongs to the loop it was made on; this client runs its own (every call failed, raw)."""
+    with pytest.raises(TypeError, match="session= cannot be given to SyncProgressClient"):
+        SyncProgressClient("http://127.0.0.1:19080", session=object())
+
+
+def test_a_forked_child_gets_an_error_not_a_hang(tmp_path: object) -> None:
+    """After os.fork() the loop's thread is not in the child: calls raise, close() returns (both hung)."""
+    script = textwrap.dedent(
+        """
+        import os, sys, uuid
+        from sf_progress import FaultTarget
+        from sf_progress.sync import SyncProgressClient
+        client = SyncProgressClient("http://127.0.0.1:9")
+        pid = os.fork()
+        if pid == 0:
+            try:
+                client.start(FaultTarget.restart("app~svc", uuid.uuid4()))
+            except RuntimeError as exc:
+                ok = "before a fork" in str(exc)
+            else:
+                ok = False
+            client.close()
+            os._exit(0 if ok and client.closed else 3)
+        _, status = os.waitpid(pid, 0)
+        client.close()
+        sys.exit(os.waitstatus_to_exitcode(status))
+        """
+    )
+    done = subprocess.run([sys.executable, "-W", "ignore", "-c", script], timeout=60, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_dropped_client_closes_its_session_and_thread_without_the_gc(
+    fake: ThreadedCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Dropped without close(): no "Unclosed client session", its socket and thread gone, no cyclic GC needed."""
+    import gc
+    import os
+
+    fds = len(os.listdir("/proc/self/fd"))
+    gc.disable()
+    try:
+        client = SyncProgressClient(fake.cluster.url)
+        client.start(FaultTarget.restart(SVC, uuid.uuid4()))
+        thread = client._thread
+        assert len(os.listdir("/proc/self/fd")) > fds  # a pooled connection (and the loop's own fds)
+        del client
+        thread.join(10)
+        assert not thread.is_alive()
+        deadline = time.monotonic() + 5
+        while len(os.listdir("/proc/self/fd")) > fds and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(os.listdir("/proc/self/fd")) <= fds
+    finally:
+        gc.enable()
+    assert not [r for r in caplog.records if "Unclosed" in r.getMessage()]
 
 
 def test_errors_are_the_async_clients(fake: ThreadedCluster) -> None:
