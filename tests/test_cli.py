@@ -9,12 +9,11 @@ import signal
 import ssl
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 import trustme
@@ -22,40 +21,22 @@ from click.testing import CliRunner, Result
 
 from sf_progress import OperationRef, OperationState
 from sf_progress.cli import main
-from sf_progress.testing import FakeCluster, Script
+from sf_progress.testing import Script, SyncFakeCluster
 
 T = TypeVar("T")
 PID = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d"
 
 
-class ThreadedCluster:
-    """A FakeCluster serving from its own thread and loop, so the CLI can run asyncio.run here."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.cluster = self.call(FakeCluster(**kwargs).start)
-
-    def call(self, func: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
-        return asyncio.run_coroutine_threadsafe(func(*args), self.loop).result(30)
+class ThreadedCluster(SyncFakeCluster):
+    """The public SyncFakeCluster, with the shorthands the tests use."""
 
     def do(self, func: Callable[..., T], *args: Any) -> T:
-        async def run() -> T:
-            return func(*args)
-
-        return self.call(run)
+        return cast(T, self.call(func, *args))
 
     def add(self, script: Script, *, service: str = "app~svc") -> OperationRef:
         ref = OperationRef.restart(service, uuid.uuid4(), uuid.uuid4())
         self.do(self.cluster.add_operation, ref, script)
         return ref
-
-    def close(self) -> None:
-        self.call(self.cluster.close)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
 
 @pytest.fixture

@@ -14,7 +14,17 @@ import pytest
 import pytest_asyncio
 from yarl import URL
 
-from sf_progress import FaultTarget, NotFoundError, OperationRef, OperationState, ProgressClient
+from sf_progress import (
+    Event,
+    FaultTarget,
+    NotFoundError,
+    OperationRef,
+    OperationState,
+    ProgressClient,
+    RecoveryTimeout,
+    Retrying,
+    RetryPolicy,
+)
 from sf_progress.testing import HRESULTS, FakeCluster, Fault, Script
 
 from .conftest import OID, PID
@@ -339,6 +349,61 @@ async def test_fake_cluster_as_a_process(ref: OperationRef) -> None:
 
 
 @pytest.mark.real_wait
+async def test_the_process_scripts_outcomes_503s_and_slow_recovery() -> None:
+    """From the shell: ``--outcome faulted --recovery inf --inject 503@progress*2`` do what they say.
+
+    (Issue 35, item 26: the fake started from the shell could not script faults, 503s or slow recovery.)
+    """
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sf_progress.testing", "--watch-stdin", "--duration", "0.2", "--outcome", "faulted",
+        "--inject", "503@progress*2", "--inject", "slow:0.2@start",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stdin is not None
+    url = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
+    events: list[Event] = []
+    async with ProgressClient(url, retry=RetryPolicy(initial=0.01, maximum=0.05)) as client:
+        ref = await client.start(FaultTarget.restart("fabric:/app/svc", uuid.uuid4()))
+        async with client.wait_many([ref], deadline=30, on_event=events.append, coalesce=False) as batch:
+            (outcome,) = [o async for o in batch]
+    assert outcome.state is OperationState.FAULTED
+    assert sum(isinstance(e, Retrying) for e in events) == 2  # the two 503s, retried
+    proc.stdin.close()
+    assert await asyncio.wait_for(proc.wait(), 30) == 0
+    never = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sf_progress.testing", "--watch-stdin", "--recovery", "inf",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )
+    assert never.stdout is not None
+    assert never.stdin is not None
+    url = (await asyncio.wait_for(never.stdout.readline(), 30)).decode().strip()
+    async with ProgressClient(url) as client:
+        ref = await client.start(FaultTarget.restart("fabric:/app/svc", uuid.uuid4()))
+        with pytest.raises(RecoveryTimeout):
+            await client.wait_for_completion(ref, deadline=2, recovery=True)
+    never.stdin.close()
+    assert await asyncio.wait_for(never.wait(), 30) == 0
+
+
+def test_a_sync_fake_cluster_needs_no_loop_of_yours() -> None:
+    """SyncFakeCluster: a FakeCluster for blocking code, scripted through call(), closed twice safely."""
+    from sf_progress.sync import SyncProgressClient
+    from sf_progress.testing import SyncFakeCluster
+
+    with SyncFakeCluster(default_script=Script(duration=0.2)) as fake:
+        fake.call(fake.cluster.inject, Fault.service_unavailable(), routes=["progress"])
+        with SyncProgressClient(fake.url, retry=RetryPolicy(initial=0.01)) as client:
+            ref = client.start(FaultTarget.restart("fabric:/app/svc", uuid.uuid4()))
+            assert client.wait_for_completion(ref, deadline=30).state is OperationState.COMPLETED
+        assert fake.cluster.by_route["progress"] >= 2  # the 503, then the reads
+        assert fake.url in repr(fake)
+    fake.close()
+
+
+@pytest.mark.real_wait
 async def test_the_process_declares_partitions_from_the_start() -> None:
     """``--partition SERVICE=GUID`` (repeatable): those partitions exist (and recover) before any fault."""
     import asyncio
@@ -407,7 +472,9 @@ async def test_options_star_is_a_fabric_error(cluster: FakeCluster) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["--port", "-1"], ["--port", "99999"], ["--duration", "nan"], ["--duration", "-2"], ["--host", "no.such.invalid"]],
+    [["--port", "-1"], ["--port", "99999"], ["--duration", "nan"], ["--duration", "-2"], ["--host", "no.such.invalid"],
+     ["--outcome", "exploded"], ["--recovery", "nan"], ["--inject", "418"], ["--inject", "503@nowhere"],
+     ["--inject", "503*0"], ["--inject", "slow:soon"], ["--flaky", "2"]],
 )
 def test_server_module_bad_arguments_give_messages_not_tracebacks(args: list[str]) -> None:
     """python -m sf_progress.testing with a bad --port/--duration/--host: a message and exit 1 or 2."""
