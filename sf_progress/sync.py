@@ -48,6 +48,9 @@ T = TypeVar("T")
 P = ParamSpec("P")
 #: How long ``close()`` waits for the client's loop to finish closing the session.
 _CLOSE_WAIT = 30.0
+#: How long a Ctrl-C waits for the faults' cancels (``cancel_on_interrupt``): a hung gateway must not
+#: hold an interrupt for long.
+_CANCEL_WAIT = 3.0
 
 
 def _blocking_doc(method: Callable[..., Any], returns: str | None = None) -> str:
@@ -240,21 +243,43 @@ class SyncProgressClient:
             raise
 
     def _cancel_quietly(self, refs: list[OperationRef]) -> None:
+        """Send each fault's cancel, for ``_CANCEL_WAIT`` seconds at most; a second Ctrl-C stops waiting at once.
+
+        What is not confirmed in time is said (a warning per fault), never raised: the first
+        Ctrl-C's ``KeyboardInterrupt`` follows either way.
+        """
+        outcome: dict[OperationRef, str] = {}
+
         async def cancel_all() -> None:
             async def one(ref: OperationRef) -> None:
                 try:
-                    await self._client.cancel_operation(ref, timeout=5)
+                    await self._client.cancel_operation(ref, timeout=max(1, int(_CANCEL_WAIT)))
+                    outcome[ref] = "sent"
                 except SFProgressError as exc:  # already ended, or the cluster is unreachable: said, not raised
-                    logger.warning("cancel of %s after Ctrl-C failed: %s", ref, exc)
+                    outcome[ref] = str(exc)
 
-            await asyncio.wait_for(asyncio.gather(*(one(ref) for ref in refs)), 10)
+            tasks = [asyncio.ensure_future(one(ref)) for ref in refs]
+            try:
+                await asyncio.wait(tasks, timeout=_CANCEL_WAIT)
+            finally:  # in time or not (or cancelled by a second Ctrl-C): nothing is left running
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
 
         future = asyncio.run_coroutine_threadsafe(cancel_all(), self._loop)
         try:
-            future.result(15)
-        except (concurrent.futures.TimeoutError, TimeoutError, KeyboardInterrupt):
+            future.result(_CANCEL_WAIT + 2)
+        except (concurrent.futures.TimeoutError, TimeoutError, concurrent.futures.CancelledError):
             future.cancel()
-            logger.warning("the cancels after Ctrl-C did not finish in time")
+        except KeyboardInterrupt:  # a second Ctrl-C: stop waiting for the cancels
+            future.cancel()
+            logger.warning("second Ctrl-C: not waiting for the cancels any more")
+        for ref in refs:
+            said = outcome.get(ref)
+            if said is None:
+                logger.warning("the cancel of %s after Ctrl-C was not confirmed (it may not have been sent)", ref)
+            elif said != "sent":
+                logger.warning("the cancel of %s after Ctrl-C failed: %s", ref, said)
 
     def close(self) -> None:
         """End the calls still in flight (each raises ``RuntimeError``), close the session, stop the loop.

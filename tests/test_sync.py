@@ -267,6 +267,61 @@ def test_ctrl_c_stops_the_wait_and_cancels_the_fault(tmp_path: object) -> None:
         server.stdout.close()  # type: ignore[union-attr]
 
 
+@pytest.mark.real_wait
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_with_a_hung_cancel_endpoint_is_prompt_and_quiet(presses: int) -> None:
+    """The cancel route hangs: one Ctrl-C returns in about 3 s (it took 10), a second at once; no traceback.
+
+    (Issue 35, item 9: with a hung cancel endpoint one Ctrl-C took 10 s, and a second Ctrl-C during the
+    interrupt's cancels logged an asyncio traceback.)
+    """
+    server = subprocess.Popen(
+        [sys.executable, "-m", "sf_progress.testing", "--duration", "1000", "--watch-stdin",
+         "--inject", "slow:120@cancel*5"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()
+        script = textwrap.dedent(f"""
+            import sys, uuid
+            from sf_progress import FaultTarget
+            from sf_progress.sync import SyncProgressClient
+            client = SyncProgressClient({url!r}, cancel_on_interrupt=True)
+            ref = client.start(FaultTarget.restart("fabric:/app/svc", uuid.uuid4()))
+            print(ref.operation_id, flush=True)
+            try:
+                client.wait_for_completion(ref, deadline=600)
+            except KeyboardInterrupt:
+                print("interrupted", flush=True)
+                client.close()
+                sys.exit(130)
+        """)
+        waiter = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        assert waiter.stdout is not None
+        uuid.UUID(waiter.stdout.readline().strip())
+        time.sleep(1.0)  # well inside the wait
+        pressed = time.monotonic()
+        waiter.send_signal(signal.SIGINT)
+        if presses == 2:
+            time.sleep(1.0)  # the cancel is in flight, hung
+            pressed = time.monotonic()
+            waiter.send_signal(signal.SIGINT)
+        out, err = waiter.communicate(timeout=60)
+        took = time.monotonic() - pressed
+        assert waiter.returncode == 130, (out, err)
+        assert out.strip() == "interrupted"
+        assert took < (8.0 if presses == 1 else 3.0), took  # the 3 s cancel budget (or none), plus exiting
+        assert "Traceback" not in err, err
+        assert "never retrieved" not in err and "destroyed" not in err, err
+        assert "was not confirmed" in err  # what became of the cancel is said
+    finally:
+        server.stdin.close()  # type: ignore[union-attr]
+        server.wait(30)
+        server.stdout.close()  # type: ignore[union-attr]
+
+
 def _public_api(cls: type) -> dict[str, object]:
     return {name: member for name, member in vars(cls).items() if not name.startswith("_")}
 
