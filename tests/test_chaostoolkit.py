@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import textwrap
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +18,7 @@ from typing import Any
 import pytest
 
 from sf_progress import OperationState
-from sf_progress.testing import Script
+from sf_progress.testing import Fault, Script
 
 from .test_cli import ThreadedCluster
 
@@ -378,3 +381,68 @@ def test_an_infinite_timeout_is_no_overflow(fake: ThreadedCluster) -> None:
     assert cancel_started_faults(timeout=float("inf"), configuration=configuration) == []
     with pytest.raises(ActivityFailed, match="timeout must be"):
         cancel_started_faults(timeout=float("nan"), configuration=configuration)
+
+
+def test_a_start_interrupted_in_flight_is_cancelled_by_the_rollback(fake: ThreadedCluster) -> None:
+    """Ctrl-C while the start is in flight (the cluster takes it): cancel_started_faults cancels it.
+
+    (Issue 35, item 11: the rollback sent no cancel, and the fault kept running.)
+    """
+    fake.do(setattr, fake.cluster, "default_script", Script(duration=600))
+    fake.do(lambda: fake.cluster.inject(Fault.late(30), routes=["start"]))  # taken at once, answered late
+    script = textwrap.dedent(f"""
+        import json, sys, uuid
+        from sf_progress.chaostoolkit.actions import restart_partition
+        from sf_progress.chaostoolkit.rollbacks import cancel_started_faults
+        configuration = {{"sf_endpoint": {fake.url!r}}}
+        print("starting", flush=True)
+        try:
+            restart_partition("fabric:/app/svc", str(uuid.uuid4()), configuration=configuration)
+        except KeyboardInterrupt:
+            pass
+        print(json.dumps(cancel_started_faults(configuration=configuration)), flush=True)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "starting"
+    deadline = time.monotonic() + 30
+    while fake.cluster.by_route["start"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)
+    assert len(fake.cluster.operations) == 1  # the cluster has taken it; its answer is held back
+    proc.send_signal(signal.SIGINT)  # the start is in flight
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    (op,) = fake.cluster.operations.values()
+    (cancelled,) = json.loads(out)
+    assert cancelled == {"operation_id": str(op.ref.operation_id), "type": "PartitionRestart"}  # the docstring's shape
+    assert fake.cluster.by_route["cancel"] == 1
+
+
+def test_the_action_timeout_covers_the_start(fake: ThreadedCluster) -> None:
+    """A start that hangs: restart_partition(timeout=3) fails within seconds, not after the retries' minute.
+
+    (Issue 35, item 11: restart_partition(timeout=3) failed after 55-131 s.)
+    """
+    from chaoslib.exceptions import ActivityFailed
+
+    from sf_progress.chaostoolkit.actions import restart_partition
+
+    fake.do(lambda: fake.cluster.inject(Fault.slow(120), routes=["start"], times=10))
+    began = time.monotonic()
+    with pytest.raises(ActivityFailed, match="was not started"):
+        restart_partition(SERVICE, str(uuid.uuid4()), timeout=3, configuration={"sf_endpoint": fake.url})
+    assert time.monotonic() - began < 20  # the timeout, plus at most one request's margin
+    assert fake.cluster.by_route["start"] == 1  # no retry started past the timeout
+
+
+def test_an_unlisted_operation_is_no_made_up_404(fake: ThreadedCluster) -> None:
+    """fault_progress of an operation the list does not hold says so, not "HTTP 404" (none was received)."""
+    from chaoslib.exceptions import ActivityFailed
+
+    from sf_progress.chaostoolkit.probes import fault_progress
+
+    with pytest.raises(ActivityFailed) as caught:
+        fault_progress(str(uuid.uuid4()), configuration={"sf_endpoint": fake.url})
+    assert "is not in the cluster's fault-operation list" in str(caught.value)
+    assert "404" not in str(caught.value)

@@ -18,10 +18,12 @@ from sf_progress import (
     OutcomeKind,
     ProgressClient,
     ResponseFormatError,
+    RetryPolicy,
     SFProgressError,
+    TransportTimeout,
     WaitTimeout,
 )
-from sf_progress.testing import FakeCluster, Script
+from sf_progress.testing import FakeCluster, Fault, Script
 
 from ._raw_server import answer, chunks_forever, raw_server
 from .conftest import PID
@@ -207,3 +209,21 @@ async def test_unknown_operation_with_a_deadline_inside_the_grace_is_not_found(
     async with client.wait_many([a_ref()], deadline=3) as batch:
         (outcome,) = [o async for o in batch]
     assert outcome.kind is OutcomeKind.NOT_FOUND
+
+
+@pytest.mark.real_wait
+async def test_the_retry_budget_counts_the_first_try() -> None:
+    """A first try that hangs until its request timeout has spent the budget: no retry starts after it.
+
+    (Issue 35, item 11: the first try ran outside the retry machinery and its time was not counted,
+    so ``RetryPolicy(budget=...)`` let a hung gateway be tried again and again.)
+    """
+    async with FakeCluster() as cluster:
+        cluster.inject(Fault.slow(60), routes=["version"], times=5)
+        async with ProgressClient(cluster.url, server_timeout=1, timeout_margin=0.5,
+                                  retry=RetryPolicy(budget=1.0)) as client:
+            began = time.monotonic()
+            with pytest.raises(TransportTimeout):
+                await client.get_cluster_version()
+            assert time.monotonic() - began < 5  # one try of 1.5 s, not five
+        assert cluster.by_route["version"] == 1

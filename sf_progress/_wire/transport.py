@@ -118,26 +118,32 @@ def _error_from_answer(
 
 
 class _Stop:
-    def __init__(self, attempts: int, budget: float | None) -> None:
-        self.attempts, self.budget = attempts, budget
+    """No more tries after *attempts*, nor once *budget* seconds passed since the first try began.
+
+    *spent*: the seconds the first try took before tenacity saw it (it runs without the retry
+    machinery, and is replayed into it at once).
+    """
+
+    def __init__(self, attempts: int, budget: float | None, spent: float) -> None:
+        self.attempts, self.budget, self.spent = attempts, budget, spent
 
     def __call__(self, state: _t.RetryCallState) -> bool:
         if state.attempt_number >= self.attempts:
             return True
-        elapsed = state.seconds_since_start or 0.0
+        elapsed = (state.seconds_since_start or 0.0) + self.spent
         return self.budget is not None and elapsed >= self.budget
 
 
 class _Wait:
-    def __init__(self, policy: RetryPolicy) -> None:
-        self.policy = policy
+    def __init__(self, policy: RetryPolicy, spent: float) -> None:
+        self.policy, self.spent = policy, spent
 
     def __call__(self, state: _t.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
         retry_after = exc.retry_after if isinstance(exc, _FabricError) else None
         delay = self.policy.delay(state.attempt_number - 1, retry_after)
         if self.policy.budget is not None:
-            delay = min(delay, max(0.0, self.policy.budget - (state.seconds_since_start or 0.0)))
+            delay = min(delay, max(0.0, self.policy.budget - (state.seconds_since_start or 0.0) - self.spent))
         return delay
 
 
@@ -407,6 +413,7 @@ class Transport:
         route: str = "other",
     ) -> T:
         """One request with transient retries.  The success path builds no retry machinery."""
+        began = time.monotonic()  # the retry budget counts from here (tenacity's clock)
         try:
             return await self.attempt(
                 method, url, server_timeout, ref, parse, anonymous=anonymous, limit=limit, route=route
@@ -435,15 +442,15 @@ class Transport:
                 exc.retried = True
                 raise
 
-        return await self._retrying()(attempt)
+        return await self._retrying(time.monotonic() - began)(attempt)
 
-    def _retrying(self) -> _t.AsyncRetrying:
+    def _retrying(self, spent: float) -> _t.AsyncRetrying:
         policy = self.retry
         attempts = _config.testing_attempts() or policy.attempts
         return _t.AsyncRetrying(
             sleep=self.clock.sleep,
-            stop=_Stop(attempts, policy.budget),
-            wait=_Wait(policy),
+            stop=_Stop(attempts, policy.budget, spent),
+            wait=_Wait(policy, spent),
             retry=_t.retry_if_exception(_is_transient),
             before_sleep=_log_retry,
             reraise=True,

@@ -10,6 +10,8 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 
 from .. import (
+    FabricError,
+    FabricTransientError,
     FaultProgress,
     FaultTarget,
     OperationRef,
@@ -80,17 +82,27 @@ def run_fault(
     except (ValueError, TypeError) as exc:
         raise failed(f"{what}: bad arguments", exc) from None
     started = time.monotonic()
-    with client_for(configuration, secrets) as client:
-        try:
-            ref = client.start(target)
-        except SFProgressError as exc:
-            raise failed(f"{what} was not started", exc) from None
+    with client_for(configuration, secrets, budget=seconds) as client:  # no retry starts past the timeout
+        ref = target.ref
+        # Recorded before it is sent: a Ctrl-C (or a lost answer) while the start is in flight may leave
+        # a fault running, and the rollback must know of it (it reads its progress before cancelling).
         STARTED.append(ref)
+        try:
+            client.start(target, timeout=min(server_timeout(seconds), _START_TIMEOUT))
+        except FabricError as exc:
+            if not isinstance(exc, FabricTransientError):  # refused by the cluster: nothing runs
+                STARTED.remove(ref)
+            raise failed(f"{what} was not started", exc) from None
+        except SFProgressError as exc:  # unreachable, or the answer lost: it may have landed (the rollback checks)
+            raise failed(f"{what} was not started", exc) from None
         logger.info("sf_progress: started %s", ref)
         if not wait:
             return {**ref_json(ref), "state": "Running", "elapsed_s": 0.0}
+        left = seconds - (time.monotonic() - started)  # the timeout covers the start too
+        if left <= 0:
+            raise ActivityFailed(f"{what} was started, but its timeout ({seconds:g}s) was spent starting it: {ref}")
         try:
-            progress = client.wait_for_completion(ref, deadline=seconds, recovery=until_recovered)
+            progress = client.wait_for_completion(ref, deadline=left, recovery=until_recovered)
         except RecoveryTimeout as exc:
             raise failed(f"{what} completed, but its target did not recover", exc) from None
         except WaitTimeout as exc:
@@ -105,6 +117,10 @@ def run_fault(
             result["recovered"] = True
         logger.info("sf_progress: %s ended %s in %.1fs", ref, progress.raw_state, elapsed)
         return result
+
+
+#: The longest server timeout of a start request (a start is answered at once; the default is 60 s).
+_START_TIMEOUT = 60
 
 
 def kind_of(name: str) -> OperationType:

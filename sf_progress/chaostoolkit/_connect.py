@@ -21,7 +21,9 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .. import Connection, SFProgressError
+import attrs
+
+from .. import Connection, RetryPolicy, SFProgressError
 from ..sync import SyncProgressClient
 
 __all__ = ["client_for", "flag", "logger"]
@@ -160,18 +162,23 @@ def connection(configuration: Mapping[str, Any] | None, secrets: Mapping[str, An
 
 @contextlib.contextmanager
 def client_for(
-    configuration: Mapping[str, Any] | None, secrets: Mapping[str, Any] | None
+    configuration: Mapping[str, Any] | None, secrets: Mapping[str, Any] | None, *, budget: float | None = None
 ) -> Iterator[SyncProgressClient]:
     """A blocking client for one activity, closed after it; bad settings are a clear error.
 
     A ``pem_content`` secret is written to one private file per distinct content, removed when the
-    last activity using it ends.
+    last activity using it ends.  *budget*: no retry of a request starts after that many seconds
+    (an activity's ``timeout``; the default policy's 60 s otherwise).
     """
     with contextlib.ExitStack() as stack:
         try:
             settings = connection(configuration, secrets)
             stack.enter_context(_using_pem(secrets))
-            client = SyncProgressClient(**settings.client_options())
+            options = settings.client_options()
+            if budget is not None:
+                policy = options.get("retry") or RetryPolicy()
+                options["retry"] = attrs.evolve(policy, budget=min(budget, policy.budget or budget))
+            client = SyncProgressClient(**options)
         except (ValueError, TypeError, SFProgressError) as exc:
             raise ValueError(f"sf_progress connection settings: {exc}") from None
         try:

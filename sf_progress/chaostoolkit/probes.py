@@ -3,9 +3,10 @@
 import uuid
 from typing import Any, Dict, List  # noqa: UP035 - the types Chaos Toolkit reads
 
+from chaoslib.exceptions import ActivityFailed
+
 from .. import (
     NodeTransitionType,
-    NotFoundError,
     OperationRef,
     OperationState,
     RecoveryTimeout,
@@ -56,8 +57,10 @@ def fault_progress(
                     if str(op.operation_id) == str(uuid.UUID(str(operation_id))):
                         return {"operation_id": str(op.operation_id), "type": op.raw_type, "state": op.raw_state,
                                 "error_code": None}
-                raise failed("fault_progress", NotFoundError(status=404, code=None,
-                                                             message=f"operation {operation_id} is not listed"))
+                raise ActivityFailed(  # no request answered 404: the list does not hold it
+                    f"fault_progress: operation {operation_id} is not in the cluster's fault-operation list "
+                    "(give its target to read its progress)"
+                )
             kind = kind_of(type)
             ref = (
                 OperationRef.node_transition(node_name, operation_id)

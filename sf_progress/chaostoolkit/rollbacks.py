@@ -3,7 +3,7 @@
 import uuid
 from typing import Any, Dict, List  # noqa: UP035 - the types Chaos Toolkit reads
 
-from .. import SFProgressError
+from .. import NotFoundError, SFProgressError
 from ._common import STARTED, failed, server_timeout
 from ._connect import client_for, flag, logger
 
@@ -62,9 +62,13 @@ def cancel_started_faults(
         configuration: The experiment's configuration.
         secrets: The experiment's secrets.
 
+    A start interrupted in flight (Ctrl-C, a lost answer) is included: it is recorded before it
+    is sent, and cancelled if the cluster has it (one it does not know was never started).
+
     Returns:
         One ``{"operation_id": ..., "type": ...}`` per fault cancelled (``type`` is the wire name of
-        its kind); faults already ended, or that could not be cancelled (logged), are left out.
+        its kind, e.g. ``PartitionRestart``); faults already ended, never started, or that could not
+        be cancelled (logged), are left out.
     """
     try:
         force = flag(force, "force")
@@ -78,6 +82,9 @@ def cancel_started_faults(
                 if client.get_progress(ref, timeout=seconds).is_terminal:
                     continue
                 client.cancel_operation(ref, force=force, timeout=seconds)
+            except NotFoundError:  # its start never landed
+                logger.info("sf_progress: %s was never started; nothing to cancel", ref)
+                continue
             except SFProgressError as exc:  # one that cannot be cancelled never stops the others
                 logger.warning("sf_progress: could not cancel %s: %s", ref, exc)
                 continue

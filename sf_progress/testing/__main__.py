@@ -138,6 +138,7 @@ _FAULTS: dict[str, Callable[..., Fault]] = {
     "reset": Fault.reset,
     "truncated": Fault.truncated,
     "slow": lambda seconds: Fault.slow(float(seconds)),
+    "late": lambda seconds: Fault.late(float(seconds)),
 }
 
 
@@ -149,7 +150,7 @@ def _fault(text: str) -> tuple[Fault, list[str] | None, int]:
     make = _FAULTS.get(name)
     if make is None:
         raise ValueError(text)
-    fault = make(arg) if name == "slow" else make()
+    fault = make(arg) if name in ("slow", "late") else make()
     chosen = routes.split(",") if routes else None
     if chosen is not None and not set(chosen) <= set(ROUTES):
         raise ValueError(text)

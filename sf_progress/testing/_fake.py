@@ -353,6 +353,8 @@ class FakeCluster:
             return answer.response
         if fault is not None and fault.kind == "truncate":
             return await truncated(request, response)
+        if fault is not None and fault.kind == "late":  # done; only its answer is held back
+            await asyncio.sleep(fault.delay)
         return response
 
     def _route(self, method: str, path: str) -> tuple[str, re.Match[str] | None]:

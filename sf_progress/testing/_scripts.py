@@ -192,7 +192,7 @@ class Fault:
 
     Build them with the class methods: ``Fault.service_unavailable()``,
     ``Fault.gateway_timeout()``, ``Fault.reset()``, ``Fault.truncated()``,
-    ``Fault.slow(2.0)``, ``Fault.unauthorized()``, ``Fault.error(500, "E_FAIL")``, ...
+    ``Fault.slow(2.0)``, ``Fault.late(2.0)``, ``Fault.unauthorized()``, ``Fault.error(500, "E_FAIL")``, ...
     """
 
     kind: str
@@ -345,6 +345,20 @@ class Fault:
             The fault.
         """
         return cls("slow", delay=seconds)
+
+    @classmethod
+    def late(cls, seconds: float) -> Fault:
+        """Carry the request out at once, then hold its answer back (an answer lost or late).
+
+        A start so answered has landed, whatever the client sees.
+
+        Args:
+            seconds: How long the answer is held (on the cluster's clock).
+
+        Returns:
+            The fault.
+        """
+        return cls("late", delay=seconds)
 
 
 class Injected:
