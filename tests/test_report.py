@@ -362,3 +362,26 @@ def test_the_failure_reason_is_named_and_the_recovery_reason_kept(tmp_path: Path
     page = (tmp_path / "run.html").read_text()
     assert "FABRIC_E_TIMEOUT (-2147017729)" in page
     assert "partition health Warning" in page
+
+
+def test_without_bokeh_the_html_report_says_what_to_install(
+    tmp_path: Path, journal: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No Bokeh: write_report and the commands say "pip install 'sf_progress[report]'", whole, no traceback.
+
+    (Issue 35, item 25: a bare ModuleNotFoundError from write_report, and rich markup ate "[report]".)
+    """
+    import sys
+
+    monkeypatch.setitem(sys.modules, "bokeh", None)  # as if it were not installed
+    monkeypatch.delitem(sys.modules, "sf_progress.report._html", raising=False)
+    with pytest.raises(ModuleNotFoundError, match=re.escape("pip install 'sf_progress[report]'")):
+        write_report(build_report(journal), tmp_path / "r.html")
+    write_report(build_report(journal), tmp_path / "r.md", "md")  # the others need nothing more
+    for args in (["report", str(journal), "--to", str(tmp_path / "r.html")],
+                 ["demo", "--partitions", "5", "--report", str(tmp_path / "d.html")]):
+        result = cli(*args)
+        assert result.exit_code == 2, result.output
+        assert "pip install 'sf_progress[report]'" in result.output
+        assert "Traceback" not in result.output
+    assert not (tmp_path / "d.html").exists()

@@ -30,6 +30,7 @@ from sf_progress import (
     OperationRef,
     OperationState,
     ProgressClient,
+    RetryPolicy,
     TLSConfig,
     TLSError,
     TransportError,
@@ -577,3 +578,28 @@ def test_a_password_in_an_endpoint_is_never_shown(tmp_path: Path) -> None:
     report = build_report(journal)
     assert secret not in render_json(report) + render_markdown(report)
     assert report.endpoint == "https://***@c:19080"
+
+
+@pytest.mark.parametrize("case", ["plain_http", "wrong_ca", "no_client_cert"])
+async def test_tls_failures_are_said_in_words(
+    mtls: FakeCluster, cluster: FakeCluster, files: dict[str, Any], case: str
+) -> None:
+    """What failed and what to do, with no aiohttp class names, ``ssl:default`` or ``SSLContext`` reprs.
+
+    (Issue 35, item 25: "ClientConnectorSSLError: Cannot connect to host ... ssl:<ssl.SSLContext object
+    at 0x...> [[SSL: WRONG_VERSION_NUMBER] ...]".)
+    """
+    url, options, words = {
+        "plain_http": (cluster.url.replace("http://", "https://"), {"verify": files["ca"]},
+                       "does not speak TLS there"),
+        "wrong_ca": (mtls.url, {"cert": files["pem"], "verify": files["rogue_ca"]},
+                     "certificate was not accepted"),
+        "no_client_cert": (mtls.url, {"verify": files["ca"]}, "client certificate"),
+    }[case]
+    async with ProgressClient(url, retry=RetryPolicy(attempts=1), **options) as client:
+        with pytest.raises(TransportError) as info:
+            await progress_state(client)
+    text = str(info.value)
+    assert words in text
+    for internal in ("ssl:", "SSLContext", "Client", "Error:", "_ssl.c", "0x"):
+        assert internal not in text, text

@@ -9,10 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
-import socket
-import ssl
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -44,6 +41,7 @@ from .._models import OperationRef
 from .._version import __version__
 from .auth import TokenCache, TokenProvider
 from .security import TLSConfig
+from .wording import connection_words, failure_words, tls_failure, tls_words
 
 __all__ = ["Transport"]
 
@@ -152,18 +150,6 @@ def _log_retry(state: _t.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
         sleep = state.next_action.sleep if state.next_action is not None else 0.0
         logger.info("attempt %d failed (%s); retrying in %.2fs", state.attempt_number, exc, sleep)
-
-
-def _tls_failure(exc: BaseException) -> bool:
-    """Whether an aiohttp/OS error comes from TLS (a refused or unverified certificate)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, (ssl.SSLError, aiohttp.ClientSSLError)):
-            return True
-        current = current.__cause__ or current.__context__ or getattr(current, "os_error", None)
-    return False
 
 
 class Transport:
@@ -384,15 +370,15 @@ class Transport:
             raise TransportTimeout(f"no answer from {self.endpoint} within {allowed:g}s", ref=ref) from exc
         except (aiohttp.ClientError, OSError) as exc:
             result = "transient"
-            if _tls_failure(exc):
-                raise TLSError(f"TLS with {self.endpoint} failed: {_describe(exc)}", ref=ref) from exc
+            if tls_failure(exc):
+                raise TLSError(f"TLS with {self.endpoint} failed: {tls_words(exc)}", ref=ref) from exc
             if isinstance(exc, aiohttp.ClientConnectorError):  # no connection at all: say why, in words
-                raise GatewayUnreachable(f"cannot reach {self.endpoint}: {_unreachable(exc)}", ref=ref) from exc
+                raise GatewayUnreachable(f"cannot reach {self.endpoint}: {connection_words(exc)}", ref=ref) from exc
             hint = ""
             if "ssl" in self.options and isinstance(exc, (aiohttp.ServerDisconnectedError, ConnectionResetError)):
                 # Over TLS 1.3 a refused client certificate shows up only as a closed connection.
                 hint = " (over TLS: if the cluster requires a client certificate, it may have refused this one)"
-            raise TransportError(f"{method} {self.endpoint}: {_describe(exc)}{hint}", ref=ref) from exc
+            raise TransportError(f"{method} {self.endpoint}: {failure_words(exc)}{hint}", ref=ref) from exc
         finally:
             if counted:
                 _config.TESTING.busy -= 1
@@ -476,23 +462,6 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:  # called outside a coroutine (e.g. wait_many() before the loop runs)
         return None
-
-
-def _unreachable(exc: aiohttp.ClientConnectorError) -> str:
-    """Why no connection could be made, in words (no aiohttp class names, no ``ssl:default``)."""
-    error = exc.os_error
-    if isinstance(error, ConnectionRefusedError):
-        return f"connection refused (nothing listens on {exc.host} port {exc.port})"
-    if isinstance(error, socket.gaierror):
-        return f"no such host {exc.host!r} ({error.strerror or error})"
-    if error.errno and os.strerror(error.errno):
-        return os.strerror(error.errno).lower()
-    return str(error) or type(error).__name__
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def ignore_body(body: bytes, ref: OperationRef | None) -> None:

@@ -204,8 +204,8 @@ def report(journal: str, fmt: str, out: str | None) -> None:
         return
     try:
         write_report(built, path, fmt)
-    except ImportError:
-        err_console().print(r"[red]error:[/] an HTML report needs Bokeh: pip install 'sf_progress\[report]'")
+    except ModuleNotFoundError as exc:  # no Bokeh: the library's message names the extra
+        err_console().print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(EXIT_USAGE)
     except OSError as exc:
         err_console().print(f"[red]error:[/] cannot write {escape(repr(path))}: {escape(exc.strerror or str(exc))}")
@@ -316,6 +316,14 @@ def demo(
     """
     from ..testing import FakeCluster, Fault, Script  # only the demo needs the fake cluster
 
+    if report_path is not None:  # said before the demo runs, not after
+        from ..report import check_html
+
+        try:
+            check_html()
+        except ModuleNotFoundError as exc:
+            err_console().print(f"[red]error:[/] {escape(str(exc))}")
+            sys.exit(EXIT_USAGE)
     rng = random.Random(seed)
 
     def planner(ref: OperationRef) -> Script:

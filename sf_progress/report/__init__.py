@@ -17,7 +17,7 @@ import attrs
 
 from ._model import Report, ReportTarget, build_report
 
-__all__ = ["Report", "ReportTarget", "build_report", "render_json", "render_markdown", "write_report"]
+__all__ = ["Report", "ReportTarget", "build_report", "check_html", "render_json", "render_markdown", "write_report"]
 
 
 
@@ -118,6 +118,20 @@ def render_markdown(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_html() -> None:
+    """Check that HTML reports can be written here (Bokeh, of the ``report`` extra, is installed).
+
+    Raises:
+        ModuleNotFoundError: Bokeh is missing; the message names the command that installs it.
+    """
+    try:
+        import bokeh  # noqa: F401
+    except ModuleNotFoundError as exc:
+        raise ModuleNotFoundError(
+            "an HTML report needs Bokeh: pip install 'sf_progress[report]' (or write md or json)", name="bokeh"
+        ) from exc
+
+
 def write_report(report: Report, path: str | os.PathLike[str], fmt: str = "html") -> None:
     """Write *report* to *path*.
 
@@ -129,9 +143,12 @@ def write_report(report: Report, path: str | os.PathLike[str], fmt: str = "html"
 
     Raises:
         ValueError: An unknown format.
+        ModuleNotFoundError: ``html`` without Bokeh (the ``report`` extra), said with the command
+            that installs it.
         OSError: The file cannot be written.
     """
     if fmt == "html":
+        check_html()
         from ._html import render_html
 
         text = render_html(report)
