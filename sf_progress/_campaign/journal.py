@@ -127,9 +127,9 @@ class Journal:
         journal.downtimes = list(run.get("downtimes", ()))
         now = wall_time()
         journal.downtimes.append(Downtime(run.get("last_at"), now))
-        try:
+        try:  # made durable with the run's next records (a resume that sends nothing loses nothing without it)
             journal._append({"event": "resumed", "at": round(now, 3)})
-            journal.sync()
+            journal.flush()
         except JournalError:
             file.close()
             raise

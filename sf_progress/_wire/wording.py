@@ -43,7 +43,10 @@ def tls_words(exc: BaseException) -> str:
     error = next((e for e in _chain(exc) if isinstance(e, ssl.SSLError) and not isinstance(e, aiohttp.ClientError)),
                  None)
     if isinstance(error, ssl.SSLCertVerificationError):
-        why = (error.verify_message or "not verified").rstrip(".")
+        detail = getattr(error, "verify_message", None) or (error.args[-1] if error.args else None)
+        why = str(detail or "not verified").rstrip(".")
+        if "pinned" in why:  # our own thumbprint check: the pin is the way out, not a CA
+            return f"the server's certificate was not accepted ({why})"
         return f"the server's certificate was not accepted ({why}): trust its CA (--ca) or pin its thumbprint"
     reason = (getattr(error, "reason", None) or "") if error is not None else ""
     if reason == "WRONG_VERSION_NUMBER":
