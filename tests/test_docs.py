@@ -7,6 +7,7 @@ import inspect
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,12 +46,43 @@ def test_the_docs_have_examples_to_run() -> None:
     EXAMPLES,
     ids=[f"{page.relative_to(DOCS)}#{i}" for page, i, _ in EXAMPLES],
 )
-def test_every_python_example_runs(page: Path, index: int, example: str) -> None:
+def test_every_python_example_runs(
+    page: Path, index: int, example: str, examples_running: dict[tuple[Path, int], _Run]
+) -> None:
     """Each ```python block runs on its own against the fake cluster, async ones included."""
-    result = subprocess.run(
-        [sys.executable, "-c", example], capture_output=True, text=True, timeout=120, cwd=ROOT, check=False
-    )
-    assert result.returncode == 0, f"{page.relative_to(ROOT)} example {index}:\n{result.stderr}"
+    returncode, stderr = examples_running[(page, index)].result()
+    assert returncode == 0, f"{page.relative_to(ROOT)} example {index}:\n{stderr}"
+
+
+class _Run:
+    """One example, run in its own process, started with all the others (they mostly wait on fakes)."""
+
+    def __init__(self, example: str, tmp: Path) -> None:
+        self.err = tmp / f"{id(self)}.err"
+        with open(self.err, "w") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", example], stdout=subprocess.DEVNULL, stderr=err, text=True, cwd=ROOT
+            )
+
+    def result(self) -> tuple[int, str]:
+        try:
+            code = self.proc.wait(120)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        return code, self.err.read_text()
+
+
+@pytest.fixture(scope="module")
+def examples_running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[tuple[Path, int], _Run]]:
+    """Every example started at once, in its own process: the page's run time is the slowest, not the sum."""
+    tmp = tmp_path_factory.mktemp("examples")
+    runs = {(page, index): _Run(example, tmp) for page, index, example in EXAMPLES}
+    yield runs
+    for run in runs.values():
+        if run.proc.poll() is None:
+            run.proc.kill()
+            run.proc.wait()
 
 
 def test_the_api_reference_names_every_export() -> None:
