@@ -125,7 +125,7 @@ class RunResult:
 
     @property
     def fault_elapsed(self) -> float:
-        """Seconds its wait took up to the fault's end: ``elapsed`` less the recovery wait (``recovery.elapsed``)."""
+        """The seconds its wait took up to the fault's end (``elapsed`` less the recovery wait)."""
         return before_recovery(self.elapsed, self.recovery)
 
     @property

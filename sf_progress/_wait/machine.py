@@ -184,7 +184,7 @@ class Outcome:
 
     @property
     def fault_elapsed(self) -> float:
-        """Seconds from being added to the fault's end: ``elapsed`` less the recovery wait (``recovery.elapsed``)."""
+        """The seconds from being added to the fault's end (``elapsed`` less the recovery wait)."""
         return before_recovery(self.elapsed, self.recovery)
 
 
