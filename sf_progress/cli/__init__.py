@@ -172,20 +172,23 @@ for _kind in OperationType.fault_kinds():  # one start command per fault kind, f
 @main.command(name="report", epilog=EPILOG)
 @click.argument("journal", metavar="JOURNAL")
 @click.option(
-    "--output", "-o", "fmt", type=click.Choice(["html", "md", "json"]), default="html", show_default=True,
+    "--output", "-o", "fmt", type=click.Choice(["html", "md", "json", "junit", "verdict"]), default="html",
+    show_default=True,
     help="The report's format (as -o chooses the output on every command): html, one self-contained page "
-    "(needs sf_progress[report]); md, for an incident or a pull request; json.",
+    "(needs sf_progress[report]); md, for an incident or a pull request; json; junit, JUnit XML for CI "
+    "test results; verdict, one JSON object (outcome, conclusive, counts, warnings).",
 )
 @click.option(
     "--to", "out", metavar="PATH",
-    help="Write the report here (default: JOURNAL with .html/.md/.json; - for stdout). Never the journal itself.",
+    help="Write the report here (default: JOURNAL with .html, .md, .json, .junit.xml or .verdict.json; - for "
+    "stdout). Never the journal itself.",
 )
 def report(journal: str, fmt: str, out: str | None) -> None:
     """Turn a run's journal (finished, still running, or cut by a crash) into a report."""
-    from ..report import build_report, render_json, render_markdown, write_report
+    from ..report import FORMATS, build_report, render, write_report
 
     source = Path(os.path.expanduser(journal))
-    path = out if out == "-" else str(Path(os.path.expanduser(out)) if out else source.with_suffix("." + fmt))
+    path = out if out == "-" else str(Path(os.path.expanduser(out)) if out else source.with_suffix(FORMATS[fmt]))
     if path != "-" and _same_file(Path(path), source):
         err_console().print(
             f"[red]error:[/] the report would overwrite its own journal ({escape(str(source))}): "
@@ -200,7 +203,7 @@ def report(journal: str, fmt: str, out: str | None) -> None:
     if path == "-":
         if fmt == "html":
             raise click.UsageError("an HTML report goes to a file: give --to PATH")
-        click.echo(render_markdown(built) if fmt == "md" else render_json(built), nl=False)
+        click.echo(render(built, fmt), nl=False)
         return
     try:
         write_report(built, path, fmt)

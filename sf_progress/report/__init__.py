@@ -1,9 +1,11 @@
-"""A campaign at a glance: ``build_report(journal)`` → a typed :class:`Report`, as HTML, Markdown or JSON.
+"""A campaign at a glance: ``build_report(journal)`` → a typed :class:`Report`, as HTML, Markdown, JSON,
+JUnit XML or one JSON verdict.
 
 Works on a finished journal, on one still being written (a snapshot of where it stands;
 nothing is changed, the lock only tried), and on one cut by a crash (what it knows, said plainly).
-``render_markdown`` and ``render_json`` need nothing more; ``render_html`` needs the
-``report`` extra (Bokeh, for the interactive, self-contained charts).
+``render_markdown``, ``render_json``, ``render_junit`` and ``render_verdict`` need nothing
+more; the HTML page needs the ``report`` extra (Bokeh, for the interactive, self-contained
+charts).
 """
 
 from __future__ import annotations
@@ -16,8 +18,25 @@ from typing import Any
 import attrs
 
 from ._model import Report, ReportTarget, build_report
+from ._verdicts import render_junit, render_verdict, verdict
 
-__all__ = ["Report", "ReportTarget", "build_report", "check_html", "render_json", "render_markdown", "write_report"]
+__all__ = [
+    "FORMATS",
+    "Report",
+    "ReportTarget",
+    "build_report",
+    "check_html",
+    "render",
+    "render_json",
+    "render_junit",
+    "render_markdown",
+    "render_verdict",
+    "verdict",
+    "write_report",
+]
+
+#: Every report format and the file suffix it is written with by default.
+FORMATS = {"html": ".html", "md": ".md", "json": ".json", "junit": ".junit.xml", "verdict": ".verdict.json"}
 
 
 
@@ -132,14 +151,41 @@ def check_html() -> None:
         ) from exc
 
 
+def render(report: Report, fmt: str = "html") -> str:
+    """Render *report* in one of :data:`FORMATS`.
+
+    Args:
+        report: The report.
+        fmt: ``"html"`` (one self-contained page; needs the ``report`` extra), ``"md"``,
+            ``"json"``, ``"junit"`` (JUnit XML, for CI systems) or ``"verdict"`` (one JSON
+            object: outcome, conclusive, counts, warnings).
+
+    Returns:
+        The text.
+
+    Raises:
+        ValueError: An unknown format.
+        ModuleNotFoundError: ``html`` without Bokeh (the ``report`` extra), said with the command
+            that installs it.
+    """
+    if fmt == "html":
+        check_html()
+        from ._html import render_html
+
+        return render_html(report)
+    renderers = {"md": render_markdown, "json": render_json, "junit": render_junit, "verdict": render_verdict}
+    if fmt not in renderers:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    return renderers[fmt](report)
+
+
 def write_report(report: Report, path: str | os.PathLike[str], fmt: str = "html") -> None:
-    """Write *report* to *path*.
+    """Write *report* to *path*, in one of :data:`FORMATS` (see :func:`render`).
 
     Args:
         report: The report.
         path: Where to write it.
-        fmt: ``"html"`` (one self-contained page; needs the ``report`` extra), ``"md"`` or
-            ``"json"``.
+        fmt: The format: ``"html"``, ``"md"``, ``"json"``, ``"junit"`` or ``"verdict"``.
 
     Raises:
         ValueError: An unknown format.
@@ -147,15 +193,5 @@ def write_report(report: Report, path: str | os.PathLike[str], fmt: str = "html"
             that installs it.
         OSError: The file cannot be written.
     """
-    if fmt == "html":
-        check_html()
-        from ._html import render_html
-
-        text = render_html(report)
-    elif fmt == "md":
-        text = render_markdown(report)
-    elif fmt == "json":
-        text = render_json(report)
-    else:
-        raise ValueError(f"format must be html, md or json, got {fmt!r}")
+    text = render(report, fmt)
     Path(os.path.expanduser(path)).write_text(text, encoding="utf-8")
