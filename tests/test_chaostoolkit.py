@@ -446,3 +446,34 @@ def test_an_unlisted_operation_is_no_made_up_404(fake: ThreadedCluster) -> None:
         fault_progress(str(uuid.uuid4()), configuration={"sf_endpoint": fake.url})
     assert "is not in the cluster's fault-operation list" in str(caught.value)
     assert "404" not in str(caught.value)
+
+
+def test_a_target_that_does_not_recover_makes_the_run_deviate_not_fail(fake: ThreadedCluster, tmp_path: Path) -> None:
+    """The example's shape: the fault completes, the partition never comes back. The action succeeds with
+    ``recovered: false``; the hypothesis after the method fails: the run **deviated** (issue 34, item 2).
+    The timings control keeps the fault's time to end and to recover in the journal's extensions.
+    """
+    pid = str(uuid.uuid4())
+    fake.do(fake.cluster.add_service, SERVICE, [pid])
+    steady = [recovered_probe(pid)]
+    steady[0]["provider"]["arguments"]["timeout"] = 1
+    method = [activity("action", "actions", "restart_partition", service_id=SERVICE, partition_id=pid,
+                       until_recovered=True, timeout=4)]
+    body = experiment(method, steady=steady)
+    body["controls"] = [{"name": "sf_progress-timings",
+                         "provider": {"type": "python", "module": "sf_progress.chaostoolkit.controls.timings"}}]
+    fake.do(setattr, fake.cluster, "default_script", Script(duration=0.5, recovery=float("inf")))
+    journal, result = chaos_run(tmp_path, fake.cluster.url, body)
+    assert journal["deviated"] is True, journal["status"]
+    assert journal["status"] in ("completed", "deviated"), journal["status"]
+    (run,) = journal["run"]
+    assert run["status"] == "succeeded"  # the fault was applied: no method-activity failure
+    assert run["output"]["recovered"] is False
+    assert run["output"]["recovery_reason"]
+    assert run["output"]["time_to_end_s"] < run["output"]["elapsed_s"]
+    (timings,) = [e for e in journal.get("extensions", []) if e.get("name") == "sf_progress-timings"]
+    (fault,) = timings["faults"]
+    assert fault["operation_id"] == run["output"]["operation_id"]
+    assert fault["recovered"] is False
+    assert fault["time_to_end_s"] == run["output"]["time_to_end_s"]
+    assert "Traceback" not in result.stdout + result.stderr

@@ -25,6 +25,7 @@ SUBMODULES = (
     "sf_progress.chaostoolkit.actions",
     "sf_progress.chaostoolkit.probes",
     "sf_progress.chaostoolkit.rollbacks",
+    "sf_progress.chaostoolkit.controls.timings",
 )
 
 

@@ -16,8 +16,8 @@ from .. import (
     FaultTarget,
     OperationRef,
     OperationType,
+    Outcome,
     OutcomeKind,
-    RecoveryTimeout,
     SFProgressError,
     WaitTimeout,
 )
@@ -102,21 +102,38 @@ def run_fault(
         if left <= 0:
             raise ActivityFailed(f"{what} was started, but its timeout ({seconds:g}s) was spent starting it: {ref}")
         try:
-            progress = client.wait_for_completion(ref, deadline=left, recovery=until_recovered)
-        except RecoveryTimeout as exc:
-            raise failed(f"{what} completed, but its target did not recover", exc) from None
-        except WaitTimeout as exc:
-            raise failed(f"{what} did not end within {seconds:g}s (its timeout)", exc) from None
+            (outcome,) = client.wait_many([ref], deadline=left, recovery=until_recovered)
         except SFProgressError as exc:
             raise failed(f"{what} could not be followed", exc) from None
-        elapsed = time.monotonic() - started
-        if OutcomeKind.for_state(progress.state) is not OutcomeKind.COMPLETED:
-            raise ActivityFailed(f"{what} ended {progress.raw_state} (error code {progress.error_code}): {ref}")
-        result = {**progress_json(ref, progress), "elapsed_s": round(elapsed, 3)}
-        if until_recovered:
-            result["recovered"] = True
-        logger.info("sf_progress: %s ended %s in %.1fs", ref, progress.raw_state, elapsed)
-        return result
+        return _ended(what, outcome, seconds, until_recovered)
+
+
+def _ended(what: str, outcome: Outcome, seconds: float, until_recovered: bool) -> dict[str, Any]:
+    """An action's result: the fault was applied (and ended Completed), recovered or not; else ``ActivityFailed``.
+
+    A completed fault whose target did not recover is a finding, not a failed action: it returns
+    ``recovered: false`` (and why), and a probe of the steady-state hypothesis makes the run deviate.
+    """
+    ref, progress = outcome.ref, outcome.progress
+    if outcome.kind is OutcomeKind.TIMED_OUT:
+        raise failed(f"{what} did not end within {seconds:g}s (its timeout)", outcome.error or WaitTimeout(
+            "timed out", ref=ref, deadline=seconds, last_progress=progress))
+    if progress is None or outcome.kind in (OutcomeKind.FAILED, OutcomeKind.NOT_FOUND):
+        detail = outcome.error if outcome.error is not None else f"no progress read ({outcome.kind.value})"
+        raise ActivityFailed(f"{what} could not be followed: {detail}")
+    if outcome.kind is not OutcomeKind.COMPLETED:
+        raise ActivityFailed(f"{what} ended {progress.raw_state} (error code {progress.error_code}): {ref}")
+    result = {**progress_json(ref, progress), "elapsed_s": round(outcome.elapsed, 3),
+              "time_to_end_s": round(outcome.fault_elapsed, 3)}
+    recovery = outcome.recovery
+    if until_recovered and recovery is not None:
+        result.update(recovered=recovery.recovered, recovery_s=round(recovery.elapsed, 3))
+        if not recovery.recovered:
+            result["recovery_reason"] = recovery.reason
+            logger.warning("sf_progress: %s completed, but its target did not recover within %gs: %s",
+                           ref, seconds, recovery.reason)
+    logger.info("sf_progress: %s ended %s in %.1fs", ref, progress.raw_state, outcome.elapsed)
+    return result
 
 
 #: The longest server timeout of a start request (a start is answered at once; the default is 60 s).

@@ -45,11 +45,14 @@ def restart_partition(
 
     Returns:
         A JSON-able dict: ``operation_id``, ``type``, the target, ``state``, ``error_code``,
-        ``elapsed_s`` and, with ``until_recovered``, ``recovered``.
+        ``elapsed_s`` (the whole wait), ``time_to_end_s`` and, with ``until_recovered``,
+        ``recovered``, ``recovery_s`` (and ``recovery_reason`` when it did not). A target that
+        did not recover is a finding, not a failure: a steady-state probe
+        (``partition_recovered``, ``node_recovered``) makes the run deviate.
 
     Raises:
-        ActivityFailed: The fault ended Faulted or Cancelled, the timeout passed, the target
-            did not recover, or any sf_progress error (one clear line).
+        ActivityFailed: The fault was not applied: refused, ended Faulted or Cancelled, not
+            ended within the timeout, or any sf_progress error (one clear line).
     """
     return run_fault(
         lambda: FaultTarget.restart(service_id, partition_id, mode=mode),
@@ -87,11 +90,14 @@ def induce_data_loss(
 
     Returns:
         A JSON-able dict: ``operation_id``, ``type``, the target, ``state``, ``error_code``,
-        ``elapsed_s`` and, with ``until_recovered``, ``recovered``.
+        ``elapsed_s`` (the whole wait), ``time_to_end_s`` and, with ``until_recovered``,
+        ``recovered``, ``recovery_s`` (and ``recovery_reason`` when it did not). A target that
+        did not recover is a finding, not a failure: a steady-state probe
+        (``partition_recovered``, ``node_recovered``) makes the run deviate.
 
     Raises:
-        ActivityFailed: The fault ended Faulted or Cancelled, the timeout passed, the target
-            did not recover, or any sf_progress error (one clear line).
+        ActivityFailed: The fault was not applied: refused, ended Faulted or Cancelled, not
+            ended within the timeout, or any sf_progress error (one clear line).
     """
     return run_fault(
         lambda: FaultTarget.data_loss(service_id, partition_id, mode=mode),
@@ -131,11 +137,14 @@ def induce_quorum_loss(
 
     Returns:
         A JSON-able dict: ``operation_id``, ``type``, the target, ``state``, ``error_code``,
-        ``elapsed_s`` and, with ``until_recovered``, ``recovered``.
+        ``elapsed_s`` (the whole wait), ``time_to_end_s`` and, with ``until_recovered``,
+        ``recovered``, ``recovery_s`` (and ``recovery_reason`` when it did not). A target that
+        did not recover is a finding, not a failure: a steady-state probe
+        (``partition_recovered``, ``node_recovered``) makes the run deviate.
 
     Raises:
-        ActivityFailed: The fault ended Faulted or Cancelled, the timeout passed, the target
-            did not recover, or any sf_progress error (one clear line).
+        ActivityFailed: The fault was not applied: refused, ended Faulted or Cancelled, not
+            ended within the timeout, or any sf_progress error (one clear line).
     """
     return run_fault(
         lambda: FaultTarget.quorum_loss(service_id, partition_id, duration=duration, mode=mode),
@@ -173,11 +182,14 @@ def stop_node(
 
     Returns:
         A JSON-able dict: ``operation_id``, ``type``, the target, ``state``, ``error_code``,
-        ``elapsed_s`` and, with ``until_recovered``, ``recovered``.
+        ``elapsed_s`` (the whole wait), ``time_to_end_s`` and, with ``until_recovered``,
+        ``recovered``, ``recovery_s`` (and ``recovery_reason`` when it did not). A target that
+        did not recover is a finding, not a failure: a steady-state probe
+        (``partition_recovered``, ``node_recovered``) makes the run deviate.
 
     Raises:
-        ActivityFailed: The fault ended Faulted or Cancelled, the timeout passed, the target
-            did not recover, or any sf_progress error (one clear line).
+        ActivityFailed: The fault was not applied: refused, ended Faulted or Cancelled, not
+            ended within the timeout, or any sf_progress error (one clear line).
     """
     return run_fault(
         lambda: FaultTarget.node_transition(
@@ -215,11 +227,14 @@ def start_node(
 
     Returns:
         A JSON-able dict: ``operation_id``, ``type``, the target, ``state``, ``error_code``,
-        ``elapsed_s`` and, with ``until_recovered``, ``recovered``.
+        ``elapsed_s`` (the whole wait), ``time_to_end_s`` and, with ``until_recovered``,
+        ``recovered``, ``recovery_s`` (and ``recovery_reason`` when it did not). A target that
+        did not recover is a finding, not a failure: a steady-state probe
+        (``partition_recovered``, ``node_recovered``) makes the run deviate.
 
     Raises:
-        ActivityFailed: The fault ended Faulted or Cancelled, the timeout passed, the target
-            did not recover, or any sf_progress error (one clear line).
+        ActivityFailed: The fault was not applied: refused, ended Faulted or Cancelled, not
+            ended within the timeout, or any sf_progress error (one clear line).
     """
     return run_fault(
         lambda: FaultTarget.node_transition(node_name, "start", node_instance_id=node_instance_id or None),
@@ -261,11 +276,15 @@ def inject_fault(
 
     Returns:
         A JSON-able dict: ``operation_id``, ``type``, the target, ``state``, ``error_code``,
-        ``elapsed_s`` and, with ``until_recovered``, ``recovered``.
+        ``elapsed_s`` (the whole wait), ``time_to_end_s`` and, with ``until_recovered``,
+        ``recovered``, ``recovery_s`` (and ``recovery_reason`` when it did not). A target that
+        did not recover is a finding, not a failure: a steady-state probe
+        (``partition_recovered``, ``node_recovered``) makes the run deviate.
 
     Raises:
-        ActivityFailed: An unknown kind or parameter, the fault ended Faulted or Cancelled, the
-            timeout passed, the target did not recover, or any sf_progress error (one clear line).
+        ActivityFailed: An unknown kind or parameter, or the fault was not applied: refused,
+            ended Faulted or Cancelled, not ended within the timeout, or any sf_progress error
+            (one clear line).
     """
     return run_fault(
         lambda: FaultTarget.of(type, **parameters), f"{type} fault", wait, until_recovered, timeout, configuration,
