@@ -158,6 +158,35 @@ def test_an_unreachable_endpoint_is_a_clear_failure(tmp_path: Path) -> None:
     assert "partition restart was not started" in run["exception"][-1]
     assert "127.0.0.1:9" in run["exception"][-1]
     assert "Traceback" not in result.stdout + result.stderr
+    log = (tmp_path / "chaostoolkit.log").read_text()
+    assert "attempt 1 failed (cannot reach http://127.0.0.1:9" in log  # the retries, where users look
+
+
+def test_the_library_logger_level_is_set_only_while_an_activity_runs(fake: ThreadedCluster) -> None:
+    """Importing the extension leaves sf_progress's logger as it was; an activity makes its records, then not.
+
+    (Issue 34, item 3: the level was raised for the whole process as the extension was imported.)
+    """
+    import logging
+
+    from sf_progress.chaostoolkit import _connect
+    from sf_progress.chaostoolkit.probes import fault_operations
+
+    library = logging.getLogger("sf_progress")
+    assert library.level == logging.NOTSET
+    seen: list[int] = []
+    with _connect.client_for({"sf_endpoint": fake.url}, None):
+        seen.append(library.level)
+    assert seen == [logging.DEBUG]
+    assert library.level == logging.NOTSET
+    assert fault_operations(configuration={"sf_endpoint": fake.url}) == []
+    assert library.level == logging.NOTSET
+    library.setLevel(logging.WARNING)  # the application's choice stands
+    try:
+        with _connect.client_for({"sf_endpoint": fake.url}, None):
+            assert library.level == logging.WARNING
+    finally:
+        library.setLevel(logging.NOTSET)
 
 
 def test_the_example_experiment_runs(fake: ThreadedCluster, tmp_path: Path) -> None:

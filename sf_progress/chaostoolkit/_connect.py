@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -48,10 +49,40 @@ class _ToToolkit(logging.Handler):
 _library = logging.getLogger("sf_progress")
 if not any(isinstance(handler, _ToToolkit) for handler in _library.handlers):
     _library.addHandler(_ToToolkit())
-if _library.level == logging.NOTSET:
-    # Without a level of its own, sf_progress's records below the root's WARNING were never even
-    # made; the toolkit's handlers decide what they keep (its log file keeps DEBUG).
-    _library.setLevel(logging.DEBUG)
+
+
+class _Records:
+    """While activities run, sf_progress makes its INFO and DEBUG records for the toolkit's handlers.
+
+    Without a level of its own the ``sf_progress`` logger's records below the root's WARNING are
+    never made.  The level is set only while activities run (the toolkit may run background
+    ones), and only if the application set none, so nothing else in the process sees
+    sf_progress's records change.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running = 0
+        self.ours = False  # the level is the one we set (we restore it)
+
+    @contextlib.contextmanager
+    def during_activity(self) -> Iterator[None]:
+        with self.lock:
+            self.running += 1
+            if self.running == 1 and _library.level == logging.NOTSET:
+                _library.setLevel(logging.DEBUG)
+                self.ours = True
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.running -= 1
+                if self.running == 0 and self.ours:
+                    _library.setLevel(logging.NOTSET)
+                    self.ours = False
+
+
+_records = _Records()
 #: The private files holding ``pem_content``: one per distinct content (by its SHA-256), with how
 #: many activities use it now; removed when the last one ends (and, failing that, at exit).
 _pem_files: dict[str, list[Any]] = {}
@@ -171,6 +202,7 @@ def client_for(
     (an activity's ``timeout``; the default policy's 60 s otherwise).
     """
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_records.during_activity())
         try:
             settings = connection(configuration, secrets)
             stack.enter_context(_using_pem(secrets))
