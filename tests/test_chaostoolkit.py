@@ -26,7 +26,9 @@ SVC = "fabric:/app/svc"
 
 pytestmark = pytest.mark.real_wait  # the toolkit runs in its own process, in real time
 SERVICE = "fabric:/app/svc"
-CHAOS = shutil.which("chaos") or str(Path(sys.executable).with_name("chaos"))
+#: This interpreter's own ``chaos`` first (another venv's may be earlier on PATH, as in CI's Python 3.13 pass).
+CHAOS = (str(Path(sys.executable).with_name("chaos")) if Path(sys.executable).with_name("chaos").exists()
+         else shutil.which("chaos") or "chaos")
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "chaostoolkit" / "restart-and-recover.json"
 
 
@@ -506,3 +508,15 @@ def test_a_target_that_does_not_recover_makes_the_run_deviate_not_fail(fake: Thr
     assert fault["recovered"] is False
     assert fault["time_to_end_s"] == run["output"]["time_to_end_s"]
     assert "Traceback" not in result.stdout + result.stderr
+    help_text = subprocess.run([CHAOS, "run", "--help"], capture_output=True, text=True, timeout=60).stdout
+    if "--output" in help_text:  # chaostoolkit >= 1.21 (Python >= 3.12): its agent verdict says the same
+        fresh = str(uuid.uuid4())  # the first partition never came back: another one, healthy before
+        fake.do(fake.cluster.add_service, SERVICE, [fresh])
+        (tmp_path / "experiment.json").write_text(json.dumps(body).replace(pid, fresh))
+        agent = subprocess.run(
+            [CHAOS, "--log-file", str(tmp_path / "agent.log"), "run", "--output", "agent", "--journal-path",
+             str(tmp_path / "agent-journal.json"), str(tmp_path / "experiment.json")],
+            env={**os.environ, "SF_ENDPOINT": fake.cluster.url}, capture_output=True, text=True, timeout=240,
+        )
+        verdict = json.loads(agent.stdout)
+        assert (verdict["outcome"], verdict["conclusive"]) == ("deviated", True), verdict

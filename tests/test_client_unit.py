@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import uuid
@@ -265,7 +264,7 @@ async def test_testing_switch_caps_attempts(mocked: aioresponses, unit_client: P
         (aiohttp.ServerDisconnectedError(), TransportError),
         (aiohttp.ClientPayloadError("cut"), TransportError),
         (ConnectionResetError("reset"), TransportError),
-        (asyncio.TimeoutError(), TransportTimeout),
+        (TimeoutError(), TransportTimeout),
         (aiohttp.ServerTimeoutError("slow"), TransportTimeout),
     ],
 )

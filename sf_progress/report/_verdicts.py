@@ -6,23 +6,26 @@ the run cannot tell (a start not confirmed, a wait that broke), skipped for a ta
 was not started or has not ended; times in seconds.  It validates against the JUnit schema
 CI systems read (Jenkins' ``junit-10.xsd``, which GitHub, GitLab and Azure Pipelines accept).
 
-``verdict``: ``outcome`` (``passed``, ``faulted``, ``not recovered``, ``aborted``,
-``interrupted``, or ``running`` while a run holds the journal), ``conclusive``, counts per
-outcome, and ``warnings`` — the names Chaos Toolkit's agent output uses, so one parser reads
-both.
+``verdict``: ``schema``, ``outcome`` (``passed``, ``faulted``, ``not recovered``,
+``aborted``, ``interrupted``, or ``running`` while a run holds the journal), ``conclusive``,
+``verdict`` in words, counts per outcome, and ``warnings`` — the names and places Chaos
+Toolkit's agent output (``chaos run --output agent``) uses, so one parser reads both.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from ._model import NOT_STARTED, PENDING, UNCONFIRMED, Report, ReportTarget
 
-__all__ = ["render_junit", "render_verdict", "verdict"]
+__all__ = ["VERDICT_SCHEMA", "render_junit", "render_verdict", "verdict"]
+
+#: The verdict's ``schema`` (Chaos Toolkit's agent output names its own ``chaostoolkit/agent/run/v1``).
+VERDICT_SCHEMA = "sf_progress/verdict/v1"
 
 #: Report outcomes that fail a test case (the fault ended, badly), and those that are errors
 #: (the run cannot tell how the fault ended).
@@ -45,7 +48,7 @@ def _case_time(t: ReportTarget) -> float:
 def _iso(seconds: float | None) -> str | None:
     if seconds is None:
         return None
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _problem(t: ReportTarget) -> tuple[str, str, str] | None:
@@ -137,8 +140,8 @@ def verdict(report: Report) -> dict[str, Any]:
         report: The report.
 
     Returns:
-        ``{"outcome", "conclusive", "status", "summary", "targets", "counts", "warnings",
-        "journal", "endpoint", "started_at", "ended_at"}``.
+        ``{"schema", "outcome", "conclusive", "verdict" (in words), "status", "targets",
+        "counts", "warnings", "journal", "endpoint", "started_at", "ended_at"}``.
     """
     outcomes = Counter(t.outcome for t in report.targets)
     unrecovered = sum(1 for t in report.targets if t.recovered is False)
@@ -165,10 +168,11 @@ def verdict(report: Report) -> dict[str, Any]:
         warnings.append("the run has no targets")
     conclusive = outcome not in ("running", "interrupted") and not outcomes.get(UNCONFIRMED) and bool(report.targets)
     return {
+        "schema": VERDICT_SCHEMA,
         "outcome": outcome,
         "conclusive": conclusive,
+        "verdict": report.verdict,
         "status": report.status,
-        "summary": report.verdict,
         "targets": len(report.targets),
         "counts": {**{k: outcomes[k] for k in sorted(outcomes)}, "not_recovered": unrecovered},
         "warnings": warnings,
