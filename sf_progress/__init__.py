@@ -48,6 +48,7 @@ from ._models import (
     SelectedPartition,
 )
 from ._params import Parameter
+from ._preflight import Check, CheckStatus, Preflight
 from ._targets import (
     DataLossMode,
     DataLossSpec,
@@ -104,6 +105,8 @@ __all__ = [
     "BadRequestError",
     "BatchSnapshot",
     "BatchWaiter",
+    "Check",
+    "CheckStatus",
     "Clock",
     "ConflictError",
     "Connection",
@@ -145,6 +148,7 @@ __all__ = [
     "PartitionFacts",
     "PartitionQuorumLossProgress",
     "PartitionRestartProgress",
+    "Preflight",
     "ProgressClient",
     "ProgressHook",
     "QuorumLossMode",

@@ -19,6 +19,7 @@ import aiohttp
 from yarl import URL
 
 from . import _config
+from ._client_reads import ClusterReads
 from ._config import Clock, RetryPolicy
 from ._facts import Recovery
 from ._ids import (
@@ -43,7 +44,7 @@ from ._wait.batch import BatchWaiter
 from ._wait.machine import Backoff, EventHook
 from ._wait.options import DEFAULT, WaitOptions
 from ._wait.waits import ProgressHook, Waits, progress_hook, recover_one, wait_one
-from ._wire.auth import AadMetadata, TokenProvider
+from ._wire.auth import TokenProvider
 from ._wire.calls import Calls
 from ._wire.security import CertArg, TLSConfig, VerifyArg, tls_config
 from ._wire.transport import Transport
@@ -54,7 +55,7 @@ __all__ = ["ProgressClient"]
 logger = logging.getLogger("sf_progress")
 
 
-class ProgressClient:
+class ProgressClient(ClusterReads):
     """Async client for the Service Fabric fault-operation REST calls, for every fault kind.
 
     The client owns one pooled ``aiohttp.ClientSession``, created on first use, unless
@@ -264,22 +265,6 @@ class ProgressClient:
         """
         return await self._calls.start(target, timeout)
 
-    async def get_node_instance_id(self, node_name: str, *, timeout: int | None = None) -> str:
-        """Read a node's current ``InstanceId`` (``GET /Nodes/{node}``).
-
-        Args:
-            node_name: The node's name.
-            timeout: This call's server timeout, whole seconds (default: ``server_timeout``).
-
-        Returns:
-            The instance id, as a decimal string.
-
-        Raises:
-            NotFoundError: The cluster has no such node.
-            ResponseFormatError: The answer holds no valid instance id.
-        """
-        return await self._calls.node_instance_id(node_name, timeout)
-
     async def cancel_operation(
         self, operation_id: str | uuid.UUID | OperationRef, *, force: bool = False, timeout: int | None = None
     ) -> None:
@@ -319,28 +304,6 @@ class ProgressClient:
             ResponseFormatError: The answer is not a list of operations.
         """
         return await self._calls.list_operations(type_filter, state_filter, timeout)
-
-    async def get_aad_metadata(self, *, timeout: int | None = None) -> AadMetadata:
-        """Read the cluster's Azure AD settings (``GET /$/GetAadMetadata``, sent anonymously).
-
-        Args:
-            timeout: This call's server timeout, whole seconds (default: ``server_timeout``).
-
-        Returns:
-            The :class:`AadMetadata` (``None`` fields when the cluster does not use Azure AD).
-        """
-        return await self._calls.aad_metadata(timeout)
-
-    async def get_cluster_version(self, *, timeout: int | None = None) -> str:
-        """Read the cluster's code version (``GET /$/GetClusterVersion``).
-
-        Args:
-            timeout: This call's server timeout, whole seconds (default: ``server_timeout``).
-
-        Returns:
-            The version string, e.g. ``"9.1.1436.9590"``.
-        """
-        return await self._calls.cluster_version(timeout)
 
     # --- waiting --------------------------------------------------------------------------
 

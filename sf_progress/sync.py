@@ -351,6 +351,7 @@ class SyncProgressClient:
     get_node_instance_id = _blocking(ProgressClient.get_node_instance_id)
     get_aad_metadata = _blocking(ProgressClient.get_aad_metadata)
     get_cluster_version = _blocking(ProgressClient.get_cluster_version)
+    check = _blocking(ProgressClient.check)
     wait_for_completion = _blocking(ProgressClient.wait_for_completion, cancels=True)
     wait_for_recovery = _blocking(ProgressClient.wait_for_recovery)
     wait_many = _collecting(ProgressClient.wait_many)

@@ -324,7 +324,11 @@ def test_ctrl_c_with_a_hung_cancel_endpoint_is_prompt_and_quiet(presses: int) ->
 
 
 def _public_api(cls: type) -> dict[str, object]:
-    return {name: member for name, member in vars(cls).items() if not name.startswith("_")}
+    """The public members a class defines or inherits (ProgressClient's cluster reads come from a base class)."""
+    members: dict[str, object] = {}
+    for klass in reversed(cls.__mro__[:-1]):
+        members.update((name, member) for name, member in vars(klass).items() if not name.startswith("_"))
+    return members
 
 
 # The lifecycle differs by nature (async with / aclose against with / close); the rest is one surface.

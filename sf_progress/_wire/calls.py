@@ -210,6 +210,15 @@ class Calls:
             "GET", url, self.server_timeout, None, _parse_active, limit=MAX_LIST_BODY, route="list"
         )
 
+    async def control_read(
+        self, path: str, params: str, version: str, parse: Callable[[bytes, OperationRef | None], T]
+    ) -> T:
+        """A GET of the cluster's control plane (upgrade, manifest, system services, Chaos, health, names)."""
+        url = self.urls.control(path, params, self.server_timeout, version=version)
+        return await self.transport.call(
+            "GET", url, self.server_timeout, None, parse, route="control", limit=MAX_ENTITY_BODY
+        )
+
     async def aad_metadata(self, timeout: int | None) -> AadMetadata:
         server_timeout = self.timeout_of(timeout)
         url = self.urls.control("/$/GetAadMetadata", "", server_timeout)

@@ -23,6 +23,7 @@ from .._config import monotonic
 from .._models import OperationRef, OperationState, OperationType
 from ._answers import Answer as _Answer
 from ._answers import invalid as _invalid
+from ._control import CONTROL_ROUTE, FAS_MISSING, ControlPlane
 from ._scripts import FakeOperation, Fault, Injected, Script
 from ._starts import QUORUM_LOSS_MODES, read_start, validated
 from ._targets import Targets, node_name
@@ -49,6 +50,9 @@ from ._wire import (
 Planner = Callable[[OperationRef], Script]
 
 __all__ = ["ROUTES", "FakeCluster"]
+
+_FIXED_ROUTES = {"/": "root", "/$/GetClusterVersion": "version", "/$/GetAadMetadata": "aad", "/Faults/": "list",
+                 "/Faults": "list", "/Faults/$/Cancel": "cancel"}
 
 
 class FakeCluster:
@@ -123,6 +127,7 @@ class FakeCluster:
         self.list_extra_items: list[object] = []
         self.nodes: dict[str, int] = dict(DEFAULT_NODES)  # node name -> InstanceId
         self.targets = Targets(self)  # partitions and nodes as the faults leave them (info, replicas, health)
+        self.control = ControlPlane()  # cluster-wide state: upgrades, system services, Chaos, health, names
         self.quorum_loss_modes: tuple[str, ...] = QUORUM_LOSS_MODES
         self.requests = 0
         self.by_route: collections.Counter[str] = collections.Counter()
@@ -361,20 +366,17 @@ class FakeCluster:
         match = PARTITION_PATH.match(path) or NODE_PATH.match(path)
         if match is not None:
             return ("progress" if match["action"].startswith("Get") else "start"), match
-        if path == "/":
-            return "root", None
-        if path == "/$/GetClusterVersion":
-            return "version", None
-        if path == "/$/GetAadMetadata":
-            return "aad", None
-        if path in ("/Faults/", "/Faults"):
-            return "list", None
-        if path == "/Faults/$/Cancel":
-            return "cancel", None
-        found = Targets.route(path)
+        if path in _FIXED_ROUTES:
+            return _FIXED_ROUTES[path], None
+        found = Targets.route(path) or ControlPlane.route(path)
         return found if found is not None else ("other", None)
 
     def _dispatch(self, route: str, match: re.Match[str] | None, method: str, query: dict[str, str]) -> web.Response:
+        if route == CONTROL_ROUTE:
+            assert match is not None
+            return self.control.answer(method, match, query)
+        if route in ("progress", "start", "cancel", "list") and not self.control.fault_analysis:  # §5.8
+            raise _Answer(500, FAS_MISSING, "The Fault Analysis Service is not running in this cluster")
         expected = {"start": "POST", "cancel": "POST"}.get(route, "GET")
         if route == "other" or method != expected:
             raise _invalid("The request is not supported: unknown path or verb")

@@ -1,0 +1,73 @@
+"""``ProgressClient``'s reads of the cluster itself (not of a fault): a node's instance, Azure AD, version, checks.
+
+A base class of :class:`~sf_progress.ProgressClient` (its public methods are the client's;
+``tests/test_sync.py`` holds the blocking client to every one of them).
+"""
+
+from __future__ import annotations
+
+from ._preflight import Preflight, raw_body, run_checks
+from ._wire.auth import AadMetadata
+from ._wire.calls import Calls
+
+__all__ = ["ClusterReads"]
+
+
+class ClusterReads:
+    """Reads of the cluster (mixed into ``ProgressClient``, which sets ``_calls`` and ``_endpoint``)."""
+
+    _calls: Calls
+    _endpoint: str
+
+    async def get_node_instance_id(self, node_name: str, *, timeout: int | None = None) -> str:
+        """Read a node's current ``InstanceId`` (``GET /Nodes/{node}``).
+
+        Args:
+            node_name: The node's name.
+            timeout: This call's server timeout, whole seconds (default: ``server_timeout``).
+
+        Returns:
+            The instance id, as a decimal string.
+
+        Raises:
+            NotFoundError: The cluster has no such node.
+            ResponseFormatError: The answer holds no valid instance id.
+        """
+        return await self._calls.node_instance_id(node_name, timeout)
+
+    async def get_aad_metadata(self, *, timeout: int | None = None) -> AadMetadata:
+        """Read the cluster's Azure AD settings (``GET /$/GetAadMetadata``, sent anonymously).
+
+        Args:
+            timeout: This call's server timeout, whole seconds (default: ``server_timeout``).
+
+        Returns:
+            The :class:`AadMetadata` (``None`` fields when the cluster does not use Azure AD).
+        """
+        return await self._calls.aad_metadata(timeout)
+
+    async def get_cluster_version(self, *, timeout: int | None = None) -> str:
+        """Read the cluster's code version (``GET /$/GetClusterVersion``).
+
+        Args:
+            timeout: This call's server timeout, whole seconds (default: ``server_timeout``).
+
+        Returns:
+            The version string, e.g. ``"9.1.1436.9590"``.
+        """
+        return await self._calls.cluster_version(timeout)
+
+    async def check(self) -> Preflight:
+        """Read whether faults may be injected now: gateway, cluster, services, Chaos, upgrade, health, lever.
+
+        Every read is sent at once, and none raises: what could not be read is said in its check.
+
+        Returns:
+            The :class:`Preflight`: one :class:`Check` per fact, and ``allowed`` (faults may go in now).
+        """
+        calls = self._calls
+
+        async def get(path: str, params: str, version: str) -> bytes:
+            return await calls.control_read(path, params, version, raw_body)
+
+        return await run_checks(get, self._endpoint)

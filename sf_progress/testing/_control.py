@@ -1,0 +1,151 @@
+"""The fake cluster's cluster-wide state, as ``sf-progress check`` and the safety rules read it.
+
+Faithful to faults-beyond-fas-protocol.md §5 and health-and-chaos-protocol.md §8 in shapes and
+codes: ``GET /$/GetUpgradeProgress`` (``UpgradeState``, the runtime's ``RollingBackPending``
+included), ``/Applications/{app}/$/GetUpgradeProgress``, ``/$/GetClusterManifest`` (one JSON
+string of XML; the name is the root's ``Name``), ``/$/GetClusterHealth``,
+``/Applications/System/$/GetServices/System~{name}`` (200 ``ServiceInfo``, or 204 and an empty
+body when the system service is absent), ``GET /Tools/Chaos`` (``Status``, ``ScheduleStatus``)
+and a naming property's ``GET /Names/{name}/$/GetProperty?PropertyName=`` (404
+``FABRIC_E_NAME_DOES_NOT_EXIST`` or ``FABRIC_E_PROPERTY_DOES_NOT_EXIST``).  Without the Fault
+Analysis Service every ``/Faults`` call answers 500 ``FMFailoverUnitNotFound`` (§5.8).
+
+Script it through ``FakeCluster.control``: ``upgrade_state``, ``app_upgrades``,
+``system_services``, ``service_health``, ``chaos_status``, ``health``, ``cluster_name`` and
+``set_property`` / ``delete_property``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+from aiohttp import web
+
+from ._answers import Answer, invalid
+from ._wire import strict_unquote
+
+__all__ = ["CONTROL_ROUTE", "ControlPlane"]
+
+CONTROL_ROUTE = "control"
+_PATHS = (
+    ("upgrade", re.compile(r"^/\$/GetUpgradeProgress$")),
+    ("manifest", re.compile(r"^/\$/GetClusterManifest$")),
+    ("cluster_health", re.compile(r"^/\$/GetClusterHealth$")),
+    ("app_upgrade", re.compile(r"^/Applications/(?P<app>[^/]+)/\$/GetUpgradeProgress$")),
+    ("system_service", re.compile(r"^/Applications/System/\$/GetServices/(?P<service>[^/]+)$")),
+    ("chaos", re.compile(r"^/Tools/Chaos$")),
+    ("property", re.compile(r"^/Names/(?P<name>[^$]+)/\$/GetProperty$")),
+)
+#: The system services a default cluster runs (a Linux or one-node cluster may lack the first two).
+DEFAULT_SYSTEM_SERVICES = frozenset({
+    "FaultAnalysisService", "RepairManagerService", "ClusterManagerService", "FailoverManagerService",
+    "NamingService", "ImageStoreService", "UpgradeService",
+})
+FAS_MISSING = "FMFailoverUnitNotFound"
+
+
+class ControlPlane:
+    """Cluster-wide state of the fake (``FakeCluster.control``), changed by tests as they please."""
+
+    def __init__(self) -> None:
+        self.upgrade_state = "RollingForwardCompleted"
+        self.app_upgrades: dict[str, str] = {}  # application id (app~x or app) -> UpgradeState
+        self.system_services: set[str] = set(DEFAULT_SYSTEM_SERVICES)
+        self.service_health: dict[str, str] = {}  # system service -> HealthState (default Ok)
+        self.chaos_status = "Stopped"
+        self.health = "Ok"
+        self.cluster_name = "DevCluster"
+        self._names: dict[str, dict[str, dict[str, Any]]] = {}
+        self._sequence = 100
+
+    @property
+    def fault_analysis(self) -> bool:
+        """Whether the Fault Analysis Service runs (without it, ``/Faults`` calls fail)."""
+        return "FaultAnalysisService" in self.system_services
+
+    def set_property(self, name: str, prop: str, value: str, kind: str = "String") -> None:
+        """Put a naming property (``name`` with or without ``fabric:/``; the name is created too)."""
+        self._sequence += 3  # a store operation number: it may jump by more than one
+        key = _name_key(name)
+        self._names.setdefault(key, {})[prop] = {
+            "Name": prop,
+            "Value": {"Kind": kind, "Data": value},
+            "Metadata": {"TypeId": kind, "CustomTypeId": "", "Parent": f"fabric:/{key}",
+                         "SizeInBytes": len(value.encode()), "LastModifiedUtcTimestamp": "2026-12-07T10:00:00.000Z",
+                         "SequenceNumber": str(self._sequence)},
+        }
+
+    def delete_property(self, name: str, prop: str) -> None:
+        """Delete a naming property (nothing if it is not there)."""
+        self._names.get(_name_key(name), {}).pop(prop, None)
+
+    # --- the wire ------------------------------------------------------------------------
+
+    @staticmethod
+    def route(path: str) -> tuple[str, re.Match[str]] | None:
+        """The control route of *path*, or ``None``."""
+        for _, pattern in _PATHS:
+            match = pattern.match(path)
+            if match is not None:
+                return CONTROL_ROUTE, match
+        return None
+
+    def answer(self, method: str, match: re.Match[str], query: dict[str, str]) -> web.Response:
+        what = next(name for name, pattern in _PATHS if pattern is match.re)
+        if method != "GET":
+            raise invalid("The request is not supported: unknown path or verb")
+        if what == "upgrade":
+            return web.json_response(_upgrade(self.upgrade_state))
+        if what == "app_upgrade":
+            app = strict_unquote(match["app"])
+            return web.json_response({"Name": f"fabric:/{app.replace('~', '/')}", **_upgrade(
+                self.app_upgrades.get(app, "RollingForwardCompleted"))})
+        if what == "manifest":
+            xml = (f"<ClusterManifest xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" "
+                   f"Name={quoteattr(self.cluster_name)} Version=\"1.0\" "
+                   "xmlns=\"http://schemas.microsoft.com/2011/01/fabric\"><NodeTypes/></ClusterManifest>")
+            return web.json_response({"Manifest": xml})
+        if what == "cluster_health":
+            return web.json_response({"AggregatedHealthState": self.health, "HealthEvents": [],
+                                      "UnhealthyEvaluations": [], "NodeHealthStates": [],
+                                      "ApplicationHealthStates": []})
+        if what == "system_service":
+            return self._system_service(strict_unquote(match["service"]))
+        if what == "chaos":
+            return web.json_response({"ChaosParameters": {}, "Status": self.chaos_status, "ScheduleStatus": "Stopped"})
+        return self._property(strict_unquote(match["name"]), query.get("PropertyName"))
+
+    def _system_service(self, service_id: str) -> web.Response:
+        name = service_id.removeprefix("System~")
+        if name not in self.system_services:
+            return web.Response(status=204)  # the FM's list of system services has no such service
+        return web.json_response({
+            "ServiceKind": "Stateful", "Id": f"System~{name}", "Name": f"fabric:/System/{name}",
+            "TypeName": f"{name}Type", "ManifestVersion": "9.1.1436.9590",
+            "HealthState": self.service_health.get(name, "Ok"), "ServiceStatus": "Active",
+            "IsServiceGroup": False, "HasPersistedState": True,
+        })
+
+    def _property(self, name: str, prop: str | None) -> web.Response:
+        if not prop:
+            raise invalid("PropertyName is required")
+        properties = self._names.get(_name_key(name))
+        if properties is None:
+            raise Answer(404, "FABRIC_E_NAME_DOES_NOT_EXIST", f"Name 'fabric:/{_name_key(name)}' does not exist")
+        if prop not in properties:
+            raise Answer(404, "FABRIC_E_PROPERTY_DOES_NOT_EXIST", f"Property '{prop}' does not exist")
+        return web.Response(text=json.dumps(properties[prop]), content_type="application/json")
+
+
+def _name_key(name: str) -> str:
+    """A naming name's key: without ``fabric:/``, ``~`` and ``/`` alike (``sfprogress/control``)."""
+    return name.removeprefix("fabric:/").replace("~", "/").strip("/")
+
+
+def _upgrade(state: str) -> dict[str, Any]:
+    return {"CodeVersion": "9.1.1436.9590", "ConfigVersion": "3", "UpgradeDomains": [], "UpgradeState": state,
+            "NextUpgradeDomain": "", "RollingUpgradeMode": "Monitored", "FailureReason": "None",
+            "UpgradeDurationInMilliseconds": "PT0H10M0.1752S", "StartTimestampUtc": "2026-12-07T09:00:00.000Z"}
