@@ -12,6 +12,7 @@ from ._connection import Connection
 from ._errors import (
     AuthError,
     BadRequestError,
+    ClusterMismatchError,
     ConflictError,
     CredentialError,
     FabricError,
@@ -108,6 +109,7 @@ __all__ = [
     "Check",
     "CheckStatus",
     "Clock",
+    "ClusterMismatchError",
     "ConflictError",
     "Connection",
     "CredentialError",

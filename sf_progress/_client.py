@@ -26,6 +26,7 @@ from ._ids import (
     DEFAULT_API_VERSION,
     DEFAULT_SERVER_TIMEOUT,
     check_api_version,
+    check_cluster_name,
     check_endpoint,
     check_server_timeout,
     to_seconds,
@@ -93,6 +94,8 @@ class ProgressClient(ClusterReads):
         clock: What every deadline, backoff, retry and tick of this client waits by (a
             :class:`Clock`); by default the real one, or the virtual one of
             :func:`set_testing` when that is on as the client is made.
+        cluster: The cluster intended: its manifest's ``Name`` must be this before the first
+            start, or :class:`ClusterMismatchError` (nothing sent). ``None``: not checked.
 
     Raises:
         ValueError: A bad endpoint, timeout, certificate file or password.
@@ -117,6 +120,7 @@ class ProgressClient(ClusterReads):
         token_provider: TokenProvider | None = None,
         list_interval: float | timedelta | None = None,
         clock: Clock | None = None,
+        cluster: str | None = None,
     ) -> None:
         self._endpoint = check_endpoint(endpoint)
         interval = None if list_interval is None else to_seconds(list_interval, "list_interval", allow_zero=False,
@@ -137,6 +141,8 @@ class ProgressClient(ClusterReads):
             attach(self)
         self._calls = Calls(self._transport, Urls(str(URL(self._endpoint)), self._api_version), server_timeout)
         self._waits = Waits(self._calls, self._transport, self._retry, interval, self._clock)
+        self._cluster = check_cluster_name(cluster)
+        self._cluster_seen = False  # its manifest's name was read and matched
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -175,6 +181,11 @@ class ProgressClient(ClusterReads):
     def request_timeout(self) -> float:
         """How long one request may take at most, in seconds (the server timeout plus ``timeout_margin``)."""
         return self._calls.server_timeout + self._transport.margin
+
+    @property
+    def cluster(self) -> str | None:
+        """The cluster intended (``cluster=``), or ``None``."""
+        return self._cluster
 
     @property
     def clock(self) -> Clock:
@@ -262,7 +273,12 @@ class ProgressClient(ClusterReads):
             TransportError: The gateway could not be reached; the start may or may not have landed
                 (waiting on the ref tells).
             ValueError: A bad parameter (nothing is sent).
+            ClusterMismatchError: The client names its ``cluster`` and the gateway serves another
+                (checked once, before the first start; nothing is sent).
         """
+        if self._cluster is not None and not self._cluster_seen:
+            await self.expect_cluster(self._cluster)
+            self._cluster_seen = True
         return await self._calls.start(target, timeout)
 
     async def cancel_operation(

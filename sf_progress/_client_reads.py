@@ -6,7 +6,8 @@ A base class of :class:`~sf_progress.ProgressClient` (its public methods are the
 
 from __future__ import annotations
 
-from ._preflight import Preflight, raw_body, run_checks
+from ._errors import ClusterMismatchError
+from ._preflight import Preflight, manifest_name, raw_body, run_checks
 from ._wire.auth import AadMetadata
 from ._wire.calls import Calls
 
@@ -56,6 +57,35 @@ class ClusterReads:
             The version string, e.g. ``"9.1.1436.9590"``.
         """
         return await self._calls.cluster_version(timeout)
+
+    async def get_cluster_name(self) -> str | None:
+        """Read the cluster's name: its manifest's ``Name`` (``GET /$/GetClusterManifest``).
+
+        Returns:
+            The name (``"DevCluster"``...), or ``None`` when the manifest names none.
+
+        Raises:
+            ResponseFormatError: The answer holds no cluster manifest.
+        """
+        return await self._calls.control_read("/$/GetClusterManifest", "", "6.0", manifest_name)
+
+    async def expect_cluster(self, name: str) -> None:
+        """Check that the gateway serves the cluster *name* (its manifest's ``Name``).
+
+        Args:
+            name: The cluster intended.
+
+        Raises:
+            ClusterMismatchError: It serves another (or an unnamed) cluster.
+        """
+        actual = await self.get_cluster_name()
+        if actual != name:
+            raise ClusterMismatchError(
+                f"{self._endpoint} serves cluster {actual!r}, not {name!r} (--cluster / SF_CLUSTER): nothing was "
+                "sent; point the endpoint at the intended cluster",
+                expected=name,
+                actual=actual,
+            )
 
     async def check(self) -> Preflight:
         """Read whether faults may be injected now: gateway, cluster, services, Chaos, upgrade, health, lever.

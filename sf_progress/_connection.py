@@ -64,6 +64,7 @@ class Connection:
         allow_insecure_http: Allow a certificate or token over plain ``http://``.
         api_version: The ``api-version`` of progress reads (default ``3.0``).
         server_timeout: Each request's server timeout, whole seconds (default 60).
+        cluster: The cluster intended (its manifest's ``Name``), checked before the first start.
 
     Raises:
         TypeError: A setting of the wrong type.
@@ -84,6 +85,7 @@ class Connection:
     allow_insecure_http: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     api_version: str = attrs.field(default=DEFAULT_API_VERSION, validator=attrs.validators.instance_of(str))
     server_timeout: int = attrs.field(default=DEFAULT_SERVER_TIMEOUT, validator=attrs.validators.instance_of(int))
+    cluster: str | None = attrs.field(default=None, converter=_optional_str)
 
     def client_options(self) -> dict[str, Any]:
         """Check the combination and give :class:`ProgressClient`'s arguments (``endpoint`` among them).
@@ -123,6 +125,7 @@ class Connection:
             "token_provider": self._token_provider(),
             "api_version": self.api_version,
             "server_timeout": self.server_timeout,
+            "cluster": self.cluster,
         }
 
     def _token_provider(self) -> TokenProvider | None:

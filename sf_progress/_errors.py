@@ -290,5 +290,17 @@ class OperationNotCompleted(SFProgressError):
         self.progress = progress
 
 
+class ClusterMismatchError(SFProgressError):
+    """The gateway serves another cluster than the one intended (``cluster=``, ``--cluster``): nothing was sent.
+
+    ``expected`` is the name asked for, ``actual`` the cluster manifest's ``Name`` (``None`` when
+    the manifest names none).
+    """
+
+    def __init__(self, text: str, *, expected: str, actual: str | None) -> None:
+        super().__init__(text)
+        self.expected, self.actual = expected, actual
+
+
 class JournalError(SFProgressError, ValueError):
     """A fault run's journal cannot be used: unwritable, locked, not ours, newer, or another cluster's."""

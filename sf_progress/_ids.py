@@ -173,3 +173,15 @@ def to_seconds(value: object, what: str, *, allow_zero: bool = True, finite: boo
     if finite and seconds == math.inf:
         raise ValueError(f"{what} must be finite, got {value!r}")
     return seconds
+
+
+def check_cluster_name(value: object) -> str | None:
+    """A cluster's name as ``cluster=`` takes it: ``None``, or a non-empty one-line string."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"cluster must be a str or None, not {type(value).__name__}")
+    name = value.strip()
+    if not name or not name.isprintable():
+        raise ValueError(f"cluster must be a cluster manifest's Name, got {value!r}")
+    return name

@@ -23,7 +23,7 @@ import attrs
 from ._errors import AuthError, NotFoundError, ResponseFormatError, SFProgressError, TransportError
 from ._models import OperationRef
 
-__all__ = ["LEVER_NAME", "LEVER_PROPERTY", "Check", "CheckStatus", "Preflight", "run_checks"]
+__all__ = ["LEVER_NAME", "LEVER_PROPERTY", "Check", "CheckStatus", "Preflight", "manifest_name", "run_checks"]
 
 #: The naming name and property of the stop lever (engaged: the property exists).
 LEVER_NAME, LEVER_PROPERTY = "sfprogress/control", "killswitch"
@@ -137,7 +137,7 @@ def _judged(name: str, judge: Callable[[bytes], Check], answer: bytes | BaseExce
         return Check(name, CheckStatus.WARN, f"could not be read: {answer}")
     try:
         return judge(answer)
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError, AttributeError, ResponseFormatError):
         return Check(name, CheckStatus.WARN, "could not be read: an answer of an unexpected shape")
 
 
@@ -153,11 +153,21 @@ def _version(body: bytes) -> Check:
     return Check("version", CheckStatus.OK, f"Service Fabric {version}", version)
 
 
+def manifest_name(body: bytes, ref: OperationRef | None = None) -> str | None:
+    """The cluster's name: the ``Name`` of a ``GetClusterManifest`` answer's root element (``None`` if none)."""
+    try:
+        manifest = str(_json(body)["Manifest"])
+    except (ValueError, TypeError, KeyError):
+        raise ResponseFormatError("expected {'Manifest': <the cluster manifest's XML>}", body=body, ref=ref) from None
+    match = _MANIFEST_NAME.search(manifest)
+    return None if match is None else match["name"]
+
+
 def _name(body: bytes) -> Check:
-    match = _MANIFEST_NAME.search(str(_json(body)["Manifest"]))
-    if match is None:
+    name = manifest_name(body)
+    if name is None:
         return Check("name", CheckStatus.WARN, "the cluster manifest names no cluster")
-    return Check("name", CheckStatus.OK, f"cluster {match['name']!r}", match["name"])
+    return Check("name", CheckStatus.OK, f"cluster {name!r}", name)
 
 
 def _system_service(name: str, absent: str, absent_status: CheckStatus) -> Callable[[bytes], Check]:

@@ -334,6 +334,11 @@ class SyncProgressClient:
         return self._client.request_timeout
 
     @property
+    def cluster(self) -> str | None:
+        """The cluster intended (``cluster=``), or ``None``."""
+        return self._client.cluster
+
+    @property
     def clock(self) -> Clock:
         """The clock the client waits by (on its own loop)."""
         return self._client.clock
@@ -351,6 +356,8 @@ class SyncProgressClient:
     get_node_instance_id = _blocking(ProgressClient.get_node_instance_id)
     get_aad_metadata = _blocking(ProgressClient.get_aad_metadata)
     get_cluster_version = _blocking(ProgressClient.get_cluster_version)
+    get_cluster_name = _blocking(ProgressClient.get_cluster_name)
+    expect_cluster = _blocking(ProgressClient.expect_cluster)
     check = _blocking(ProgressClient.check)
     wait_for_completion = _blocking(ProgressClient.wait_for_completion, cancels=True)
     wait_for_recovery = _blocking(ProgressClient.wait_for_recovery)

@@ -61,13 +61,17 @@ class Journal:
         self.gates = Gates()
         self.aborted: str | None = None  # why the run stopped starting, if it did
         self.created = ""
+        self.cluster: str | None = None  # the cluster intended, when the run named one
         self.downtimes: list[Downtime] = []  # each stop (or kill) and resume
 
     # --- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, path: str | os.PathLike[str], endpoint: str) -> Journal:
-        """Start a new journal at *path* (it must not exist, or be empty); locked until closed."""
+    def create(cls, path: str | os.PathLike[str], endpoint: str, cluster: str | None = None) -> Journal:
+        """Start a new journal at *path* (it must not exist, or be empty); locked until closed.
+
+        *cluster*: the cluster intended (checked before the run's first start), kept in the header.
+        """
         target = Path(path)
         try:
             file = open(target, "a+b")  # noqa: SIM115 - held open (and locked) until close()
@@ -90,9 +94,10 @@ class Journal:
             "event": "journal",
             "endpoint": endpoint,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **({} if cluster is None else {"cluster": cluster}),
         }
         journal = cls(target, file, endpoint, [], [])
-        journal.created = str(header["created"])
+        journal.created, journal.cluster = str(header["created"]), cluster
         try:
             journal._append(header)
             journal.sync()
@@ -124,6 +129,7 @@ class Journal:
         journal.gates = run.get("gates", Gates())
         journal.aborted = run.get("aborted")
         journal.created = run.get("created", "")
+        journal.cluster = run.get("cluster")
         journal.downtimes = list(run.get("downtimes", ()))
         now = wall_time()
         journal.downtimes.append(Downtime(run.get("last_at"), now))
@@ -220,6 +226,7 @@ class Journal:
             notices=tuple(self.notices),
             running=not self._file.closed,
             downtimes=tuple(self.downtimes),
+            cluster=self.cluster,
         )
 
     def close(self) -> None:
@@ -303,6 +310,7 @@ def read_journal(path: str | os.PathLike[str]) -> RunSnapshot:
         notices=tuple(notices),
         cut_plan=bool(run.get("cut_plan")),
         downtimes=tuple(run.get("downtimes", ())),
+        cluster=run.get("cluster"),
     )
 
 

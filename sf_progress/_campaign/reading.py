@@ -106,6 +106,8 @@ class _Reader:
         self.version = given
         self.endpoint = str(record.get("endpoint", ""))
         self.run["created"] = str(record.get("created", ""))
+        cluster = record.get("cluster")
+        self.run["cluster"] = None if cluster is None else str(cluster)
 
     def run_record(self, where: str, event: str, record: dict[str, Any]) -> None:
         try:

@@ -297,6 +297,7 @@ class RunSnapshot:
         cut_plan: The run died while writing its plan (nothing of it was started).
         running: A run holds the journal now (it is being written).
         downtimes: Each time the run was stopped (or killed) and resumed, in order.
+        cluster: The cluster the run was meant for (its manifest's ``Name``), when it named one.
     """
 
     path: str
@@ -310,6 +311,7 @@ class RunSnapshot:
     cut_plan: bool = False
     running: bool = False
     downtimes: tuple[Downtime, ...] = ()
+    cluster: str | None = None
 
     @property
     def counts(self) -> Mapping[TargetStatus, int]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from .._errors import ClusterMismatchError
 from .._models import OperationRef
 from .._targets import FaultTarget
 from .._wait.machine import Backoff, Event, EventHook, Outcome, OutcomeKind, StateChanged, call_hook
@@ -106,7 +107,8 @@ class FaultRun:
             TypeError: A target that is not a :class:`FaultTarget`.
         """
         gates = Gates(max_active, recovery, abort_on_unrecovered)  # checked before the journal exists
-        run = cls(client, Journal.create(path, client.endpoint), chunk=chunk, settle=settle, on_start=on_start)
+        journal = Journal.create(path, client.endpoint, client.cluster)
+        run = cls(client, journal, chunk=chunk, settle=settle, on_start=on_start)
         try:
             if gates != Gates():
                 run.journal.set_gates(gates)
@@ -171,8 +173,9 @@ class FaultRun:
             The run, its journal locked, with the gates it was created with.
 
         Raises:
-            JournalError: The journal is another cluster's (without *force*), locked, cut before
-                its plan was complete, or holds a record that makes no sense.
+            JournalError: The journal is another cluster's (another endpoint without *force*, or
+                the cluster it named is not the one the gateway serves), locked, cut before its
+                plan was complete, or holds a record that makes no sense.
         """
         journal = Journal.open(path)
         if journal.endpoint != client.endpoint and not force:
@@ -182,6 +185,7 @@ class FaultRun:
                 f"with a client of {journal.endpoint!r} (--endpoint {journal.endpoint}), or pass force=True "
                 "(--force) if both name the same cluster"
             )
+        await _same_cluster(journal, client, path)
         for notice in journal.notices:
             logger.warning("%s", notice)
         return cls(client, journal, chunk=chunk, settle=settle, on_start=on_start)
@@ -444,6 +448,24 @@ class _Live:
         if self.accepting and not self.active and (not queue or aborted is not None):
             self.accepting = False
             self.batch.seal()
+
+
+async def _same_cluster(journal: Journal, client: ProgressClient, path: str | os.PathLike[str]) -> None:
+    """A journal that named its cluster resumes only against that cluster (its manifest's ``Name``)."""
+    intended = journal.cluster
+    if intended is None:
+        return
+    try:
+        if client.cluster is not None and client.cluster != intended:
+            raise ClusterMismatchError(f"this client is for cluster {client.cluster!r}", expected=intended,
+                                       actual=client.cluster)
+        await client.expect_cluster(intended)
+    except ClusterMismatchError as exc:
+        journal.close()
+        raise JournalError(f"journal {str(path)!r} ran against cluster {intended!r}: {exc}") from None
+    except BaseException:
+        journal.close()
+        raise
 
 
 def _unconfirmed(n: int, state: TargetState) -> RunResult:

@@ -185,6 +185,8 @@ def connection(configuration: Mapping[str, Any] | None, secrets: Mapping[str, An
         fields["api_version"] = str(settings["sf_api_version"])
     if settings.get("sf_server_timeout"):
         fields["server_timeout"] = int(settings["sf_server_timeout"])
+    if settings.get("sf_cluster"):
+        fields["cluster"] = str(settings["sf_cluster"])
     for key in ("key_password", "pfx_password", "token"):  # a secret given as a number is still its text
         if fields[key] is not None:
             fields[key] = str(fields[key])

@@ -22,6 +22,8 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 EXIT_FAULTED, EXIT_CANCELLED, EXIT_TIMED_OUT, EXIT_NOT_FOUND, EXIT_INTERRUPTED = 3, 4, 5, 6, 130
 #: A fault that completed, but whose target did not recover by the deadline (``--until recovered``).
 EXIT_UNRECOVERED = 7
+#: A safety check forbids faults now (``check``; a gateway of another cluster than ``--cluster``).
+EXIT_FORBIDDEN = 8
 EXIT_BY_KIND = {
     OutcomeKind.COMPLETED: EXIT_OK,
     OutcomeKind.FAULTED: EXIT_FAULTED,

@@ -9,15 +9,13 @@ import click
 from rich.markup import escape
 
 from .. import CheckStatus, Preflight, ProgressClient
-from ._batchrun import EXIT_ERROR, EXIT_OK
+from ._batchrun import EXIT_ERROR, EXIT_FORBIDDEN, EXIT_OK
 from ._common import EPILOG, output_option, run
 from ._connect import connection_options
 from ._ui import err_console
 
-__all__ = ["EXIT_FORBIDDEN", "check"]
+__all__ = ["check"]
 
-#: A check forbids faults now (an upgrade, SF Chaos running, no Fault Analysis Service, the lever...).
-EXIT_FORBIDDEN = 8
 _STYLES = {CheckStatus.OK: "green", CheckStatus.WARN: "yellow", CheckStatus.FORBIDS: "red",
            CheckStatus.FAILED: "red"}
 

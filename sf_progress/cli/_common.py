@@ -14,6 +14,7 @@ import click
 from rich.markup import escape
 
 from .. import (
+    ClusterMismatchError,
     FaultProgress,
     NotFoundError,
     OperationRef,
@@ -24,7 +25,15 @@ from .. import (
     WaitOptions,
     WaitTimeout,
 )
-from ._batchrun import EXIT_BY_KIND, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NOT_FOUND, EXIT_TIMED_OUT, EXIT_UNRECOVERED
+from ._batchrun import (
+    EXIT_BY_KIND,
+    EXIT_ERROR,
+    EXIT_FORBIDDEN,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_FOUND,
+    EXIT_TIMED_OUT,
+    EXIT_UNRECOVERED,
+)
 from ._io import OutputFile
 from ._render import progress_json, progress_text
 from ._signals import STOP_SIGNALS, until_stopped
@@ -58,6 +67,9 @@ def run(coro: Coroutine[Any, Any, int]) -> None:
     except NotFoundError as exc:
         err_console().print(f"[magenta]not found:[/] {escape(str(exc))}")
         code = EXIT_NOT_FOUND
+    except ClusterMismatchError as exc:  # a safety refusal, as a check that forbids faults
+        err_console().print(f"[red]refused:[/] {escape(str(exc))}")
+        code = EXIT_FORBIDDEN
     except SFProgressError as exc:
         err_console().print(f"[red]error:[/] {escape(str(exc))}")
         code = EXIT_ERROR

@@ -87,6 +87,13 @@ _OPTIONS = [
         show_default=True,
         help="Server timeout of each request, in seconds.",
     ),
+    click.option(
+        "--cluster",
+        envvar="SF_CLUSTER",
+        metavar="NAME",
+        help="The cluster intended: its manifest's Name must match before the first start, or nothing is "
+        "sent [env SF_CLUSTER].",
+    ),
 ]
 
 _KEYS = (
@@ -105,6 +112,7 @@ _KEYS = (
     "allow_insecure_http",
     "api_version",
     "server_timeout",
+    "cluster",
 )
 
 
@@ -148,6 +156,7 @@ def make_client(
     allow_insecure_http: bool,
     api_version: str,
     server_timeout: int,
+    cluster: str | None,
 ) -> ProgressClient:
     """Build the ProgressClient the options describe (bad combinations are usage errors).
 
@@ -171,6 +180,7 @@ def make_client(
             allow_insecure_http=allow_insecure_http,
             api_version=api_version,
             server_timeout=server_timeout,
+            cluster=cluster,
         )
         return ProgressClient(**connection.client_options())
     except (ValueError, TypeError) as exc:
