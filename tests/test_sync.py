@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import signal
 import subprocess
@@ -224,60 +225,12 @@ def test_a_batch_outcome_order_and_kinds(fake: ThreadedCluster) -> None:
     assert [o.kind for o in outcomes] == [OutcomeKind.COMPLETED]
 
 
-@pytest.mark.real_wait
-def test_ctrl_c_stops_the_wait_and_cancels_the_fault(tmp_path: object) -> None:
-    """SIGINT during a blocking wait: KeyboardInterrupt in the caller, the fault's cancel sent (real processes)."""
+@contextlib.contextmanager
+def _waiting_client(*server_args: str, after_interrupt: str) -> Iterator[subprocess.Popen[str]]:
+    """A fake cluster in its own process (*server_args*), and a script waiting on one restart with
+    ``cancel_on_interrupt=True``; on Ctrl-C the script runs *after_interrupt* and exits 130."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "sf_progress.testing", "--duration", "1000", "--watch-stdin"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        url = server.stdout.readline().strip()
-        script = textwrap.dedent(f"""
-            import sys, uuid
-            from sf_progress import FaultTarget
-            from sf_progress.sync import SyncProgressClient
-            client = SyncProgressClient({url!r}, cancel_on_interrupt=True)
-            ref = client.start(FaultTarget.restart("fabric:/app/svc", uuid.uuid4()))
-            print(ref.operation_id, flush=True)
-            try:
-                client.wait_for_completion(ref, deadline=600)
-            except KeyboardInterrupt:
-                state = client.get_progress(ref).state.value
-                print("interrupted", state, flush=True)
-                client.close()
-                sys.exit(130)
-        """)
-        waiter = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-        assert waiter.stdout is not None
-        op_id = waiter.stdout.readline().strip()
-        uuid.UUID(op_id)
-        time.sleep(1.0)  # well inside the wait
-        waiter.send_signal(signal.SIGINT)
-        out, _ = waiter.communicate(timeout=60)
-        assert waiter.returncode == 130, out
-        assert out.split()[0] == "interrupted"
-        assert out.split()[1] in ("RollingBack", "Cancelled")  # the cancel was sent
-    finally:
-        server.stdin.close()  # type: ignore[union-attr]
-        server.wait(30)
-        server.stdout.close()  # type: ignore[union-attr]
-
-
-@pytest.mark.real_wait
-@pytest.mark.parametrize("presses", [1, 2])
-def test_ctrl_c_with_a_hung_cancel_endpoint_is_prompt_and_quiet(presses: int) -> None:
-    """The cancel route hangs: one Ctrl-C returns in about 3 s (it took 10), a second at once; no traceback.
-
-    (Issue 35, item 9: with a hung cancel endpoint one Ctrl-C took 10 s, and a second Ctrl-C during the
-    interrupt's cancels logged an asyncio traceback.)
-    """
-    server = subprocess.Popen(
-        [sys.executable, "-m", "sf_progress.testing", "--duration", "1000", "--watch-stdin",
-         "--inject", "slow:120@cancel*5"],
+        [sys.executable, "-m", "sf_progress.testing", "--duration", "1000", "--watch-stdin", *server_args],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     try:
@@ -293,7 +246,7 @@ def test_ctrl_c_with_a_hung_cancel_endpoint_is_prompt_and_quiet(presses: int) ->
             try:
                 client.wait_for_completion(ref, deadline=600)
             except KeyboardInterrupt:
-                print("interrupted", flush=True)
+                {after_interrupt}
                 client.close()
                 sys.exit(130)
         """)
@@ -302,6 +255,34 @@ def test_ctrl_c_with_a_hung_cancel_endpoint_is_prompt_and_quiet(presses: int) ->
         assert waiter.stdout is not None
         uuid.UUID(waiter.stdout.readline().strip())
         time.sleep(1.0)  # well inside the wait
+        yield waiter
+    finally:
+        server.stdin.close()  # type: ignore[union-attr]
+        server.wait(30)
+        server.stdout.close()  # type: ignore[union-attr]
+
+
+@pytest.mark.real_wait
+def test_ctrl_c_stops_the_wait_and_cancels_the_fault() -> None:
+    """SIGINT during a blocking wait: KeyboardInterrupt in the caller, the fault's cancel sent (real processes)."""
+    after = 'print("interrupted", client.get_progress(ref).state.value, flush=True)'
+    with _waiting_client(after_interrupt=after) as waiter:
+        waiter.send_signal(signal.SIGINT)
+        out, _ = waiter.communicate(timeout=60)
+    assert waiter.returncode == 130, out
+    assert out.split()[0] == "interrupted"
+    assert out.split()[1] in ("RollingBack", "Cancelled")  # the cancel was sent
+
+
+@pytest.mark.real_wait
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_with_a_hung_cancel_endpoint_is_prompt_and_quiet(presses: int) -> None:
+    """The cancel route hangs: one Ctrl-C returns in about 3 s (it took 10), a second at once; no traceback.
+
+    (Issue 35, item 9: with a hung cancel endpoint one Ctrl-C took 10 s, and a second Ctrl-C during the
+    interrupt's cancels logged an asyncio traceback.)
+    """
+    with _waiting_client("--inject", "slow:120@cancel*5", after_interrupt='print("interrupted", flush=True)') as waiter:
         pressed = time.monotonic()
         waiter.send_signal(signal.SIGINT)
         if presses == 2:
@@ -310,17 +291,13 @@ def test_ctrl_c_with_a_hung_cancel_endpoint_is_prompt_and_quiet(presses: int) ->
             waiter.send_signal(signal.SIGINT)
         out, err = waiter.communicate(timeout=60)
         took = time.monotonic() - pressed
-        assert waiter.returncode == 130, (out, err)
-        assert out.strip() == "interrupted"
-        assert took < (8.0 if presses == 1 else 3.0), took  # the 3 s cancel budget (or none), plus exiting
-        assert "Traceback" not in err, err
-        assert "never retrieved" not in err, err
-        assert "destroyed" not in err, err
-        assert "was not confirmed" in err  # what became of the cancel is said
-    finally:
-        server.stdin.close()  # type: ignore[union-attr]
-        server.wait(30)
-        server.stdout.close()  # type: ignore[union-attr]
+    assert waiter.returncode == 130, (out, err)
+    assert out.strip() == "interrupted"
+    assert took < (8.0 if presses == 1 else 3.0), took  # the 3 s cancel budget (or none), plus exiting
+    assert "Traceback" not in err, err
+    assert "never retrieved" not in err, err
+    assert "destroyed" not in err, err
+    assert "was not confirmed" in err  # what became of the cancel is said
 
 
 def _public_api(cls: type) -> dict[str, object]:
