@@ -6,6 +6,7 @@ from typing import Any as _Any
 from ._campaign.journal import JournalError, read_journal
 from ._campaign.results import Downtime, Gates, ResultReason, RunResult, RunSnapshot, TargetSnapshot, TargetStatus
 from ._campaign.run import FaultRun
+from ._chaos import ChaosParameters, ChaosStateError, ChaosStatus
 from ._client import ProgressClient
 from ._config import Clock, RetryPolicy, is_testing, set_testing
 from ._connection import Connection
@@ -106,6 +107,9 @@ __all__ = [
     "BadRequestError",
     "BatchSnapshot",
     "BatchWaiter",
+    "ChaosParameters",
+    "ChaosStateError",
+    "ChaosStatus",
     "Check",
     "CheckStatus",
     "Clock",

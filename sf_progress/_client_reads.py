@@ -1,4 +1,4 @@
-"""``ProgressClient``'s reads of the cluster itself (not of a fault): a node's instance, Azure AD, version, checks.
+"""``ProgressClient``'s calls of the cluster itself (not of one fault): reads, checks, and SF Chaos.
 
 A base class of :class:`~sf_progress.ProgressClient` (its public methods are the client's;
 ``tests/test_sync.py`` holds the blocking client to every one of them).
@@ -6,6 +6,10 @@ A base class of :class:`~sf_progress.ProgressClient` (its public methods are the
 
 from __future__ import annotations
 
+import json
+
+from ._chaos import ChaosParameters, ChaosStatus, confirm, parse_status
+from ._config import Clock
 from ._errors import ClusterMismatchError
 from ._preflight import Preflight, manifest_name, raw_body, run_checks
 from ._wire.auth import AadMetadata
@@ -19,6 +23,7 @@ class ClusterReads:
 
     _calls: Calls
     _endpoint: str
+    _clock: Clock
 
     async def get_node_instance_id(self, node_name: str, *, timeout: int | None = None) -> str:
         """Read a node's current ``InstanceId`` (``GET /Nodes/{node}``).
@@ -101,3 +106,45 @@ class ClusterReads:
             return await calls.control_read(path, params, version, raw_body)
 
         return await run_checks(get, self._endpoint)
+
+    async def get_chaos(self) -> ChaosStatus:
+        """Read SF Chaos's status (``GET /Tools/Chaos``).
+
+        Returns:
+            The :class:`ChaosStatus` (``running``, ``status``, ``schedule_status``).
+        """
+        return await self._calls.control_read("/Tools/Chaos", "", "6.2", parse_status)
+
+    async def start_chaos(self, parameters: ChaosParameters | None = None) -> ChaosStatus:
+        """Start SF Chaos with *parameters*, and confirm it runs (read back: the call may be answered 200
+        without acting).
+
+        Args:
+            parameters: How it runs (default: ``ChaosParameters()``: the whole cluster, one fault at a time).
+
+        Returns:
+            The status read back, ``Running``.
+
+        Raises:
+            BadRequestError: Chaos is already running (``FABRIC_E_CHAOS_ALREADY_RUNNING``), or the
+                cluster refused a parameter.
+            ChaosStateError: The start was answered but did not take.
+            TypeError: *parameters* is not a :class:`ChaosParameters`.
+        """
+        parameters = ChaosParameters() if parameters is None else parameters
+        if not isinstance(parameters, ChaosParameters):
+            raise TypeError(f"parameters must be a ChaosParameters, not {type(parameters).__name__}")
+        await self._calls.control_post("/Tools/Chaos/$/Start", json.dumps(parameters.as_body()).encode())
+        return await confirm(self.get_chaos, self._clock.sleep, "Running", "start")
+
+    async def stop_chaos(self) -> ChaosStatus:
+        """Stop SF Chaos (faults already under way finish), and confirm it stopped.
+
+        Returns:
+            The status read back, ``Stopped`` (stopping a stopped Chaos does nothing).
+
+        Raises:
+            ChaosStateError: The stop was answered but did not take.
+        """
+        await self._calls.control_post("/Tools/Chaos/$/Stop", None)
+        return await confirm(self.get_chaos, self._clock.sleep, "Stopped", "stop")

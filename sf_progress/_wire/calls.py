@@ -219,6 +219,11 @@ class Calls:
             "GET", url, self.server_timeout, None, parse, route="control", limit=MAX_ENTITY_BODY
         )
 
+    async def control_post(self, path: str, body: bytes | None) -> None:
+        """A POST of the cluster's control plane (api 6.0; *body*: JSON), its answer's body ignored."""
+        url = self.urls.control(path, "", self.server_timeout)
+        await self.transport.call("POST", url, self.server_timeout, None, ignore_body, route="control", body=body)
+
     async def aad_metadata(self, timeout: int | None) -> AadMetadata:
         server_timeout = self.timeout_of(timeout)
         url = self.urls.control("/$/GetAadMetadata", "", server_timeout)

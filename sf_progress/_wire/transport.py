@@ -288,17 +288,20 @@ class Transport:
         limit: int = MAX_BODY,
         total: float | None = None,
         route: str = "other",
+        body: bytes | None = None,
     ) -> Awaitable[T]:
         """Send one request; return the parsed answer; raise only sf_progress errors.
 
         With a token provider, a 401 draws one token refresh and one more try.  A body
         longer than *limit* bytes is not read.  *total* replaces the client-side timeout
-        (a wait clips it to its deadline).  (A plain function returning the coroutine: one
-        frame less on the hot path.)
+        (a wait clips it to its deadline).  *body*: a JSON request body.  (A plain function
+        returning the coroutine: one frame less on the hot path.)
         """
         if self.tokens is None or anonymous:
-            return self._send(method, url, server_timeout, ref, parse, self.headers, limit, total, route)
-        return self._send_with_token(self.tokens, method, url, server_timeout, ref, parse, limit, total, route)
+            return self._send(method, url, server_timeout, ref, parse, self.headers, limit, total, route, body)
+        return self._send_with_token(
+            self.tokens, method, url, server_timeout, ref, parse, limit, total, route, body
+        )
 
     async def _send_with_token(
         self,
@@ -311,12 +314,13 @@ class Transport:
         limit: int,
         total: float | None,
         route: str,
+        body: bytes | None,
     ) -> T:
         authorization = await tokens.header()
         for last_try in (False, True):
             try:
                 headers = {**self.headers, "Authorization": authorization}
-                return await self._send(method, url, server_timeout, ref, parse, headers, limit, total, route)
+                return await self._send(method, url, server_timeout, ref, parse, headers, limit, total, route, body)
             except AuthError as exc:
                 if exc.status != 401 or last_try:
                     raise
@@ -334,15 +338,18 @@ class Transport:
         limit: int,
         total: float | None,
         route: str,
+        data: bytes | None = None,
     ) -> T:
         session = self.open()
+        if data is not None:
+            headers = {**headers, "Content-Type": "application/json; charset=utf-8"}
         counted = self.counted
         if counted:
             _config.TESTING.busy += 1  # the virtual clock waits for this answer
         result = "error"  # for the requests counter: ok, transient or error
         try:
             async with session.request(
-                method, url, headers=headers, timeout=self.timeout(server_timeout, total), **self.options
+                method, url, headers=headers, data=data, timeout=self.timeout(server_timeout, total), **self.options
             ) as response:
                 status = response.status
                 length = response.content_length
@@ -397,12 +404,13 @@ class Transport:
         anonymous: bool = False,
         limit: int = MAX_BODY,
         route: str = "other",
+        body: bytes | None = None,
     ) -> T:
         """One request with transient retries.  The success path builds no retry machinery."""
         began = time.monotonic()  # the retry budget counts from here (tenacity's clock)
         try:
             return await self.attempt(
-                method, url, server_timeout, ref, parse, anonymous=anonymous, limit=limit, route=route
+                method, url, server_timeout, ref, parse, anonymous=anonymous, limit=limit, route=route, body=body
             )
         except SFProgressError as exc:
             if not exc.transient:
@@ -416,7 +424,8 @@ class Transport:
                 raise failure
             try:
                 return await self.attempt(
-                    method, url, server_timeout, ref, parse, anonymous=anonymous, limit=limit, route=route
+                    method, url, server_timeout, ref, parse, anonymous=anonymous, limit=limit, route=route,
+                    body=body,
                 )
             except ConflictError as exc:
                 # A retried start that meets "already exists" means the earlier try landed.

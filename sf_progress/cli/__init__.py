@@ -34,6 +34,7 @@ from .. import (
 )
 from ._batchrun import EXIT_ERROR, EXIT_OK, EXIT_USAGE, BatchRun, refs_from
 from ._campaign import run_campaign
+from ._chaoscmd import chaos
 from ._checkcmd import check
 from ._common import (
     EPILOG,
@@ -169,6 +170,7 @@ def watch(
 for _kind in OperationType.fault_kinds():  # one start command per fault kind, from the kind table
     main.add_command(start_command(_kind))
 main.add_command(check)
+main.add_command(chaos)
 
 
 @main.command(name="report", epilog=EPILOG)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
@@ -37,6 +38,8 @@ _PATHS = (
     ("app_upgrade", re.compile(r"^/Applications/(?P<app>[^/]+)/\$/GetUpgradeProgress$")),
     ("system_service", re.compile(r"^/Applications/System/\$/GetServices/(?P<service>[^/]+)$")),
     ("chaos", re.compile(r"^/Tools/Chaos$")),
+    ("chaos_start", re.compile(r"^/Tools/Chaos/\$/Start$")),
+    ("chaos_stop", re.compile(r"^/Tools/Chaos/\$/Stop$")),
     ("property", re.compile(r"^/Names/(?P<name>[^$]+)/\$/GetProperty$")),
 )
 #: The system services a default cluster runs (a Linux or one-node cluster may lack the first two).
@@ -50,12 +53,16 @@ FAS_MISSING = "FMFailoverUnitNotFound"
 class ControlPlane:
     """Cluster-wide state of the fake (``FakeCluster.control``), changed by tests as they please."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
         self.upgrade_state = "RollingForwardCompleted"
         self.app_upgrades: dict[str, str] = {}  # application id (app~x or app) -> UpgradeState
         self.system_services: set[str] = set(DEFAULT_SYSTEM_SERVICES)
         self.service_health: dict[str, str] = {}  # system service -> HealthState (default Ok)
         self.chaos_status = "Stopped"
+        self.chaos_parameters: dict[str, Any] = {}
+        self.chaos_until = 0.0  # when a started run's TimeToRun is up (on the cluster's clock)
+        self.chaos_lock_busy = 0  # the next N starts or stops are answered 200 without acting (§8.1)
         self.health = "Ok"
         self.cluster_name = "DevCluster"
         self._names: dict[str, dict[str, dict[str, Any]]] = {}
@@ -93,10 +100,14 @@ class ControlPlane:
                 return CONTROL_ROUTE, match
         return None
 
-    def answer(self, method: str, match: re.Match[str], query: dict[str, str]) -> web.Response:
+    async def answer(self, request: web.Request, match: re.Match[str], query: dict[str, str]) -> web.Response:
         what = next(name for name, pattern in _PATHS if pattern is match.re)
-        if method != "GET":
+        if request.method != ("POST" if what in ("chaos_start", "chaos_stop") else "GET"):
             raise invalid("The request is not supported: unknown path or verb")
+        if what == "chaos_start":
+            return self._start_chaos(await request.read())
+        if what == "chaos_stop":
+            return self._stop_chaos()
         if what == "upgrade":
             return web.json_response(_upgrade(self.upgrade_state))
         if what == "app_upgrade":
@@ -115,8 +126,43 @@ class ControlPlane:
         if what == "system_service":
             return self._system_service(strict_unquote(match["service"]))
         if what == "chaos":
-            return web.json_response({"ChaosParameters": {}, "Status": self.chaos_status, "ScheduleStatus": "Stopped"})
+            running = self.chaos_running
+            return web.json_response({"ChaosParameters": self.chaos_parameters if running else {},
+                                      "Status": "Running" if running else "Stopped",
+                                      "ScheduleStatus": "Active" if running else "Stopped"})
         return self._property(strict_unquote(match["name"]), query.get("PropertyName"))
+
+    @property
+    def chaos_running(self) -> bool:
+        """Whether SF Chaos runs now (set ``chaos_status`` to script it; a start runs until its TimeToRun)."""
+        if self.chaos_status == "Running" and self.chaos_until and self.clock() >= self.chaos_until:
+            self.chaos_status, self.chaos_until = "Stopped", 0.0
+        return self.chaos_status == "Running"
+
+    def _start_chaos(self, body: bytes) -> web.Response:
+        try:
+            parameters = json.loads(body)
+            seconds = float(parameters.get("TimeToRunInSeconds", "4294967295"))
+            if not isinstance(parameters, dict):
+                raise TypeError
+        except (ValueError, TypeError, AttributeError):
+            raise invalid("The ChaosParameters body is not valid") from None
+        if self.chaos_running:
+            raise Answer(400, "FABRIC_E_CHAOS_ALREADY_RUNNING", "Chaos is already running; to run Chaos with a "
+                         "different set of parameters, please first stop Choas and then start with the new parameters.")
+        if self.chaos_lock_busy:
+            self.chaos_lock_busy -= 1
+            return web.Response(status=200)  # the scheduler's lock was busy: 200, and nothing done
+        self.chaos_status, self.chaos_parameters = "Running", parameters
+        self.chaos_until = self.clock() + seconds
+        return web.Response(status=200)
+
+    def _stop_chaos(self) -> web.Response:
+        if self.chaos_lock_busy and self.chaos_running:
+            self.chaos_lock_busy -= 1
+            return web.Response(status=200)
+        self.chaos_status, self.chaos_until = "Stopped", 0.0  # a stopped Chaos: a silent no-op
+        return web.Response(status=200)
 
     def _system_service(self, service_id: str) -> web.Response:
         name = service_id.removeprefix("System~")

@@ -127,7 +127,7 @@ class FakeCluster:
         self.list_extra_items: list[object] = []
         self.nodes: dict[str, int] = dict(DEFAULT_NODES)  # node name -> InstanceId
         self.targets = Targets(self)  # partitions and nodes as the faults leave them (info, replicas, health)
-        self.control = ControlPlane()  # cluster-wide state: upgrades, system services, Chaos, health, names
+        self.control = ControlPlane(clock)  # cluster-wide state: upgrades, system services, Chaos, health, names
         self.quorum_loss_modes: tuple[str, ...] = QUORUM_LOSS_MODES
         self.requests = 0
         self.by_route: collections.Counter[str] = collections.Counter()
@@ -353,7 +353,10 @@ class FakeCluster:
         if self.token is not None and request.headers.get("Authorization") != f"Bearer {self.token}":
             return web.Response(status=401, reason="Unauthorized", headers={"WWW-Authenticate": "Bearer"})
         try:
-            response = self._dispatch(route, match, request.method, query)
+            if route == CONTROL_ROUTE and match is not None:  # cluster-wide state (its POSTs carry a body)
+                response = await self.control.answer(request, match, query)
+            else:
+                response = self._dispatch(route, match, request.method, query)
         except _Answer as answer:
             return answer.response
         if fault is not None and fault.kind == "truncate":
@@ -372,9 +375,6 @@ class FakeCluster:
         return found if found is not None else ("other", None)
 
     def _dispatch(self, route: str, match: re.Match[str] | None, method: str, query: dict[str, str]) -> web.Response:
-        if route == CONTROL_ROUTE:
-            assert match is not None
-            return self.control.answer(method, match, query)
         if route in ("progress", "start", "cancel", "list") and not self.control.fault_analysis:  # §5.8
             raise _Answer(500, FAS_MISSING, "The Fault Analysis Service is not running in this cluster")
         expected = {"start": "POST", "cancel": "POST"}.get(route, "GET")

@@ -1,0 +1,143 @@
+"""``sf-progress chaos status|start|stop``: Service Fabric's own Chaos, each start and stop confirmed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import ChaosParameters, ChaosStatus, ProgressClient
+from ._batchrun import EXIT_OK
+from ._common import EPILOG, output_option, run
+from ._connect import connection_options
+from ._ui import err_console
+
+__all__ = ["chaos"]
+
+
+@click.group(epilog=EPILOG)
+def chaos() -> None:
+    """Service Fabric's own Chaos: status, start and stop (each confirmed by reading the status back)."""
+
+
+def _show(status: ChaosStatus, output: str) -> None:
+    if output == "json":
+        click.echo(json.dumps({"Status": status.status, "ScheduleStatus": status.schedule_status}))
+    else:
+        err_console().print(f"Chaos {status.status.lower()} (schedule {status.schedule_status.lower()})",
+                            markup=False)
+
+
+@chaos.command(name="status", epilog=EPILOG)
+@output_option
+@connection_options
+def status_cmd(output: str, connect: Callable[[], ProgressClient]) -> None:
+    """Show whether Chaos runs (``-o json``: ``Status`` and ``ScheduleStatus``)."""
+
+    async def go() -> int:
+        async with connect() as client:
+            _show(await client.get_chaos(), output)
+        return EXIT_OK
+
+    run(go())
+
+
+def _parameters(file: str | None, given: dict[str, Any]) -> ChaosParameters:
+    """The options, or a ``ChaosParameters`` JSON file (its PascalCase fields) under them."""
+    fields: dict[str, Any] = {}
+    if file is not None:
+        try:
+            data = json.loads(Path(file).read_text(encoding="utf-8"))
+            fields = _from_wire(data)
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            message = f"{file}: not a ChaosParameters JSON file ({exc})"
+            raise click.BadParameter(message, param_hint="--parameters") from None
+    fields.update({k: v for k, v in given.items() if v not in (None, ())})
+    try:
+        return ChaosParameters(**fields)
+    except (ValueError, TypeError) as exc:
+        raise click.UsageError(f"chaos parameters: {exc}") from None
+
+
+def _from_wire(data: dict[str, Any]) -> dict[str, Any]:
+    policy = data.get("ClusterHealthPolicy") or {}
+    target = data.get("ChaosTargetFilter") or {}
+    fields = {
+        "time_to_run": data.get("TimeToRunInSeconds"),
+        "max_cluster_stabilization_timeout": data.get("MaxClusterStabilizationTimeoutInSeconds"),
+        "max_concurrent_faults": data.get("MaxConcurrentFaults"),
+        "enable_move_replica_faults": data.get("EnableMoveReplicaFaults"),
+        "wait_time_between_faults": data.get("WaitTimeBetweenFaultsInSeconds"),
+        "wait_time_between_iterations": data.get("WaitTimeBetweenIterationsInSeconds"),
+        "include_node_types": tuple(target.get("NodeTypeInclusionList") or ()),
+        "include_applications": tuple(target.get("ApplicationInclusionList") or ()),
+        "context": (data.get("Context") or {}).get("Map"),
+        "consider_warning_as_error": policy.get("ConsiderWarningAsError"),
+        "max_percent_unhealthy_nodes": policy.get("MaxPercentUnhealthyNodes"),
+        "max_percent_unhealthy_applications": policy.get("MaxPercentUnhealthyApplications"),
+    }
+    if isinstance(fields["time_to_run"], str):
+        fields["time_to_run"] = int(fields["time_to_run"])
+    return {k: v for k, v in fields.items() if v not in (None, ())}
+
+
+@chaos.command(name="start", epilog=EPILOG)
+@click.option("--time-to-run", type=click.IntRange(1, 4294967295), help="Seconds Chaos runs (default: until stopped).")
+@click.option("--max-concurrent-faults", type=click.IntRange(0, 4294967295), help="Faults per iteration (default 1).")
+@click.option("--wait-between-iterations", type=click.IntRange(0, 4294967295), help="Seconds (default 30).")
+@click.option("--wait-between-faults", type=click.IntRange(0, 4294967295), help="Seconds (default 20).")
+@click.option("--max-stabilization", type=click.IntRange(0, 4294967295),
+              help="Seconds the cluster may take to be healthy between iterations (default 60).")
+@click.option("--include-node-type", "include_node_types", multiple=True, metavar="TYPE",
+              help="Only nodes of this type for node faults (repeatable).")
+@click.option("--include-application", "include_applications", multiple=True, metavar="APP",
+              help="Only replicas of this application (fabric:/app; repeatable).")
+@click.option("--no-move-replica-faults", is_flag=True, help="No move-primary/secondary faults.")
+@click.option("--parameters", "parameters_file", metavar="FILE", help="A ChaosParameters JSON file (options win).")
+@output_option
+@connection_options
+def start_cmd(
+    time_to_run: int | None,
+    max_concurrent_faults: int | None,
+    wait_between_iterations: int | None,
+    wait_between_faults: int | None,
+    max_stabilization: int | None,
+    include_node_types: tuple[str, ...],
+    include_applications: tuple[str, ...],
+    no_move_replica_faults: bool,
+    parameters_file: str | None,
+    output: str,
+    connect: Callable[[], ProgressClient],
+) -> None:
+    """Start Chaos and confirm it runs (400 FABRIC_E_CHAOS_ALREADY_RUNNING if it does already)."""
+    parameters = _parameters(parameters_file, {
+        "time_to_run": time_to_run, "max_concurrent_faults": max_concurrent_faults,
+        "wait_time_between_iterations": wait_between_iterations, "wait_time_between_faults": wait_between_faults,
+        "max_cluster_stabilization_timeout": max_stabilization, "include_node_types": include_node_types,
+        "include_applications": include_applications,
+        "enable_move_replica_faults": False if no_move_replica_faults else None,
+    })
+
+    async def go() -> int:
+        async with connect() as client:
+            _show(await client.start_chaos(parameters), output)
+        return EXIT_OK
+
+    run(go())
+
+
+@chaos.command(name="stop", epilog=EPILOG)
+@output_option
+@connection_options
+def stop_cmd(output: str, connect: Callable[[], ProgressClient]) -> None:
+    """Stop Chaos and confirm it stopped (faults under way finish; stopping a stopped Chaos does nothing)."""
+
+    async def go() -> int:
+        async with connect() as client:
+            _show(await client.stop_chaos(), output)
+        return EXIT_OK
+
+    run(go())
