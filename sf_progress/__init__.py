@@ -7,6 +7,7 @@ from ._campaign.journal import JournalError, read_journal
 from ._campaign.results import Downtime, Gates, ResultReason, RunResult, RunSnapshot, TargetSnapshot, TargetStatus
 from ._campaign.run import FaultRun
 from ._chaos import ChaosParameters, ChaosStateError, ChaosStatus
+from ._chaos_events import ChaosEvent, ChaosEventKind, ChaosFault
 from ._client import ProgressClient
 from ._config import Clock, RetryPolicy, is_testing, set_testing
 from ._connection import Connection
@@ -107,6 +108,9 @@ __all__ = [
     "BadRequestError",
     "BatchSnapshot",
     "BatchWaiter",
+    "ChaosEvent",
+    "ChaosEventKind",
+    "ChaosFault",
     "ChaosParameters",
     "ChaosStateError",
     "ChaosStatus",

@@ -7,8 +7,11 @@ A base class of :class:`~sf_progress.ProgressClient` (its public methods are the
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from datetime import datetime
 
 from ._chaos import ChaosParameters, ChaosStatus, confirm, parse_status
+from ._chaos_events import ChaosEvent, follow, parse_segment
 from ._config import Clock
 from ._errors import ClusterMismatchError
 from ._preflight import Preflight, manifest_name, raw_body, run_checks
@@ -148,3 +151,34 @@ class ClusterReads:
         """
         await self._calls.control_post("/Tools/Chaos/$/Stop", None)
         return await confirm(self.get_chaos, self._clock.sleep, "Stopped", "stop")
+
+    def chaos_events(
+        self, since: datetime | None = None, *, until_stopped: bool = True, page: int = 500
+    ) -> AsyncIterator[ChaosEvent]:
+        """Follow SF Chaos's events: each once, in time order, across pages, typed.
+
+        Args:
+            since: From when (aware, or naive UTC); ``None``: from the current (or last) run's
+                ``Started`` event.
+            until_stopped: End after a ``Stopped`` event (else follow until cancelled).
+            page: Events per request at most (``MaxResults``), 1..100,000.
+
+        Returns:
+            An async iterator of :class:`ChaosEvent` (``async for event in client.chaos_events():``).
+
+        Raises:
+            TypeError: *since* is not a ``datetime``.
+            ValueError: A bad *page*.
+        """
+        if since is not None and not isinstance(since, datetime):
+            raise TypeError(f"since must be a datetime or None, not {type(since).__name__}")
+        if type(page) is not int or not 1 <= page <= 100_000:
+            raise ValueError(f"page must be an int in 1..100000, got {page!r}")
+        if type(until_stopped) is not bool:
+            raise TypeError("until_stopped must be a bool")
+        calls = self._calls
+
+        async def read(params: str) -> tuple[str, list[ChaosEvent]]:
+            return await calls.control_read("/Tools/Chaos/Events", params, "6.2", parse_segment)
+
+        return follow(read, self._clock.sleep, since, until_stopped=until_stopped, page=page)

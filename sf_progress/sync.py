@@ -30,10 +30,11 @@ import re
 import threading
 import typing
 import weakref
-from collections.abc import AsyncIterable, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from ._chaos_events import ChaosEvent
 from ._client import ProgressClient
 from ._config import Clock
 from ._errors import SFProgressError
@@ -147,6 +148,26 @@ def _collecting(
         return self._run(method.__name__, collect, on_interrupt=refs)
 
     _named(call, method, _blocking_doc(method, returns), returns=list[Outcome])
+    return call
+
+
+def _listing(
+    method: Callable[Concatenate[ProgressClient, P], AsyncIterator[ChaosEvent]],
+) -> Callable[Concatenate[SyncProgressClient, P], list[ChaosEvent]]:
+    """``chaos_events``, blocking: the same parameters; the events up to the run's ``Stopped``, as a list."""
+    signature = inspect.signature(method)
+    returns = "The :class:`~sf_progress.ChaosEvent` values, in order, up to the run's ``Stopped`` event."
+
+    def call(self: SyncProgressClient, /, *args: P.args, **kwargs: P.kwargs) -> list[ChaosEvent]:
+        if signature.bind(self, *args, **kwargs).arguments.get("until_stopped", True) is not True:
+            raise ValueError("until_stopped=False never ends: a blocking call cannot follow forever")
+
+        async def collect() -> list[ChaosEvent]:
+            return [event async for event in method(self._client, *args, **kwargs)]
+
+        return self._run(method.__name__, collect)
+
+    _named(call, method, _blocking_doc(method, returns), returns=list[ChaosEvent])
     return call
 
 
@@ -362,6 +383,7 @@ class SyncProgressClient:
     get_chaos = _blocking(ProgressClient.get_chaos)
     start_chaos = _blocking(ProgressClient.start_chaos)
     stop_chaos = _blocking(ProgressClient.stop_chaos)
+    chaos_events = _listing(ProgressClient.chaos_events)
     wait_for_completion = _blocking(ProgressClient.wait_for_completion, cancels=True)
     wait_for_recovery = _blocking(ProgressClient.wait_for_recovery)
     wait_many = _collecting(ProgressClient.wait_many)

@@ -107,3 +107,115 @@ def test_the_blocking_client_runs_chaos_too(fake: ThreadedCluster) -> None:
     with SyncProgressClient(fake.url) as client:
         assert client.start_chaos().running
         assert not client.stop_chaos().running
+
+
+async def _run_chaos(cluster: FakeCluster, client: ProgressClient, **more: object) -> None:
+    cluster.control.chaos.validation_failures = {1}
+    await client.start_chaos(ChaosParameters(time_to_run=20, wait_time_between_iterations=5, max_concurrent_faults=2,
+                                              **more))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("page", [500, 2])
+async def test_a_whole_run_followed_once_each_across_pages_and_colliding_times(cluster: FakeCluster, page: int) -> None:
+    """Started, four iterations (faults and a wait in one millisecond each; one validation failure), Stopped."""
+    async with ProgressClient(cluster.url) as client:
+        await _run_chaos(cluster, client)
+        events = [event async for event in client.chaos_events(page=page)]
+    kinds = [event.kind.value for event in events]
+    assert kinds == ["Started", *["ExecutingFaults", "Waiting"] * 2, "ValidationFailed",
+                     *["ExecutingFaults", "Waiting"] * 2, "Stopped"]
+    assert len({event.key for event in events}) == len(events)  # each once
+    assert events[1].time_text == events[2].time_text  # two events, one millisecond
+    assert [e.time for e in events] == sorted(e.time for e in events)
+    assert events[0].parameters["MaxConcurrentFaults"] == 2
+    assert all(len(e.faults) == 2 for e in events if e.kind.value == "ExecutingFaults")
+    problem = next(e for e in events if e.is_problem)
+    assert "quorum loss" in (problem.reason or "")
+    assert "TimeToRun" in (events[-1].reason or "")
+    reads = [path for method, path in cluster.seen if "/Tools/Chaos/Events" in path]
+    assert "StartTimeUtc=" in reads[0]  # never the silently empty first call
+    assert "EndTimeUtc=" in reads[0]
+    assert len(reads) <= 22 + len(events) // page + 2  # at most one a second while following (20 s), plus pages
+    if page == 2:
+        assert any("ContinuationToken=" in path and "StartTimeUtc" not in path for path in reads)
+
+
+async def test_from_a_time(cluster: FakeCluster) -> None:
+    """``since``: the events from that time on (inclusive), and a second run's Started is the current run."""
+    async with ProgressClient(cluster.url) as client:
+        await _run_chaos(cluster, client)
+        everything = [e async for e in client.chaos_events()]
+        later = [e async for e in client.chaos_events(since=everything[5].time)]
+        assert later == everything[5:]
+        await client.start_chaos(ChaosParameters(time_to_run=3, wait_time_between_iterations=1))
+        second = [e async for e in client.chaos_events()]
+    assert second[0].kind.value == "Started"
+    assert second[0].time > everything[-1].time  # the current run, not the first
+    assert second[-1].kind.value == "Stopped"
+
+
+def test_every_fault_text_shape_is_typed_and_odd_text_kept() -> None:
+    from sf_progress._chaos_events import parse_fault
+    from sf_progress.testing._chaos import FAULT_TEXTS
+
+    texts = [t.format(pid="p1", rid="42", n=1, m=2) for t in FAULT_TEXTS]
+    faults = [parse_fault(t) for t in texts]
+    assert [f.action for f in faults] == ["RestartReplica", "RemoveReplica", "RestartNode",
+                                          "RestartDeployedCodePackage", "MovePrimary", "MoveSecondary"]
+    assert (faults[0].service, faults[0].partition_id, faults[0].replica_id) == ("fabric:/app/svc", "p1", "42")
+    assert faults[2].node == "_Node_1"
+    assert faults[3].code_package == "Code"
+    assert faults[4].moved_to == "_Node_1"
+    assert (faults[5].moved_from, faults[5].moved_to) == ("_Node_1", "_Node_2")
+    odd = parse_fault("something the runtime never said, with: odd punctuation:: here")
+    assert odd.action is None
+    assert odd.raw.startswith("something the runtime")
+
+
+async def test_the_events_call_is_faithful_to_the_protocol(cluster: FakeCluster) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        base = f"{cluster.url}/Tools/Chaos/Events?api-version=6.2"
+        async with session.get(base) as response:  # neither a token nor a range: silently empty
+            assert await response.json() == {"ContinuationToken": "", "History": []}
+        async with session.get(base + "&ContinuationToken=x1-2&StartTimeUtc=0&EndTimeUtc=1") as response:
+            assert response.status == 400
+
+
+def test_the_blocking_client_lists_a_run(fake: ThreadedCluster) -> None:
+    fake.call(lambda: fake.cluster.control.chaos.validation_failures.add(0))
+    with SyncProgressClient(fake.url) as client:
+        client.start_chaos(ChaosParameters(time_to_run=1, wait_time_between_iterations=1))
+        events = client.chaos_events()
+        with pytest.raises(ValueError, match="cannot follow forever"):
+            client.chaos_events(until_stopped=False)
+    assert events[0].kind.value == "Started"
+    assert events[-1].kind.value == "Stopped"
+
+
+def test_watch_follows_a_run_and_gives_a_verdict(fake: ThreadedCluster) -> None:
+    """``chaos watch --from-start``: a line per event, a summary, exit 9 after a ValidationFailed (0 without)."""
+    def start(failures: set[int]) -> None:
+        fake.call(setattr, fake.cluster.control.chaos, "validation_failures", failures)
+        assert cli("chaos", "start", "--endpoint", fake.url, "--time-to-run", "3", "--wait-between-iterations",
+                   "1").exit_code == 0
+
+    start({1})
+    watched = cli("chaos", "watch", "--from-start", "--endpoint", fake.url, "-o", "json")
+    assert watched.exit_code == 9, watched.output
+    lines = [json.loads(line) for line in watched.stdout.splitlines()]
+    assert lines[0]["kind"] == "Started"
+    assert lines[-2]["kind"] == "Stopped"
+    verdict = lines[-1]
+    assert verdict["verdict"] == "validation failed"
+    assert verdict["problems"][0]["kind"] == "ValidationFailed"
+    executing = [line for line in lines if line.get("kind") == "ExecutingFaults"]
+    assert executing
+    assert all(fault["action"] for line in executing for fault in line["faults"])
+    assert sum(verdict["faults"].values()) == sum(len(line["faults"]) for line in executing)
+    start(set())
+    human = cli("chaos", "watch", "--from-start", "--endpoint", fake.url)
+    assert human.exit_code == 0, human.output
+    assert "verdict: passed" in human.output
+    assert "faults: " in human.output

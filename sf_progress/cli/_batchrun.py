@@ -24,6 +24,8 @@ EXIT_FAULTED, EXIT_CANCELLED, EXIT_TIMED_OUT, EXIT_NOT_FOUND, EXIT_INTERRUPTED =
 EXIT_UNRECOVERED = 7
 #: A safety check forbids faults now (``check``; a gateway of another cluster than ``--cluster``).
 EXIT_FORBIDDEN = 8
+#: ``chaos watch``: the run had a ValidationFailed or TestError event.
+EXIT_CHAOS_FAILED = 9
 EXIT_BY_KIND = {
     OutcomeKind.COMPLETED: EXIT_OK,
     OutcomeKind.FAULTED: EXIT_FAULTED,

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from .. import ChaosParameters, ChaosStatus, ProgressClient
-from ._batchrun import EXIT_OK
+from .. import ChaosEvent, ChaosEventKind, ChaosParameters, ChaosStatus, ProgressClient
+from ._batchrun import EXIT_CHAOS_FAILED, EXIT_OK
 from ._common import EPILOG, output_option, run
 from ._connect import connection_options
 from ._ui import err_console
@@ -139,5 +141,65 @@ def stop_cmd(output: str, connect: Callable[[], ProgressClient]) -> None:
         async with connect() as client:
             _show(await client.stop_chaos(), output)
         return EXIT_OK
+
+    run(go())
+
+
+def _event_json(event: ChaosEvent) -> dict[str, Any]:
+    record: dict[str, Any] = {"kind": event.raw_kind, "time": event.time.isoformat().replace("+00:00", "Z")}
+    if event.reason is not None:
+        record["reason"] = event.reason
+    if event.kind is ChaosEventKind.EXECUTING_FAULTS:
+        record["faults"] = [{"action": f.action, **{k: v for k, v in f.fields.items() if k != "ActionType"},
+                             **({} if f.action else {"raw": f.raw})} for f in event.faults]
+    return record
+
+
+def _event_line(event: ChaosEvent) -> str:
+    stamp = event.time.strftime("%H:%M:%S")
+    if event.kind is ChaosEventKind.EXECUTING_FAULTS:
+        counts = Counter(f.action or "unparsed" for f in event.faults)
+        return f"{stamp} faults: " + ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
+    return f"{stamp} {event.raw_kind}" + (f": {event.reason}" if event.reason else "")
+
+
+@chaos.command(name="watch", epilog=EPILOG)
+@click.option("--from-start", is_flag=True, help="Follow the current run from its Started event (default: from now).")
+@output_option
+@connection_options
+def watch_cmd(from_start: bool, output: str, connect: Callable[[], ProgressClient]) -> None:
+    """Follow Chaos's events until it stops, then a summary and a verdict: exit 0 when no ValidationFailed or
+    TestError came, 9 when one did (-o json: a line per event, then the verdict)."""
+    since = None if from_start else datetime.now(UTC)
+
+    async def go() -> int:
+        faults: Counter[str] = Counter()
+        problems: list[ChaosEvent] = []
+        iterations = 0
+        async with connect() as client:
+            async for event in client.chaos_events(since):
+                if event.kind is ChaosEventKind.EXECUTING_FAULTS:
+                    iterations += 1
+                    faults.update(f.action or "unparsed" for f in event.faults)
+                if event.is_problem:
+                    problems.append(event)
+                if output == "json":
+                    click.echo(json.dumps(_event_json(event)))
+                else:
+                    err_console().print(_event_line(event), markup=False, soft_wrap=True,
+                                        style="red" if event.is_problem else None)
+        verdict = "validation failed" if problems else "passed"
+        if output == "json":
+            click.echo(json.dumps({"verdict": verdict, "iterations": iterations, "faults": dict(faults),
+                                   "problems": [_event_json(e) for e in problems]}))
+        else:
+            console = err_console()
+            console.print(f"{iterations} iteration(s); faults: "
+                          + (", ".join(f"{n} {a}" for a, n in sorted(faults.items())) or "none"), markup=False)
+            for event in problems:
+                console.print(f"{event.raw_kind} at {event.time:%H:%M:%S}: {event.reason}", markup=False,
+                              style="red")
+            console.print(f"verdict: {verdict}", style="red" if problems else "green")
+        return EXIT_CHAOS_FAILED if problems else EXIT_OK
 
     run(go())

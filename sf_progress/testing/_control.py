@@ -26,6 +26,7 @@ from xml.sax.saxutils import quoteattr
 from aiohttp import web
 
 from ._answers import Answer, invalid
+from ._chaos import ChaosRuns
 from ._wire import strict_unquote
 
 __all__ = ["CONTROL_ROUTE", "ControlPlane"]
@@ -40,6 +41,7 @@ _PATHS = (
     ("chaos", re.compile(r"^/Tools/Chaos$")),
     ("chaos_start", re.compile(r"^/Tools/Chaos/\$/Start$")),
     ("chaos_stop", re.compile(r"^/Tools/Chaos/\$/Stop$")),
+    ("chaos_events", re.compile(r"^/Tools/Chaos/Events$")),
     ("property", re.compile(r"^/Names/(?P<name>[^$]+)/\$/GetProperty$")),
 )
 #: The system services a default cluster runs (a Linux or one-node cluster may lack the first two).
@@ -59,9 +61,9 @@ class ControlPlane:
         self.app_upgrades: dict[str, str] = {}  # application id (app~x or app) -> UpgradeState
         self.system_services: set[str] = set(DEFAULT_SYSTEM_SERVICES)
         self.service_health: dict[str, str] = {}  # system service -> HealthState (default Ok)
-        self.chaos_status = "Stopped"
+        self.chaos_status = "Stopped"  # (scripted; a run started through the API decides by itself)
         self.chaos_parameters: dict[str, Any] = {}
-        self.chaos_until = 0.0  # when a started run's TimeToRun is up (on the cluster's clock)
+        self.chaos = ChaosRuns(clock)  # the runs started through the API, and their events
         self.chaos_lock_busy = 0  # the next N starts or stops are answered 200 without acting (§8.1)
         self.health = "Ok"
         self.cluster_name = "DevCluster"
@@ -108,6 +110,8 @@ class ControlPlane:
             return self._start_chaos(await request.read())
         if what == "chaos_stop":
             return self._stop_chaos()
+        if what == "chaos_events":
+            return self.chaos.answer(query)
         if what == "upgrade":
             return web.json_response(_upgrade(self.upgrade_state))
         if what == "app_upgrade":
@@ -135,9 +139,8 @@ class ControlPlane:
     @property
     def chaos_running(self) -> bool:
         """Whether SF Chaos runs now (set ``chaos_status`` to script it; a start runs until its TimeToRun)."""
-        if self.chaos_status == "Running" and self.chaos_until and self.clock() >= self.chaos_until:
-            self.chaos_status, self.chaos_until = "Stopped", 0.0
-        return self.chaos_status == "Running"
+        running = self.chaos.running
+        return self.chaos_status == "Running" if running is None else running
 
     def _start_chaos(self, body: bytes) -> web.Response:
         try:
@@ -153,15 +156,16 @@ class ControlPlane:
         if self.chaos_lock_busy:
             self.chaos_lock_busy -= 1
             return web.Response(status=200)  # the scheduler's lock was busy: 200, and nothing done
-        self.chaos_status, self.chaos_parameters = "Running", parameters
-        self.chaos_until = self.clock() + seconds
+        self.chaos_parameters = parameters
+        self.chaos.start(parameters, seconds)
         return web.Response(status=200)
 
     def _stop_chaos(self) -> web.Response:
         if self.chaos_lock_busy and self.chaos_running:
             self.chaos_lock_busy -= 1
             return web.Response(status=200)
-        self.chaos_status, self.chaos_until = "Stopped", 0.0  # a stopped Chaos: a silent no-op
+        self.chaos.stop()  # a stopped Chaos: a silent no-op
+        self.chaos_status = "Stopped"
         return web.Response(status=200)
 
     def _system_service(self, service_id: str) -> web.Response:
