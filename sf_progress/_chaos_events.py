@@ -137,7 +137,7 @@ class ChaosEvent:
 
     @property
     def key(self) -> tuple[str, str, str]:
-        """The event's identity (its time as sent, kind and payload): two events may share a millisecond."""
+        """The event's identity, its time as sent with its kind and payload (two events may share a millisecond)."""
         return self.time_text, self.raw_kind, json.dumps(self.payload, sort_keys=True)
 
     @property
