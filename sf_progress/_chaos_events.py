@@ -191,16 +191,17 @@ async def follow(
     sleep: Callable[[float], Awaitable[None]],
     since: datetime | None,
     *,
-    until_stopped: bool = True,
+    until: str = "stopped",
     page: int = 500,
     poll: float = 1.0,
 ) -> AsyncIterator[ChaosEvent]:
     """Every event from *since* (``None``: the current run's ``Started``), each once, in time order.
 
-    Ends after a ``Stopped`` event when *until_stopped*; else runs until cancelled.  The events
-    call is sent again at most every *poll* seconds once caught up, and not at all between the
-    pages of a drain.
+    *until*: ``"stopped"`` ends after a ``Stopped`` event, ``"now"`` once caught up with what the
+    cluster has, ``"never"`` runs until cancelled.  The events call is sent again at most every
+    *poll* seconds once caught up, and not at all between the pages of a drain.
     """
+    until_stopped = until == "stopped"
     start = 0 if since is None else filetime(since)
     params = f"StartTimeUtc={start}&EndTimeUtc={MAX_FILETIME}&MaxResults={page}"
     last_text, last_keys = "", set[tuple[str, str, str]]()
@@ -231,6 +232,8 @@ async def follow(
                 yield event
                 if until_stopped and event.kind is ChaosEventKind.STOPPED:
                     return
+        if until == "now":
+            return
         await sleep(poll)
         resume = filetime(datetime.fromisoformat(last_text.replace("Z", "+00:00"))) if last_text else start
         params = f"StartTimeUtc={resume}&EndTimeUtc={MAX_FILETIME}&MaxResults={page}"

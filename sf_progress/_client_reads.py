@@ -153,14 +153,15 @@ class ClusterReads:
         return await confirm(self.get_chaos, self._clock.sleep, "Stopped", "stop")
 
     def chaos_events(
-        self, since: datetime | None = None, *, until_stopped: bool = True, page: int = 500
+        self, since: datetime | None = None, *, until: str = "stopped", page: int = 500
     ) -> AsyncIterator[ChaosEvent]:
         """Follow SF Chaos's events: each once, in time order, across pages, typed.
 
         Args:
             since: From when (aware, or naive UTC); ``None``: from the current (or last) run's
                 ``Started`` event.
-            until_stopped: End after a ``Stopped`` event (else follow until cancelled).
+            until: ``"stopped"``: end after the run's ``Stopped`` event; ``"now"``: end once
+                caught up with what the cluster has; ``"never"``: follow until cancelled.
             page: Events per request at most (``MaxResults``), 1..100,000.
 
         Returns:
@@ -168,17 +169,17 @@ class ClusterReads:
 
         Raises:
             TypeError: *since* is not a ``datetime``.
-            ValueError: A bad *page*.
+            ValueError: A bad *page* or *until*.
         """
         if since is not None and not isinstance(since, datetime):
             raise TypeError(f"since must be a datetime or None, not {type(since).__name__}")
         if type(page) is not int or not 1 <= page <= 100_000:
             raise ValueError(f"page must be an int in 1..100000, got {page!r}")
-        if type(until_stopped) is not bool:
-            raise TypeError("until_stopped must be a bool")
+        if until not in ("stopped", "now", "never"):
+            raise ValueError(f"until must be 'stopped', 'now' or 'never', got {until!r}")
         calls = self._calls
 
         async def read(params: str) -> tuple[str, list[ChaosEvent]]:
             return await calls.control_read("/Tools/Chaos/Events", params, "6.2", parse_segment)
 
-        return follow(read, self._clock.sleep, since, until_stopped=until_stopped, page=page)
+        return follow(read, self._clock.sleep, since, until=until, page=page)

@@ -156,11 +156,11 @@ def _listing(
 ) -> Callable[Concatenate[SyncProgressClient, P], list[ChaosEvent]]:
     """``chaos_events``, blocking: the same parameters; the events up to the run's ``Stopped``, as a list."""
     signature = inspect.signature(method)
-    returns = "The :class:`~sf_progress.ChaosEvent` values, in order, up to the run's ``Stopped`` event."
+    returns = "The :class:`~sf_progress.ChaosEvent` values, in order (up to the run's ``Stopped``, or now)."
 
     def call(self: SyncProgressClient, /, *args: P.args, **kwargs: P.kwargs) -> list[ChaosEvent]:
-        if signature.bind(self, *args, **kwargs).arguments.get("until_stopped", True) is not True:
-            raise ValueError("until_stopped=False never ends: a blocking call cannot follow forever")
+        if signature.bind(self, *args, **kwargs).arguments.get("until") == "never":
+            raise ValueError("until='never' never ends: a blocking call cannot follow forever")
 
         async def collect() -> list[ChaosEvent]:
             return [event async for event in method(self._client, *args, **kwargs)]

@@ -189,7 +189,9 @@ def test_the_blocking_client_lists_a_run(fake: ThreadedCluster) -> None:
         client.start_chaos(ChaosParameters(time_to_run=1, wait_time_between_iterations=1))
         events = client.chaos_events()
         with pytest.raises(ValueError, match="cannot follow forever"):
-            client.chaos_events(until_stopped=False)
+            client.chaos_events(until="never")
+        so_far = client.chaos_events(until="now")
+    assert so_far == events
     assert events[0].kind.value == "Started"
     assert events[-1].kind.value == "Stopped"
 

@@ -210,7 +210,7 @@ def test_chaos_discover_lists_every_activity(tmp_path: Path) -> None:
     assert set(activities) == {
         "restart_partition", "induce_data_loss", "induce_quorum_loss", "stop_node", "start_node", "inject_fault",
         "fault_progress", "fault_operations", "partition_recovered", "node_recovered",
-        "cancel_fault", "cancel_started_faults",
+        "cancel_fault", "cancel_started_faults", "start_chaos", "stop_chaos", "chaos_run_passed",
     }
     args = [a["name"] for a in activities["induce_quorum_loss"]["arguments"]]
     # configuration and secrets are the toolkit's own (keyword-only): not arguments an experiment gives.
@@ -520,3 +520,27 @@ def test_a_target_that_does_not_recover_makes_the_run_deviate_not_fail(fake: Thr
         )
         verdict = json.loads(agent.stdout)
         assert (verdict["outcome"], verdict["conclusive"]) == ("deviated", True), verdict
+
+
+def test_service_fabric_chaos_from_the_toolkit(fake: ThreadedCluster) -> None:
+    """start_chaos / stop_chaos actions (confirmed) and the chaos_run_passed probe (issue 33, item 4)."""
+    from chaoslib.exceptions import ActivityFailed
+
+    from sf_progress.chaostoolkit.actions import start_chaos, stop_chaos
+    from sf_progress.chaostoolkit.probes import chaos_run_passed
+
+    configuration = {"sf_endpoint": fake.url}
+    started = start_chaos(time_to_run=600, max_concurrent_faults=2, include_applications=["fabric:/app"],
+                          configuration=configuration)
+    assert started["status"] == "Running"
+    sent = fake.call(lambda: dict(fake.cluster.control.chaos_parameters))
+    assert sent["MaxConcurrentFaults"] == 2
+    with pytest.raises(ActivityFailed, match="FABRIC_E_CHAOS_ALREADY_RUNNING"):
+        start_chaos(configuration=configuration)
+    assert chaos_run_passed(configuration=configuration) is True
+    fake.call(lambda: fake.cluster.control.chaos.validation_failures.add(0))
+    time.sleep(1.0)  # the first iteration (at 0.5 s) and its validation failure (0.25 s later)
+    assert chaos_run_passed(configuration=configuration) is False
+    assert stop_chaos(configuration=configuration)["status"] == "Stopped"
+    with pytest.raises(ActivityFailed, match="bad arguments"):
+        start_chaos(time_to_run=0, configuration=configuration)

@@ -8,12 +8,32 @@ and ``secrets``.  Each returns a JSON-able dict: ``operation_id``, ``type``, the
 Cancelled, a timeout, or an sf_progress error raises ``ActivityFailed`` with a clear message.
 """
 
-from typing import Any, Dict  # noqa: UP035 - Dict: what Chaos Toolkit reads as a "mapping"
+from typing import Any, Dict, List  # noqa: UP035 - Dict, List: what Chaos Toolkit reads as "mapping", "list"
 
-from .. import DataLossSpec, FaultTarget, NodeTransitionSpec, QuorumLossSpec, RestartSpec, WaitOptions
-from ._common import run_fault
+from .. import (
+    ChaosParameters,
+    ChaosStatus,
+    DataLossSpec,
+    FaultTarget,
+    NodeTransitionSpec,
+    QuorumLossSpec,
+    RestartSpec,
+    SFProgressError,
+    WaitOptions,
+)
+from ._common import failed, run_fault
+from ._connect import client_for, logger
 
-__all__ = ["induce_data_loss", "induce_quorum_loss", "inject_fault", "restart_partition", "start_node", "stop_node"]
+__all__ = [
+    "induce_data_loss",
+    "induce_quorum_loss",
+    "inject_fault",
+    "restart_partition",
+    "start_chaos",
+    "start_node",
+    "stop_chaos",
+    "stop_node",
+]
 
 # Every default is the library's own (the spec classes, WaitOptions), read once here.
 _TIMEOUT = WaitOptions().deadline
@@ -290,3 +310,83 @@ def inject_fault(
         lambda: FaultTarget.of(type, **parameters), f"{type} fault", wait, until_recovered, timeout, configuration,
         secrets,
     )
+
+
+def _chaos_json(status: ChaosStatus) -> Dict[str, Any]:  # noqa: UP006
+    return {"status": status.status, "schedule_status": status.schedule_status}
+
+
+def start_chaos(
+    time_to_run: float = 4294967295,
+    max_concurrent_faults: int = 1,
+    wait_time_between_iterations: float = 30,
+    wait_time_between_faults: float = 20,
+    max_cluster_stabilization_timeout: float = 60,
+    include_node_types: List[str] = [],  # noqa: B006, UP006 - never changed; a list is what the toolkit reads
+    include_applications: List[str] = [],  # noqa: B006, UP006
+    *,
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> Dict[str, Any]:  # noqa: UP006
+    """Start Service Fabric's own Chaos, and confirm it runs.
+
+    Args:
+        time_to_run: Seconds it runs, then stops by itself (default: until stopped).
+        max_concurrent_faults: Faults per iteration.
+        wait_time_between_iterations: Seconds between iterations.
+        wait_time_between_faults: Seconds between the faults of an iteration.
+        max_cluster_stabilization_timeout: Seconds the cluster may take to be healthy between iterations.
+        include_node_types: Only nodes of these types for node faults (empty: every node).
+        include_applications: Only replicas of these applications (empty: every application).
+        configuration: The experiment's configuration.
+        secrets: The experiment's secrets.
+
+    Returns:
+        ``{"status": "Running", "schedule_status": ...}``, read back.
+
+    Raises:
+        ActivityFailed: Bad parameters, Chaos already running, a start that did not take, or any
+            sf_progress error.
+    """
+    try:
+        parameters = ChaosParameters(
+            time_to_run=float(time_to_run), max_concurrent_faults=int(max_concurrent_faults),
+            wait_time_between_iterations=float(wait_time_between_iterations),
+            wait_time_between_faults=float(wait_time_between_faults),
+            max_cluster_stabilization_timeout=float(max_cluster_stabilization_timeout),
+            include_node_types=include_node_types, include_applications=include_applications,
+            context={"started_by": "sf_progress chaostoolkit"},
+        )
+    except (ValueError, TypeError) as exc:
+        raise failed("start_chaos: bad arguments", exc) from None
+    with client_for(configuration, secrets) as client:
+        try:
+            status = client.start_chaos(parameters)
+        except SFProgressError as exc:
+            raise failed("start_chaos", exc) from None
+    logger.info("sf_progress: Chaos is running")
+    return _chaos_json(status)
+
+
+def stop_chaos(
+    *, configuration: dict[str, Any] | None = None, secrets: dict[str, Any] | None = None
+) -> Dict[str, Any]:  # noqa: UP006
+    """Stop Service Fabric's own Chaos (faults under way finish), and confirm it stopped.
+
+    Args:
+        configuration: The experiment's configuration.
+        secrets: The experiment's secrets.
+
+    Returns:
+        ``{"status": "Stopped", "schedule_status": ...}``, read back.
+
+    Raises:
+        ActivityFailed: A stop that did not take, or any sf_progress error.
+    """
+    with client_for(configuration, secrets) as client:
+        try:
+            status = client.stop_chaos()
+        except SFProgressError as exc:
+            raise failed("stop_chaos", exc) from None
+    logger.info("sf_progress: Chaos is stopped")
+    return _chaos_json(status)

@@ -13,9 +13,9 @@ from .. import (
     SFProgressError,
 )
 from ._common import failed, kind_of, progress_json, server_timeout
-from ._connect import client_for
+from ._connect import client_for, logger
 
-__all__ = ["fault_operations", "fault_progress", "node_recovered", "partition_recovered"]
+__all__ = ["chaos_run_passed", "fault_operations", "fault_progress", "node_recovered", "partition_recovered"]
 
 
 def fault_progress(
@@ -159,6 +159,35 @@ def node_recovered(
     """
     ref = _ref(lambda: OperationRef.node_transition(node_name, uuid.uuid4()))
     return _recovered(ref, NodeTransitionType.START, timeout, configuration, secrets)
+
+
+def chaos_run_passed(
+    *, configuration: dict[str, Any] | None = None, secrets: dict[str, Any] | None = None
+) -> bool:
+    """Whether Service Fabric Chaos's current (or last) run has had no ``ValidationFailed`` or ``TestError``.
+
+    Reads the run's events up to now (from its ``Started``): a steady-state hypothesis with
+    ``"tolerance": true`` makes the experiment deviate once Chaos found the cluster unhealthy.
+
+    Args:
+        configuration: The experiment's configuration.
+        secrets: The experiment's secrets.
+
+    Returns:
+        ``True`` when no validation failed (so far); ``False`` otherwise (each problem is logged).
+
+    Raises:
+        ActivityFailed: Any sf_progress error.
+    """
+    with client_for(configuration, secrets) as client:
+        try:
+            events = client.chaos_events(until="now")
+        except SFProgressError as exc:
+            raise failed("chaos_run_passed", exc) from None
+    problems = [event for event in events if event.is_problem]
+    for event in problems:
+        logger.warning("sf_progress: Chaos %s at %s: %s", event.raw_kind, event.time_text, event.reason)
+    return not problems
 
 
 def _ref(make: Any) -> OperationRef:
