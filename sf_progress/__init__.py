@@ -6,7 +6,7 @@ from typing import Any as _Any
 from ._campaign.journal import JournalError, read_journal
 from ._campaign.results import Downtime, Gates, ResultReason, RunResult, RunSnapshot, TargetSnapshot, TargetStatus
 from ._campaign.run import FaultRun
-from ._chaos import ChaosParameters, ChaosStateError, ChaosStatus
+from ._chaos import ChaosParameters, ChaosSchedule, ChaosScheduleJob, ChaosStateError, ChaosStatus
 from ._chaos_events import ChaosEvent, ChaosEventKind, ChaosFault
 from ._client import ProgressClient
 from ._config import Clock, RetryPolicy, is_testing, set_testing
@@ -112,6 +112,8 @@ __all__ = [
     "ChaosEventKind",
     "ChaosFault",
     "ChaosParameters",
+    "ChaosSchedule",
+    "ChaosScheduleJob",
     "ChaosStateError",
     "ChaosStatus",
     "Check",

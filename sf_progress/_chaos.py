@@ -20,7 +20,16 @@ from ._errors import ResponseFormatError, SFProgressError
 from ._ids import to_seconds
 from ._models import OperationRef
 
-__all__ = ["ChaosParameters", "ChaosStateError", "ChaosStatus", "confirm", "parse_status"]
+__all__ = [
+    "ChaosParameters",
+    "ChaosSchedule",
+    "ChaosScheduleJob",
+    "ChaosStateError",
+    "ChaosStatus",
+    "confirm",
+    "parse_schedule",
+    "parse_status",
+]
 
 _UINT32 = 4294967295
 
@@ -100,6 +109,43 @@ class ChaosParameters:
     def __attrs_post_init__(self) -> None:
         if self.time_to_run == 0:
             raise ValueError("time_to_run must be more than 0 seconds")
+
+    @classmethod
+    def from_body(cls, data: Mapping[str, Any], **overrides: Any) -> ChaosParameters:
+        """The parameters a ``ChaosParameters`` JSON object holds (its PascalCase fields), checked.
+
+        Args:
+            data: The JSON object (as GET /Tools/Chaos, a schedule or a file has it).
+            **overrides: Fields of this class that replace the object's (``None`` and empty ones ignored).
+
+        Returns:
+            The parameters.
+
+        Raises:
+            ValueError: A field out of range.
+            TypeError: A field of the wrong type.
+        """
+        if not isinstance(data, Mapping):
+            raise TypeError(f"ChaosParameters must be a JSON object, not {type(data).__name__}")
+        policy = data.get("ClusterHealthPolicy") or {}
+        target = data.get("ChaosTargetFilter") or {}
+        run = data.get("TimeToRunInSeconds")
+        fields = {
+            "time_to_run": int(run) if isinstance(run, str) else run,
+            "max_cluster_stabilization_timeout": data.get("MaxClusterStabilizationTimeoutInSeconds"),
+            "max_concurrent_faults": data.get("MaxConcurrentFaults"),
+            "enable_move_replica_faults": data.get("EnableMoveReplicaFaults"),
+            "wait_time_between_faults": data.get("WaitTimeBetweenFaultsInSeconds"),
+            "wait_time_between_iterations": data.get("WaitTimeBetweenIterationsInSeconds"),
+            "include_node_types": tuple(target.get("NodeTypeInclusionList") or ()),
+            "include_applications": tuple(target.get("ApplicationInclusionList") or ()),
+            "context": (data.get("Context") or {}).get("Map"),
+            "consider_warning_as_error": policy.get("ConsiderWarningAsError"),
+            "max_percent_unhealthy_nodes": policy.get("MaxPercentUnhealthyNodes"),
+            "max_percent_unhealthy_applications": policy.get("MaxPercentUnhealthyApplications"),
+            **overrides,
+        }
+        return cls(**{k: v for k, v in fields.items() if v not in (None, ())})
 
     def as_body(self) -> dict[str, Any]:
         """The ``ChaosParameters`` body (``TimeToRunInSeconds`` a string, as the wire has it).
@@ -192,3 +238,117 @@ async def confirm(
         wanted=wanted,
         status=status,
     )
+
+
+_START, _EXPIRY = "1601-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z"
+_DAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+
+
+def _days(value: object) -> frozenset[str]:
+    days = frozenset(str(d) for d in value)  # type: ignore[attr-defined]
+    unknown = days - set(_DAYS)
+    if unknown:
+        raise ValueError(f"days must be among {', '.join(_DAYS)}, got {sorted(unknown)}")
+    return days
+
+
+def _hhmm(text: str) -> tuple[int, int]:
+    hour, sep, minute = str(text).partition(":")
+    if not sep or not hour.isdigit() or not minute.isdigit() or int(hour) > 23 or int(minute) > 59:
+        raise ValueError(f"a time of day is HH:MM (00:00..23:59), got {text!r}")
+    return int(hour), int(minute)
+
+
+def _times(value: object) -> tuple[tuple[str, str], ...]:
+    times = tuple((str(a), str(b)) for a, b in value)  # type: ignore[attr-defined]
+    for start, end in times:
+        _hhmm(start)
+        _hhmm(end)
+    return times
+
+
+@attrs.frozen(kw_only=True)
+class ChaosScheduleJob:
+    """One job of a Chaos schedule: the ``parameters`` it runs (a key of the schedule's), on which
+    ``days`` (``"Monday"``...), and in which ``times`` of day (``("09:00", "17:00")`` pairs, UTC)."""
+
+    parameters: str
+    days: frozenset[str] = attrs.field(converter=_days)
+    times: tuple[tuple[str, str], ...] = attrs.field(converter=_times)
+
+
+@attrs.frozen(kw_only=True)
+class ChaosSchedule:
+    """Chaos's schedule: ``version`` (the server's, which a new schedule must name), ``start`` and
+    ``expiry`` (ISO 8601, UTC), named ``parameters`` and the ``jobs`` that run them."""
+
+    version: int = 0
+    start: str = "1601-01-01T00:00:00Z"  # (the wire's defaults: _START, _EXPIRY)
+    expiry: str = "9999-12-31T23:59:59.999Z"
+    parameters: Mapping[str, ChaosParameters] = attrs.field(factory=dict)
+    jobs: tuple[ChaosScheduleJob, ...] = ()
+
+    def __attrs_post_init__(self) -> None:
+        if type(self.version) is not int or not 0 <= self.version <= 2**31 - 1:
+            raise ValueError(f"version must be an int in 0..2147483647, got {self.version!r}")
+        missing = {job.parameters for job in self.jobs} - set(self.parameters)
+        if missing:
+            raise ValueError(f"jobs name parameters the schedule lacks: {sorted(missing)}")
+
+    def as_body(self) -> dict[str, Any]:
+        """The ``ChaosScheduleDescription`` body.
+
+        Returns:
+            ``{"Version": ..., "Schedule": {...}}``.
+        """
+        jobs = [{
+            "ChaosParameters": job.parameters,
+            "Days": {day: day in job.days for day in _DAYS},
+            "Times": [{"StartTime": dict(zip(("Hour", "Minute"), _hhmm(a), strict=True)),
+                       "EndTime": dict(zip(("Hour", "Minute"), _hhmm(b), strict=True))} for a, b in job.times],
+        } for job in self.jobs]
+        return {"Version": self.version, "Schedule": {
+            "StartDate": self.start, "ExpiryDate": self.expiry,
+            "ChaosParametersDictionary": [{"Key": k, "Value": v.as_body()} for k, v in self.parameters.items()],
+            "Jobs": jobs,
+        }}
+
+    @classmethod
+    def from_body(cls, data: Mapping[str, Any]) -> ChaosSchedule:
+        """The schedule a ``ChaosScheduleDescription`` JSON object holds, checked.
+
+        Args:
+            data: ``{"Version": ..., "Schedule": {...}}``.
+
+        Returns:
+            The schedule.
+
+        Raises:
+            ValueError: A field out of range, or a shape that is not a schedule's.
+            TypeError: A field of the wrong type.
+        """
+        schedule = data.get("Schedule") or {}
+        try:
+            jobs = tuple(ChaosScheduleJob(
+                parameters=str(job["ChaosParameters"]),
+                days=[day for day, on in (job.get("Days") or {}).items() if on],
+                times=[(f"{t['StartTime']['Hour']:02d}:{t['StartTime']['Minute']:02d}",
+                        f"{t['EndTime']['Hour']:02d}:{t['EndTime']['Minute']:02d}") for t in job.get("Times") or ()],
+            ) for job in schedule.get("Jobs") or ())
+            parameters = {str(item["Key"]): ChaosParameters.from_body(item["Value"])
+                          for item in schedule.get("ChaosParametersDictionary") or ()}
+        except (KeyError, AttributeError) as exc:
+            raise ValueError(f"not a Chaos schedule ({exc})") from None
+        return cls(version=int(data.get("Version", 0)), start=str(schedule.get("StartDate", _START)),
+                   expiry=str(schedule.get("ExpiryDate", _EXPIRY)), parameters=parameters, jobs=jobs)
+
+
+def parse_schedule(body: bytes, ref: OperationRef | None) -> ChaosSchedule:
+    """A ``ChaosScheduleDescription`` answer."""
+    try:
+        data = json.loads(body)
+        if not isinstance(data, dict):
+            raise TypeError
+        return ChaosSchedule.from_body(data)
+    except (ValueError, TypeError) as exc:
+        raise ResponseFormatError(f"expected a Chaos schedule ({exc})", body=body, ref=ref) from None

@@ -10,7 +10,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-from ._chaos import ChaosParameters, ChaosStatus, confirm, parse_status
+from ._chaos import ChaosParameters, ChaosSchedule, ChaosStatus, confirm, parse_schedule, parse_status
 from ._chaos_events import ChaosEvent, follow, parse_segment
 from ._config import Clock
 from ._errors import ClusterMismatchError
@@ -151,6 +151,36 @@ class ClusterReads:
         """
         await self._calls.control_post("/Tools/Chaos/$/Stop", None)
         return await confirm(self.get_chaos, self._clock.sleep, "Stopped", "stop")
+
+    async def get_chaos_schedule(self) -> ChaosSchedule:
+        """Read Chaos's schedule (``GET /Tools/Chaos/Schedule``).
+
+        Returns:
+            The :class:`ChaosSchedule`, with the ``version`` a new one must name.
+        """
+        return await self._calls.control_read("/Tools/Chaos/Schedule", "", "6.2", parse_schedule)
+
+    async def set_chaos_schedule(self, schedule: ChaosSchedule, *, version: int | None = None) -> ChaosSchedule:
+        """Set Chaos's schedule, and read it back.
+
+        Args:
+            schedule: The new schedule.
+            version: The version it replaces (default: read now; a stale one is refused by the cluster).
+
+        Returns:
+            The schedule read back (its ``version`` one more).
+
+        Raises:
+            BadRequestError: A version that is not the cluster's, or Chaos running
+                (``FABRIC_E_CHAOS_ALREADY_RUNNING``).
+            TypeError: *schedule* is not a :class:`ChaosSchedule`.
+        """
+        if not isinstance(schedule, ChaosSchedule):
+            raise TypeError(f"schedule must be a ChaosSchedule, not {type(schedule).__name__}")
+        current = (await self.get_chaos_schedule()).version if version is None else version
+        body = {**schedule.as_body(), "Version": current}
+        await self._calls.control_post("/Tools/Chaos/Schedule", json.dumps(body).encode(), version="6.2")
+        return await self.get_chaos_schedule()
 
     def chaos_events(
         self, since: datetime | None = None, *, until: str = "stopped", page: int = 500

@@ -384,6 +384,8 @@ class SyncProgressClient:
     start_chaos = _blocking(ProgressClient.start_chaos)
     stop_chaos = _blocking(ProgressClient.stop_chaos)
     chaos_events = _listing(ProgressClient.chaos_events)
+    get_chaos_schedule = _blocking(ProgressClient.get_chaos_schedule)
+    set_chaos_schedule = _blocking(ProgressClient.set_chaos_schedule)
     wait_for_completion = _blocking(ProgressClient.wait_for_completion, cancels=True)
     wait_for_recovery = _blocking(ProgressClient.wait_for_recovery)
     wait_many = _collecting(ProgressClient.wait_many)

@@ -221,3 +221,50 @@ def test_watch_follows_a_run_and_gives_a_verdict(fake: ThreadedCluster) -> None:
     assert human.exit_code == 0, human.output
     assert "verdict: passed" in human.output
     assert "faults: " in human.output
+
+
+async def test_the_schedule_with_its_version_rule(cluster: FakeCluster) -> None:
+    from sf_progress import ChaosSchedule, ChaosScheduleJob
+
+    weekdays = ChaosSchedule(
+        parameters={"gentle": ChaosParameters(max_concurrent_faults=1, time_to_run=3600)},
+        jobs=(ChaosScheduleJob(parameters="gentle", days={"Monday", "Friday"}, times=[("09:00", "17:30")]),),
+    )
+    async with ProgressClient(cluster.url) as client:
+        assert (await client.get_chaos_schedule()).version == 0
+        stored = await client.set_chaos_schedule(weekdays)  # the current version read first
+        assert stored.version == 1
+        assert stored.jobs == weekdays.jobs
+        assert stored.parameters["gentle"] == weekdays.parameters["gentle"]
+        with pytest.raises(BadRequestError, match="version mismatch"):
+            await client.set_chaos_schedule(weekdays, version=0)  # stale
+        await client.start_chaos()
+        with pytest.raises(BadRequestError) as caught:
+            await client.set_chaos_schedule(weekdays)
+        assert caught.value.code == "FABRIC_E_CHAOS_ALREADY_RUNNING"
+    with pytest.raises(ValueError, match="lacks"):
+        ChaosSchedule(jobs=(ChaosScheduleJob(parameters="missing", days={"Monday"}, times=[]),))
+    with pytest.raises(ValueError, match="HH:MM"):
+        ChaosScheduleJob(parameters="x", days={"Monday"}, times=[("9", "17:00")])
+    with pytest.raises(ValueError, match="days must be"):
+        ChaosScheduleJob(parameters="x", days={"Funday"}, times=[])
+
+
+def test_the_schedule_commands(fake: ThreadedCluster, tmp_path: Path) -> None:
+    got = cli("chaos", "schedule", "get", "--endpoint", fake.url)
+    assert got.exit_code == 0, got.output
+    body = json.loads(got.stdout)
+    assert body["Version"] == 0
+    body["Schedule"]["ChaosParametersDictionary"] = [{"Key": "k", "Value": {"MaxConcurrentFaults": 2}}]
+    body["Schedule"]["Jobs"] = [{"ChaosParameters": "k", "Days": {"Sunday": True},
+                                 "Times": [{"StartTime": {"Hour": 1, "Minute": 0}, "EndTime": {"Hour": 2, "Minute": 0}}]}]
+    path = tmp_path / "schedule.json"
+    path.write_text(json.dumps(body))
+    done = cli("chaos", "schedule", "set", str(path), "--endpoint", fake.url)
+    assert done.exit_code == 0, done.output
+    assert "version 1, 1 job(s)" in done.output
+    stored = fake.call(lambda: dict(fake.cluster.control.chaos_schedule))
+    assert stored["Version"] == 1
+    assert stored["Schedule"]["Jobs"][0]["Days"]["Sunday"] is True
+    path.write_text("{not json")
+    assert cli("chaos", "schedule", "set", str(path), "--endpoint", fake.url).exit_code == 2

@@ -219,9 +219,9 @@ class Calls:
             "GET", url, self.server_timeout, None, parse, route="control", limit=MAX_ENTITY_BODY
         )
 
-    async def control_post(self, path: str, body: bytes | None) -> None:
-        """A POST of the cluster's control plane (api 6.0; *body*: JSON), its answer's body ignored."""
-        url = self.urls.control(path, "", self.server_timeout)
+    async def control_post(self, path: str, body: bytes | None, version: str = CONTROL_API_VERSION) -> None:
+        """A POST of the cluster's control plane (*body*: JSON), its answer's body ignored."""
+        url = self.urls.control(path, "", self.server_timeout, version=version)
         await self.transport.call("POST", url, self.server_timeout, None, ignore_body, route="control", body=body)
 
     async def aad_metadata(self, timeout: int | None) -> AadMetadata:

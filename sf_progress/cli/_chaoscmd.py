@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .. import ChaosEvent, ChaosEventKind, ChaosParameters, ChaosStatus, ProgressClient
+from .. import ChaosEvent, ChaosEventKind, ChaosParameters, ChaosSchedule, ChaosStatus, ProgressClient
 from ._batchrun import EXIT_CHAOS_FAILED, EXIT_OK
 from ._common import EPILOG, output_option, run
 from ._connect import connection_options
@@ -49,41 +49,17 @@ def status_cmd(output: str, connect: Callable[[], ProgressClient]) -> None:
 
 def _parameters(file: str | None, given: dict[str, Any]) -> ChaosParameters:
     """The options, or a ``ChaosParameters`` JSON file (its PascalCase fields) under them."""
-    fields: dict[str, Any] = {}
+    data: dict[str, Any] = {}
     if file is not None:
         try:
             data = json.loads(Path(file).read_text(encoding="utf-8"))
-            fields = _from_wire(data)
-        except (OSError, ValueError, TypeError, AttributeError) as exc:
+        except (OSError, ValueError) as exc:
             message = f"{file}: not a ChaosParameters JSON file ({exc})"
             raise click.BadParameter(message, param_hint="--parameters") from None
-    fields.update({k: v for k, v in given.items() if v not in (None, ())})
     try:
-        return ChaosParameters(**fields)
+        return ChaosParameters.from_body(data, **{k: v for k, v in given.items() if v not in (None, ())})
     except (ValueError, TypeError) as exc:
         raise click.UsageError(f"chaos parameters: {exc}") from None
-
-
-def _from_wire(data: dict[str, Any]) -> dict[str, Any]:
-    policy = data.get("ClusterHealthPolicy") or {}
-    target = data.get("ChaosTargetFilter") or {}
-    fields = {
-        "time_to_run": data.get("TimeToRunInSeconds"),
-        "max_cluster_stabilization_timeout": data.get("MaxClusterStabilizationTimeoutInSeconds"),
-        "max_concurrent_faults": data.get("MaxConcurrentFaults"),
-        "enable_move_replica_faults": data.get("EnableMoveReplicaFaults"),
-        "wait_time_between_faults": data.get("WaitTimeBetweenFaultsInSeconds"),
-        "wait_time_between_iterations": data.get("WaitTimeBetweenIterationsInSeconds"),
-        "include_node_types": tuple(target.get("NodeTypeInclusionList") or ()),
-        "include_applications": tuple(target.get("ApplicationInclusionList") or ()),
-        "context": (data.get("Context") or {}).get("Map"),
-        "consider_warning_as_error": policy.get("ConsiderWarningAsError"),
-        "max_percent_unhealthy_nodes": policy.get("MaxPercentUnhealthyNodes"),
-        "max_percent_unhealthy_applications": policy.get("MaxPercentUnhealthyApplications"),
-    }
-    if isinstance(fields["time_to_run"], str):
-        fields["time_to_run"] = int(fields["time_to_run"])
-    return {k: v for k, v in fields.items() if v not in (None, ())}
 
 
 @chaos.command(name="start", epilog=EPILOG)
@@ -201,5 +177,42 @@ def watch_cmd(from_start: bool, output: str, connect: Callable[[], ProgressClien
                               style="red")
             console.print(f"verdict: {verdict}", style="red" if problems else "green")
         return EXIT_CHAOS_FAILED if problems else EXIT_OK
+
+    run(go())
+
+
+@chaos.group(name="schedule", epilog=EPILOG)
+def schedule() -> None:
+    """Chaos's schedule: get it, or set a new one (the cluster's version rule kept)."""
+
+
+@schedule.command(name="get", epilog=EPILOG)
+@connection_options
+def schedule_get(connect: Callable[[], ProgressClient]) -> None:
+    """Print the schedule as ChaosScheduleDescription JSON (``Version``, ``Schedule``) on stdout."""
+
+    async def go() -> int:
+        async with connect() as client:
+            click.echo(json.dumps((await client.get_chaos_schedule()).as_body(), indent=1))
+        return EXIT_OK
+
+    run(go())
+
+
+@schedule.command(name="set", epilog=EPILOG)
+@click.argument("file", metavar="FILE")
+@connection_options
+def schedule_set(file: str, connect: Callable[[], ProgressClient]) -> None:
+    """Set the schedule from FILE (ChaosScheduleDescription JSON; its Version is replaced by the cluster's)."""
+    try:
+        new = ChaosSchedule.from_body(json.loads(Path(file).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise click.BadParameter(f"{file}: not a Chaos schedule ({exc})", param_hint="FILE") from None
+
+    async def go() -> int:
+        async with connect() as client:
+            stored = await client.set_chaos_schedule(new)
+        err_console().print(f"schedule set (version {stored.version}, {len(stored.jobs)} job(s))", markup=False)
+        return EXIT_OK
 
     run(go())

@@ -42,6 +42,7 @@ _PATHS = (
     ("chaos_start", re.compile(r"^/Tools/Chaos/\$/Start$")),
     ("chaos_stop", re.compile(r"^/Tools/Chaos/\$/Stop$")),
     ("chaos_events", re.compile(r"^/Tools/Chaos/Events$")),
+    ("chaos_schedule", re.compile(r"^/Tools/Chaos/Schedule$")),
     ("property", re.compile(r"^/Names/(?P<name>[^$]+)/\$/GetProperty$")),
 )
 #: The system services a default cluster runs (a Linux or one-node cluster may lack the first two).
@@ -65,6 +66,9 @@ class ControlPlane:
         self.chaos_parameters: dict[str, Any] = {}
         self.chaos = ChaosRuns(clock)  # the runs started through the API, and their events
         self.chaos_lock_busy = 0  # the next N starts or stops are answered 200 without acting (§8.1)
+        self.chaos_schedule: dict[str, Any] = {"Version": 0, "Schedule": {
+            "StartDate": "1601-01-01T00:00:00Z", "ExpiryDate": "9999-12-31T23:59:59.999Z",
+            "ChaosParametersDictionary": [], "Jobs": []}}
         self.health = "Ok"
         self.cluster_name = "DevCluster"
         self._names: dict[str, dict[str, dict[str, Any]]] = {}
@@ -104,8 +108,11 @@ class ControlPlane:
 
     async def answer(self, request: web.Request, match: re.Match[str], query: dict[str, str]) -> web.Response:
         what = next(name for name, pattern in _PATHS if pattern is match.re)
-        if request.method != ("POST" if what in ("chaos_start", "chaos_stop") else "GET"):
+        posts = ("chaos_start", "chaos_stop") + (("chaos_schedule",) if request.method == "POST" else ())
+        if request.method != ("POST" if what in posts else "GET"):
             raise invalid("The request is not supported: unknown path or verb")
+        if what == "chaos_schedule":
+            return self._schedule(await request.read() if request.method == "POST" else None)
         if what == "chaos_start":
             return self._start_chaos(await request.read())
         if what == "chaos_stop":
@@ -166,6 +173,27 @@ class ControlPlane:
             return web.Response(status=200)
         self.chaos.stop()  # a stopped Chaos: a silent no-op
         self.chaos_status = "Stopped"
+        return web.Response(status=200)
+
+    def _schedule(self, body: bytes | None) -> web.Response:
+        """GET: the schedule and its version; POST: a new one, naming the current version (§8.1)."""
+        if body is None:
+            return web.json_response(self.chaos_schedule)
+        try:
+            posted = json.loads(body)
+            version = int(posted["Version"])
+            schedule = posted["Schedule"]
+            if not isinstance(schedule, dict):
+                raise TypeError
+        except (ValueError, TypeError, KeyError):
+            raise invalid("The ChaosScheduleDescription body is not valid") from None
+        if self.chaos_running:
+            raise Answer(400, "FABRIC_E_CHAOS_ALREADY_RUNNING", "Chaos is already running.")
+        current = int(self.chaos_schedule["Version"])
+        if version != current:
+            raise invalid("The provided schedule has a version mismatch with the existing schedule. "
+                          f"Expected: {current} Got: {version}.")
+        self.chaos_schedule = {"Version": 0 if current >= 2**31 - 1 else current + 1, "Schedule": schedule}
         return web.Response(status=200)
 
     def _system_service(self, service_id: str) -> web.Response:
