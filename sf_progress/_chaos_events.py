@@ -194,20 +194,25 @@ async def follow(
     until: str = "stopped",
     page: int = 500,
     poll: float = 1.0,
+    max_poll: float = 5.0,
 ) -> AsyncIterator[ChaosEvent]:
     """Every event from *since* (``None``: the current run's ``Started``), each once, in time order.
 
     *until*: ``"stopped"`` ends after a ``Stopped`` event, ``"now"`` once caught up with what the
-    cluster has, ``"never"`` runs until cancelled.  The events call is sent again at most every
-    *poll* seconds once caught up, and not at all between the pages of a drain.
+    cluster has, ``"never"`` runs until cancelled.  Once caught up the events call is sent again
+    after *poll* seconds, twice as long after each call that brought nothing new (up to
+    *max_poll*: Chaos's iterations are seconds to minutes apart), and never between the pages of
+    a drain.
     """
     until_stopped = until == "stopped"
     start = 0 if since is None else filetime(since)
     params = f"StartTimeUtc={start}&EndTimeUtc={MAX_FILETIME}&MaxResults={page}"
     last_text, last_keys = "", set[tuple[str, str, str]]()
     held: list[ChaosEvent] | None = [] if since is None else None  # the current run's, until caught up
+    pause = poll
     while True:
         token, events = await read(params)
+        fresh = False
         for event in events:
             key = event.key
             if event.time_text < last_text or key in last_keys:
@@ -215,6 +220,7 @@ async def follow(
             if event.time_text != last_text:
                 last_text, last_keys = event.time_text, set()
             last_keys.add(key)
+            fresh = True
             if held is not None:  # looking for the current run: keep only from its last Started
                 if event.kind is ChaosEventKind.STARTED:
                     held.clear()
@@ -234,6 +240,7 @@ async def follow(
                     return
         if until == "now":
             return
-        await sleep(poll)
+        pause = poll if fresh else min(max_poll, pause * 2)
+        await sleep(pause)
         resume = filetime(datetime.fromisoformat(last_text.replace("Z", "+00:00"))) if last_text else start
         params = f"StartTimeUtc={resume}&EndTimeUtc={MAX_FILETIME}&MaxResults={page}"
