@@ -268,3 +268,40 @@ def test_the_schedule_commands(fake: ThreadedCluster, tmp_path: Path) -> None:
     assert stored["Schedule"]["Jobs"][0]["Days"]["Sunday"] is True
     path.write_text("{not json")
     assert cli("chaos", "schedule", "set", str(path), "--endpoint", fake.url).exit_code == 2
+
+
+def test_a_chaos_run_kept_in_a_journal_is_reported(fake: ThreadedCluster, tmp_path: Path) -> None:
+    """``chaos watch --journal``, then ``report`` in every format; the page renders in headless Chromium."""
+    import xml.etree.ElementTree as ET
+
+    from .test_report import CHROMEDRIVER, CHROMIUM, _render_in_chromium
+    from .test_report_verdicts import XSD
+
+    fake.call(setattr, fake.cluster.control.chaos, "validation_failures", {1})
+    assert cli("chaos", "start", "--endpoint", fake.url, "--time-to-run", "4", "--wait-between-iterations",
+               "1", "--max-concurrent-faults", "2").exit_code == 0
+    journal = tmp_path / "chaos.jsonl"
+    watched = cli("chaos", "watch", "--from-start", "--journal", str(journal), "--endpoint", fake.url)
+    assert watched.exit_code == 9, watched.output
+    assert cli("chaos", "watch", "--journal", str(journal), "--endpoint", fake.url).exit_code == 2  # never over
+    verdict = cli("report", str(journal), "-o", "verdict", "--to", "-")
+    assert verdict.exit_code == 0, verdict.output
+    data = json.loads(verdict.stdout)
+    assert (data["outcome"], data["conclusive"]) == ("validation failed", True)
+    assert data["counts"]["problems"] == 1
+    md = cli("report", str(journal), "-o", "md", "--to", "-").stdout
+    assert "quorum loss" in md
+    assert md.startswith("## sf-progress Chaos run: validation failed")
+    junit = cli("report", str(journal), "-o", "junit", "--to", "-").stdout
+    ET.fromstring(junit)
+    if XSD.is_file():  # (.ci/run fetches Jenkins' schema; the campaign's JUnit test says so when it is missing)
+        import xmlschema
+
+        xmlschema.XMLSchema(str(XSD)).validate(junit)
+    assert junit.count("<testcase") == data["counts"]["iterations"]
+    assert junit.count("<failure") == 1
+    assert cli("report", str(journal), "-o", "html").exit_code == 0
+    page = tmp_path / "chaos.html"
+    assert "faults by iteration" in page.read_text()
+    if CHROMIUM and CHROMEDRIVER:
+        _render_in_chromium(page)

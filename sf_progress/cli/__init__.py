@@ -189,7 +189,7 @@ main.add_command(chaos)
 )
 def report(journal: str, fmt: str, out: str | None) -> None:
     """Turn a run's journal (finished, still running, or cut by a crash) into a report."""
-    from ..report import FORMATS, build_report, render, write_report
+    from ..report import FORMATS, build_chaos_report, build_report, is_chaos_journal, render, render_chaos
 
     source = Path(os.path.expanduser(journal))
     path = out if out == "-" else str(Path(os.path.expanduser(out)) if out else source.with_suffix(FORMATS[fmt]))
@@ -200,24 +200,32 @@ def report(journal: str, fmt: str, out: str | None) -> None:
         )
         sys.exit(EXIT_USAGE)
     try:
-        built = build_report(journal)
-    except (OSError, JournalError) as exc:
+        if is_chaos_journal(journal):  # `chaos watch --journal`: a Chaos run's report
+            chaos_run = build_chaos_report(journal)
+            text_of: Callable[[], str] = functools.partial(render_chaos, chaos_run, fmt)
+            verdict = chaos_run.verdict
+        else:
+            built = build_report(journal)
+            text_of, verdict = functools.partial(render, built, fmt), built.verdict
+    except (OSError, ValueError) as exc:  # (a JournalError is a ValueError)
         err_console().print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(EXIT_USAGE)
-    if path == "-":
-        if fmt == "html":
-            raise click.UsageError("an HTML report goes to a file: give --to PATH")
-        click.echo(render(built, fmt), nl=False)
-        return
+    if path == "-" and fmt == "html":
+        raise click.UsageError("an HTML report goes to a file: give --to PATH")
     try:
-        write_report(built, path, fmt)
+        text = text_of()
     except ModuleNotFoundError as exc:  # no Bokeh: the library's message names the extra
         err_console().print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(EXIT_USAGE)
+    if path == "-":
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(path).write_text(text, encoding="utf-8")
     except OSError as exc:
         err_console().print(f"[red]error:[/] cannot write {escape(repr(path))}: {escape(exc.strerror or str(exc))}")
         sys.exit(EXIT_ERROR)
-    err_console().print(f"report: {escape(built.verdict)} → {escape(path)}")
+    err_console().print(f"report: {escape(verdict)} → {escape(path)}")
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 
@@ -121,6 +121,24 @@ def stop_cmd(output: str, connect: Callable[[], ProgressClient]) -> None:
     run(go())
 
 
+#: The first line's ``event`` of a Chaos journal (``sf-progress report`` tells it from a campaign's).
+CHAOS_JOURNAL = "chaos-journal"
+
+
+def _open_journal(path: str) -> IO[str]:
+    try:
+        return open(path, "x", encoding="utf-8")
+    except FileExistsError:
+        raise click.BadParameter(f"{path} exists: give a new path", param_hint="--journal") from None
+    except OSError as exc:
+        raise click.BadParameter(f"{path}: {exc.strerror or exc}", param_hint="--journal") from None
+
+
+def _keep(file: IO[str], record: dict[str, Any]) -> None:
+    file.write(json.dumps(record) + "\n")
+    file.flush()
+
+
 def _event_json(event: ChaosEvent) -> dict[str, Any]:
     record: dict[str, Any] = {"kind": event.raw_kind, "time": event.time.isoformat().replace("+00:00", "Z")}
     if event.reason is not None:
@@ -141,19 +159,27 @@ def _event_line(event: ChaosEvent) -> str:
 
 @chaos.command(name="watch", epilog=EPILOG)
 @click.option("--from-start", is_flag=True, help="Follow the current run from its Started event (default: from now).")
+@click.option("--journal", metavar="PATH",
+              help="Also keep the events in this file (JSON lines), for `sf-progress report PATH`.")
 @output_option
 @connection_options
-def watch_cmd(from_start: bool, output: str, connect: Callable[[], ProgressClient]) -> None:
+def watch_cmd(from_start: bool, journal: str | None, output: str, connect: Callable[[], ProgressClient]) -> None:
     """Follow Chaos's events until it stops, then a summary and a verdict: exit 0 when no ValidationFailed or
     TestError came, 9 when one did (-o json: a line per event, then the verdict)."""
     since = None if from_start else datetime.now(UTC)
+    kept = _open_journal(journal) if journal is not None else None
 
     async def go() -> int:
         faults: Counter[str] = Counter()
         problems: list[ChaosEvent] = []
         iterations = 0
         async with connect() as client:
+            if kept is not None:
+                _keep(kept, {"v": 1, "event": CHAOS_JOURNAL, "endpoint": client.endpoint,
+                             "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
             async for event in client.chaos_events(since):
+                if kept is not None:
+                    _keep(kept, {"event": "chaos", **_event_json(event)})
                 if event.kind is ChaosEventKind.EXECUTING_FAULTS:
                     iterations += 1
                     faults.update(f.action or "unparsed" for f in event.faults)
@@ -165,6 +191,8 @@ def watch_cmd(from_start: bool, output: str, connect: Callable[[], ProgressClien
                     err_console().print(_event_line(event), markup=False, soft_wrap=True,
                                         style="red" if event.is_problem else None)
         verdict = "validation failed" if problems else "passed"
+        if kept is not None:
+            _keep(kept, {"event": "verdict", "verdict": verdict, "iterations": iterations, "faults": dict(faults)})
         if output == "json":
             click.echo(json.dumps({"verdict": verdict, "iterations": iterations, "faults": dict(faults),
                                    "problems": [_event_json(e) for e in problems]}))
@@ -178,7 +206,11 @@ def watch_cmd(from_start: bool, output: str, connect: Callable[[], ProgressClien
             console.print(f"verdict: {verdict}", style="red" if problems else "green")
         return EXIT_CHAOS_FAILED if problems else EXIT_OK
 
-    run(go())
+    try:
+        run(go())
+    finally:
+        if kept is not None:
+            kept.close()
 
 
 @chaos.group(name="schedule", epilog=EPILOG)

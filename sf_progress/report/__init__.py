@@ -17,16 +17,22 @@ from typing import Any
 
 import attrs
 
+from ._bokeh import check_html
+from ._chaos import ChaosRunReport, build_chaos_report, is_chaos_journal, render_chaos
 from ._model import Report, ReportTarget, build_report
 from ._verdicts import render_junit, render_verdict, verdict
 
 __all__ = [
     "FORMATS",
+    "ChaosRunReport",
     "Report",
     "ReportTarget",
+    "build_chaos_report",
     "build_report",
     "check_html",
+    "is_chaos_journal",
     "render",
+    "render_chaos",
     "render_json",
     "render_junit",
     "render_markdown",
@@ -135,20 +141,6 @@ def render_markdown(report: Report) -> str:
         if len(problems) > 200:
             lines.append(f"| … | {len(problems) - 200} more | | | | | |")
     return "\n".join(lines) + "\n"
-
-
-def check_html() -> None:
-    """Check that HTML reports can be written here (Bokeh, of the ``report`` extra, is installed).
-
-    Raises:
-        ModuleNotFoundError: Bokeh is missing; the message names the command that installs it.
-    """
-    try:
-        import bokeh  # noqa: F401
-    except ModuleNotFoundError as exc:
-        raise ModuleNotFoundError(
-            "an HTML report needs Bokeh: pip install 'sf_progress[report]' (or write md or json)", name="bokeh"
-        ) from exc
 
 
 def render(report: Report, fmt: str = "html") -> str:
