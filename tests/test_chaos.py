@@ -220,6 +220,7 @@ def test_watch_follows_a_run_and_gives_a_verdict(fake: ThreadedCluster) -> None:
     human = cli("chaos", "watch", "--from-start", "--endpoint", fake.url)
     assert human.exit_code == 0, human.output
     assert "verdict: passed" in human.output
+    assert "iteration 1: " in human.output
     assert "faults: " in human.output
 
 

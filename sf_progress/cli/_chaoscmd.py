@@ -149,11 +149,16 @@ def _event_json(event: ChaosEvent) -> dict[str, Any]:
     return record
 
 
-def _event_line(event: ChaosEvent) -> str:
+def _event_line(event: ChaosEvent, iteration: int, last_problem: ChaosEvent | None) -> str:
+    """One event as the live view shows it: an iteration's faults by action (and how long since the last
+    validation failure), or the event's kind and reason."""
     stamp = event.time.strftime("%H:%M:%S")
     if event.kind is ChaosEventKind.EXECUTING_FAULTS:
         counts = Counter(f.action or "unparsed" for f in event.faults)
-        return f"{stamp} faults: " + ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
+        since = "" if last_problem is None else (
+            f" ({(event.time - last_problem.time).total_seconds():.0f} s since the last validation failure)")
+        return (f"{stamp} iteration {iteration}: " + ", ".join(f"{n} {a}" for a, n in sorted(counts.items()))
+                + since)
     return f"{stamp} {event.raw_kind}" + (f": {event.reason}" if event.reason else "")
 
 
@@ -183,13 +188,13 @@ def watch_cmd(from_start: bool, journal: str | None, output: str, connect: Calla
                 if event.kind is ChaosEventKind.EXECUTING_FAULTS:
                     iterations += 1
                     faults.update(f.action or "unparsed" for f in event.faults)
-                if event.is_problem:
-                    problems.append(event)
                 if output == "json":
                     click.echo(json.dumps(_event_json(event)))
                 else:
-                    err_console().print(_event_line(event), markup=False, soft_wrap=True,
-                                        style="red" if event.is_problem else None)
+                    line = _event_line(event, iterations, problems[-1] if problems else None)
+                    err_console().print(line, markup=False, soft_wrap=True, style="red" if event.is_problem else None)
+                if event.is_problem:
+                    problems.append(event)
         verdict = "validation failed" if problems else "passed"
         if kept is not None:
             _keep(kept, {"event": "verdict", "verdict": verdict, "iterations": iterations, "faults": dict(faults)})
