@@ -20,12 +20,12 @@ from typing import Any
 
 from aiohttp import web
 
+from .._chaos_events import filetime
 from .._config import wall_time
 from ._answers import Answer, invalid
 
 __all__ = ["FAULT_TEXTS", "ChaosRuns"]
 
-_EPOCH_TICKS = 116444736000000000
 #: The shapes of the runtime's fault texts, one per action (filled with an iteration's targets).
 FAULT_TEXTS = (
     "ActionType: RestartReplica, ServiceUri: fabric:/app/svc, PartitionId: {pid}, ReplicaId: {rid}",
@@ -37,11 +37,6 @@ FAULT_TEXTS = (
     "ActionType: MoveSecondary, ServiceUri: fabric:/app/svc, PartitionId: {pid}, CurrentNodeName: _Node_{n}, "
     "NewNodeName: _Node_{m}",
 )
-
-
-def _ticks(when: datetime) -> int:
-    delta = when - datetime(1970, 1, 1, tzinfo=UTC)
-    return _EPOCH_TICKS + (delta.days * 86400 + delta.seconds) * 10_000_000 + delta.microseconds * 10
 
 
 class _Run:
@@ -108,7 +103,7 @@ class ChaosRuns:
     def _event(self, run: _Run, t: float, tick: int, kind: str, **fields: Any) -> tuple[int, dict[str, Any]]:
         when = run.when(t)
         stamp = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
-        return _ticks(when) + tick, {"ChaosEvent": {"Kind": kind, "TimeStampUtc": stamp, **fields}}
+        return filetime(when) + tick, {"ChaosEvent": {"Kind": kind, "TimeStampUtc": stamp, **fields}}
 
     def answer(self, query: dict[str, str]) -> web.Response:
         token = query.get("ContinuationToken")
@@ -130,7 +125,7 @@ class ChaosRuns:
         chosen = [(ticks, event) for ticks, event in self.events() if start <= ticks <= end]
         next_token = ""
         if limit and len(chosen) > limit:
-            next_token = f"x{_ticks(datetime.now(UTC))}-{uuid.uuid4()}"
+            next_token = f"x{filetime(datetime.now(UTC))}-{uuid.uuid4()}"
             self._tokens[next_token] = (chosen[limit][0], end)
             chosen = chosen[:limit]
         return web.json_response({"ContinuationToken": next_token, "History": [event for _, event in chosen]})
