@@ -33,25 +33,22 @@ from ._errors import (
 )
 from ._facts import HealthState, NodeFacts, PartitionFacts, Recovery
 from ._hresults import hresult_name
-from ._models import (
-    FaultOperation,
+from ._models import FaultOperation, OperationRef, OperationState, OperationType
+from ._params import Parameter
+from ._preflight import Check, CheckStatus, Preflight
+from ._progress import (
     FaultProgress,
     InvokeDataLossResult,
     InvokeQuorumLossResult,
     NodeResult,
     NodeTransitionProgress,
     NodeTransitionResult,
-    OperationRef,
-    OperationState,
-    OperationType,
     PartitionDataLossProgress,
     PartitionQuorumLossProgress,
     PartitionRestartProgress,
     RestartPartitionResult,
     SelectedPartition,
 )
-from ._params import Parameter
-from ._preflight import Check, CheckStatus, Preflight
 from ._targets import (
     DataLossMode,
     DataLossSpec,

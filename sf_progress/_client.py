@@ -31,15 +31,8 @@ from ._ids import (
     check_server_timeout,
     to_seconds,
 )
-from ._models import (
-    FaultOperation,
-    FaultProgress,
-    OperationRef,
-    OperationState,
-    OperationType,
-    PartitionRestartProgress,
-    as_ref,
-)
+from ._models import FaultOperation, OperationRef, OperationState, OperationType, as_ref
+from ._progress import FaultProgress, PartitionRestartProgress
 from ._targets import FaultTarget, NodeTransitionSpec, NodeTransitionType
 from ._wait.batch import BatchWaiter
 from ._wait.machine import Backoff, EventHook

@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._facts import Recovery
-    from ._models import FaultProgress, OperationRef
+    from ._models import OperationRef
+    from ._progress import FaultProgress
 
 __all__ = [
     "AuthError",

@@ -12,13 +12,12 @@ from collections.abc import Callable, Mapping
 
 import attrs
 
-from ._models import (
+from ._models import OperationRef, OperationType
+from ._progress import (
     FaultProgress,
     InvokeDataLossResult,
     InvokeQuorumLossResult,
     NodeTransitionProgress,
-    OperationRef,
-    OperationType,
     PartitionDataLossProgress,
     PartitionQuorumLossProgress,
     PartitionRestartProgress,

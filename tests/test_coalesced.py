@@ -20,7 +20,7 @@ from sf_progress import (
     ProgressClient,
     StateChanged,
 )
-from sf_progress._models import PartitionRestartProgress
+from sf_progress._progress import PartitionRestartProgress
 from sf_progress.testing import FakeCluster, Fault, Script
 
 from .conftest import PID, others

@@ -21,7 +21,8 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from .. import _telemetry
 from .._config import Clock, is_virtual, sleep_or_wake
 from .._errors import FabricTransientError, SFProgressError
-from .._models import FaultProgress, OperationRef, OperationState, as_ref
+from .._models import OperationRef, OperationState, as_ref
+from .._progress import FaultProgress
 from .machine import (
     Abort,
     BadInput,
@@ -93,10 +94,8 @@ class _Engine:
         self.poll, self.cfg, self.observer = poll, cfg, observer
         self.recoveries = None if check is None else Recoveries(check, clock.monotonic, clock.sleep)  # recovery=True
         self.lease = observer.lease(self, coalesce, max_rate)
-        # Reads of a crowded cluster's running operations may come sooner than the default
-        # backoff (the lease says when: only for a wait that let the client choose).
-        self.prompt = cfg.default_backoff
-        self.on_event = on_event
+        # A crowded cluster's running operations may be read sooner than the default backoff says.
+        self.prompt, self.on_event = cfg.default_backoff, on_event
         self.clock, self.sleep = clock.monotonic, clock.sleep
         self.virtual = is_virtual(clock)  # asked once: the testing clock needs answers in before time moves
         self.pacer = Pacer(concurrency, max_rate, retry_after_cap=cfg.retry.retry_after_cap, now=self.clock())

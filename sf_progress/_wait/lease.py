@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from .._errors import NotFoundError, SFProgressError
-from .._models import FaultProgress, OperationRef
+from .._models import OperationRef
+from .._progress import FaultProgress
 
 __all__ = ["CONFIRM", "GONE", "NONE", "Lease", "ListClient", "Park", "Parkable", "Watcher", "record_of"]
 

@@ -22,7 +22,8 @@ from .._errors import FabricError, GatewayUnreachable, NotFoundError, SFProgress
 from .._facts import Recovery, before_recovery
 from .._ids import to_seconds
 from .._kinds import KINDS
-from .._models import _STATE_BY_WIRE, FaultProgress, OperationRef, OperationState, OperationType
+from .._models import _STATE_BY_WIRE, OperationRef, OperationState, OperationType
+from .._progress import FaultProgress
 from .recovery import Verdict
 
 __all__ = [

@@ -17,7 +17,8 @@ import attrs
 
 from .._errors import NotFoundError, SFProgressError, TransportTimeout
 from .._facts import Recovery
-from .._models import NodeTransitionResult, OperationRef
+from .._models import OperationRef
+from .._progress import NodeTransitionResult
 from .._wire.transport import LAST_LOOK
 from .machine import Outcome, OutcomeKind, Recovering, _Settings, _Tracker, unreachable_for_good
 from .recovery import Verdict

@@ -10,7 +10,8 @@ from .. import _telemetry
 from .._config import Clock, RetryPolicy
 from .._errors import OperationNotCompleted, RecoveryTimeout
 from .._facts import Recovery
-from .._models import FaultProgress, OperationRef
+from .._models import OperationRef
+from .._progress import FaultProgress
 from .._wire.calls import Calls
 from .._wire.transport import Transport
 from .engine import _Engine

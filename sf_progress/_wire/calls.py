@@ -17,7 +17,8 @@ from typing import TypeVar
 from .._errors import NODE_BUSY, BadRequestError, NotFoundError, ResponseFormatError
 from .._ids import check_node_name, check_server_timeout, encode_service_id, to_guid
 from .._kinds import KINDS
-from .._models import FaultOperation, FaultProgress, OperationRef, OperationState, OperationType
+from .._models import FaultOperation, OperationRef, OperationState, OperationType
+from .._progress import FaultProgress
 from .._targets import FaultTarget, NodeTransitionSpec, NodeTransitionType, QuorumLossMode, QuorumLossSpec, instance_id
 from .._wait.recovery import Verdict, check_recovery, parse_node
 from .auth import AadMetadata, parse_aad_metadata

@@ -11,18 +11,8 @@ import attrs
 
 from .._errors import ResponseFormatError
 from .._ids import to_guid
-from .._models import (
-    _STATE_BY_WIRE,
-    _TYPE_BY_WIRE,
-    FaultOperation,
-    FaultProgress,
-    NodeResult,
-    NodeTransitionResult,
-    OperationRef,
-    OperationState,
-    OperationType,
-    SelectedPartition,
-)
+from .._models import _STATE_BY_WIRE, _TYPE_BY_WIRE, FaultOperation, OperationRef, OperationState, OperationType
+from .._progress import FaultProgress, NodeResult, NodeTransitionResult, SelectedPartition
 
 __all__ = [
     "Shape",
