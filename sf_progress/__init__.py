@@ -3,6 +3,7 @@
 from contextlib import suppress as _suppress
 from typing import Any as _Any
 
+from ._baseline import Baseline
 from ._campaign.journal import JournalError, read_journal
 from ._campaign.results import Downtime, Gates, ResultReason, RunResult, RunSnapshot, TargetSnapshot, TargetStatus
 from ._campaign.run import FaultRun
@@ -29,6 +30,7 @@ from ._errors import (
     TLSError,
     TransportError,
     TransportTimeout,
+    UnsupportedFaultError,
     WaitTimeout,
 )
 from ._facts import HealthState, NodeFacts, PartitionFacts, Recovery
@@ -48,18 +50,28 @@ from ._progress import (
     PartitionRestartProgress,
     RestartPartitionResult,
     SelectedPartition,
+    Verification,
+    VerifiedProgress,
 )
-from ._targets import (
+from ._specs import (
     DataLossMode,
     DataLossSpec,
-    FaultTarget,
     NodeTransitionSpec,
     NodeTransitionType,
     QuorumLossMode,
     QuorumLossSpec,
     RestartPartitionMode,
     RestartSpec,
-    StartSpec,
+)
+from ._targets import FaultTarget, StartSpec
+from ._verified.specs import (
+    CodePackageRestartSpec,
+    InstanceMoveSpec,
+    NodeRestartSpec,
+    PrimaryMoveSpec,
+    ReplicaRemoveSpec,
+    ReplicaRestartSpec,
+    SecondaryMoveSpec,
 )
 from ._version import __version__
 from ._wait.batch import BatchSnapshot, BatchWaiter
@@ -72,6 +84,7 @@ from ._wire.security import TLSConfig
 #: The Chaos Toolkit activity modules, by kind of activity (named, not imported, here).
 _ACTIVITIES = (
     ("action", "sf_progress.chaostoolkit.actions"),
+    ("action", "sf_progress.chaostoolkit.faults"),
     ("probe", "sf_progress.chaostoolkit.probes"),
     ("action", "sf_progress.chaostoolkit.rollbacks"),
 )
@@ -103,6 +116,7 @@ __all__ = [
     "AuthError",
     "Backoff",
     "BadRequestError",
+    "Baseline",
     "BatchSnapshot",
     "BatchWaiter",
     "ChaosEvent",
@@ -117,6 +131,7 @@ __all__ = [
     "CheckStatus",
     "Clock",
     "ClusterMismatchError",
+    "CodePackageRestartSpec",
     "ConflictError",
     "Connection",
     "CredentialError",
@@ -135,10 +150,12 @@ __all__ = [
     "GatewayUnreachable",
     "GaveUp",
     "HealthState",
+    "InstanceMoveSpec",
     "InvokeDataLossResult",
     "InvokeQuorumLossResult",
     "JournalError",
     "NodeFacts",
+    "NodeRestartSpec",
     "NodeResult",
     "NodeTransitionProgress",
     "NodeTransitionResult",
@@ -158,12 +175,15 @@ __all__ = [
     "PartitionQuorumLossProgress",
     "PartitionRestartProgress",
     "Preflight",
+    "PrimaryMoveSpec",
     "ProgressClient",
     "ProgressHook",
     "QuorumLossMode",
     "QuorumLossSpec",
     "Recovery",
     "RecoveryTimeout",
+    "ReplicaRemoveSpec",
+    "ReplicaRestartSpec",
     "ResponseFormatError",
     "RestartPartitionMode",
     "RestartPartitionResult",
@@ -174,6 +194,7 @@ __all__ = [
     "RunResult",
     "RunSnapshot",
     "SFProgressError",
+    "SecondaryMoveSpec",
     "SelectedPartition",
     "StartSpec",
     "StateChanged",
@@ -184,6 +205,9 @@ __all__ = [
     "TokenProvider",
     "TransportError",
     "TransportTimeout",
+    "UnsupportedFaultError",
+    "Verification",
+    "VerifiedProgress",
     "WaitOptions",
     "WaitTimeout",
     "__version__",

@@ -33,7 +33,8 @@ from ._ids import (
 )
 from ._models import FaultOperation, OperationRef, OperationState, OperationType, as_ref
 from ._progress import FaultProgress, PartitionRestartProgress
-from ._targets import FaultTarget, NodeTransitionSpec, NodeTransitionType
+from ._specs import NodeTransitionSpec, NodeTransitionType
+from ._targets import FaultTarget
 from ._wait.batch import BatchWaiter
 from ._wait.machine import Backoff, EventHook
 from ._wait.options import DEFAULT, WaitOptions

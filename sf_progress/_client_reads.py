@@ -15,6 +15,7 @@ from ._chaos_events import ChaosEvent, follow, parse_segment
 from ._config import Clock
 from ._errors import ClusterMismatchError
 from ._preflight import Preflight, manifest_name, raw_body, run_checks
+from ._targets import FaultTarget
 from ._wire.auth import AadMetadata
 from ._wire.calls import Calls
 
@@ -43,6 +44,31 @@ class ClusterReads:
             ResponseFormatError: The answer holds no valid instance id.
         """
         return await self._calls.node_instance_id(node_name, timeout)
+
+    async def prepare(self, target: FaultTarget) -> FaultTarget:
+        """Read a verified fault's target and make its choices, sending nothing (its :class:`Baseline`).
+
+        A replica, code-package, move or node-restart fault has no operation in the
+        cluster: whether it happened is decided against what its target looked like just
+        before the start.  :meth:`start` prepares a target itself; call this first to keep
+        that baseline (in a journal, say) before anything is sent, or to see what a fault
+        would do (which secondary, which node to move to).  A target of the Fault Analysis
+        kinds, or one already prepared, is returned as it is.
+
+        Args:
+            target: The fault (:class:`FaultTarget`).
+
+        Returns:
+            The same fault (same OperationId) whose ref carries its baseline.
+
+        Raises:
+            UnsupportedFaultError: The fault does not apply to its target (a restart of a
+                volatile replica, a move to a node that is not up...); the cluster's code is
+                its ``code``.
+            NotFoundError: The service, partition or node does not exist.
+            FabricError: A read failed.
+        """
+        return await self._calls.prepare(target)
 
     async def get_aad_metadata(self, *, timeout: int | None = None) -> AadMetadata:
         """Read the cluster's Azure AD settings (``GET /$/GetAadMetadata``, sent anonymously).

@@ -55,6 +55,7 @@ __all__ = [
     "TLSError",
     "TransportError",
     "TransportTimeout",
+    "UnsupportedFaultError",
     "WaitTimeout",
 ]
 
@@ -301,6 +302,19 @@ class ClusterMismatchError(SFProgressError):
     def __init__(self, text: str, *, expected: str, actual: str | None) -> None:
         super().__init__(text)
         self.expected, self.actual = expected, actual
+
+
+class UnsupportedFaultError(SFProgressError):
+    """The fault does not apply to its target, as read just before its start: nothing was sent.
+
+    ``code`` is the error code the cluster would have answered (``FABRIC_E_INVALID_REPLICA_OPERATION``
+    for a restart of a volatile replica, ``FABRIC_E_NODE_NOT_FOUND`` for a move to an unknown
+    or down node...), or ``None``.
+    """
+
+    def __init__(self, text: str, *, code: str | None = None, ref: OperationRef | None = None) -> None:
+        super().__init__(text, ref=ref)
+        self.code = code
 
 
 class JournalError(SFProgressError, ValueError):

@@ -23,7 +23,8 @@ from ._progress import (
     PartitionRestartProgress,
     RestartPartitionResult,
 )
-from ._targets import DataLossSpec, NodeTransitionSpec, QuorumLossSpec, RestartSpec, StartSpec
+from ._specs import DataLossSpec, NodeTransitionSpec, QuorumLossSpec, RestartSpec
+from ._targets import StartSpec
 from ._wire.parsing import Shape, node_result, partition_result, progress_parser
 
 __all__ = ["KINDS", "FaultKind"]

@@ -1,4 +1,4 @@
-"""Frozen value objects: states, kinds, operation references and the list call's items (progress models: ``_progress.py``).
+"""Frozen value objects: states, kinds, operation refs, the list call's items (progress models: ``_progress.py``).
 
 The JSON boundary where answers become these is ``_wire/parsing.py``.
 """
@@ -10,6 +10,7 @@ import uuid
 
 import attrs
 
+from ._baseline import Baseline
 from ._ids import check_node_name, encode_service_id, normalize_service_id, to_guid
 
 __all__ = [
@@ -79,7 +80,25 @@ class OperationType(str, enum.Enum):
     PARTITION_QUORUM_LOSS = "PartitionQuorumLoss"
     PARTITION_RESTART = "PartitionRestart"
     NODE_TRANSITION = "NodeTransition"
+    REPLICA_RESTART = "ReplicaRestart"
+    REPLICA_REMOVE = "ReplicaRemove"
+    CODE_PACKAGE_RESTART = "CodePackageRestart"
+    PRIMARY_MOVE = "PrimaryMove"
+    SECONDARY_MOVE = "SecondaryMove"
+    INSTANCE_MOVE = "InstanceMove"
+    NODE_RESTART = "NodeRestart"
     UNKNOWN = "Unknown"
+
+    @property
+    def verified(self) -> bool:
+        """True for the kinds the cluster keeps no operation for (a replica, code-package, move or node
+        restart fault): the client makes their OperationId and verifies their effect by reading the target."""
+        return self in VERIFIED_KINDS
+
+    @property
+    def on_node(self) -> bool:
+        """True for the kinds that act on a node (a node transition or restart), not on a partition."""
+        return self in _NODE_KINDS
 
     @property
     def filter_bit(self) -> int:
@@ -130,11 +149,21 @@ _TYPE_BITS = {
     OperationType.PARTITION_DATA_LOSS: (1, "data-loss"),
     OperationType.PARTITION_QUORUM_LOSS: (2, "quorum-loss"),
     OperationType.NODE_TRANSITION: (8, "node-transition"),
+    # Not Fault Analysis operations: the list call does not know them (no bit).
+    OperationType.REPLICA_RESTART: (0, "restart-replica"),
+    OperationType.REPLICA_REMOVE: (0, "remove-replica"),
+    OperationType.CODE_PACKAGE_RESTART: (0, "restart-code-package"),
+    OperationType.PRIMARY_MOVE: (0, "move-primary"),
+    OperationType.SECONDARY_MOVE: (0, "move-secondary"),
+    OperationType.INSTANCE_MOVE: (0, "move-instance"),
+    OperationType.NODE_RESTART: (0, "restart-node"),
     OperationType.INVALID: (0, ""),
     OperationType.UNKNOWN: (0, ""),
 }
 #: The kinds of fault this client starts and reads, in the order the command line lists them.
 FAULT_KINDS = tuple(kind for kind, (_, short) in _TYPE_BITS.items() if short)
+VERIFIED_KINDS = frozenset(kind for kind, (bit, short) in _TYPE_BITS.items() if short and not bit)
+_NODE_KINDS = frozenset({OperationType.NODE_TRANSITION, OperationType.NODE_RESTART})
 _KIND_BY_NAME = {**{k.short_name: k for k in FAULT_KINDS}, **{k.value: k for k in FAULT_KINDS}}
 _TYPE_BY_WIRE = {t.value: t for t in OperationType if t is not OperationType.UNKNOWN}
 
@@ -153,6 +182,13 @@ def _optional_partition_id(value: object) -> uuid.UUID | None:
 
 def _optional_node_name(value: object) -> str | None:
     return None if value is None else check_node_name(value)
+
+
+def _check_baseline(ref: OperationRef, _: attrs.Attribute[Baseline | None], value: Baseline | None) -> None:
+    if value is not None and not isinstance(value, Baseline):
+        raise TypeError(f"baseline must be a Baseline, not {type(value).__name__}")
+    if value is not None and not ref.kind.verified:
+        raise ValueError(f"a {ref.kind.value} has no baseline (only the faults the client verifies do)")
 
 
 def _kind(value: object) -> OperationType:
@@ -186,14 +222,15 @@ class OperationRef:
     operation_id: uuid.UUID = attrs.field(converter=_operation_id)
     kind: OperationType = attrs.field(default=OperationType.PARTITION_RESTART, converter=_kind)
     node_name: str | None = attrs.field(default=None, converter=_optional_node_name)
+    baseline: Baseline | None = attrs.field(default=None, eq=False, validator=_check_baseline)
 
     def __attrs_post_init__(self) -> None:
         partition = self.node_name is None and self.partition_id is not None and self.service_id is not None
-        if partition and self.kind is not OperationType.NODE_TRANSITION:
+        if partition and not self.kind.on_node:
             return  # a partition operation, as it should be
-        if self.kind is OperationType.NODE_TRANSITION:
+        if self.kind.on_node:
             if self.node_name is None or self.service_id is not None or self.partition_id is not None:
-                raise ValueError("a node transition names a node_name (and no service or partition)")
+                raise ValueError(f"a {self.kind.value} names a node_name (and no service or partition)")
         elif self.service_id is None or self.partition_id is None or self.node_name is not None:
             raise ValueError(f"a {self.kind.value} names a service_id and a partition_id (and no node_name)")
 
@@ -319,6 +356,17 @@ class OperationRef:
             fields["partition_id"] = str(self.partition_id)
         fields["operation_id"] = str(self.operation_id)
         return fields
+
+    def with_baseline(self, baseline: Baseline) -> OperationRef:
+        """This ref with *baseline* (what its target looked like before the fault, and the choices made).
+
+        Args:
+            baseline: The target as read just before the start.
+
+        Returns:
+            A ref equal to this one (same kind, target and id) that carries *baseline*.
+        """
+        return attrs.evolve(self, baseline=baseline)
 
     def __str__(self) -> str:
         kind = "" if self.kind is OperationType.PARTITION_RESTART else f"{self.kind.value} "

@@ -34,6 +34,7 @@ class Parameter:
         target: Whether it names what the fault acts on (a field of its ``OperationRef``).
         flag: The command line's option, e.g. ``--duration`` (positional ones have none).
         column: Its column in a ``--from`` file.
+        switch: Whether it is a yes/no switch (the command line's flag takes no value).
     """
 
     name: str
@@ -47,6 +48,7 @@ class Parameter:
     target: bool = False
     flag: str = ""
     column: str = ""
+    switch: bool = False
 
     def value(self, text: str) -> object:
         """The value a command line or a ``--from`` cell gives as *text*: an alias resolved, a number read.
@@ -79,13 +81,14 @@ def about(
     number: bool = False,
     positional: bool = False,
     choices: type[enum.Enum] | None = None,
+    switch: bool = False,
 ) -> dict[str, Any]:
     """A spec field's metadata: how front ends show and read it (``attrs.field(metadata=about(...))``).
 
     *choices* names the enum of a parameter without a default (one with a default: its enum).
     """
     return {_KEY: {"help": help, "flag": flag, "column": column, "aliases": dict(aliases or {}),
-                   "number": number, "positional": positional, "choices": choices}}
+                   "number": number, "positional": positional, "choices": choices, "switch": switch}}
 
 
 def parameters_of(spec: type[Any]) -> tuple[Parameter, ...]:
@@ -109,6 +112,7 @@ def parameters_of(spec: type[Any]) -> tuple[Parameter, ...]:
                 positional=meta["positional"],
                 flag="" if meta["positional"] else meta["flag"] or "--" + field.name.replace("_", "-"),
                 column=meta["column"] or field.name,
+                switch=meta["switch"],
             )
         )
     return tuple(found)

@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from ._baseline import Baseline
 from ._hresults import hresult_name
 from ._models import OperationState
 
@@ -26,6 +27,8 @@ __all__ = [
     "RestartPartitionResult",
     "ResultOf",
     "SelectedPartition",
+    "Verification",
+    "VerifiedProgress",
 ]
 
 @attrs.frozen
@@ -76,7 +79,24 @@ class NodeTransitionResult:
     node_result: NodeResult | None
 
 
-ResultOf = RestartPartitionResult | InvokeDataLossResult | InvokeQuorumLossResult | NodeTransitionResult
+@attrs.frozen
+class Verification:
+    """How a verified fault's end was decided (the kinds the cluster keeps no operation for).
+
+    ``error_code`` is 0 (the effect was seen), as the other kinds' results say it;
+    ``signal`` says what was seen, in words (``"replica 1321 gone; replica 1325 Ready on
+    _Node_3"``); ``after`` is the target as last read (the replica that replaced it, the
+    new instance id, the primary's new node), in the baseline's fields.
+    """
+
+    error_code: int
+    signal: str
+    after: Baseline | None = None
+
+
+ResultOf = (
+    RestartPartitionResult | InvokeDataLossResult | InvokeQuorumLossResult | NodeTransitionResult | Verification
+)
 
 
 def _raw_state(self: Any) -> str:
@@ -166,3 +186,16 @@ class NodeTransitionProgress(FaultProgress):
     @property
     def result(self) -> NodeTransitionResult | None:
         return self.node_transition_result
+
+
+@attrs.frozen
+class VerifiedProgress(FaultProgress):
+    """A verified fault's progress, read from its target: ``Running`` until its effect is seen, then ``Completed``."""
+
+    state: OperationState
+    verification: Verification | None = None
+    raw_state: str = attrs.field(default=attrs.Factory(_raw_state, takes_self=True), eq=False)
+
+    @property
+    def result(self) -> Verification | None:
+        return self.verification

@@ -1,282 +1,59 @@
-"""Start requests: one frozen spec class per fault kind, and ``FaultTarget`` (a ref plus its spec).
+"""``FaultTarget``: one fault to start, of any kind: the ``OperationRef`` it will have and its kind's spec.
 
-Every start parameter, its default and its validation is written here, once: the client's
-``start_*`` conveniences, ``FaultTarget``'s factories, ``FaultRun`` and the command line all
-build one of these, and ``ProgressClient.start`` sends it.  A bad mode, a duration out of
-range, a bad transition or a malformed id raises ``ValueError`` (a value of the wrong type
-``TypeError``) when the spec is made, before anything is written or sent.
+The specs are in ``_specs.py`` (the Fault Analysis kinds) and ``_verified/specs.py`` (the
+kinds the client verifies); ``FaultTarget``'s factories, ``FaultRun`` and the command line
+all build one of these, and ``ProgressClient.start`` sends it.
 """
 
 from __future__ import annotations
 
-import enum
 import uuid
 from datetime import timedelta
-from typing import Any, ClassVar, TypeVar
+from typing import Any
 
 import attrs
 
-from ._ids import to_seconds
-from ._models import (
-    OperationRef,
-    OperationType,
+from ._baseline import Baseline
+from ._models import OperationRef, OperationType
+from ._params import TARGET_PARAMETERS, Parameter, parameters_of
+from ._specs import (
+    DEFAULT_DATA_LOSS_MODE,
+    DEFAULT_QUORUM_LOSS_MODE,
+    DEFAULT_RESTART_MODE,
+    DEFAULT_STOP_DURATION,
+    FAS_SPECS,
+    DataLossMode,
+    DataLossSpec,
+    FasSpec,
+    NodeTransitionSpec,
+    NodeTransitionType,
+    QuorumLossMode,
+    QuorumLossSpec,
+    RestartPartitionMode,
+    RestartSpec,
 )
-from ._params import TARGET_PARAMETERS, Parameter, about, parameters_of
-
-__all__ = [
-    "DEFAULT_DATA_LOSS_MODE",
-    "DEFAULT_QUORUM_LOSS_MODE",
-    "DEFAULT_RESTART_MODE",
-    "DEFAULT_STOP_DURATION",
-    "STOP_DURATION_RANGE",
-    "DataLossMode",
-    "DataLossSpec",
-    "FaultTarget",
-    "NodeTransitionSpec",
-    "NodeTransitionType",
-    "QuorumLossMode",
-    "QuorumLossSpec",
-    "RestartPartitionMode",
-    "RestartSpec",
-    "StartSpec",
-]
-
-
-class RestartPartitionMode(str, enum.Enum):
-    """Which replicas ``StartPartitionRestart`` restarts."""
-
-    ALL_REPLICAS_OR_INSTANCES = "AllReplicasOrInstances"
-    ONLY_ACTIVE_SECONDARIES = "OnlyActiveSecondaries"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class DataLossMode(str, enum.Enum):
-    """How much data ``StartDataLoss`` loses."""
-
-    PARTIAL_DATA_LOSS = "PartialDataLoss"
-    FULL_DATA_LOSS = "FullDataLoss"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class QuorumLossMode(str, enum.Enum):
-    """Which replicas ``StartQuorumLoss`` puts into quorum loss."""
-
-    QUORUM_REPLICAS = "QuorumReplicas"
-    ALL_REPLICAS = "AllReplicas"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class NodeTransitionType(str, enum.Enum):
-    """Whether ``StartNodeTransition`` starts or stops a node."""
-
-    START = "Start"
-    STOP = "Stop"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-DEFAULT_RESTART_MODE = RestartPartitionMode.ALL_REPLICAS_OR_INSTANCES
-DEFAULT_DATA_LOSS_MODE = DataLossMode.PARTIAL_DATA_LOSS
-DEFAULT_QUORUM_LOSS_MODE = QuorumLossMode.QUORUM_REPLICAS
-#: Seconds a stopped node stays down unless started earlier.
-DEFAULT_STOP_DURATION = 600
-#: The runtime's bounds on a node stop's duration (the docs say 600 s minimum; the runtime takes 300).
-STOP_DURATION_RANGE = (300, 14400)
-_MAX_SECONDS = 4294967295
-
-_E = TypeVar("_E", RestartPartitionMode, DataLossMode, QuorumLossMode)
-
-
-def _member(enum_type: type[_E], value: object, what: str) -> _E:
-    if isinstance(value, enum_type):
-        return value
-    try:
-        return enum_type(value)
-    except ValueError:
-        choices = ", ".join(m.value for m in enum_type)
-        raise ValueError(f"{what} must be one of {choices}, got {value!r}") from None
-
-
-def _restart_mode(value: object) -> RestartPartitionMode:
-    return _member(RestartPartitionMode, value, "mode")
-
-
-def _data_loss_mode(value: object) -> DataLossMode:
-    return _member(DataLossMode, value, "mode")
-
-
-def _quorum_loss_mode(value: object) -> QuorumLossMode:
-    return _member(QuorumLossMode, value, "mode")
-
-
-def _transition(value: object) -> NodeTransitionType:
-    if isinstance(value, NodeTransitionType):
-        return value
-    if isinstance(value, str):
-        for member in NodeTransitionType:
-            if value.strip().lower() == member.value.lower():
-                return member
-    raise ValueError(f"transition must be 'stop' or 'start' (any case) or a NodeTransitionType, got {value!r}")
-
-
-def whole_seconds(value: float | timedelta, what: str, *, minimum: int, maximum: int = _MAX_SECONDS) -> int:
-    """*value* (seconds or a ``timedelta``) as whole seconds in ``minimum..maximum``."""
-    seconds = to_seconds(value, what, finite=True)
-    if seconds != int(seconds) or not minimum <= seconds <= maximum:
-        raise ValueError(f"{what} must be a whole number of seconds in {minimum}..{maximum}, got {value!r}")
-    return int(seconds)
-
-
-def _duration(value: float | timedelta) -> int:
-    return whole_seconds(value, "duration", minimum=1)
-
-
-def _stop_duration(value: float | timedelta) -> int:
-    low, high = STOP_DURATION_RANGE
-    return whole_seconds(value, "stop_duration", minimum=low, maximum=high)
-
-
-def instance_id(value: object) -> str:
-    """A node instance id (a positive 64-bit integer, as ``int`` or decimal ``str``) as a string."""
-    text = str(value) if type(value) is int else value
-    if not isinstance(text, str) or not text.isascii() or not text.isdigit() or not 0 < int(text) < 2**64:
-        raise ValueError(f"node_instance_id must be a positive 64-bit integer, got {value!r}")
-    return text
-
-
-def _optional_instance_id(value: object) -> str | None:
-    return None if value is None else instance_id(value)
-
-
-@attrs.frozen
-class RestartSpec:
-    """What a partition restart restarts: ``mode`` (all replicas, or only active secondaries)."""
-
-    kind: ClassVar[OperationType] = OperationType.PARTITION_RESTART
-    target: ClassVar[str] = "partition"
-    description: ClassVar[str] = "partition restart"
-    mode: RestartPartitionMode = attrs.field(
-        default=DEFAULT_RESTART_MODE, converter=_restart_mode, metadata=about("Which replicas restart.")
-    )
-
-    def query(self) -> str:
-        """The start call's own query parameters.
-
-        Returns:
-            ``RestartPartitionMode=...``.
-        """
-        return f"RestartPartitionMode={self.mode.value}"
-
-
-@attrs.frozen
-class DataLossSpec:
-    """How much data a partition loses: ``mode`` (partial or full)."""
-
-    kind: ClassVar[OperationType] = OperationType.PARTITION_DATA_LOSS
-    target: ClassVar[str] = "partition"
-    description: ClassVar[str] = "partition data loss"
-    mode: DataLossMode = attrs.field(
-        default=DEFAULT_DATA_LOSS_MODE,
-        converter=_data_loss_mode,
-        metadata=about("How much data is lost.", aliases={"partial": "PartialDataLoss", "full": "FullDataLoss"}),
-    )
-
-    def query(self) -> str:
-        """The start call's own query parameters.
-
-        Returns:
-            ``DataLossMode=...``.
-        """
-        return f"DataLossMode={self.mode.value}"
-
-
-@attrs.frozen
-class QuorumLossSpec:
-    """A quorum loss: ``duration`` (whole seconds >= 1, or a ``timedelta``) and ``mode``."""
-
-    kind: ClassVar[OperationType] = OperationType.PARTITION_QUORUM_LOSS
-    target: ClassVar[str] = "partition"
-    description: ClassVar[str] = "partition quorum loss"
-    duration: int = attrs.field(
-        converter=_duration, metadata=about("Seconds the partition stays in quorum loss.", number=True)
-    )
-    mode: QuorumLossMode = attrs.field(
-        default=DEFAULT_QUORUM_LOSS_MODE,
-        converter=_quorum_loss_mode,
-        metadata=about("Which replicas lose quorum.", aliases={"quorum": "QuorumReplicas", "all": "AllReplicas"}),
-    )
-
-    def query(self, mode: str | None = None) -> str:
-        """The start call's own query parameters.
-
-        Args:
-            mode: Another spelling of the mode (the runtime's ``QuorumLossReplicas``), if given.
-
-        Returns:
-            ``QuorumLossMode=...&QuorumLossDuration=...``.
-        """
-        return f"QuorumLossMode={mode or self.mode.value}&QuorumLossDuration={self.duration}"
-
-
-@attrs.frozen
-class NodeTransitionSpec:
-    """A node stop or start.
-
-    ``transition`` is ``NodeTransitionType`` or ``"stop"``/``"start"`` (any case);
-    ``stop_duration`` (seconds, 300..14400) is how long a stopped node stays down;
-    ``node_instance_id`` is the node's current instance id, or ``None`` to have
-    ``ProgressClient.start`` read it from ``GET /Nodes/{node}`` just before the start.
-    """
-
-    kind: ClassVar[OperationType] = OperationType.NODE_TRANSITION
-    target: ClassVar[str] = "node"
-    description: ClassVar[str] = "node transition (a stop or a start)"
-    transition: NodeTransitionType = attrs.field(
-        converter=_transition,
-        metadata=about("stop or start.", positional=True, choices=NodeTransitionType,
-                       aliases={"stop": "Stop", "start": "Start"}),
-    )
-    stop_duration: int = attrs.field(
-        default=DEFAULT_STOP_DURATION,
-        converter=_stop_duration,
-        metadata=about("For a stop: seconds until the node starts again (the runtime takes 300-14400).",
-                       flag="--duration", column="duration", number=True),
-    )
-    node_instance_id: str | None = attrs.field(
-        default=None,
-        converter=_optional_instance_id,
-        metadata=about("The node's InstanceId (default: read from the cluster).", flag="--instance-id"),
-    )
-
-    def query(self, node_instance_id: str) -> str:
-        """The start call's own query parameters.
-
-        Args:
-            node_instance_id: The node's current instance id (decimal).
-
-        Returns:
-            ``NodeTransitionType=...&NodeInstanceId=...&StopDurationInSeconds=...``.
-        """
-        return (
-            f"NodeTransitionType={self.transition.value}&NodeInstanceId={node_instance_id}"
-            f"&StopDurationInSeconds={self.stop_duration}"
-        )
-
-
-StartSpec = RestartSpec | DataLossSpec | QuorumLossSpec | NodeTransitionSpec
-_SPECS = (RestartSpec, DataLossSpec, QuorumLossSpec, NodeTransitionSpec)
+from ._verified.specs import (
+    VERIFIED_SPECS,
+    CodePackageRestartSpec,
+    InstanceMoveSpec,
+    NodeRestartSpec,
+    PrimaryMoveSpec,
+    ReplicaRemoveSpec,
+    ReplicaRestartSpec,
+    SecondaryMoveSpec,
+    VerifiedSpec,
+)
+
+__all__ = ["FaultTarget", "StartSpec", "spec_of"]
+
+StartSpec = FasSpec | VerifiedSpec
+_SPECS: tuple[type[StartSpec], ...] = FAS_SPECS + VERIFIED_SPECS
 
 
 def _check_spec(target: FaultTarget, _: attrs.Attribute[StartSpec], spec: StartSpec) -> None:
     if not isinstance(spec, _SPECS):
-        raise TypeError(f"spec must be a RestartSpec, DataLossSpec, QuorumLossSpec or NodeTransitionSpec, got {spec!r}")
+        names = ", ".join(spec_type.__name__ for spec_type in _SPECS)
+        raise TypeError(f"spec must be one of {names}, got {spec!r}")
     if spec.kind is not target.ref.kind:
         name, kind = type(spec).__name__, target.ref.kind.value
         raise ValueError(f"a {name} starts a {spec.kind.value}, but the ref names a {kind}")
@@ -428,6 +205,220 @@ class FaultTarget:
         return cls(ref, NodeTransitionSpec(transition, stop_duration, node_instance_id))
 
     @classmethod
+    def restart_replica(
+        cls,
+        service_id: str,
+        partition_id: str | uuid.UUID,
+        *,
+        replica: str | int = "primary",
+        operation_id: str | uuid.UUID | None = None,
+    ) -> FaultTarget:
+        """A replica restart: the replica closes and opens again on its node, keeping its id.
+
+        Only a stateful service with persisted state allows it (a volatile replica or a
+        stateless instance: use :meth:`remove_replica`); the start says so before sending.
+
+        Args:
+            service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
+            partition_id: The partition's GUID.
+            replica: ``"primary"`` (the default), ``"secondary"`` (one active secondary,
+                chosen at the start) or a replica id.
+            operation_id: The OperationId to use (default: a new random one; the cluster has none).
+
+        Returns:
+            The checked target.
+
+        Raises:
+            ValueError: A bad id or replica.
+        """
+        return cls._verified(OperationType.REPLICA_RESTART, service_id, partition_id, operation_id,
+                             ReplicaRestartSpec(replica))
+
+    @classmethod
+    def remove_replica(
+        cls,
+        service_id: str,
+        partition_id: str | uuid.UUID,
+        *,
+        replica: str | int = "primary",
+        force: bool = False,
+        operation_id: str | uuid.UUID | None = None,
+    ) -> FaultTarget:
+        """A replica (or stateless instance) removal: it is dropped and another is built.
+
+        Args:
+            service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
+            partition_id: The partition's GUID.
+            replica: ``"primary"`` (the default), ``"secondary"`` or a replica (instance) id;
+                for a stateless service ``"primary"`` and ``"secondary"`` both mean one instance.
+            force: Remove without a graceful close (``ForceRemove=true``).
+            operation_id: The OperationId to use (default: a new random one).
+
+        Returns:
+            The checked target.
+
+        Raises:
+            ValueError: A bad id or replica.
+        """
+        return cls._verified(OperationType.REPLICA_REMOVE, service_id, partition_id, operation_id,
+                             ReplicaRemoveSpec(replica, force))
+
+    @classmethod
+    def restart_code_package(
+        cls,
+        service_id: str,
+        partition_id: str | uuid.UUID,
+        *,
+        replica: str | int = "primary",
+        operation_id: str | uuid.UUID | None = None,
+    ) -> FaultTarget:
+        """A restart of the code package hosting a replica (found from the partition at the start).
+
+        Args:
+            service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
+            partition_id: The partition's GUID.
+            replica: ``"primary"`` (the default), ``"secondary"`` or a replica id.
+            operation_id: The OperationId to use (default: a new random one).
+
+        Returns:
+            The checked target.
+
+        Raises:
+            ValueError: A bad id or replica.
+        """
+        return cls._verified(OperationType.CODE_PACKAGE_RESTART, service_id, partition_id, operation_id,
+                             CodePackageRestartSpec(replica))
+
+    @classmethod
+    def move_primary(
+        cls,
+        service_id: str,
+        partition_id: str | uuid.UUID,
+        *,
+        to_node: str | None = None,
+        operation_id: str | uuid.UUID | None = None,
+    ) -> FaultTarget:
+        """A move of a stateful partition's primary to another node.
+
+        Args:
+            service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
+            partition_id: The partition's GUID.
+            to_node: The node to move it to (default: one chosen at the start, preferring
+                a node that holds a secondary, and recorded).
+            operation_id: The OperationId to use (default: a new random one).
+
+        Returns:
+            The checked target.
+
+        Raises:
+            ValueError: A bad id or node name.
+        """
+        return cls._verified(OperationType.PRIMARY_MOVE, service_id, partition_id, operation_id,
+                             PrimaryMoveSpec(to_node))
+
+    @classmethod
+    def move_secondary(
+        cls,
+        service_id: str,
+        partition_id: str | uuid.UUID,
+        *,
+        from_node: str | None = None,
+        to_node: str | None = None,
+        operation_id: str | uuid.UUID | None = None,
+    ) -> FaultTarget:
+        """A move of one of a stateful partition's secondaries to a node that holds none of its replicas.
+
+        Args:
+            service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
+            partition_id: The partition's GUID.
+            from_node: The node of the secondary to move (default: chosen at the start).
+            to_node: The node to move it to (default: chosen at the start).
+            operation_id: The OperationId to use (default: a new random one).
+
+        Returns:
+            The checked target.
+
+        Raises:
+            ValueError: A bad id or node name.
+        """
+        return cls._verified(OperationType.SECONDARY_MOVE, service_id, partition_id, operation_id,
+                             SecondaryMoveSpec(from_node, to_node))
+
+    @classmethod
+    def move_instance(
+        cls,
+        service_id: str,
+        partition_id: str | uuid.UUID,
+        *,
+        from_node: str | None = None,
+        to_node: str | None = None,
+        operation_id: str | uuid.UUID | None = None,
+    ) -> FaultTarget:
+        """A move of one of a stateless partition's instances to a node that holds none.
+
+        Args:
+            service_id: The service (``fabric:/app/svc``, ``app/svc`` or ``app~svc``).
+            partition_id: The partition's GUID.
+            from_node: The node of the instance to move (default: chosen at the start).
+            to_node: The node to move it to (default: chosen at the start).
+            operation_id: The OperationId to use (default: a new random one).
+
+        Returns:
+            The checked target.
+
+        Raises:
+            ValueError: A bad id or node name.
+        """
+        return cls._verified(OperationType.INSTANCE_MOVE, service_id, partition_id, operation_id,
+                             InstanceMoveSpec(from_node, to_node))
+
+    @classmethod
+    def restart_node(cls, node_name: str, *, operation_id: str | uuid.UUID | None = None) -> FaultTarget:
+        """A node restart: its process exits and comes back on a larger InstanceId.
+
+        Args:
+            node_name: The node's name.
+            operation_id: The OperationId to use (default: a new random one).
+
+        Returns:
+            The checked target.
+
+        Raises:
+            ValueError: A bad node name.
+        """
+        ref = OperationRef(kind=OperationType.NODE_RESTART, node_name=node_name, operation_id=_new_id(operation_id))
+        return cls(ref, NodeRestartSpec())
+
+    @classmethod
+    def _verified(
+        cls,
+        kind: OperationType,
+        service_id: str,
+        partition_id: str | uuid.UUID,
+        operation_id: str | uuid.UUID | None,
+        spec: StartSpec,
+    ) -> FaultTarget:
+        ref = OperationRef(kind=kind, service_id=service_id, partition_id=partition_id,
+                           operation_id=_new_id(operation_id))
+        return cls(ref, spec)
+
+    @property
+    def baseline(self) -> Baseline | None:
+        """A verified fault's target as read before its start (``None`` until :meth:`ProgressClient.prepare`)."""
+        return self.ref.baseline
+
+    def with_baseline(self, baseline: Baseline) -> FaultTarget:
+        """This target, its ref carrying *baseline* (what :meth:`ProgressClient.prepare` returns).
+
+        Args:
+            baseline: The target as read just before the start, with the choices made.
+
+        Returns:
+            The same fault (same OperationId), prepared.
+        """
+        return FaultTarget(self.ref.with_baseline(baseline), self.spec)
+
+    @classmethod
     def of(cls, kind: OperationType | str, /, **values: object) -> FaultTarget:
         """A fault of any kind from its parameters by name (as :meth:`parameters` lists them).
 
@@ -445,7 +436,7 @@ class FaultTarget:
             ValueError: An unknown kind or parameter, a missing one, or a bad value.
             TypeError: A value of the wrong type.
         """
-        spec_type = _spec_of(kind)
+        spec_type = spec_of(kind)
         operation_id = values.pop("operation_id", None)
         parameters = cls.parameters(spec_type.kind)
         names = [p.name for p in parameters]
@@ -474,7 +465,7 @@ class FaultTarget:
         Raises:
             ValueError: *kind* is no fault kind.
         """
-        spec_type = _spec_of(kind)
+        spec_type = spec_of(kind)
         found = _PARAMETERS.get(spec_type.kind)
         if found is None:  # read once per kind: a --from file asks on every row
             found = _PARAMETERS[spec_type.kind] = TARGET_PARAMETERS[spec_type.target] + parameters_of(spec_type)
@@ -487,7 +478,8 @@ class FaultTarget:
 _PARAMETERS: dict[OperationType, tuple[Parameter, ...]] = {}
 
 
-def _spec_of(kind: OperationType | str) -> type[StartSpec]:
+def spec_of(kind: OperationType | str) -> type[StartSpec]:
+    """The spec class of a fault kind (or its short or wire name)."""
     if not isinstance(kind, OperationType):
         kind = OperationType.named(kind)
     for spec_type in _SPECS:

@@ -49,7 +49,7 @@ __all__ = [
 
 #: Advisory buckets for operation durations: restarts take seconds to an hour.
 DURATION_BOUNDARIES = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600)
-ROUTES = ("progress", "list", "start", "cancel", "health", "info", "control", "other")
+ROUTES = ("progress", "list", "start", "cancel", "health", "info", "target", "control", "other")
 _RESULTS = ("ok", "transient", "error")
 _OUTCOMES = ("completed", "faulted", "cancelled", "not_found", "timed_out", "failed")
 

@@ -374,6 +374,7 @@ class SyncProgressClient:
     start = _blocking(ProgressClient.start)
     cancel_operation = _blocking(ProgressClient.cancel_operation)
     list_fault_operations = _blocking(ProgressClient.list_fault_operations)
+    prepare = _blocking(ProgressClient.prepare)
     get_node_instance_id = _blocking(ProgressClient.get_node_instance_id)
     get_aad_metadata = _blocking(ProgressClient.get_aad_metadata)
     get_cluster_version = _blocking(ProgressClient.get_cluster_version)

@@ -200,6 +200,39 @@ def test_the_example_experiment_runs(fake: ThreadedCluster, tmp_path: Path) -> N
     assert "sf_progress: started" in (tmp_path / "chaostoolkit.log").read_text()  # our log reaches the toolkit's
 
 
+def test_every_verified_kind_from_the_toolkit(fake: ThreadedCluster, tmp_path: Path) -> None:
+    """Each of the seven actions of ``faults``: applied, verified and recovered; the rollback cancels none."""
+    pid, web = str(uuid.uuid4()), str(uuid.uuid4())
+    fake.do(fake.cluster.add_service, SERVICE, [pid])
+    fake.call(fake.cluster.add_service, "fabric:/app/web", [web], stateful=False)
+    fake.do(setattr, fake.cluster.replicas, "instance_count", 3)
+    fake.do(setattr, fake.cluster.replicas, "delay", 0.3)
+    fake.do(setattr, fake.cluster.replicas, "rebuild", 1.5)
+    common = {"until_recovered": True, "timeout": 60}
+    method = [
+        activity("action", "faults", "restart_replica", service_id=SERVICE, partition_id=pid, **common),
+        activity("action", "faults", "remove_replica", service_id=SERVICE, partition_id=pid, replica="secondary",
+                 force="true", **common),
+        activity("action", "faults", "restart_code_package", service_id=SERVICE, partition_id=pid, **common),
+        activity("action", "faults", "move_primary", service_id=SERVICE, partition_id=pid, **common),
+        activity("action", "faults", "move_secondary", service_id=SERVICE, partition_id=pid, **common),
+        activity("action", "faults", "move_instance", service_id="fabric:/app/web", partition_id=web, **common),
+        activity("action", "faults", "restart_node", node_name="_Node_4", **common),
+    ]
+    journal, result = chaos_run(tmp_path, fake.cluster.url, experiment(method, steady=[recovered_probe(pid)]))
+    assert journal["status"] == "completed", result.stderr
+    outputs = [run["output"] for run in journal["run"]]
+    assert [run["status"] for run in journal["run"]] == ["succeeded"] * len(method), outputs
+    assert all(o["state"] == "Completed" and o["recovered"] is True and o["signal"] for o in outputs), outputs
+    assert [o["type"] for o in outputs] == [
+        "ReplicaRestart", "ReplicaRemove", "CodePackageRestart", "PrimaryMove", "SecondaryMove", "InstanceMove",
+        "NodeRestart",
+    ]
+    assert all(o["baseline"]["node_name"] for o in outputs)
+    assert fake.cluster.by_route["fault"] == len(method)  # one each
+    assert fake.cluster.by_route["cancel"] == 0  # nothing of these is cancelled
+
+
 def test_chaos_discover_lists_every_activity(tmp_path: Path) -> None:
     """`chaos discover --no-install sf_progress`: every action, probe and rollback, with its arguments."""
     out = tmp_path / "discovery.json"
@@ -211,6 +244,8 @@ def test_chaos_discover_lists_every_activity(tmp_path: Path) -> None:
         "restart_partition", "induce_data_loss", "induce_quorum_loss", "stop_node", "start_node", "inject_fault",
         "fault_progress", "fault_operations", "partition_recovered", "node_recovered",
         "cancel_fault", "cancel_started_faults", "start_chaos", "stop_chaos", "chaos_run_passed",
+        "restart_replica", "remove_replica", "restart_code_package", "move_primary", "move_secondary",
+        "move_instance", "restart_node",
     }
     args = [a["name"] for a in activities["induce_quorum_loss"]["arguments"]]
     # configuration and secrets are the toolkit's own (keyword-only): not arguments an experiment gives.

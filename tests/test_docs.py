@@ -23,6 +23,7 @@ SUBMODULES = (
     "sf_progress.report",
     "sf_progress.testing",
     "sf_progress.chaostoolkit.actions",
+    "sf_progress.chaostoolkit.faults",
     "sf_progress.chaostoolkit.probes",
     "sf_progress.chaostoolkit.rollbacks",
     "sf_progress.chaostoolkit.controls.timings",

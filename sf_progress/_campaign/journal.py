@@ -180,6 +180,14 @@ class Journal:
             self.targets[n].intent, self.targets[n].intent_at = True, now
             self._append({"event": "intent", "n": n, "at": round(now, 3)})
 
+    def prepared(self, n: int, target: FaultTarget) -> None:
+        """Target *n*'s intent, with what its target looked like (a verified fault: its baseline)."""
+        now = wall_time()
+        state = self.targets[n]
+        state.target, state.intent, state.intent_at = target, True, now
+        baseline = {} if target.baseline is None else {"baseline": target.baseline.as_dict()}
+        self._append({"event": "intent", "n": n, "at": round(now, 3), **baseline})
+
     def accepted(self, n: int) -> None:
         now = wall_time()
         self.targets[n].accepted, self.targets[n].accepted_at = True, now

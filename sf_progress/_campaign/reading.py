@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .._baseline import Baseline
 from .._errors import JournalError
 from .results import Downtime, Gates, TargetState, result_of, target_of
 
@@ -134,6 +135,8 @@ class _Reader:
             if event == "outcome":
                 state.result = result_of(record, state.target, spelled)
                 state.ended_at = _at(record)
+            if event == "intent" and isinstance(record.get("baseline"), dict):  # a verified fault's target, as it was
+                state.target = state.target.with_baseline(Baseline.from_dict(record["baseline"]))
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             if isinstance(exc, JournalError):
                 raise

@@ -18,7 +18,7 @@ import attrs
 from .._facts import Recovery, before_recovery
 from .._kinds import KINDS
 from .._models import _STATE_BY_WIRE, OperationRef, OperationState, OperationType
-from .._targets import FaultTarget
+from .._targets import FaultTarget, spec_of
 from .._wait.machine import Outcome, OutcomeKind
 
 __all__ = [
@@ -340,7 +340,7 @@ def seconds(value: object) -> float:
     return number if 0.0 <= number <= _MAX_SECONDS else 0.0  # NaN fails both comparisons
 
 #: Format version 1 named kinds by their command-line spelling.
-_V1_KINDS = {kind.short_name: kind for kind in KINDS}
+_V1_KINDS = {kind.short_name: kind for kind in KINDS}  # (format 1 knew only these)
 
 
 def _spec_value(_: object, __: object, value: object) -> object:
@@ -363,7 +363,7 @@ def target_of(line: dict[str, Any], version: int) -> FaultTarget:
         spec_fields = dict(line.get("spec") or {})
     where = {p.name: line[p.name] for p in FaultTarget.parameters(kind) if p.target}
     ref = OperationRef(kind=kind, operation_id=line["operation_id"], **where)
-    return FaultTarget(ref, KINDS[kind].spec(**spec_fields))
+    return FaultTarget(ref, spec_of(kind)(**spec_fields))
 
 
 def result_line(result: RunResult) -> dict[str, Any]:

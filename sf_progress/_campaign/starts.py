@@ -16,18 +16,33 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .._config import wall_time
-from .._errors import ALREADY_EXISTS, NODE_BUSY, BadRequestError, ConflictError, NotFoundError, SFProgressError
-from .._models import OperationRef
+from .._errors import (
+    ALREADY_EXISTS,
+    NODE_BUSY,
+    BadRequestError,
+    ConflictError,
+    FabricError,
+    NotFoundError,
+    SFProgressError,
+)
+from .._models import OperationRef, OperationState, OperationType
 from .._targets import FaultTarget
+from .._verified.sending import duplicate
 from .journal import Journal
 from .results import ResultReason, RunResult
 
 if TYPE_CHECKING:  # the client imports nothing of this package, so this is no cycle
     from .._client import ProgressClient
 
-__all__ = ["StartHook", "Starts"]
+__all__ = ["UNDECIDABLE", "StartHook", "Starts"]
 
 logger = logging.getLogger("sf_progress")
+#: Why a resumed run does not send again a replica restart it may have sent before a crash.
+UNDECIDABLE = (
+    "not started again: the run stopped after journaling this replica restart and before its answer, and the "
+    "replica is Ready in its old role now, as it is both after a quick restart and with none -- it may or may not "
+    "have been restarted (start it again by hand if it was not)"
+)
 #: ``on_start(ref)``: called as each start of a run is accepted (and journaled).
 StartHook = Callable[[OperationRef], object]
 
@@ -39,10 +54,11 @@ class Starts:
         self.client, self.journal, self.wait, self.on_start = client, journal, wait, on_start
 
     async def chunk(self, numbers: list[int]) -> None:
-        # One fsync for the whole chunk's intents, then its starts, one after the other.
+        # One fsync for the whole chunk's intents, then its starts, one after the other.  A
+        # verified fault's intent waits for its target's read: it carries that baseline.
         if self.stopped():
             return
-        self.journal.intents(numbers)
+        self.journal.intents([n for n in numbers if not self.journal.targets[n].target.kind.verified])
         self.journal.sync()
         for i, n in enumerate(numbers):
             if self.stopped():  # aborted meanwhile (by a hook, say): the rest were never sent
@@ -62,18 +78,33 @@ class Starts:
     async def send(self, n: int, *, resent: bool = False) -> None:
         """Send target *n*'s start; *resent*: its intent was written by an earlier process (a resume)."""
         target = self.journal.targets[n].target
+        if target.kind.verified and not resent:
+            prepared = await self.prepare(n, target)
+            if prepared is None:
+                return
+            target = prepared
         try:
             await self.client.start(target)
-        except ConflictError as exc:
-            if exc.code != ALREADY_EXISTS or not resent:
+        except FabricError as exc:
+            if target.kind.verified and resent and duplicate(target.kind, exc.code):
+                pass  # A re-sent verified start met what a duplicate meets: our own earlier one took effect.
+            elif target.kind.verified and not exc.transient:
+                self.journal.rejected(n, str(exc))
+                return
+            elif isinstance(exc, ConflictError) and exc.code == ALREADY_EXISTS and resent:
+                pass  # A re-sent start: our own earlier try got through.
+            elif isinstance(exc, ConflictError):
                 # A first send answered "already exists": the id is someone else's (an old run's, a
                 # pinned id reused): a conflict to show, not our own start.
                 self.journal.rejected(n, f"{exc} (not ours: nothing was started for this target)")
                 return
-            # A re-sent start: our own earlier try got through.
-        except BadRequestError as exc:
-            if exc.code != NODE_BUSY or not await self.known(target):
+            elif isinstance(exc, BadRequestError) and exc.code == NODE_BUSY and await self.known(target):
+                pass  # a node transition in progress: our own
+            elif not exc.transient:
                 self.journal.rejected(n, str(exc))
+                return
+            else:
+                logger.warning("start of %s not confirmed (%s); resume the run to check it", target.ref, exc)
                 return
         except (ValueError, TypeError) as exc:
             self.journal.rejected(n, str(exc))
@@ -86,6 +117,20 @@ class Starts:
             return
         self.accepted(n)
 
+    async def prepare(self, n: int, target: FaultTarget) -> FaultTarget | None:
+        """A verified fault's target read (its baseline), journaled with its intent before it is sent."""
+        try:
+            prepared = await self.client.prepare(target)
+        except (SFProgressError, ValueError, TypeError) as exc:
+            if isinstance(exc, SFProgressError) and exc.transient:
+                logger.warning("cannot read the target of %s (%s); resume the run to start it", target.ref, exc)
+                return None  # nothing was sent: no intent, still planned
+            self.journal.rejected(n, str(exc))
+            return None
+        self.journal.prepared(n, prepared)
+        self.journal.sync()
+        return prepared
+
     def accepted(self, n: int) -> None:
         """Target *n*'s start was accepted: journal it, then tell ``on_start``."""
         self.journal.accepted(n)
@@ -97,10 +142,11 @@ class Starts:
 
     async def known(self, target: FaultTarget) -> bool:
         try:
-            await self.client.get_progress(target.ref)
+            progress = await self.client.get_progress(target.ref)
         except NotFoundError:
             return False
-        return True
+        # A verified fault is known once its effect is seen (its target no longer as the baseline says).
+        return not target.kind.verified or progress.state is not OperationState.RUNNING
 
     async def settle(self, numbers: list[int]) -> None:
         """Intents without an acceptance: found by OperationId → started; else, after a moment, start again."""
@@ -123,6 +169,10 @@ class Starts:
                 self.accepted(n)
             elif self.journal.aborted is not None:  # never to be started: the run was aborted
                 self.journal.outcome(self.aborted(n))
+            elif self.journal.targets[n].target.kind is OperationType.REPLICA_RESTART:
+                # A restart leaves no trace once over (the replica keeps its id): sent before the
+                # crash or not, nobody can tell.  Never sent twice: said, not sent.
+                self.journal.rejected(n, UNDECIDABLE)
             else:
                 await self.send(n, resent=True)  # the same OperationId again, sequentially
         self.journal.flush()

@@ -161,7 +161,7 @@ class _Engine:
         self.by_state[None] += len(trackers)
         for kind, count in collections.Counter(t.ref.kind for t in trackers).items():
             _telemetry.operation_started(kind, count)
-        self.lease.add(len(trackers))
+        self.lease.add(sum(1 for t in trackers if not t.ref.kind.verified))  # the list shows only these
         for tracker in trackers:
             self.place(tracker, None, first_due(tracker, self.cfg))
         self.wake.set()

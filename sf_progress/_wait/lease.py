@@ -168,6 +168,8 @@ class Lease:
             self._judged(rec, contradicted=contradicted)
         if result is not None and not isinstance(result, (FaultProgress, NotFoundError)):
             return False
+        if op.ref.kind.verified:  # the list call never shows them: read on their own backoff
+            return False
         if not self.listing():
             return False
         if rec is None:

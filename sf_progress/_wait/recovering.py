@@ -17,7 +17,7 @@ import attrs
 
 from .._errors import NotFoundError, SFProgressError, TransportTimeout
 from .._facts import Recovery
-from .._models import OperationRef
+from .._models import OperationRef, OperationType
 from .._progress import NodeTransitionResult
 from .._wire.transport import LAST_LOOK
 from .machine import Outcome, OutcomeKind, Recovering, _Settings, _Tracker, unreachable_for_good
@@ -35,7 +35,9 @@ _RECENT = 4096
 Check = Callable[[OperationRef, "str | None"], Awaitable[Verdict]]
 
 
-def _given_instance(outcome: Outcome | None) -> str | None:
+def _given_instance(ref: OperationRef, outcome: Outcome | None) -> str | None:
+    if ref.kind is OperationType.NODE_RESTART and ref.baseline is not None:
+        return ref.baseline.instance_id  # recovered: Up on another instance than before the restart
     result = None if outcome is None or outcome.progress is None else outcome.progress.result
     if isinstance(result, NodeTransitionResult) and result.node_result is not None:
         return result.node_result.node_instance_id
@@ -53,7 +55,7 @@ class Recoveries:
 
     def begin(self, tracker: _Tracker, outcome: Outcome | None, now: float) -> None:
         """*tracker*'s fault ended with *outcome* (``None``: a bare recovery wait); check from *now*."""
-        tracker.recovering = Recovering(now, outcome, _given_instance(outcome))
+        tracker.recovering = Recovering(now, outcome, _given_instance(tracker.ref, outcome))
         self.count += 1
 
     async def read(self, tracker: _Tracker, remaining: float = math.inf) -> Verdict | SFProgressError:

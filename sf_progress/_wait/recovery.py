@@ -31,7 +31,7 @@ from .._errors import NotFoundError, ResponseFormatError
 from .._facts import _HEALTH_BY_WIRE, HealthState, NodeFacts, PartitionFacts
 from .._ids import encode_service_id
 from .._models import OperationRef, OperationType
-from .._targets import NodeTransitionType
+from .._specs import NodeTransitionType
 from .._wire.parsing import decode_json
 
 __all__ = ["HEALTH_NOT_FOUND", "Verdict", "check_recovery", "parse_node"]

@@ -8,18 +8,39 @@ Starts are retried sequentially, never in parallel
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
-from .._errors import NODE_BUSY, BadRequestError, NotFoundError, ResponseFormatError
+from .._errors import (
+    NODE_BUSY,
+    BadRequestError,
+    NotFoundError,
+    ResponseFormatError,
+    TransportTimeout,
+    UnsupportedFaultError,
+)
 from .._ids import check_node_name, check_server_timeout, encode_service_id, to_guid
 from .._kinds import KINDS
 from .._models import FaultOperation, OperationRef, OperationState, OperationType
 from .._progress import FaultProgress
-from .._targets import FaultTarget, NodeTransitionSpec, NodeTransitionType, QuorumLossMode, QuorumLossSpec, instance_id
+from .._specs import (
+    DataLossSpec,
+    NodeTransitionSpec,
+    NodeTransitionType,
+    QuorumLossMode,
+    QuorumLossSpec,
+    RestartSpec,
+    instance_id,
+)
+from .._targets import FaultTarget
+from .._verified.judge import Verifier
+from .._verified.prepare import prepare
+from .._verified.reads import TargetReads
+from .._verified.sending import send
 from .._wait.recovery import Verdict, check_recovery, parse_node
 from .auth import AadMetadata, parse_aad_metadata
 from .parsing import json_body, parse_active_list, parse_operation_list
@@ -39,6 +60,9 @@ def filter_mask(values: _Filter, what: str) -> int:
     items: Iterable[object] = [values] if isinstance(values, (OperationState, OperationType)) else values
     mask = 0
     for value in items:
+        if isinstance(value, OperationType) and value.verified:
+            raise ValueError(f"{what}: the cluster keeps no operation for a {value.value} (the client verifies it), "
+                             "so the list call cannot show one")
         if not isinstance(value, (OperationState, OperationType)) or value.filter_bit == 0:
             raise ValueError(f"{what} takes members of OperationState/OperationType, got {value!r}")
         mask |= value.filter_bit
@@ -70,6 +94,9 @@ class Calls:
         self.transport, self.urls, self.server_timeout = transport, urls, server_timeout
         # The transition of each node transition this client started (a recovery check needs it).
         self.transitions: dict[uuid.UUID, NodeTransitionType] = {}
+        # The verified kinds' target reads (a service's kind read once) and their judge.
+        self.reads = TargetReads(self.target_read)
+        self.verifier = Verifier(self.reads, transport.clock.monotonic)
 
     def timeout_of(self, timeout: int | None) -> int:
         return self.server_timeout if timeout is None else check_server_timeout(timeout)
@@ -77,6 +104,8 @@ class Calls:
     def read(self, ref: OperationRef, timeout: int | None) -> Awaitable[FaultProgress]:
         """The progress read (a plain function returning the awaitable: one frame less on the hot path)."""
         server_timeout = self.server_timeout if timeout is None else check_server_timeout(timeout)
+        if ref.kind.verified:
+            return self.verifier.read(ref)
         url = self.urls.progress(ref, server_timeout)
         return self.transport.call("GET", url, server_timeout, ref, KINDS[ref.kind].parse, route="progress")
 
@@ -87,6 +116,8 @@ class Calls:
         left, the server timeout is clipped to it and so is the client-side one (to at
         least ``LAST_LOOK`` seconds, for the read a wait sends at its deadline).
         """
+        if ref.kind.verified:
+            return self._verify_once(ref, remaining)
         transport = self.transport
         server_timeout = self.server_timeout
         parse = KINDS[ref.kind].parse
@@ -105,11 +136,33 @@ class Calls:
             route="progress",
         )
 
+    async def _verify_once(self, ref: OperationRef, remaining: float) -> FaultProgress:
+        """A verified fault's read within a wait: never past its deadline (plus ``LAST_LOOK``)."""
+        if remaining == math.inf:
+            return await self.verifier.read(ref, waiting=True)
+        try:
+            return await asyncio.wait_for(self.verifier.read(ref, waiting=True), max(remaining, LAST_LOOK))
+        except TimeoutError as exc:
+            if isinstance(exc, TransportTimeout):
+                raise
+            raise TransportTimeout(f"the target's read took longer than the wait's {remaining:.1f}s left",
+                                   ref=ref) from None
+
+    async def prepare(self, target: FaultTarget) -> FaultTarget:
+        """A verified fault's target read and its choices made (its baseline); other kinds as they are."""
+        if not isinstance(target, FaultTarget):
+            raise TypeError(f"target must be a FaultTarget, not {type(target).__name__}")
+        return await prepare(self.reads, target)
+
     async def start(self, target: FaultTarget, timeout: int | None) -> OperationRef:
         """Send *target*'s start call (its kind's quirks included); return its ref."""
         if not isinstance(target, FaultTarget):
             raise TypeError(f"target must be a FaultTarget, not {type(target).__name__}")
         server_timeout = self.timeout_of(timeout)
+        if target.kind.verified:
+            prepared = await prepare(self.reads, target)
+            await send(self.target_post, prepared)
+            return prepared.ref
         ref, spec = target.ref, target.spec
         if isinstance(spec, NodeTransitionSpec):
             await self._start_node_transition(ref, spec, server_timeout)
@@ -122,6 +175,7 @@ class Calls:
                 logger.info("the gateway refused QuorumLossMode=QuorumReplicas; trying %s", _QUORUM_REPLICAS_RUNTIME)
                 await self._start(ref, spec.query(_QUORUM_REPLICAS_RUNTIME), server_timeout)
         else:
+            assert isinstance(spec, (RestartSpec, DataLossSpec))
             await self._start(ref, spec.query(), server_timeout)
         return ref
 
@@ -177,6 +231,10 @@ class Calls:
 
     async def cancel(self, operation_id: str | uuid.UUID | OperationRef, force: bool, timeout: int | None) -> None:
         ref = operation_id if isinstance(operation_id, OperationRef) else None
+        if ref is not None and ref.kind.verified:
+            raise UnsupportedFaultError(
+                f"a {ref.kind.value} cannot be cancelled: the cluster keeps no operation for it", ref=ref
+            )
         op_id = ref.operation_id if ref is not None else to_guid(operation_id, "operation_id")
         if type(force) is not bool:
             raise TypeError(f"force must be a bool, not {type(force).__name__}")
@@ -224,6 +282,21 @@ class Calls:
         """A POST of the cluster's control plane (*body*: JSON), its answer's body ignored."""
         url = self.urls.control(path, "", self.server_timeout, version=version)
         await self.transport.call("POST", url, self.server_timeout, None, ignore_body, route="control", body=body)
+
+    async def target_read(
+        self, path: str, params: str, parse: Callable[[bytes, OperationRef | None], T], ref: OperationRef | None,
+        version: str = CONTROL_API_VERSION,
+    ) -> T:
+        """A GET of a verified fault's target (replicas, nodes, services, code packages), retried like every call."""
+        url = self.urls.control(path, params, self.server_timeout, version=version)
+        return await self.transport.call(
+            "GET", url, self.server_timeout, ref, parse, route="target", limit=MAX_ENTITY_BODY
+        )
+
+    async def target_post(self, path: str, params: str, body: bytes | None, version: str, ref: OperationRef) -> None:
+        """A verified fault's start (a POST whose answer's body is ignored), retried on transient failures."""
+        url = self.urls.control(path, params, self.server_timeout, version=version)
+        await self.transport.call("POST", url, self.server_timeout, ref, ignore_body, route="start", body=body)
 
     async def aad_metadata(self, timeout: int | None) -> AadMetadata:
         server_timeout = self.timeout_of(timeout)

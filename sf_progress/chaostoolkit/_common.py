@@ -19,6 +19,7 @@ from .. import (
     Outcome,
     OutcomeKind,
     SFProgressError,
+    Verification,
     WaitTimeout,
 )
 from ._connect import client_for, flag, logger
@@ -30,16 +31,23 @@ STARTED: list[OperationRef] = []
 
 
 def ref_json(ref: OperationRef) -> dict[str, Any]:
-    """The fields that name an operation, as plain JSON."""
-    return ref.as_dict()
+    """The fields that name an operation, as plain JSON (a verified fault's: with its baseline)."""
+    fields: dict[str, Any] = dict(ref.as_dict())
+    if ref.baseline is not None:
+        fields["baseline"] = ref.baseline.as_dict()
+    return fields
 
 
 def progress_json(ref: OperationRef, progress: FaultProgress | None) -> dict[str, Any]:
-    return {
+    fields = {
         **ref_json(ref),
         "state": None if progress is None else progress.raw_state,
         "error_code": None if progress is None else progress.error_code,
     }
+    result = None if progress is None else progress.result
+    if isinstance(result, Verification):  # what was seen of a verified fault
+        fields["signal"] = result.signal
+    return fields
 
 
 def server_timeout(value: object) -> int:
@@ -88,7 +96,8 @@ def run_fault(
         # a fault running, and the rollback must know of it (it reads its progress before cancelling).
         STARTED.append(ref)
         try:
-            client.start(target, timeout=min(server_timeout(seconds), _START_TIMEOUT))
+            # (a verified fault's ref comes back with its baseline: what the wait verifies against)
+            ref = client.start(target, timeout=min(server_timeout(seconds), _START_TIMEOUT))
         except FabricError as exc:
             if not isinstance(exc, FabricTransientError):  # refused by the cluster: nothing runs
                 STARTED.remove(ref)

@@ -78,6 +78,8 @@ def cancel_started_faults(
     cancelled = []
     with client_for(configuration, secrets) as client:
         for ref in list(STARTED):
+            if ref.kind.verified:  # a replica, code-package, move or node restart: nothing to cancel
+                continue
             try:
                 if client.get_progress(ref, timeout=seconds).is_terminal:
                     continue

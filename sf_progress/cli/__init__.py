@@ -65,10 +65,12 @@ def main() -> None:
 type_option = click.option(
     "--type",
     "type_name",
-    type=click.Choice([kind.short_name for kind in OperationType.fault_kinds()]),
+    type=click.Choice([kind.short_name for kind in OperationType.fault_kinds() if not kind.verified]),
     default="restart",
     show_default=True,
-    help="The operation's kind; for node-transition the ids are NODE OPERATION.",
+    help="The operation's kind; for node-transition the ids are NODE OPERATION.  (A replica, code-package, "
+    "move or node-restart fault is verified against what its target looked like: watch it --from the lines its "
+    "start printed, or through its run's journal.)",
 )
 
 
@@ -97,7 +99,7 @@ def _ref(type_name: str, ids: tuple[str, ...]) -> OperationRef:
         names = " ".join(p.name.split("_")[0].upper() for p in where)
         raise click.UsageError(f"give {names} OPERATION for a {kind.short_name}")
     try:
-        target = {p.name: value for p, value in zip(where, ids, strict=False)}
+        target: dict[str, Any] = {p.name: value for p, value in zip(where, ids, strict=False)}
         return OperationRef(kind=kind, operation_id=ids[-1], **target)
     except (ValueError, TypeError) as exc:
         raise click.BadParameter(str(exc)) from None

@@ -21,7 +21,7 @@ from typing import IO, Any, BinaryIO
 
 import click
 
-from .. import FaultTarget, OperationRef
+from .. import Baseline, FaultTarget, OperationRef
 from ._render import kind_of, outcome_record
 
 
@@ -76,7 +76,9 @@ class RowParser:
             if not isinstance(data, dict):
                 self.report(f"line {number}: expected a JSON object with service_id, partition_id, operation_id")
                 return None
-            return Row(number, {k: str(v) for k, v in data.items() if v is not None})
+            # (an object -- a verified fault's baseline -- stays JSON text)
+            return Row(number, {k: json.dumps(v) if isinstance(v, dict) else str(v)
+                                for k, v in data.items() if v is not None})
         values = next(csv.reader(io.StringIO(text)))
         if self.header is None:
             header = [v.strip() for v in values]
@@ -108,8 +110,15 @@ def to_ref(row: Row, report: Callable[[str], None]) -> OperationRef | None:
         report(f"line {row.line}: missing {', '.join(missing)}")
         return None
     try:
-        target = {p.name: fields[p.column] for p in where}
-        return OperationRef(kind=kind, operation_id=fields["operation_id"], **target)
+        target: dict[str, Any] = {p.name: fields[p.column] for p in where}
+        ref = OperationRef(kind=kind, operation_id=fields["operation_id"], **target)
+        baseline = fields.get("baseline")
+        if kind.verified and baseline is not None:  # what the start command printed: watched as it was started
+            data = json.loads(baseline)
+            if not isinstance(data, dict):
+                raise TypeError("baseline must be a JSON object")
+            ref = ref.with_baseline(Baseline.from_dict(data))
+        return ref
     except (ValueError, TypeError) as exc:
         report(f"line {row.line}: {exc}")
         return None

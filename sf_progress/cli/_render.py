@@ -24,6 +24,8 @@ def ref_record(ref: OperationRef) -> dict[str, Any]:
         record["service_id"] = ref.service_id
         record["partition_id"] = str(ref.partition_id)
     record["operation_id"] = str(ref.operation_id)
+    if ref.baseline is not None:  # a verified fault: what its target looked like, to watch it by
+        record["baseline"] = ref.baseline.as_dict()
     return record
 
 

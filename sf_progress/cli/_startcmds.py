@@ -69,6 +69,8 @@ def start_command(kind: OperationType) -> click.Command:
 
 
 def _click_parameter(p: Parameter) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    if p.switch:
+        return click.option(p.flag, p.name, is_flag=True, default=None, help=p.help)
     choices = list(p.aliases) if p.aliases else list(p.choices)
     kind: Any = click.Choice(choices, case_sensitive=False) if choices else (click.INT if p.number else None)
     if p.positional:

@@ -24,7 +24,9 @@ from .._models import OperationRef, OperationState, OperationType
 from ._answers import Answer as _Answer
 from ._answers import invalid as _invalid
 from ._control import CONTROL_ROUTE, FAS_MISSING, ControlPlane
-from ._scripts import FakeOperation, Fault, Injected, Script
+from ._injecting import InjectsFaults
+from ._replicas import VERIFIED_ROUTES, Layouts
+from ._scripts import FakeOperation, Injected, Script
 from ._starts import QUORUM_LOSS_MODES, read_start, validated
 from ._targets import Targets, node_name
 from ._wire import (
@@ -55,7 +57,7 @@ _FIXED_ROUTES = {"/": "root", "/$/GetClusterVersion": "version", "/$/GetAadMetad
                  "/Faults": "list", "/Faults/$/Cancel": "cancel"}
 
 
-class FakeCluster:
+class FakeCluster(InjectsFaults):
     """A Service Fabric HTTP gateway with a Fault Analysis Service, on 127.0.0.1.
 
     ``async with FakeCluster() as cluster:`` starts it on a free port; ``cluster.url`` is
@@ -128,6 +130,8 @@ class FakeCluster:
         self.nodes: dict[str, int] = dict(DEFAULT_NODES)  # node name -> InstanceId
         self.targets = Targets(self)  # partitions and nodes as the faults leave them (info, replicas, health)
         self.control = ControlPlane(clock)  # cluster-wide state: upgrades, system services, Chaos, health, names
+        # Replicas, code packages and node restarts as the verified faults change them.
+        self.replicas = self.targets.layouts = Layouts(lambda: self.clock(), self.nodes, self.services)
         self.quorum_loss_modes: tuple[str, ...] = QUORUM_LOSS_MODES
         self.requests = 0
         self.by_route: collections.Counter[str] = collections.Counter()
@@ -203,17 +207,21 @@ class FakeCluster:
         self._active[ref.operation_id] = op
         self.targets.track(op)
 
-    def add_service(self, name: str, partitions: Iterable[str | uuid.UUID], *, stateful: bool = True) -> None:
+    def add_service(
+        self, name: str, partitions: Iterable[str | uuid.UUID], *, stateful: bool = True, persisted: bool = True
+    ) -> None:
         """Declare a service, so that starts validate their target against it.
 
         Args:
             name: The service's name (``fabric:/app/svc`` or another spelling).
             partitions: Its partitions' GUIDs.
             stateful: Whether it is stateful (replicas) or stateless (instances).
+            persisted: Whether a stateful service's state is persisted (``HasPersistedState``).
         """
         sid = OperationRef.restart(name, uuid.UUID(int=0), uuid.UUID(int=0)).service_id
         assert sid is not None
         self.services[sid] = (frozenset(uuid.UUID(str(p)) for p in partitions), stateful)
+        (self.replicas.volatile.discard if persisted or not stateful else self.replicas.volatile.add)(sid)
 
     def add_node(self, name: str, instance_id: int) -> None:
         """Declare a node (``GET /Nodes/{name}`` answers its ``InstanceId``); five exist from the start.
@@ -252,51 +260,6 @@ class FakeCluster:
         """
         return self.operation(operation_id).state_at(self.clock())[0]
 
-    # --- faults ------------------------------------------------------------------------
-
-    def inject(
-        self,
-        *faults: Fault,
-        routes: Iterable[str] | None = None,
-        operation_id: str | uuid.UUID | None = None,
-        times: int = 1,
-    ) -> None:
-        """Queue faults, each answering one matching request.
-
-        Args:
-            *faults: The answers to give, in order.
-            routes: Only requests of these routes (see ``ROUTES``; default: any).
-            operation_id: Only requests about this operation.
-            times: Queue the faults this many times over.
-        """
-        selected = None if routes is None else frozenset(routes)
-        if selected is not None and not selected <= set(ROUTES):
-            raise ValueError(f"routes must be among {ROUTES}")
-        op = None if operation_id is None else str(uuid.UUID(str(operation_id)))
-        self._faults.queue(faults * times, selected, op)
-
-    def set_fault_rate(
-        self, rate: float, faults: Iterable[Fault], *, routes: Iterable[str] = ("progress",), seed: int = 0
-    ) -> None:
-        """Answer a random fraction of matching requests with one of *faults*.
-
-        Args:
-            rate: The fraction, in ``[0, 1]``.
-            faults: The answers to choose from.
-            routes: Only requests of these routes (default: progress reads).
-            seed: Seed of the random choices.
-        """
-        self._faults.at_rate(rate, faults, frozenset(routes), seed)
-
-    def clear_faults(self) -> None:
-        """Drop queued faults and stop random ones."""
-        self._faults.clear()
-
-    @property
-    def pending_faults(self) -> int:
-        """Queued faults not yet used."""
-        return len(self._faults)
-
     # --- counters ----------------------------------------------------------------------
 
     def reset(self) -> None:
@@ -305,6 +268,7 @@ class FakeCluster:
         self._active.clear()
         self.targets.by_partition.clear()
         self.targets.node_ops.clear()
+        self.replicas.reset()
         self.by_route.clear()
         self.requests = 0
         self.clear_faults()
@@ -355,6 +319,9 @@ class FakeCluster:
         try:
             if route == CONTROL_ROUTE and match is not None:  # cluster-wide state (its POSTs carry a body)
                 response = await self.control.answer(request, match, query)
+            elif route in VERIFIED_ROUTES and match is not None:  # replicas, code packages, node restarts
+                version = api_version(query, self.runtime_version)
+                response = self.replicas.answer(match, query, await request.read(), version)
             else:
                 response = self._dispatch(route, match, request.method, query)
         except _Answer as answer:
@@ -371,7 +338,7 @@ class FakeCluster:
             return ("progress" if match["action"].startswith("Get") else "start"), match
         if path in _FIXED_ROUTES:
             return _FIXED_ROUTES[path], None
-        found = Targets.route(path) or ControlPlane.route(path)
+        found = Targets.route(path) or ControlPlane.route(path) or Layouts.route(method, path)
         return found if found is not None else ("other", None)
 
     def _dispatch(self, route: str, match: re.Match[str] | None, method: str, query: dict[str, str]) -> web.Response:

@@ -35,6 +35,7 @@ from aiohttp import web
 from .._models import OperationType
 from ._answers import Answer
 from ._answers import invalid as _invalid
+from ._replicas import Layouts
 from ._scripts import FakeOperation
 from ._wire import strict_unquote
 
@@ -89,6 +90,7 @@ class Targets:
         self.by_partition: dict[uuid.UUID, FakeOperation] = {}  # the last fault of each partition
         self.node_ops: dict[str, FakeOperation] = {}  # the last transition of each node
         self._hidden: dict[str, float] = {}
+        self.layouts: Layouts | None = None  # the replicas the verified faults touched (set by the cluster)
         self.page_size = 100  # items per page of GetReplicas and of the node list
 
     def track(self, op: FakeOperation) -> None:
@@ -158,6 +160,11 @@ class Targets:
             raise LookupError(pid)
         op = self.by_partition.get(pid)
         phase = self._phase(op)
+        layout = None if self.layouts is None or phase != "ok" else self.layouts.layout(pid)
+        if layout is not None:  # a verified fault's replicas, as they are now
+            statuses = [r.status for r in sorted(layout.replicas, key=lambda r: r.role != "Primary")]
+            ok = all(s == "Ready" for s in statuses)
+            return stateful, "Ready" if ok else "Reconfiguring", "Ok" if ok else "Warning", statuses
         size = TARGET_REPLICAS if stateful else self._up_nodes()
         if phase == "ok":
             return stateful, "Ready", "Ok", ["Ready"] * size
@@ -198,7 +205,8 @@ class Targets:
                 },
             )
         else:
-            body["InstanceCount"] = -1
+            count = None if self.layouts is None else self.layouts.instance_count
+            body["InstanceCount"] = -1 if count is None else count
         return web.json_response(body)
 
     def _replicas(self, pid: uuid.UUID, query: dict[str, str]) -> web.Response:
@@ -206,6 +214,11 @@ class Targets:
             stateful, _, _, statuses = self._partition(pid)
         except LookupError:
             raise Answer(404, "FABRIC_E_PARTITION_NOT_FOUND", f"Partition {pid} was not found") from None
+        layouts = self.layouts
+        layout = None if layouts is None else layouts.layout(pid)
+        if layouts is not None and layout is not None and self._phase(self.by_partition.get(pid)) == "ok":
+            key = "ReplicaId" if stateful else "InstanceId"
+            return self._page(layouts.replica_items(layout), query, lambda item: int(item[key]), int)
         nodes = sorted(self.cluster.nodes)
         items = []
         for index, status in enumerate(statuses):
@@ -254,6 +267,11 @@ class Targets:
     def node_state(self, name: str) -> tuple[str, bool, int, str]:
         """(NodeStatus, IsStopped, InstanceId, health) of a known node, now."""
         base = self.cluster.nodes[name]
+        if self.layouts is not None:  # node restarts: down for a while, then up on a larger instance
+            down, restarts = self.layouts.node_down(name)
+            base += restarts
+            if down:
+                return "Down", False, base, "Error"
         op = self.node_ops.get(name)
         if op is None:
             return "Up", False, base, "Ok"

@@ -40,7 +40,8 @@ LIST_CAP = 10_000
 RUNNING_BIT, ROLLING_BACK_BIT, FAULTED_BIT = 1, 2, 16
 TERMINAL_BITS = 8 | 16 | 32 | 64
 UNSUPPORTED_CODES = {400: "E_INVALIDARG", 404: "FABRIC_E_INVALID_ADDRESS", 405: "Method Not Allowed"}
-ROUTES = ("root", "version", "aad", "progress", "start", "cancel", "list", "health", "info", "control", "other")
+ROUTES = ("root", "version", "aad", "progress", "start", "cancel", "list", "health", "info", "control",
+          "fault", "target", "other")
 
 
 _PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
