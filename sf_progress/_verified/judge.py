@@ -16,13 +16,16 @@ What "done" means per kind (``faults-beyond-fas-protocol.md`` §1.4, §2.3, §3.
 
 from __future__ import annotations
 
+import collections
 import uuid
 from collections.abc import Callable
 
 from .._baseline import Baseline
-from .._errors import NotFoundError
+from .._errors import NotFoundError, SFProgressError
 from .._models import OperationRef, OperationState, OperationType
 from .._progress import Verification, VerifiedProgress
+from . import FALLBACK, UNREAD
+from .hints import Hint, Hints
 from .reads import Hosting, Replica, TargetReads
 
 __all__ = ["SETTLE", "Verifier"]
@@ -45,19 +48,41 @@ def _larger(new: str | None, old: str | None) -> bool:
         return False
 
 
+class _Memo:
+    """What a wait remembers of one fault's reads: when it was last read, how often, the hint then."""
+
+    __slots__ = ("at", "hint", "reads", "service")
+
+    def __init__(self, at: float, hint: Hint | None, service: str | None) -> None:
+        self.at, self.hint, self.reads, self.service = at, hint, 0, service
+
+
 class Verifier:
-    """One client's verification reads (``ProgressClient.get_progress`` of a verified kind)."""
+    """One client's verification reads (``get_progress`` and the waits of a verified kind), paced by ``Hints``."""
 
     def __init__(self, reads: TargetReads, clock: Callable[[], float]) -> None:
         self.reads, self.clock = reads, clock
+        self.hints = Hints(reads, clock)
         self.first_seen: dict[uuid.UUID, float] = {}  # when each fault was first read (for SETTLE)
+        self.memos: dict[uuid.UUID, _Memo] = {}
+        self.interest: collections.Counter[str] = collections.Counter()  # faults remembered per service
 
-    async def read(self, ref: OperationRef, *, waiting: bool = False) -> VerifiedProgress:
-        """Read *ref*'s target once and judge it against the baseline.
+    async def seed(self, ref: OperationRef) -> None:
+        """Just before *ref*'s start is sent: its partition's hint now, so a wait reads it only once that changes."""
+        try:
+            hint = await self._hint(ref)
+        except SFProgressError:
+            hint = None  # no hint: the wait reads the target on its own schedule
+        self._remember(ref, _Memo(self.clock(), hint, ref.service_id))
 
-        *waiting*: the read is a wait's, on a fault known to be sent; only then may a replica
-        restart never seen end once settled (a lone read -- a resumed run asking whether a
-        start went out -- must not take "nothing seen" for "done").
+    async def read(self, ref: OperationRef, *, waiting: bool = False, final: bool = False) -> VerifiedProgress:
+        """Judge *ref*'s target against its baseline: read it, or say ``Running`` when nothing says it changed.
+
+        *waiting*: the read is a wait's, on a fault known to be sent.  Only then is the
+        target's own read skipped while its hint is unchanged (or, without a hint, until its
+        next read is due), and only then may a replica restart never seen end once settled
+        (a lone read -- a resumed run asking whether a start went out -- must not take
+        "nothing seen" for "done").  *final*: the wait's last read (at its deadline): always sent.
         """
         baseline = ref.baseline
         if baseline is None:
@@ -65,14 +90,71 @@ class Verifier:
                 f"{ref} carries no baseline: the ref that ProgressClient.start (or prepare) returned is needed "
                 "to verify it (a journal keeps it)"
             )
-        kind = ref.kind
-        if kind is OperationType.NODE_RESTART:
-            assert ref.node_name is not None
+        if ref.kind is OperationType.NODE_RESTART:
+            return await self._node(ref, baseline, waiting and not final)
+        if not waiting or final:
+            return await self._direct(ref, baseline, waiting)
+        now = self.clock()
+        hint = await self._hint(ref)
+        memo = self.memos.get(ref.operation_id)
+        if memo is not None:
+            if hint is not None and memo.hint is not None:
+                if hint == memo.hint and now - memo.at < FALLBACK:
+                    return UNREAD  # its partition did not change: nothing to read
+            elif now - memo.at < min(1.5 ** memo.reads, FALLBACK):
+                return UNREAD  # no hint: read on its own schedule
+        progress = await self._direct(ref, baseline, waiting)
+        if progress.state is OperationState.RUNNING:
+            fresh = _Memo(now, hint, ref.service_id)
+            fresh.reads = 1 if memo is None else memo.reads + 1
+            self._remember(ref, fresh)
+        else:
+            self._forget(ref)
+        return progress
+
+    async def _hint(self, ref: OperationRef) -> Hint | None:
+        if ref.kind is OperationType.CODE_PACKAGE_RESTART or ref.service_id is None or ref.partition_id is None:
+            return None
+        if self.interest[ref.service_id] < self.hints.pages(ref.service_id):
+            return None  # fewer faults on this service than pages in its list: their own reads cost less
+        return await self.hints.partition(ref.service_id, ref.partition_id, ref)
+
+    def _remember(self, ref: OperationRef, memo: _Memo) -> None:
+        old = self.memos.pop(ref.operation_id, None)
+        if old is None and memo.service is not None:
+            self.interest[memo.service] += 1
+        elif old is not None and old.service != memo.service:  # (never: a ref's service is fixed)
+            self._uncount(old)
+            if memo.service is not None:
+                self.interest[memo.service] += 1
+        self.memos[ref.operation_id] = memo
+        if len(self.memos) > _FIRST_SEEN:
+            self._uncount(self.memos.pop(next(iter(self.memos))))
+
+    def _forget(self, ref: OperationRef) -> None:
+        memo = self.memos.pop(ref.operation_id, None)
+        if memo is not None:
+            self._uncount(memo)
+
+    def _uncount(self, memo: _Memo) -> None:
+        if memo.service is not None:
+            self.interest[memo.service] -= 1
+            if self.interest[memo.service] <= 0:
+                del self.interest[memo.service]
+
+    async def _node(self, ref: OperationRef, baseline: Baseline, shared: bool) -> VerifiedProgress:
+        assert ref.node_name is not None
+        node = await self.hints.node(ref.node_name, ref) if shared else None
+        if node is None:
             node = await self.reads.node(ref.node_name, ref)
-            if node.status == "Up" and _larger(node.instance_id, baseline.instance_id):
-                after = Baseline(node_name=node.name, status=node.status, instance_id=node.instance_id)
-                return _done(f"node {node.name} Up on instance {node.instance_id} (was {baseline.instance_id})", after)
-            return RUNNING
+        if node.status == "Up" and _larger(node.instance_id, baseline.instance_id):
+            after = Baseline(node_name=node.name, status=node.status, instance_id=node.instance_id)
+            return _done(f"node {node.name} Up on instance {node.instance_id} (was {baseline.instance_id})", after)
+        return RUNNING
+
+    async def _direct(self, ref: OperationRef, baseline: Baseline, waiting: bool) -> VerifiedProgress:
+        """One read of the target itself, judged."""
+        kind = ref.kind
         if kind is OperationType.CODE_PACKAGE_RESTART:
             return await self._code_package(ref, baseline)
         assert ref.partition_id is not None

@@ -3,9 +3,8 @@
 Pending operations live in a heap ordered by the time of their next read, or are parked
 with the client's ``Observer`` (which lists the cluster's active operations once per
 tick); there is no task per operation.  One dispatcher task hands due operations to at
-most ``concurrency`` worker tasks, pacing them by the rate bucket and by the cluster's
-backpressure; workers read once (no per-request retry loop: the scheduler owns retries)
-and put the operation back (in the heap, or parked) or emit its ``Outcome``.
+most ``concurrency`` worker tasks, paced by the rate bucket and the cluster's backpressure;
+workers read once (the scheduler owns retries) and put it back (in the heap, or parked) or emit its ``Outcome``.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from .._errors import FabricTransientError, SFProgressError
 from .._models import OperationRef, OperationState, as_ref
 from .._progress import FaultProgress
 from .machine import (
+    UNREAD,
     Abort,
     BadInput,
     EventHook,
@@ -52,8 +52,7 @@ logger = logging.getLogger("sf_progress")
 _DONE = object()
 #: Timer slots: reads due within one slot of this many seconds are sent together (at most this much later).
 _SLOT = 0.25
-#: Prompt reads of a crowded cluster's operations go out in rounds this many seconds apart
-#: (each read 1.25-1.75 s after the last: ``PROMPT_READ`` on average).
+#: Prompt reads of a crowded cluster's operations go out in rounds this far apart (``PROMPT_READ`` on average).
 _ROUND = 2 * _SLOT
 _GAVE_UP = frozenset({OutcomeKind.NOT_FOUND, OutcomeKind.TIMED_OUT, OutcomeKind.FAILED})
 #: A heap entry: (due, _GUARD or _READ, tracker).  At one instant a parked operation's
@@ -399,7 +398,9 @@ class _Engine:
     def after_poll(self, tracker: _Tracker, result: FaultProgress | SFProgressError, now: float) -> None:
         """Account for one poll; queue the events for the hook, if there is one."""
         before = tracker.last.state if tracker.last is not None else None
-        if isinstance(result, FaultProgress):
+        if result is UNREAD:  # a verified fault's look that sent nothing
+            self.requests, self.progress_reads = self.requests - 1, self.progress_reads - 1
+        elif isinstance(result, FaultProgress):
             self.pacer.healthy()
         elif isinstance(result, FabricTransientError):
             self.pacer.busy(now, result.retry_after)

@@ -24,9 +24,12 @@ from .._ids import to_seconds
 from .._kinds import KINDS
 from .._models import _STATE_BY_WIRE, OperationRef, OperationState, OperationType
 from .._progress import FaultProgress
+from .._verified import TICK as VERIFY_TICK
+from .._verified import UNREAD
 from .recovery import Verdict
 
 __all__ = [
+    "UNREAD",
     "Abort",
     "Backoff",
     "BadInput",
@@ -347,7 +350,8 @@ def step(
             tracker.last = result.progress
             event = StateChanged(tracker.ref, result.progress, None if previous is None else previous.state)
         return tracker.deadline_at, event
-    tracker.polls += 1
+    if result is not UNREAD:  # (a verified fault's look that sent nothing is no poll)
+        tracker.polls += 1
     if isinstance(result, FaultProgress):
         tracker.failures = 0
         previous = tracker.last
@@ -357,7 +361,11 @@ def step(
         kind = OutcomeKind.for_state(result.state)
         if kind is not None:
             return _end(tracker, kind, None, now), event
-        delay = cfg.backoff.delay(tracker.polls, random.random())
+        if cfg.default_backoff and tracker.ref.kind.verified:
+            # A look every tick: the verifier reads the target only when a shared hint says it changed.
+            delay = VERIFY_TICK
+        else:
+            delay = cfg.backoff.delay(tracker.polls, random.random())
     elif isinstance(result, NotFoundError) and tracker.last is None and now - tracker.added_at < cfg.grace:
         # Right after a start the operation may not be readable yet: a short grace period.
         delay = cfg.backoff.delay(tracker.polls - 1, random.random())

@@ -37,6 +37,7 @@ from .._specs import (
     instance_id,
 )
 from .._targets import FaultTarget
+from .._verified import TICK
 from .._verified.judge import Verifier
 from .._verified.prepare import prepare
 from .._verified.reads import TargetReads
@@ -140,8 +141,9 @@ class Calls:
         """A verified fault's read within a wait: never past its deadline (plus ``LAST_LOOK``)."""
         if remaining == math.inf:
             return await self.verifier.read(ref, waiting=True)
+        final = remaining <= TICK  # the read at the deadline: the target itself
         try:
-            return await asyncio.wait_for(self.verifier.read(ref, waiting=True), max(remaining, LAST_LOOK))
+            return await asyncio.wait_for(self.verifier.read(ref, waiting=True, final=final), max(remaining, LAST_LOOK))
         except TimeoutError as exc:
             if isinstance(exc, TransportTimeout):
                 raise
@@ -161,6 +163,7 @@ class Calls:
         server_timeout = self.timeout_of(timeout)
         if target.kind.verified:
             prepared = await prepare(self.reads, target)
+            await self.verifier.seed(prepared.ref)  # its partition's hint before the fault: a wait reads on change
             await send(self.target_post, prepared)
             return prepared.ref
         ref, spec = target.ref, target.spec

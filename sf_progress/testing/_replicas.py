@@ -27,6 +27,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
+import random
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -43,6 +44,7 @@ __all__ = ["VERIFIED_ROUTES", "Layouts"]
 
 _ID = r"[^/]+"
 _PATHS = (
+    ("partitions", "GET", re.compile(rf"^/Services/(?P<sid>{_ID})/\$/GetPartitions$")),
     ("app_name", "GET", re.compile(rf"^/Services/(?P<sid>{_ID})/\$/GetApplicationName$")),
     ("service", "GET", re.compile(rf"^/Applications/(?!System/)(?P<app>{_ID})/\$/GetServices/(?P<sid>{_ID})$")),
     ("deployed", "GET", re.compile(rf"^/Nodes/(?P<node>{_ID})/\$/GetApplications/(?P<app>{_ID})/\$/GetReplicas$")),
@@ -83,10 +85,17 @@ class Layout:
     stateful: bool
     replicas: list[FakeReplica]
     due: list[tuple[float, int, Callable[[], None]]] = attrs.Factory(list)
+    version: int = 0  # the configuration's version: one more at each change (a reconfiguration)
 
     def advance(self, now: float) -> None:
         while self.due and self.due[0][0] <= now:
             heapq.heappop(self.due)[2]()
+            self.version += 1
+
+    @property
+    def epoch(self) -> dict[str, str]:
+        """``{ConfigurationVersion, DataLossVersion}`` (int64 strings)."""
+        return {"ConfigurationVersion": str(8589934592 + self.version), "DataLossVersion": "131000000000000001"}
 
     def find(self, replica_id: int) -> FakeReplica | None:
         return next((r for r in self.replicas if r.id == replica_id), None)
@@ -108,6 +117,10 @@ class Layouts:
                  services: Mapping[str, tuple[frozenset[uuid.UUID], bool]]) -> None:
         self.clock, self._nodes, self.services = clock, nodes, services
         self.delay, self.rebuild = 1.0, 3.0
+        self.jitter = 0.0  # each fault's delay is longer by up to this many seconds (seeded: ``seed``)
+        self.rng = random.Random(0)
+        self.effects: dict[str, float] = {}  # when each target's last fault showed its effect (for lags)
+        self.page_size = 100  # partitions per page of a service's list
         self.instance_count: int | None = None  # stateless partitions' InstanceCount (None: -1, every up node)
         self.never: set[str] = set()
         self.volatile: set[str] = set()
@@ -122,6 +135,7 @@ class Layouts:
         self.layouts.clear()
         self.node_restarts.clear()
         self.entry_points.clear()
+        self.effects.clear()
 
     # --- what the other reads see -------------------------------------------------------
 
@@ -188,16 +202,44 @@ class Layouts:
 
     # --- reads -----------------------------------------------------------------------------
 
+    def _partitions(self, g: dict[str, str], query: dict[str, str], body: bytes, version: float) -> web.Response:
+        """A service's partitions, paged by partition id, with their status and (stateful) ``PrimaryEpoch``."""
+        sid = g["sid"]
+        declared = self.services.get(sid)
+        if declared is None:
+            raise Answer(404, "FABRIC_E_SERVICE_DOES_NOT_EXIST", f"Service fabric:/{sid.replace('~', '/')} not found")
+        pids, stateful = sorted(declared[0]), declared[1]
+        token = query.get("ContinuationToken", "")
+        if token:
+            pids = [pid for pid in pids if str(pid) > token]
+        page, rest = pids[:self.page_size], pids[self.page_size:]
+        items = []
+        for pid in page:
+            layout = self.layout(pid)
+            assert layout is not None
+            ready = all(r.status == "Ready" for r in layout.replicas)
+            item: dict[str, Any] = {
+                "ServiceKind": "Stateful" if stateful else "Stateless",
+                "PartitionInformation": {"ServicePartitionKind": "Singleton", "Id": str(pid)},
+                "HealthState": "Ok" if ready else "Warning", "PartitionStatus": "Ready" if ready else "Reconfiguring",
+            }
+            if stateful:
+                item.update(TargetReplicaSetSize=_TARGET_REPLICAS, MinReplicaSetSize=2, PrimaryEpoch=layout.epoch)
+            else:
+                item["InstanceCount"] = -1 if self.instance_count is None else self.instance_count
+            items.append(item)
+        return web.json_response({"ContinuationToken": str(page[-1]) if rest else "", "Items": items})
+
     def _app_name(self, g: dict[str, str], query: dict[str, str], body: bytes, version: float) -> web.Response:
         sid = g["sid"]
-        if not any(self.service_of(pid) == sid for pid in self._partitions()):
+        if not any(self.service_of(pid) == sid for pid in self._declared()):
             raise Answer(404, "FABRIC_E_SERVICE_DOES_NOT_EXIST", f"Service fabric:/{sid.replace('~', '/')} not found")
         app = sid.split("~")[0]
         return web.json_response({"Id": app, "Name": f"fabric:/{app}"})
 
     def _service(self, g: dict[str, str], query: dict[str, str], body: bytes, version: float) -> web.Response:
         sid, app = g["sid"], g["app"]
-        pids = [pid for pid in self._partitions() if self.service_of(pid) == sid]
+        pids = [pid for pid in self._declared() if self.service_of(pid) == sid]
         if not pids or sid.split("~")[0] != app:
             return web.Response(status=204)
         stateful = bool(self.stateful(pids[0]))
@@ -278,7 +320,8 @@ class Layouts:
         return web.Response(status=200)
 
     def _fault(self, pid: uuid.UUID, layout: Layout, replica: FakeReplica, *, remove: bool) -> None:
-        start = self.clock() + self.delay
+        start = self.clock() + self.delay + self.rng.uniform(0.0, self.jitter)
+        self.effects[str(pid)] = start
 
         def down() -> None:
             if replica.role == "Primary":
@@ -323,6 +366,8 @@ class Layouts:
                     held.role, primary.role = "Primary", "ActiveSecondary"  # a swap: ids stay
                 else:
                     primary.node = to
+                layout.version += 1
+                self.effects[str(pid)] = self.clock()
             return web.Response(status=200)
         source = query.get("CurrentNodeName", "")
         moved = next((r for r in layout.replicas if r.node == source), None)
@@ -337,6 +382,7 @@ class Layouts:
             layout.replicas.remove(moved)
             new = FakeReplica(next(self._ids), moved.role, to, "InBuild")
             layout.replicas.append(new)
+            layout.version += 1
             self._at(layout, self.clock() + self.rebuild, lambda: setattr(new, "status", "Ready"))
         return web.Response(status=200)
 
@@ -363,6 +409,7 @@ class Layouts:
                     for r in layout.replicas:
                         if r.node == node:
                             r.status = "InBuild"
+                            layout.version += 1
                             self._at(layout, self.clock() + self.delay + self.rebuild,
                                      lambda r=r: setattr(r, "status", "Ready"))  # type: ignore[misc]
         return web.Response(status=200)
@@ -381,6 +428,7 @@ class Layouts:
             raise Answer(409, "FABRIC_E_INSTANCE_ID_MISMATCH", "Instance id mismatch.")
         if name not in self.never:
             self.node_restarts.setdefault(name, []).append(self.clock())
+            self.effects[name] = self.clock() + self.delay
         return web.Response(status=200)
 
     # --- helpers ---------------------------------------------------------------------------
@@ -406,7 +454,7 @@ class Layouts:
     def service_of(self, pid: uuid.UUID) -> str | None:
         return next((sid for sid, (partitions, _) in self.services.items() if pid in partitions), None)
 
-    def _partitions(self) -> list[uuid.UUID]:
+    def _declared(self) -> list[uuid.UUID]:
         return [pid for partitions, _ in self.services.values() for pid in partitions]
 
 

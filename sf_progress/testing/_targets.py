@@ -177,6 +177,10 @@ class Targets:
             return stateful, "Reconfiguring", "Warning", ["Ready"] + ["InBuild"] * (size - 1)
         return stateful, "Ready", "Ok", ["Ready"] * (size - 1) + ["InBuild"]
 
+    def _configuration(self, pid: uuid.UUID) -> int:
+        layout = None if self.layouts is None else self.layouts.layouts.get(pid)
+        return 0 if layout is None else layout.version
+
     def _data_loss_version(self, pid: uuid.UUID) -> int:
         op = self.by_partition.get(pid)
         if op is not None and op.kind is OperationType.PARTITION_DATA_LOSS and op.state_at(self.cluster.clock())[1]:
@@ -200,7 +204,7 @@ class Targets:
                 MinReplicaSetSize=MIN_REPLICAS,
                 LastQuorumLossDurationInSeconds="0",
                 CurrentConfigurationEpoch={
-                    "ConfigurationVersion": "8589934592",
+                    "ConfigurationVersion": str(8589934592 + self._configuration(pid)),
                     "DataLossVersion": str(131_000_000_000_000_000 + self._data_loss_version(pid)),
                 },
             )

@@ -1,0 +1,136 @@
+"""Shared reads that tell many verified faults at once whether their target changed.
+
+Reading each partition's replicas once per fault per tick costs the cluster a request per
+fault per tick.  Two reads cover many targets at once instead, each sent at most once per
+``TICK`` for all the faults a client waits on (and shared while in flight):
+
+- a service's partition list (``GET /Services/{s}/$/GetPartitions``, paged): each stateful
+  partition's ``PartitionStatus`` and epoch (``ConfigurationVersion``, ``DataLossVersion``).
+  A replica down, removed, built or moved, a primary changed: each is a reconfiguration,
+  and the epoch says so.  A fault's own replicas are read only when its partition's hint
+  changed since its last read (or, as a floor, every ``FALLBACK`` seconds);
+- the node list (``GET /Nodes``, paged): every node's status and InstanceId, which is all a
+  node restart is verified by.
+
+A partition without a hint (stateless: no epoch) or a code package is read on its own
+schedule instead: 1 s after the start, each next read 1.5 times later, up to ``FALLBACK``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .._errors import ResponseFormatError
+from .._ids import encode_service_id
+from .._models import OperationRef
+from .._wire.parsing import decode_json
+from . import FALLBACK, TICK
+from .reads import NodeView, TargetReads
+
+__all__ = ["FALLBACK", "TICK", "Hints"]
+
+_MAX_PAGES = 1000
+_LIST_VERSION = "6.4"
+
+Hint = tuple[str, str]  # (PartitionStatus, the epoch as text)
+
+
+def parse_partition_page(body: bytes, ref: OperationRef | None) -> tuple[dict[uuid.UUID, Hint | None], str]:
+    """One page of a service's partitions: each partition's hint (``None`` without an epoch), and the token."""
+    data = decode_json(body, ref)
+    items = data.get("Items") if isinstance(data, dict) else None
+    token = (data.get("ContinuationToken") or "") if isinstance(data, dict) else ""
+    if not isinstance(items, list) or not isinstance(token, str):
+        raise ResponseFormatError("expected a paged list of partitions", body=body, ref=ref)
+    hints: dict[uuid.UUID, Hint | None] = {}
+    for item in items:
+        info = item.get("PartitionInformation") if isinstance(item, dict) else None
+        try:
+            pid = uuid.UUID(str(info.get("Id"))) if isinstance(info, dict) else None
+        except ValueError:
+            pid = None
+        if pid is None:
+            continue
+        epoch = item.get("PrimaryEpoch") or item.get("CurrentConfigurationEpoch")
+        if isinstance(epoch, dict) and epoch.get("ConfigurationVersion") is not None:
+            text = f"{epoch.get('ConfigurationVersion')}/{epoch.get('DataLossVersion')}"
+            hints[pid] = (str(item.get("PartitionStatus")), text)
+        else:
+            hints[pid] = None
+    return hints, token
+
+
+class _Shared:
+    """One list read, reused for ``TICK`` seconds and shared while in flight."""
+
+    __slots__ = ("at", "task", "value")
+
+    def __init__(self) -> None:
+        self.at = -1e18
+        self.value: Any = None
+        self.task: asyncio.Future[Any] | None = None
+
+
+class Hints:
+    """A client's shared hint reads (partition lists per service, the node list)."""
+
+    def __init__(self, reads: TargetReads, clock: Callable[[], float]) -> None:
+        self.reads, self.clock = reads, clock
+        self.lists: dict[str, _Shared] = {}
+        self.page_counts: dict[str, int] = {}  # pages of each service's list, as last read
+        self.requests = 0  # list pages read (for tests and benchmarks)
+
+    def pages(self, service_id: str) -> int:
+        """How many pages the service's partition list took when last read (1 before it is read)."""
+        return self.page_counts.get(service_id, 1)
+
+    async def partition(self, service_id: str, partition_id: uuid.UUID, ref: OperationRef | None) -> Hint | None:
+        """The partition's hint now (at most ``TICK`` old); ``None`` when it has none (stateless, not listed)."""
+        hints = await self._shared(f"s:{service_id}", lambda: self._partitions(service_id, ref))
+        found: Hint | None = hints.get(partition_id)
+        return found
+
+    async def node(self, name: str, ref: OperationRef | None) -> NodeView | None:
+        """The node as listed now (at most ``TICK`` old), or ``None`` when the list does not show it."""
+        nodes = await self._shared("nodes", lambda: self._nodes(ref))
+        found: NodeView | None = nodes.get(name)
+        return found
+
+    async def _shared(self, key: str, read: Callable[[], Awaitable[Any]]) -> Any:
+        entry = self.lists.get(key)
+        if entry is None:
+            entry = self.lists[key] = _Shared()
+        if self.clock() - entry.at < TICK and entry.task is None:
+            return entry.value
+        if entry.task is None:
+            entry.task = asyncio.ensure_future(read())
+            task = entry.task
+            try:
+                entry.value = await asyncio.shield(task)
+                entry.at = self.clock()
+            finally:
+                entry.task = None
+            return entry.value
+        return await asyncio.shield(entry.task)
+
+    async def _partitions(self, service_id: str, ref: OperationRef | None) -> dict[uuid.UUID, Hint | None]:
+        path = f"/Services/{encode_service_id(service_id)}/$/GetPartitions"
+        found: dict[uuid.UUID, Hint | None] = {}
+        token = ""
+        for page_number in range(1, _MAX_PAGES + 1):
+            self.requests += 1
+            params = f"ContinuationToken={token}" if token else ""
+            page, token = await self.reads.get(path, params, parse_partition_page, ref, _LIST_VERSION)
+            found.update(page)
+            if not token:
+                self.page_counts[service_id] = page_number
+                return found
+        raise ResponseFormatError(f"{path}: more than {_MAX_PAGES} pages", ref=ref)
+
+    async def _nodes(self, ref: OperationRef | None) -> dict[str, NodeView]:
+        nodes = await self.reads.nodes(ref)
+        self.requests += 1
+        return {node.name: node for node in nodes}
