@@ -1,7 +1,7 @@
 """A FakeCluster in its own process, steered over stdin/stdout (one JSON line each way).
 
 Used by bench_cluster_load.py, so that the gateway's CPU is read in the gateway's own
-process, apart from the client's.  Commands: reset, add, crowd, faults, stats, lags, back_at.
+process, apart from the client's.  Commands: reset, add, crowd, faults, stats, lags, back_at, verified, effects.
 """
 
 from __future__ import annotations
@@ -39,6 +39,14 @@ def handle(cluster: FakeCluster, command: dict[str, Any]) -> dict[str, Any]:
     if name == "faults":
         cluster.set_fault_rate(command["rate"], NOISE, routes=["progress", "list"], seed=command.get("seed", 0))
         return {"ok": True}
+    if name == "verified":  # declare a service of many partitions; the replicas' timings (issue 30)
+        replicas = cluster.replicas
+        cluster.add_service(command["service"], [uuid.UUID(p) for p in command["partitions"]])
+        replicas.delay, replicas.jitter, replicas.rebuild = command["delay"], command["jitter"], command["rebuild"]
+        replicas.rng.seed(command.get("seed", 0))
+        return {"ok": True}
+    if name == "effects":  # when each partition's (or node's) last verified fault showed its effect
+        return {"effects": dict(cluster.replicas.effects)}
     if name == "stats":
         return {"cpu_s": time.process_time(), "by_route": dict(cluster.by_route)}
     if name == "lags":

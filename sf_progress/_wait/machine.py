@@ -312,7 +312,9 @@ class _Settings:
 
 
 def first_due(tracker: _Tracker, cfg: _Settings) -> float:
-    """When to send the first poll."""
+    """When to send the first poll (a verified fault's first look: one tick on; it sends nothing unless needed)."""
+    if cfg.default_backoff and tracker.ref.kind.verified:
+        return min(tracker.added_at + VERIFY_TICK, tracker.deadline_at)
     return min(tracker.added_at + cfg.backoff.delay(0, random.random()), tracker.deadline_at)
 
 
