@@ -111,7 +111,8 @@ async def hand_loop(
 
 
 async def case(
-    gateway: Gateway, service: str, faults: int, kind: str, runner: Callable[..., Awaitable[None]], args: argparse.Namespace
+    gateway: Gateway, service: str, faults: int, kind: str, runner: Callable[..., Awaitable[None]],
+    args: argparse.Namespace,
 ) -> dict[str, Any]:
     gateway(cmd="reset")
     partitions = [uuid.uuid4() for _ in range(faults)]
