@@ -58,8 +58,8 @@ from ._ui import err_console
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sf_progress")
 def main() -> None:
-    """Track Service Fabric fault operations (restarts, data loss, quorum loss, node transitions):
-    read, wait for, watch, start, demo."""
+    """Track Service Fabric faults (restarts, data loss, quorum loss, node transitions; replica,
+    code-package, move and node-restart faults, verified): read, wait for, watch, start, demo."""
 
 
 type_option = click.option(
