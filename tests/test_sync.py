@@ -61,6 +61,26 @@ def test_start_wait_and_read_every_kind(fake: ThreadedCluster) -> None:
         assert {op.operation_id for op in client.list_fault_operations()} >= {r.operation_id for r in refs}
 
 
+def test_verified_faults_from_a_script(fake: ThreadedCluster) -> None:
+    """prepare, start and the waits of a verified kind, blocking: the same baseline, verified, recovered."""
+    partition = uuid.uuid4()
+    fake.call(fake.cluster.add_service, SVC, [partition])
+    with SyncProgressClient(fake.cluster.url) as client:
+        prepared = client.prepare(FaultTarget.remove_replica(SVC, partition, replica="secondary"))
+        assert prepared.baseline is not None
+        assert prepared.baseline.role == "ActiveSecondary"
+        ref = client.start(prepared)
+        assert ref.baseline == prepared.baseline
+        progress = client.wait_for_completion(ref, recovery=True)
+        assert progress.state is OperationState.COMPLETED
+        node = client.start(FaultTarget.restart_node("_Node_2"))
+        (outcome,) = client.wait_many([node], recovery=True)
+        assert outcome.ok
+        assert outcome.recovery is not None
+        assert outcome.recovery.recovered
+    assert fake.cluster.by_route["fault"] == 2
+
+
 def test_blocking_waits_from_several_threads_at_once(fake: ThreadedCluster) -> None:
     """Eight threads, each starting and waiting, on one client: every wait ends, none blocks another."""
     results: list[OperationState] = []
