@@ -89,5 +89,7 @@ def test_a_file_of_verified_faults_runs_as_one_journaled_campaign(
     report = cli("report", str(journal), "-o", "json", "--to", "-")
     assert report.exit_code == 0, report.output
     assert "remove-replica" in report.stdout
+    body = json.loads(report.stdout)
+    assert all("gone; replica" in target["signal"] for target in body["targets"]), body["targets"]
     assert cli("resume", str(journal), "--endpoint", fake.cluster.url).exit_code == 0
     assert fake.cluster.by_route["fault"] == 4  # a finished run sends nothing again

@@ -49,6 +49,7 @@ async def test_the_baseline_is_journaled_before_the_start_and_read_back(
         await run.start_pending()
         results = [r async for r in run.results()]
     assert [r.ok for r in results] == [True]
+    assert results[0].signal  # what was seen, journaled and read back
     intents = [line for line in lines_of(path) if line.get("event") == "intent"]
     assert len(intents) == 1
     assert intents[0]["baseline"]["node_name"]
@@ -56,6 +57,8 @@ async def test_the_baseline_is_journaled_before_the_start_and_read_back(
     baseline = snapshot.targets[0].target.baseline
     assert baseline is not None
     assert baseline.as_dict() == intents[0]["baseline"]
+    assert snapshot.targets[0].result is not None
+    assert snapshot.targets[0].result.signal == results[0].signal
     assert cluster.by_route["fault"] == 1
 
 

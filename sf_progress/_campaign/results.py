@@ -18,6 +18,7 @@ import attrs
 from .._facts import Recovery, before_recovery
 from .._kinds import KINDS
 from .._models import _STATE_BY_WIRE, OperationRef, OperationState, OperationType
+from .._progress import Verification
 from .._targets import FaultTarget, spec_of
 from .._wait.machine import Outcome, OutcomeKind
 
@@ -99,7 +100,8 @@ class RunResult:
     ``elapsed`` the seconds its wait took (with ``recovery``, the recovery wait included:
     :attr:`fault_elapsed` is without it); ``recovery`` whether its target recovered, when
     the run waited for that (``None`` otherwise; from a journal, without the last facts);
-    ``reason`` why the result is not the fault's own end (``None`` when it is).
+    ``reason`` why the result is not the fault's own end (``None`` when it is); ``signal``, for
+    a fault the client verifies, what was seen of its effect (``None`` for the other kinds).
     """
 
     number: int
@@ -112,6 +114,7 @@ class RunResult:
     elapsed: float = 0.0
     recovery: Recovery | None = None
     reason: ResultReason | None = None
+    signal: str | None = None
 
     @property
     def ref(self) -> OperationRef:
@@ -162,6 +165,8 @@ class RunResult:
             outcome.elapsed,
             outcome.recovery,
             ResultReason.WAIT_FAILED if broken else None,
+            signal.signal if isinstance(signal := None if progress is None else progress.result, Verification)
+            else None,
         )
 
     @classmethod
@@ -379,6 +384,7 @@ def result_line(result: RunResult) -> dict[str, Any]:
         "elapsed": result.elapsed,
         **_recovery_line(result.recovery),
         **({} if result.reason is None else {"reason": result.reason.value}),
+        **({} if result.signal is None else {"signal": result.signal}),
     }
 
 
@@ -426,6 +432,7 @@ def result_of(line: dict[str, Any], target: FaultTarget, version: int) -> RunRes
         seconds(fields.get("elapsed" if version > 1 else "elapsed_s")),
         _recovery_of(fields, target.ref) if version > 1 else None,
         ResultReason(reason) if reason is not None else _legacy_reason(outcome, state, error),
+        None if fields.get("signal") is None else str(fields.get("signal")),
     )
 
 

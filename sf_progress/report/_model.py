@@ -51,6 +51,7 @@ class ReportTarget:
     recovery_s: float | None = None
     recovery_reason: str | None = None  # what was still not right when the recovery wait ended
     service: str | None = None
+    signal: str | None = None  # a verified fault's: what was seen of its effect
 
     @property
     def why(self) -> str:
@@ -118,6 +119,7 @@ def _row(snap: TargetSnapshot, downtimes: tuple[Downtime, ...]) -> ReportTarget:
             recovery_s=None if recovery is None else recovery.elapsed,
             recovery_reason=None if recovery is None else recovery.reason,
             reason=None if result.reason is None else result.reason.value,
+            signal=result.signal,
         )
         if result.reason is None or result.reason.started:
             fields.update(_time_to_end(snap, started_at, downtimes))
