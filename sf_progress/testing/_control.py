@@ -10,7 +10,11 @@ and a naming property's ``GET /Names/{name}/$/GetProperty?PropertyName=`` (404
 ``FABRIC_E_NAME_DOES_NOT_EXIST`` or ``FABRIC_E_PROPERTY_DOES_NOT_EXIST``).  Without the Fault
 Analysis Service every ``/Faults`` call answers 500 ``FMFailoverUnitNotFound`` (§5.8).
 
-Script it through ``FakeCluster.control``: ``upgrade_state``, ``app_upgrades``,
+``GET /$/GetRepairTaskList`` answers the repair tasks (a bare array; ``StateFilter`` bits,
+``TaskIdFilter`` a prefix, ``ExecutorFilter`` exact; 504 without the Repair Manager, §5.3).
+
+Script it through ``FakeCluster.control``: ``upgrade_state`` (or ``upgrade(state, until=...)``
+for one that ends by itself), ``add_repair_task``, ``app_upgrades``,
 ``system_services``, ``service_health``, ``chaos_status``, ``health``, ``cluster_name`` and
 ``set_property`` / ``delete_property``.
 """
@@ -44,7 +48,11 @@ _PATHS = (
     ("chaos_events", re.compile(r"^/Tools/Chaos/Events$")),
     ("chaos_schedule", re.compile(r"^/Tools/Chaos/Schedule$")),
     ("property", re.compile(r"^/Names/(?P<name>[^$]+)/\$/GetProperty$")),
+    ("repair_tasks", re.compile(r"^/\$/GetRepairTaskList$")),
 )
+#: Repair task states and their bits in ``StateFilter`` (§5.3); 63 is every active state.
+REPAIR_STATES = {"Created": 1, "Claimed": 2, "Preparing": 4, "Approved": 8, "Executing": 16, "Restoring": 32,
+                 "Completed": 64}
 #: The system services a default cluster runs (a Linux or one-node cluster may lack the first two).
 DEFAULT_SYSTEM_SERVICES = frozenset({
     "FaultAnalysisService", "RepairManagerService", "ClusterManagerService", "FailoverManagerService",
@@ -59,6 +67,8 @@ class ControlPlane:
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
         self.upgrade_state = "RollingForwardCompleted"
+        self.upgrade_changes: list[tuple[float, str]] = []  # (at, UpgradeState) to come, by time
+        self.repair_tasks: list[dict[str, Any]] = []  # as GetRepairTaskList answers them
         self.app_upgrades: dict[str, str] = {}  # application id (app~x or app) -> UpgradeState
         self.system_services: set[str] = set(DEFAULT_SYSTEM_SERVICES)
         self.service_health: dict[str, str] = {}  # system service -> HealthState (default Ok)
@@ -73,6 +83,45 @@ class ControlPlane:
         self.cluster_name = "DevCluster"
         self._names: dict[str, dict[str, dict[str, Any]]] = {}
         self._sequence = 100
+
+    def upgrade(self, state: str, *, until: float | None = None, then: str = "RollingForwardCompleted") -> None:
+        """Set the cluster's ``UpgradeState`` now and, with *until* (seconds), *then* that much later."""
+        self.upgrade_state = state
+        self.upgrade_changes = [] if until is None else [(self.clock() + until, then)]
+
+    def current_upgrade_state(self) -> str:
+        """The ``UpgradeState`` now (the scripted changes that came due applied)."""
+        now = self.clock()
+        while self.upgrade_changes and self.upgrade_changes[0][0] <= now:
+            self.upgrade_state = self.upgrade_changes.pop(0)[1]
+        return self.upgrade_state
+
+    def add_repair_task(
+        self,
+        task_id: str,
+        nodes: list[str],
+        *,
+        state: str = "Executing",
+        impact: str = "Restart",
+        executor: str = "fabric:/System/InfrastructureService/NS",
+        action: str = "System.Azure.Job.TenantUpdate",
+    ) -> dict[str, Any]:
+        """Add a repair task targeting *nodes* (its impact: *impact* on each), as the Repair Manager lists it."""
+        if state not in REPAIR_STATES:
+            raise ValueError(f"state must be one of {', '.join(REPAIR_STATES)}")
+        task: dict[str, Any] = {
+            "Scope": {"Kind": "Cluster"}, "TaskId": task_id,
+            "Version": str(132362216205208555 + len(self.repair_tasks)),
+            "Description": "", "State": state, "Flags": 0, "Action": action,
+            "Target": {"Kind": "Node", "NodeNames": list(nodes)}, "Executor": executor, "ExecutorData": "",
+            "Impact": {"Kind": "Node", "NodeImpactList": [{"NodeName": n, "ImpactLevel": impact} for n in nodes]},
+            "ResultStatus": "Pending" if state != "Completed" else "Succeeded", "ResultCode": 0, "ResultDetails": "",
+            "History": {"CreatedUtcTimestamp": "2026-12-07T10:00:00.000Z"},
+            "PreparingHealthCheckState": "Skipped", "RestoringHealthCheckState": "NotStarted",
+            "PerformPreparingHealthCheck": False, "PerformRestoringHealthCheck": False,
+        }
+        self.repair_tasks.append(task)
+        return task
 
     @property
     def fault_analysis(self) -> bool:
@@ -120,7 +169,9 @@ class ControlPlane:
         if what == "chaos_events":
             return self.chaos.answer(query)
         if what == "upgrade":
-            return web.json_response(_upgrade(self.upgrade_state))
+            return web.json_response(_upgrade(self.current_upgrade_state()))
+        if what == "repair_tasks":
+            return self._repair_tasks(query)
         if what == "app_upgrade":
             app = strict_unquote(match["app"])
             return web.json_response({"Name": f"fabric:/{app.replace('~', '/')}", **_upgrade(
@@ -206,6 +257,20 @@ class ControlPlane:
             "HealthState": self.service_health.get(name, "Ok"), "ServiceStatus": "Active",
             "IsServiceGroup": False, "HasPersistedState": True,
         })
+
+    def _repair_tasks(self, query: dict[str, str]) -> web.Response:
+        """The repair tasks: a bare array in TaskId order; ``StateFilter`` bits, ``TaskIdFilter`` a prefix (§5.3)."""
+        if "RepairManagerService" not in self.system_services:  # the gateway retries a missing system service
+            raise Answer(504, "FABRIC_E_TIMEOUT", "Operation timed out.")
+        text = query.get("StateFilter", "") or "0"
+        if not text.isdigit() or int(text) & ~0x7F:
+            raise invalid(f"Invalid StateFilter {text!r}")
+        bits = int(text) or 0x7F
+        prefix, executor = query.get("TaskIdFilter", ""), query.get("ExecutorFilter")
+        tasks = [task for task in sorted(self.repair_tasks, key=lambda task: str(task["TaskId"]))
+                 if REPAIR_STATES[task["State"]] & bits and str(task["TaskId"]).startswith(prefix)
+                 and (executor is None or task["Executor"] == executor)]
+        return web.Response(text=json.dumps(tasks), content_type="application/json")
 
     def _property(self, name: str, prop: str | None) -> web.Response:
         if not prop:
