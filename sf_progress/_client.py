@@ -90,6 +90,11 @@ class ProgressClient(ClusterReads):
             :func:`set_testing` when that is on as the client is made.
         cluster: The cluster intended: its manifest's ``Name`` must be this before the first
             start, or :class:`ClusterMismatchError` (nothing sent). ``None``: not checked.
+        allow: Safety rules to waive (every start is held to the others, read at most once
+            per 2 s, and refused with :class:`SafetyError` when one forbids it): a rule's name
+            (``upgrade``, ``app-upgrade``, ``repair``, ``chaos``, ``health``, ``node-health``,
+            ``seed-quorum``, ``domains``), ``"all"``, or a collection of them.
+        forbid_health: The cluster health that forbids faults: ``"Error"`` (the default) or ``"Warning"``.
 
     Raises:
         ValueError: A bad endpoint, timeout, certificate file or password.
@@ -115,6 +120,8 @@ class ProgressClient(ClusterReads):
         list_interval: float | timedelta | None = None,
         clock: Clock | None = None,
         cluster: str | None = None,
+        allow: str | Iterable[str] | None = None,
+        forbid_health: str = "Error",
     ) -> None:
         self._endpoint = check_endpoint(endpoint)
         interval = None if list_interval is None else to_seconds(list_interval, "list_interval", allow_zero=False,
@@ -133,7 +140,8 @@ class ProgressClient(ClusterReads):
         attach = getattr(token_provider, "attach", None)
         if callable(attach):
             attach(self)
-        self._calls = Calls(self._transport, Urls(str(URL(self._endpoint)), self._api_version), server_timeout)
+        urls = Urls(str(URL(self._endpoint)), self._api_version)
+        self._calls = Calls(self._transport, urls, server_timeout, allow, forbid_health)
         self._waits = Waits(self._calls, self._transport, self._retry, interval, self._clock)
         self._cluster = check_cluster_name(cluster)
         self._cluster_seen = False  # its manifest's name was read and matched

@@ -13,6 +13,8 @@ from typing import Any
 import attrs
 
 from ._ids import DEFAULT_API_VERSION, DEFAULT_SERVER_TIMEOUT
+from ._safety.guard import health_level
+from ._safety.rules import allowed
 from ._wire.auth import AadTokenProvider, TokenProvider
 from ._wire.security import TLSConfig
 
@@ -36,6 +38,10 @@ def _thumbprints(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         return tuple(pin.strip() for pin in value.split(",") if pin.strip())
     return tuple(str(pin) for pin in value)  # type: ignore[attr-defined]
+
+
+def _waived(value: object) -> frozenset[str]:
+    return frozenset(rule.value for rule in allowed(value))  # type: ignore[arg-type]
 
 
 @attrs.frozen(kw_only=True)
@@ -65,6 +71,8 @@ class Connection:
         api_version: The ``api-version`` of progress reads (default ``3.0``).
         server_timeout: Each request's server timeout, whole seconds (default 60).
         cluster: The cluster intended (its manifest's ``Name``), checked before the first start.
+        allow: The safety rules waived (names, ``"all"``, or a comma-separated text of them).
+        forbid_health: The cluster health that forbids faults (``Error`` or ``Warning``).
 
     Raises:
         TypeError: A setting of the wrong type.
@@ -86,6 +94,8 @@ class Connection:
     api_version: str = attrs.field(default=DEFAULT_API_VERSION, validator=attrs.validators.instance_of(str))
     server_timeout: int = attrs.field(default=DEFAULT_SERVER_TIMEOUT, validator=attrs.validators.instance_of(int))
     cluster: str | None = attrs.field(default=None, converter=_optional_str)
+    allow: frozenset[str] = attrs.field(default=frozenset(), converter=_waived)
+    forbid_health: str = attrs.field(default="Error", converter=health_level)
 
     def client_options(self) -> dict[str, Any]:
         """Check the combination and give :class:`ProgressClient`'s arguments (``endpoint`` among them).
@@ -126,6 +136,8 @@ class Connection:
             "api_version": self.api_version,
             "server_timeout": self.server_timeout,
             "cluster": self.cluster,
+            "allow": sorted(self.allow),
+            "forbid_health": self.forbid_health,
         }
 
     def _token_provider(self) -> TokenProvider | None:

@@ -52,6 +52,7 @@ __all__ = [
     "RecoveryTimeout",
     "ResponseFormatError",
     "SFProgressError",
+    "SafetyError",
     "TLSError",
     "TransportError",
     "TransportTimeout",
@@ -302,6 +303,20 @@ class ClusterMismatchError(SFProgressError):
     def __init__(self, text: str, *, expected: str, actual: str | None) -> None:
         super().__init__(text)
         self.expected, self.actual = expected, actual
+
+
+class SafetyError(SFProgressError):
+    """A safety rule forbids this fault now: nothing was sent.
+
+    ``rule`` is the rule's name (``upgrade``, ``app-upgrade``, ``repair``, ``chaos``,
+    ``health``, ``node-health``, ``seed-quorum``, ``domains``), ``saw`` what it read.  Waive it
+    by name (``allow=``, ``--allow``) when you mean to fault anyway.
+    """
+
+    def __init__(self, rule: str, saw: str, *, ref: OperationRef | None = None) -> None:
+        super().__init__(f"refused by the safety rule {rule!r}: {saw} (waive it: allow={rule!r}, --allow {rule})",
+                         ref=ref)
+        self.rule, self.saw = rule, saw
 
 
 class UnsupportedFaultError(SFProgressError):

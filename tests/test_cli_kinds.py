@@ -114,7 +114,8 @@ def test_start_many_of_a_kind_from_a_file(fake: ThreadedCluster, tmp_path: Path)
     nodes.write_text(
         "".join(json.dumps({"node_name": f"_Node_{i}", "transition": "stop", "duration": 300}) + "\n" for i in range(2))
     )
-    result = cli("node-transition", "--from", str(nodes), "--endpoint", fake.cluster.url)
+    result = cli("node-transition", "--from", str(nodes), "--allow", "domains,seed-quorum", "--endpoint",
+                 fake.cluster.url)
     assert result.exit_code == 0, result.stderr
     kinds = [op.ref.kind for op in fake.cluster.operations.values()]
     assert kinds.count(OperationType.NODE_TRANSITION) == 2

@@ -49,8 +49,8 @@ def mocked() -> Iterator[aioresponses]:
 
 @pytest_asyncio.fixture
 async def unit_client() -> AsyncIterator[ProgressClient]:
-    """A client on a fake host name (only aioresponses answers)."""
-    async with ProgressClient(BASE) as progress_client:
+    """A client on a fake host name (only aioresponses answers; the safety rules' reads are not mocked)."""
+    async with ProgressClient(BASE, allow="all") as progress_client:
         yield progress_client
 
 

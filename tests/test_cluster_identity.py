@@ -25,7 +25,7 @@ def fake() -> Iterator[ThreadedCluster]:
 
 
 async def test_the_cluster_is_checked_once_before_the_first_start(cluster: FakeCluster) -> None:
-    async with ProgressClient(cluster.url, cluster="DevCluster") as client:
+    async with ProgressClient(cluster.url, cluster="DevCluster", allow="all") as client:  # (rules: their own reads)
         assert await client.get_cluster_name() == "DevCluster"
         for _ in range(3):
             await client.start(FaultTarget.restart(SVC, uuid.uuid4()))

@@ -292,8 +292,9 @@ async def test_a_bad_instance_id_from_the_cluster_is_never_sent(
     """GET /Nodes/{name} answering a non-decimal, zero or too large InstanceId: ResponseFormatError, no start."""
     body = json.dumps({"Name": "_Node_0", "NodeStatus": "Up", "InstanceId": instance}).encode()
     cluster.inject(Fault.malformed(body), routes=["info"])
-    with pytest.raises(ResponseFormatError, match="InstanceId"):
-        await client.start(FaultTarget.node_transition("_Node_0", "stop"))
+    async with ProgressClient(cluster.url, allow="all") as unguarded:  # (the node rules would read the list first)
+        with pytest.raises(ResponseFormatError, match="InstanceId"):
+            await unguarded.start(FaultTarget.node_transition("_Node_0", "stop"))
     assert cluster.by_route["start"] == 0
 
 

@@ -59,13 +59,16 @@ class ServiceView:
 
 @attrs.frozen
 class NodeView:
-    """A node: its status, InstanceId, whether stopped, and its health state (as listed)."""
+    """A node: its status, InstanceId, whether stopped, its health state, seed flag and domains (as listed)."""
 
     name: str
     status: str
     instance_id: str
     stopped: bool
     health: str
+    seed: bool = False
+    fault_domain: str = ""
+    upgrade_domain: str = ""
 
 
 @attrs.frozen
@@ -139,6 +142,9 @@ def _node(data: dict[str, Any], body: bytes, ref: OperationRef | None) -> NodeVi
         _text(data, "InstanceId", body, ref),
         data.get("IsStopped") is True,
         health if isinstance(health, str) else "Unknown",
+        data.get("IsSeedNode") is True,
+        str(data.get("FaultDomain") or ""),
+        str(data.get("UpgradeDomain") or ""),
     )
 
 
@@ -212,6 +218,7 @@ class TargetReads:
     def __init__(self, get: Get) -> None:
         self.get = get
         self.services: dict[str, ServiceView] = {}
+        self.applications: dict[str, str] = {}  # service id -> its application's id
 
     async def replicas(self, partition_id: uuid.UUID, ref: OperationRef | None) -> list[Replica]:
         """Every replica of the partition (all pages)."""
@@ -225,13 +232,21 @@ class TargetReads:
                 return found
         raise ResponseFormatError(f"{path}: more than {_MAX_PAGES} pages", ref=ref)
 
+    async def application(self, service_id: str, ref: OperationRef | None) -> str:
+        """The id of the service's application (``GetApplicationName``, read once per client)."""
+        known = self.applications.get(service_id)
+        if known is None:
+            path = f"/Services/{encode_service_id(service_id)}/$/GetApplicationName"
+            known = self.applications[service_id] = await self.get(path, "", parse_name_id, ref)
+        return known
+
     async def service(self, service_id: str, ref: OperationRef | None) -> ServiceView:
         """The service's kind and application (read once per client)."""
         known = self.services.get(service_id)
         if known is not None:
             return known
         encoded = encode_service_id(service_id)
-        app = await self.get(f"/Services/{encoded}/$/GetApplicationName", "", parse_name_id, ref)
+        app = await self.application(service_id, ref)
         stateful, persisted = await self.get(
             f"/Applications/{encode_service_id(app)}/$/GetServices/{encoded}", "", parse_service, ref
         )

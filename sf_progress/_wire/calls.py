@@ -27,6 +27,8 @@ from .._ids import check_node_name, check_server_timeout, encode_service_id, to_
 from .._kinds import KINDS
 from .._models import FaultOperation, OperationRef, OperationState, OperationType
 from .._progress import FaultProgress
+from .._safety.guard import Guard
+from .._safety.rules import Rule
 from .._specs import (
     DataLossSpec,
     NodeTransitionSpec,
@@ -91,13 +93,22 @@ T = TypeVar("T")
 class Calls:
     """The requests of one client, on its transport and URLs (``ProgressClient`` delegates here)."""
 
-    def __init__(self, transport: Transport, urls: Urls, server_timeout: int) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        urls: Urls,
+        server_timeout: int,
+        allow: str | Rule | Iterable[str | Rule] | None = None,
+        forbid_health: str = "Error",
+    ) -> None:
         self.transport, self.urls, self.server_timeout = transport, urls, server_timeout
         # The transition of each node transition this client started (a recovery check needs it).
         self.transitions: dict[uuid.UUID, NodeTransitionType] = {}
         # The verified kinds' target reads (a service's kind read once) and their judge.
         self.reads = TargetReads(self.target_read)
         self.verifier = Verifier(self.reads, transport.clock.monotonic)
+        # The safety rules every start is held to (those not waived by allow).
+        self.guard = Guard(self.control_read, self.reads, transport.clock.monotonic, allow, forbid_health)
 
     def timeout_of(self, timeout: int | None) -> int:
         return self.server_timeout if timeout is None else check_server_timeout(timeout)
@@ -163,9 +174,12 @@ class Calls:
         server_timeout = self.timeout_of(timeout)
         if target.kind.verified:
             prepared = await prepare(self.reads, target)
+            await self.guard.check(prepared)  # (the nodes it touches are known once prepared)
             await self.verifier.seed(prepared.ref)  # its partition's hint before the fault: a wait reads on change
             await send(self.target_post, prepared)
+            self.guard.started(prepared)
             return prepared.ref
+        await self.guard.check(target)
         ref, spec = target.ref, target.spec
         if isinstance(spec, NodeTransitionSpec):
             await self._start_node_transition(ref, spec, server_timeout)
@@ -180,6 +194,7 @@ class Calls:
         else:
             assert isinstance(spec, (RestartSpec, DataLossSpec))
             await self._start(ref, spec.query(), server_timeout)
+        self.guard.started(target)
         return ref
 
     async def _start_node_transition(self, ref: OperationRef, spec: NodeTransitionSpec, server_timeout: int) -> None:

@@ -187,6 +187,10 @@ def connection(configuration: Mapping[str, Any] | None, secrets: Mapping[str, An
         fields["server_timeout"] = int(settings["sf_server_timeout"])
     if settings.get("sf_cluster"):
         fields["cluster"] = str(settings["sf_cluster"])
+    if settings.get("sf_allow"):  # safety rules waived: a name, "all", a list or comma-separated names
+        fields["allow"] = settings["sf_allow"]
+    if settings.get("sf_forbid_health"):
+        fields["forbid_health"] = str(settings["sf_forbid_health"])
     for key in ("key_password", "pfx_password", "token"):  # a secret given as a number is still its text
         if fields[key] is not None:
             fields[key] = str(fields[key])

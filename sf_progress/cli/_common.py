@@ -21,6 +21,7 @@ from .. import (
     OutcomeKind,
     ProgressClient,
     RecoveryTimeout,
+    SafetyError,
     SFProgressError,
     WaitOptions,
     WaitTimeout,
@@ -68,7 +69,7 @@ def run(coro: Coroutine[Any, Any, int]) -> None:
     except NotFoundError as exc:
         err_console().print(f"[magenta]not found:[/] {escape(str(exc))}")
         code = EXIT_NOT_FOUND
-    except ClusterMismatchError as exc:  # a safety refusal, as a check that forbids faults
+    except (ClusterMismatchError, SafetyError) as exc:  # a safety refusal, as a check that forbids faults
         err_console().print(f"[red]refused:[/] {escape(str(exc))}")
         code = EXIT_FORBIDDEN
     except SFProgressError as exc:

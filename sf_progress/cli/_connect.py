@@ -94,6 +94,21 @@ _OPTIONS = [
         help="The cluster intended: its manifest's Name must match before the first start, or nothing is "
         "sent [env SF_CLUSTER].",
     ),
+    click.option(
+        "--allow",
+        envvar="SF_ALLOW",
+        metavar="RULE[,RULE...]",
+        help="Waive these safety rules (upgrade, app-upgrade, repair, chaos, health, node-health, seed-quorum, "
+        "domains, or all); every start is held to the others, and refused (exit 8) when one forbids it "
+        "[env SF_ALLOW].",
+    ),
+    click.option(
+        "--forbid-health",
+        type=click.Choice(["Error", "Warning"], case_sensitive=False),
+        default="Error",
+        show_default=True,
+        help="The cluster health that forbids faults (the health rule).",
+    ),
 ]
 
 _KEYS = (
@@ -113,6 +128,8 @@ _KEYS = (
     "api_version",
     "server_timeout",
     "cluster",
+    "allow",
+    "forbid_health",
 )
 
 
@@ -157,6 +174,8 @@ def make_client(
     api_version: str,
     server_timeout: int,
     cluster: str | None,
+    allow: str | None = None,
+    forbid_health: str = "Error",
 ) -> ProgressClient:
     """Build the ProgressClient the options describe (bad combinations are usage errors).
 
@@ -181,6 +200,8 @@ def make_client(
             api_version=api_version,
             server_timeout=server_timeout,
             cluster=cluster,
+            allow=allow,
+            forbid_health=forbid_health,
         )
         return ProgressClient(**connection.client_options())
     except (ValueError, TypeError) as exc:
