@@ -185,6 +185,11 @@ class ProgressClient(ClusterReads):
         return self._calls.server_timeout + self._transport.margin
 
     @property
+    def allow(self) -> frozenset[str]:
+        """The safety rules this client waives (their names)."""
+        return frozenset(rule.value for rule in self._calls.guard.waived)
+
+    @property
     def cluster(self) -> str | None:
         """The cluster intended (``cluster=``), or ``None``."""
         return self._cluster

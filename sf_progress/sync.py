@@ -360,6 +360,11 @@ class SyncProgressClient:
         return self._client.cluster
 
     @property
+    def allow(self) -> frozenset[str]:
+        """The safety rules this client waives (their names)."""
+        return self._client.allow
+
+    @property
     def clock(self) -> Clock:
         """The clock the client waits by (on its own loop)."""
         return self._client.clock

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -171,3 +172,78 @@ def test_the_command_line_exits_8_and_allow_lets_it_go(fake: ThreadedCluster) ->
     assert cli("restart", SVC, str(P), "--allow", "upgrade", "--endpoint", url).exit_code == 0
     assert fake.cluster.by_route["start"] == 1
     assert cli("restart", SVC, str(P), "--allow", "nonsense", "--endpoint", url).exit_code == 2
+
+
+async def test_a_campaign_is_held_while_an_upgrade_runs_and_goes_on_after_it(
+    cluster: FakeCluster, tmp_path: Path
+) -> None:
+    """Nothing is sent while the rule is closed; every fault starts and completes once it opens."""
+    from sf_progress import FaultRun
+
+    cluster.default_script = Script(duration=2)
+    partitions = [uuid.uuid4() for _ in range(5)]
+    cluster.add_service("fabric:/app/many", partitions)
+    plan = [FaultTarget.restart("fabric:/app/many", p) for p in partitions]
+    async with ProgressClient(cluster.url) as client:
+        await client.start(plan[0])  # started before the upgrade: it finishes and is waited for
+        cluster.control.upgrade("RollingForwardInProgress", until=30)
+        began = cluster.clock()
+        await client.clock.sleep(2.5)  # the rules' last read is a tick old: read again
+        sent_at: list[float] = []
+        async with await FaultRun.create(tmp_path / "run.jsonl", client, plan[1:], on_start=lambda ref: sent_at.append(
+                cluster.clock())) as run:
+            await run.start_pending()
+            results = [r async for r in run.results(deadline=60)]
+    assert all(r.ok for r in results), results
+    assert len(sent_at) == 4
+    assert min(sent_at) - began >= 30  # held until the upgrade ended
+    assert not run.held_out
+
+
+async def test_a_runs_waivers_are_journaled_and_reported(cluster: FakeCluster, tmp_path: Path) -> None:
+    from sf_progress import FaultRun, read_journal
+    from sf_progress.report import build_report, verdict
+
+    upgrading(cluster)
+    path = tmp_path / "run.jsonl"
+    async with (
+        ProgressClient(cluster.url, allow="upgrade,chaos") as client,
+        await FaultRun.create(path, client, [FaultTarget.restart(SVC, P)]) as run,
+    ):
+        assert client.allow == frozenset({"upgrade", "chaos"})
+        await run.start_pending()
+        assert [r.ok for r in [r async for r in run.results()]] == [True]
+    said = "safety rules waived: chaos, upgrade"
+    assert any(said in notice for notice in read_journal(path).notices)
+    assert any(said in warning for warning in verdict(build_report(path))["warnings"])
+
+
+async def test_a_hold_past_its_timeout_aborts_the_run(cluster: FakeCluster, tmp_path: Path) -> None:
+    from sf_progress import FaultRun, ResultReason
+
+    chaos_running(cluster)
+    plan = [FaultTarget.restart(SVC, uuid.uuid4()) for _ in range(3)]
+    async with (
+        ProgressClient(cluster.url) as client,
+        await FaultRun.create(tmp_path / "run.jsonl", client, plan, hold_timeout=10) as run,
+    ):
+        await run.start_pending()
+        results = [r async for r in run.results()]
+    assert run.held_out
+    assert run.aborted is not None
+    assert "'chaos'" in run.aborted
+    assert [r.reason for r in results] == [ResultReason.ABORTED] * 3
+    assert cluster.by_route["start"] == 0
+
+
+def test_the_command_line_holds_and_exits_8_past_its_hold_timeout(
+    fake: ThreadedCluster, tmp_path: Path  # noqa: F811
+) -> None:
+    fake.call(fake.cluster.add_service, SVC, [P])
+    fake.do(setattr, fake.cluster.control, "chaos_status", "Running")
+    plan = tmp_path / "plan.csv"
+    plan.write_text(f"service_id,partition_id\n{SVC},{P}\n")
+    result = cli("restart", "--from", str(plan), "--hold-timeout", "4", "--endpoint", fake.cluster.url)
+    assert result.exit_code == 8, result.output
+    assert "held past the hold timeout by the safety rule 'chaos'" in result.output
+    assert fake.cluster.by_route["start"] == 0

@@ -170,6 +170,10 @@ class Journal:
         self.gates = gates
         self._append({"event": "gates", **attrs.asdict(gates)})
 
+    def waived(self, rules: list[str]) -> None:
+        """The safety rules the run's client waives (journaled for its reports)."""
+        self._append({"event": "waived", "rules": rules})
+
     def abort(self, reason: str) -> None:
         self.aborted = reason
         self._append({"event": "aborted", "reason": reason})

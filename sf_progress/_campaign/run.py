@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING
 import attrs
 
 from .._errors import ClusterMismatchError
+from .._ids import to_seconds
 from .._models import OperationRef
 from .._targets import FaultTarget
 from .._wait.machine import Backoff, Event, EventHook, Outcome, OutcomeKind, StateChanged, call_hook
 from .._wait.options import DEFAULT, WaitOptions
 from .journal import Journal, JournalError
 from .results import Gates, ResultReason, RunResult, RunSnapshot, TargetState, TargetStatus
-from .starts import Starts
+from .starts import HELD_OUT, Starts
 
 if TYPE_CHECKING:  # the client imports nothing of this module, so this is no cycle
     from .._client import ProgressClient
@@ -57,13 +58,15 @@ class FaultRun:
         chunk: int = 256,
         settle: float = 2.0,
         on_start: Callable[[OperationRef], object] | None = None,
+        hold_timeout: float | None = None,
     ) -> None:
         if type(chunk) is not int or chunk < 1:
             raise ValueError(f"chunk must be an int >= 1, got {chunk!r}")
         if on_start is not None and not callable(on_start):
             raise TypeError(f"on_start must be callable, not {type(on_start).__name__}")
         self.client, self.journal, self.chunk = client, journal, chunk
-        self.starts = Starts(client, journal, float(settle), on_start)
+        hold = None if hold_timeout is None else to_seconds(hold_timeout, "hold_timeout", finite=True)
+        self.starts = Starts(client, journal, float(settle), on_start, hold)
         self._live: _Live | None = None  # the results() iteration under way, if any
 
     @classmethod
@@ -79,6 +82,7 @@ class FaultRun:
         recovery: bool = False,
         abort_on_unrecovered: bool = False,
         on_start: Callable[[OperationRef], object] | None = None,
+        hold_timeout: float | None = None,
     ) -> FaultRun:
         """Create a run with a new journal at *path*, its *targets* planned at once (one fsync).
 
@@ -97,6 +101,9 @@ class FaultRun:
                 deadline (needs ``recovery``).
             on_start: Called as ``on_start(ref)`` right after each start is accepted and journaled
                 (e.g. to print its OperationId at once); what it raises is logged.
+            hold_timeout: A start a safety rule forbids is held (nothing sent; the rule read
+                again every 2 s; the faults started go on) until the rule opens; after this many
+                seconds held, the run is aborted (:attr:`held_out`). ``None``: held until it opens.
 
         Returns:
             The run, its journal locked; use it as ``async with``.
@@ -108,7 +115,7 @@ class FaultRun:
         """
         gates = Gates(max_active, recovery, abort_on_unrecovered)  # checked before the journal exists
         journal = Journal.create(path, client.endpoint, client.cluster)
-        run = cls(client, journal, chunk=chunk, settle=settle, on_start=on_start)
+        run = cls(client, journal, chunk=chunk, settle=settle, on_start=on_start, hold_timeout=hold_timeout)
         try:
             if gates != Gates():
                 run.journal.set_gates(gates)
@@ -119,6 +126,11 @@ class FaultRun:
                 run.close()
             raise
         return run
+
+    @property
+    def held_out(self) -> bool:
+        """Whether the run was aborted because a safety rule stayed closed past ``hold_timeout``."""
+        return (self.journal.aborted or "").startswith(HELD_OUT)
 
     @property
     def gates(self) -> Gates:
@@ -157,6 +169,7 @@ class FaultRun:
         chunk: int = 256,
         settle: float = 2.0,
         on_start: Callable[[OperationRef], object] | None = None,
+        hold_timeout: float | None = None,
     ) -> FaultRun:
         """Open the run of an existing journal, to finish it.
 
@@ -168,6 +181,7 @@ class FaultRun:
             settle: Seconds given at least to a start that may still be in flight.
             on_start: Called as ``on_start(ref)`` right after each start is accepted, as for
                 :meth:`create`.
+            hold_timeout: How long a start a safety rule forbids is held, as for :meth:`create`.
 
         Returns:
             The run, its journal locked, with the gates it was created with.
@@ -188,7 +202,7 @@ class FaultRun:
         await _same_cluster(journal, client, path)
         for notice in journal.notices:
             logger.warning("%s", notice)
-        return cls(client, journal, chunk=chunk, settle=settle, on_start=on_start)
+        return cls(client, journal, chunk=chunk, settle=settle, on_start=on_start, hold_timeout=hold_timeout)
 
     async def __aenter__(self) -> FaultRun:
         return self

@@ -23,6 +23,7 @@ from .._errors import (
     ConflictError,
     FabricError,
     NotFoundError,
+    SafetyError,
     SFProgressError,
 )
 from .._models import OperationRef, OperationState, OperationType
@@ -34,7 +35,12 @@ from .results import ResultReason, RunResult
 if TYPE_CHECKING:  # the client imports nothing of this package, so this is no cycle
     from .._client import ProgressClient
 
-__all__ = ["UNDECIDABLE", "StartHook", "Starts"]
+__all__ = ["HELD_OUT", "HOLD_TICK", "UNDECIDABLE", "StartHook", "Starts"]
+
+#: How a run aborted by a safety rule that stayed closed past ``hold_timeout`` begins its reason.
+HELD_OUT = "held past the hold timeout by the safety rule"
+#: Seconds between two looks at the rules while a run's starts are held.
+HOLD_TICK = 2.0
 
 logger = logging.getLogger("sf_progress")
 #: Why a resumed run does not send again a replica restart it may have sent before a crash.
@@ -50,8 +56,17 @@ StartHook = Callable[[OperationRef], object]
 class Starts:
     """A run's sender: its journal's intents and answers, and the ``on_start`` hook."""
 
-    def __init__(self, client: ProgressClient, journal: Journal, wait: float, on_start: StartHook | None) -> None:
+    def __init__(
+        self,
+        client: ProgressClient,
+        journal: Journal,
+        wait: float,
+        on_start: StartHook | None,
+        hold_timeout: float | None = None,
+    ) -> None:
         self.client, self.journal, self.wait, self.on_start = client, journal, wait, on_start
+        self.hold_timeout = hold_timeout
+        self.waivers_said = False  # the client's waived rules journaled (once per process)
 
     async def chunk(self, numbers: list[int]) -> None:
         # One fsync for the whole chunk's intents, then its starts, one after the other.  A
@@ -84,7 +99,8 @@ class Starts:
                 return
             target = prepared
         try:
-            await self.client.start(target)
+            if not await self.held(n, target):
+                return  # held past the hold timeout: the run is aborted, nothing was sent
         except FabricError as exc:
             if target.kind.verified and resent and duplicate(target.kind, exc.code):
                 pass  # A re-sent verified start met what a duplicate meets: our own earlier one took effect.
@@ -116,6 +132,41 @@ class Starts:
             self.journal.rejected(n, str(exc))
             return
         self.accepted(n)
+
+    def say_waivers(self) -> None:
+        """Journal the safety rules the client waives, once, before its first start."""
+        if not self.waivers_said:
+            self.waivers_said = True
+            if self.client.allow:
+                self.journal.waived(sorted(self.client.allow))
+
+    async def held(self, n: int, target: FaultTarget) -> bool:
+        """Start *target*; while a safety rule forbids it, hold (read again every ``HOLD_TICK`` s).
+
+        Returns whether it was started; ``False`` once held past ``hold_timeout`` (the run is
+        aborted, and this target ends aborted, nothing sent).
+        """
+        held_since: float | None = None
+        clock = self.client.clock
+        self.say_waivers()
+        while True:
+            try:
+                await self.client.start(target)
+            except SafetyError as exc:
+                now = clock.monotonic()
+                if held_since is None:
+                    held_since = now
+                    logger.warning("holding the run's starts: %s", exc)
+                if self.hold_timeout is not None and now - held_since >= self.hold_timeout:
+                    self.journal.abort(f"{HELD_OUT} {exc.rule!r} for {now - held_since:.0f}s ({exc.saw})")
+                    self.journal.sync()
+                    self.journal.outcome(self.aborted(n))
+                    return False
+                await clock.sleep(HOLD_TICK)
+                continue
+            if held_since is not None:
+                logger.warning("the safety rules allow faults again: the run's starts go on")
+            return True
 
     async def prepare(self, n: int, target: FaultTarget) -> FaultTarget | None:
         """A verified fault's target read (its baseline), journaled with its intent before it is sent."""

@@ -51,7 +51,7 @@ from ._io import OutputFile, open_input, rows_from
 from ._metrics import serve_metrics
 from ._render import progress_json, progress_text
 from ._signals import STOP_SIGNALS
-from ._startcmds import start_command
+from ._startcmds import hold_timeout_option, start_command
 from ._ui import err_console
 
 
@@ -245,11 +245,13 @@ def _same_file(a: Path, b: Path) -> bool:
     help="Resume even though the journal names another endpoint than --endpoint (without --endpoint, the "
     "journal's own is used).",
 )
+@hold_timeout_option
 @with_batch_options
 @connection_options
 def resume(
     journal: str,
     force: bool,
+    hold_timeout: float | None,
     results: IO[str] | None,
     concurrency: int,
     max_rate: float | None,
@@ -279,6 +281,7 @@ def resume(
                 targets=None,
                 results=results or sys.stdout,
                 options=options,
+                gates={"hold_timeout": hold_timeout},
                 force=force,
                 quiet=quiet,
                 title="resumed",
@@ -358,7 +361,10 @@ def demo(
         return Script(duration=duration, result_while_running=roll > 0.6, recovery=recovery)
 
     async def go() -> int:
-        async with FakeCluster(planner=planner) as cluster, ProgressClient(cluster.url) as client:
+        # (the fake's nodes are each their own fault domain: the demo's node stops waive the node-spread rules)
+        async with FakeCluster(planner=planner) as cluster, ProgressClient(
+            cluster.url, allow=("domains", "seed-quorum")
+        ) as client:
             cluster.set_fault_rate(
                 fault_rate,
                 [

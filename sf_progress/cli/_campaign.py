@@ -24,7 +24,7 @@ from typing import IO, Any
 from rich.markup import escape
 
 from .. import FaultRun, FaultTarget, JournalError, OperationRef, ProgressClient, ResultReason, RunResult
-from ._batchrun import EXIT_ERROR, EXIT_USAGE, Records, exit_code, started_record
+from ._batchrun import EXIT_ERROR, EXIT_FORBIDDEN, EXIT_USAGE, Records, exit_code, started_record
 from ._render import result_record
 from ._signals import STOP_SIGNALS, until_stopped
 from ._ui import BatchView, err_console, summary
@@ -82,7 +82,7 @@ class _Campaign:
         self, client: ProgressClient, targets: Iterable[FaultTarget] | None, gates: dict[str, Any], force: bool
     ) -> FaultRun:
         if targets is None:
-            self.run = await FaultRun.resume(self.path, client, force=force)
+            self.run = await FaultRun.resume(self.path, client, force=force, hold_timeout=gates.get("hold_timeout"))
         else:
             hook = None if self.kept else self.on_start
             self.run = await FaultRun.create(self.path, client, targets, on_start=hook, **gates)
@@ -145,6 +145,8 @@ class _Campaign:
             return STOP_SIGNALS[signum]
         if failure is not None:
             return EXIT_ERROR
+        if run.held_out:  # a safety rule stayed closed past --hold-timeout: refused, as check refuses
+            return EXIT_FORBIDDEN
         # An abort for an unrecovered target has that target among the results (exit 7); one for
         # unwritable results is an error (exit 1).
         unrecovered = any(r.recovery is not None and not r.recovery.recovered for r in ended)

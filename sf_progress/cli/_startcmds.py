@@ -143,6 +143,7 @@ def run_starts(
     abort_on_unrecovered: bool = False,
     metrics_port: int | None = None,
     metrics_host: str = "127.0.0.1",
+    hold_timeout: float | None = None,
 ) -> None:
     """Start one fault (from *fields*) or many (from *source*), as the command line asked.
 
@@ -182,7 +183,8 @@ def run_starts(
                 bad_line(f"line {row.line}: not started: {exc}")
         options = {"deadline": deadline, "concurrency": concurrency, "max_rate": max_rate}
         recovery = until == "recovered"
-        gates = {"max_active": max_active, "recovery": recovery, "abort_on_unrecovered": abort_on_unrecovered}
+        gates = {"max_active": max_active, "recovery": recovery, "abort_on_unrecovered": abort_on_unrecovered,
+                 "hold_timeout": hold_timeout}
         return await run_campaign(
             client,
             journal=journal,
@@ -210,6 +212,16 @@ def run_starts(
         run(go(stream))
 
 
+hold_timeout_option = click.option(
+    "--hold-timeout",
+    type=click.FloatRange(0, min_open=True),
+    metavar="SECONDS",
+    help="With --from (and resume): a start a safety rule forbids is held, the rule read again every 2 s, "
+    "until it opens; after this long held, nothing more is started and the run exits 8 (default: held until "
+    "it opens).",
+)
+
+
 def common_options(what: str, columns: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The options every start command has."""
 
@@ -234,6 +246,7 @@ def common_options(what: str, columns: str) -> Callable[[Callable[..., Any]], Ca
                 help="With --from and --until recovered: once a target does not recover by the deadline, start "
                 "nothing more, let the active ones finish, and exit 7.",
             ),
+            hold_timeout_option,
             click.option(
                 "--journal",
                 metavar="PATH",
