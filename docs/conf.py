@@ -56,5 +56,5 @@ nitpicky = True
 # Helper types of private modules that appear in public signatures (a token-like object, a
 # context manager, a TypeVar) are shown but not linked: the reference documents exports only.
 nitpick_ignore_regex = [(r"py:.*", r"sf_progress(\.\w+)*\._\w+(\.\w+)*")]
-# The Chaos Toolkit's exception (chaoslib.exceptions.ActivityFailed) has no API inventory to link to.
-nitpick_ignore = [("py:exc", "ActivityFailed")]
+# The Chaos Toolkit's exceptions (chaoslib.exceptions.ActivityFailed, InterruptExecution) have no API inventory.
+nitpick_ignore = [("py:exc", "ActivityFailed"), ("py:exc", "InterruptExecution")]

@@ -234,6 +234,56 @@ def test_every_verified_kind_from_the_toolkit(fake: ThreadedCluster, tmp_path: P
     assert fake.cluster.by_route["cancel"] == 0  # nothing of these is cancelled
 
 
+def safety_control(interval: float = 1.0) -> dict[str, Any]:
+    return {"name": "sf_progress-safety", "provider": {
+        "type": "python", "module": "sf_progress.chaostoolkit.controls.safety", "arguments": {"interval": interval}}}
+
+
+def test_the_safety_control_keeps_an_experiment_from_starting_during_an_upgrade(
+    fake: ThreadedCluster, tmp_path: Path
+) -> None:
+    pid = str(uuid.uuid4())
+    fake.do(fake.cluster.add_service, SERVICE, [pid])
+    fake.do(setattr, fake.cluster.control, "upgrade_state", "RollingForwardInProgress")
+    body = experiment([activity("action", "actions", "restart_partition", service_id=SERVICE, partition_id=pid)])
+    body["controls"] = [safety_control()]
+    journal, result = chaos_run(tmp_path, fake.cluster.url, body)
+    assert journal["status"] == "interrupted", result.stderr
+    assert fake.cluster.by_route["start"] == 0  # nothing of it ran
+    (extension,) = [e for e in journal.get("extensions", []) if e["name"] == "sf_progress-safety"]
+    assert "a cluster upgrade is in progress" in extension["interrupted"]
+    body["configuration"]["sf_allow"] = "upgrade"  # waived: it runs
+    journal, result = chaos_run(tmp_path, fake.cluster.url, body)
+    assert journal["status"] == "completed", result.stderr
+
+
+def test_the_safety_control_interrupts_a_running_experiment_when_a_rule_closes(
+    fake: ThreadedCluster, tmp_path: Path
+) -> None:
+    """SF Chaos starts while our fault runs: the experiment is interrupted within a check (the toolkit plays
+    rollbacks of an interrupted run only with ``--rollback-strategy always``)."""
+    import threading
+
+    pid = str(uuid.uuid4())
+    fake.do(fake.cluster.add_service, SERVICE, [pid])
+    fake.do(setattr, fake.cluster, "default_script", Script(duration=30.0))
+    body = experiment([activity("action", "actions", "restart_partition", service_id=SERVICE, partition_id=pid,
+                                timeout=60)])
+    body["controls"] = [safety_control()]
+    timer = threading.Timer(4.0, lambda: fake.do(setattr, fake.cluster.control, "chaos_status", "Running"))
+    timer.start()
+    started = time.monotonic()
+    try:
+        journal, result = chaos_run(tmp_path, fake.cluster.url, body)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 25  # long before the 30 s fault would have ended
+    assert journal["status"] == "interrupted", result.stderr
+    (extension,) = [e for e in journal.get("extensions", []) if e["name"] == "sf_progress-safety"]
+    assert "SF Chaos is running" in extension["interrupted"]
+    assert "Received the exit signal: 20" in result.stderr  # the toolkit's graceful exit
+
+
 def test_chaos_discover_lists_every_activity(tmp_path: Path) -> None:
     """`chaos discover --no-install sf_progress`: every action, probe and rollback, with its arguments."""
     out = tmp_path / "discovery.json"

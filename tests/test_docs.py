@@ -27,6 +27,7 @@ SUBMODULES = (
     "sf_progress.chaostoolkit.probes",
     "sf_progress.chaostoolkit.rollbacks",
     "sf_progress.chaostoolkit.controls.timings",
+    "sf_progress.chaostoolkit.controls.safety",
 )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 __all__ = ["after_activity_control", "after_experiment_control", "configure_control"]
 
 EXTENSION = "sf_progress-timings"
-_ACTIONS_MODULE = "sf_progress.chaostoolkit.actions"
+_ACTIONS_MODULES = ("sf_progress.chaostoolkit.actions", "sf_progress.chaostoolkit.faults")
 _FIELDS = ("operation_id", "type", "state", "time_to_end_s", "recovered", "recovery_s", "recovery_reason")
 #: The faults of the experiment under way (the toolkit runs one experiment per process at a time).
 _faults: list[dict[str, Any]] = []
@@ -44,7 +44,7 @@ def after_activity_control(context: dict[str, Any], state: Any, **kwargs: Any) -
     """
     provider = context.get("provider") or {}
     output = state.get("output") if isinstance(state, dict) else None
-    if provider.get("module") != _ACTIONS_MODULE or not isinstance(output, dict) or "operation_id" not in output:
+    if provider.get("module") not in _ACTIONS_MODULES or not isinstance(output, dict) or "operation_id" not in output:
         return
     _faults.append({"action": context.get("name"), **{k: output.get(k) for k in _FIELDS}})
 
