@@ -67,7 +67,7 @@ def test_a_refusal_before_sending_is_one_line_and_sends_nothing(fake: ThreadedCl
     fake.call(fake.cluster.add_service, "fabric:/app/cache", [str(uuid.UUID(int=9))], persisted=False)
     result = cli("restart-replica", "fabric:/app/cache", str(uuid.UUID(int=9)), "--endpoint", fake.cluster.url)
     assert result.exit_code == 1
-    assert "cannot be restarted; remove it instead" in result.output
+    assert "cannot be restarted; remove it instead" in " ".join(result.output.split())  # (as wrapped)
     assert "Traceback" not in result.output
     assert fake.cluster.by_route["fault"] == 0
 
