@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import attrs
 
@@ -52,6 +52,11 @@ def _optional_node(value: object) -> str | None:
 _REPLICA_HELP = "primary, secondary (one active secondary, chosen at the start) or a replica id."
 
 
+def _node(help: str) -> Any:
+    """A node-name parameter (``None``: chosen at the start)."""
+    return attrs.field(default=None, converter=_optional_node, metadata=about(help))
+
+
 @attrs.frozen
 class ReplicaRestartSpec:
     """A replica restart (stateful persisted services only): which ``replica``."""
@@ -92,9 +97,7 @@ class PrimaryMoveSpec:
     kind: ClassVar[OperationType] = OperationType.PRIMARY_MOVE
     target: ClassVar[str] = "partition"
     description: ClassVar[str] = "primary move"
-    to_node: str | None = attrs.field(
-        default=None, converter=_optional_node, metadata=about("The node to move it to (default: chosen at the start).")
-    )
+    to_node: str | None = _node("The node to move it to (default: chosen at the start).")
 
 
 @attrs.frozen
@@ -104,12 +107,8 @@ class SecondaryMoveSpec:
     kind: ClassVar[OperationType] = OperationType.SECONDARY_MOVE
     target: ClassVar[str] = "partition"
     description: ClassVar[str] = "secondary move"
-    from_node: str | None = attrs.field(
-        default=None, converter=_optional_node, metadata=about("The node of the secondary to move (default: chosen).")
-    )
-    to_node: str | None = attrs.field(
-        default=None, converter=_optional_node, metadata=about("The node to move it to (default: chosen).")
-    )
+    from_node: str | None = _node("The node of the secondary to move (default: chosen).")
+    to_node: str | None = _node("The node to move it to (default: chosen).")
 
 
 @attrs.frozen
@@ -119,12 +118,8 @@ class InstanceMoveSpec:
     kind: ClassVar[OperationType] = OperationType.INSTANCE_MOVE
     target: ClassVar[str] = "partition"
     description: ClassVar[str] = "instance move"
-    from_node: str | None = attrs.field(
-        default=None, converter=_optional_node, metadata=about("The node of the instance to move (default: chosen).")
-    )
-    to_node: str | None = attrs.field(
-        default=None, converter=_optional_node, metadata=about("The node to move it to (default: chosen).")
-    )
+    from_node: str | None = _node("The node of the instance to move (default: chosen).")
+    to_node: str | None = _node("The node to move it to (default: chosen).")
 
 
 @attrs.frozen
