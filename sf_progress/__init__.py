@@ -54,6 +54,7 @@ from ._progress import (
     Verification,
     VerifiedProgress,
 )
+from ._safety.planning import PlannedFault
 from ._specs import (
     DataLossMode,
     DataLossSpec,
@@ -175,6 +176,7 @@ __all__ = [
     "PartitionFacts",
     "PartitionQuorumLossProgress",
     "PartitionRestartProgress",
+    "PlannedFault",
     "Preflight",
     "PrimaryMoveSpec",
     "ProgressClient",

@@ -7,14 +7,15 @@ A base class of :class:`~sf_progress.ProgressClient` (its public methods are the
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 
 from ._chaos import ChaosParameters, ChaosSchedule, ChaosStatus, confirm, parse_schedule, parse_status
 from ._chaos_events import ChaosEvent, follow, parse_segment
 from ._config import Clock
-from ._errors import ClusterMismatchError
+from ._errors import ClusterMismatchError, NotFoundError, UnsupportedFaultError
 from ._preflight import Preflight, manifest_name, raw_body, run_checks
+from ._safety.planning import PlannedFault
 from ._targets import FaultTarget
 from ._wire.auth import AadMetadata
 from ._wire.calls import Calls
@@ -69,6 +70,32 @@ class ClusterReads:
             FabricError: A read failed.
         """
         return await self._calls.prepare(target)
+
+    async def plan(self, targets: Iterable[FaultTarget]) -> list[PlannedFault]:
+        """What starting *targets* now would do, sending nothing: each prepared and held to the safety rules.
+
+        Args:
+            targets: The faults.
+
+        Returns:
+            One :class:`PlannedFault` each, in order: the target as it would be sent (a verified
+            fault with its baseline and choices), why it does not apply (``refused``), and the
+            safety rules that forbid it now (``forbidden``).
+
+        Raises:
+            TypeError: An item that is not a :class:`FaultTarget`.
+            TransportError: The gateway could not be reached.
+        """
+        planned = []
+        for target in targets:
+            try:
+                prepared = await self._calls.prepare(target)
+            except (UnsupportedFaultError, NotFoundError) as exc:
+                planned.append(PlannedFault(target, refused=str(exc)))
+                continue
+            found = await self._calls.guard.evaluate(prepared)
+            planned.append(PlannedFault(prepared, forbidden=tuple((rule.value, saw) for rule, saw in found)))
+        return planned
 
     async def get_aad_metadata(self, *, timeout: int | None = None) -> AadMetadata:
         """Read the cluster's Azure AD settings (``GET /$/GetAadMetadata``, sent anonymously).

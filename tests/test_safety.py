@@ -247,3 +247,48 @@ def test_the_command_line_holds_and_exits_8_past_its_hold_timeout(
     assert result.exit_code == 8, result.output
     assert "held past the hold timeout by the safety rule 'chaos'" in result.output
     assert fake.cluster.by_route["start"] == 0
+
+
+async def test_a_plan_reads_and_judges_every_fault_and_sends_nothing(cluster: FakeCluster) -> None:
+    cluster.add_service("fabric:/app/cache", [uuid.UUID(int=9)], persisted=False)
+    repairing(cluster)  # a repair task on _Node_1
+    async with ProgressClient(cluster.url) as client:
+        planned = await client.plan([
+            FaultTarget.move_secondary(SVC, P, from_node="_Node_2", to_node="_Node_3"),
+            FaultTarget.restart_replica("fabric:/app/cache", uuid.UUID(int=9)),
+            stop("_Node_1"),
+            FaultTarget.restart(SVC, P),
+        ])
+    move, volatile, node, restart = planned
+    assert move.allowed
+    assert move.target.baseline is not None
+    assert move.target.baseline.to_node == "_Node_3"
+    assert move.as_dict()["baseline"]["to_node"] == "_Node_3"
+    assert volatile.refused is not None
+    assert "remove it instead" in volatile.refused
+    assert not node.allowed
+    assert node.forbidden[0][0] == "repair"
+    assert restart.allowed
+    assert cluster.by_route["start"] == cluster.by_route["fault"] == 0
+
+
+def test_the_command_lines_plan_sends_nothing_and_exits_8_when_a_rule_forbids(
+    fake: ThreadedCluster, tmp_path: Path  # noqa: F811
+) -> None:
+    import json
+
+    fake.call(fake.cluster.add_service, SVC, [P])
+    url = fake.cluster.url
+    ok = cli("move-primary", SVC, str(P), "--plan", "--endpoint", url)
+    assert ok.exit_code == 0, ok.output
+    assert "move-primary fabric:/app/svc partition" in ok.output
+    assert "would start" in ok.output
+    fake.do(setattr, fake.cluster.control, "chaos_status", "Running")
+    plan = tmp_path / "plan.csv"
+    plan.write_text(f"service_id,partition_id\n{SVC},{P}\n{SVC},{P}\n")
+    refused = cli("restart", "--from", str(plan), "--plan", "-o", "json", "--endpoint", url)
+    assert refused.exit_code == 8, refused.output
+    lines = [json.loads(line) for line in refused.stdout.splitlines()]
+    assert [line["allowed"] for line in lines] == [False, False]
+    assert lines[0]["forbidden"] == [{"rule": "chaos", "saw": "SF Chaos is running"}]
+    assert fake.cluster.by_route["start"] == fake.cluster.by_route["fault"] == 0

@@ -52,10 +52,10 @@ class Guard:
         """Every rule waived: nothing to read."""
         return self.waived == frozenset(Rule)
 
-    async def check(self, target: FaultTarget) -> None:
-        """Raise :class:`SafetyError` for the first rule in force *target* breaks now (nothing is sent)."""
+    async def evaluate(self, target: FaultTarget) -> list[tuple[Rule, str]]:
+        """Every rule in force *target* breaks now, with what it saw (empty: it may go in)."""
         if self.off:
-            return
+            return []
         app = None
         if Rule.APP_UPGRADE not in self.waived and target.ref.service_id is not None:
             try:
@@ -63,10 +63,13 @@ class Guard:
             except NotFoundError:
                 app = None  # no such service: no application to be upgrading (the cluster will say the rest)
             except SFProgressError as exc:
-                raise SafetyError(Rule.APP_UPGRADE.value, f"the service's application could not be read ({exc})",
-                                  ref=target.ref) from None
+                return [(Rule.APP_UPGRADE, f"the service's application could not be read ({exc})")]
         inputs = await self.reads.read(needs([target], self.waived), frozenset({app} if app else ()))
-        found = violations(target, app, inputs, self.waived, self.forbid_health, self._down_by_us(inputs))
+        return violations(target, app, inputs, self.waived, self.forbid_health, self._down_by_us(inputs))
+
+    async def check(self, target: FaultTarget) -> None:
+        """Raise :class:`SafetyError` for the first rule in force *target* breaks now (nothing is sent)."""
+        found = await self.evaluate(target)
         if found:
             rule, saw = found[0]
             raise SafetyError(rule.value, saw, ref=target.ref)

@@ -16,8 +16,8 @@ from typing import IO, Any, BinaryIO
 import click
 from rich.markup import escape
 
-from .. import FaultTarget, OperationType, Parameter, ProgressClient
-from ._batchrun import EXIT_OK
+from .. import FaultTarget, OperationType, Parameter, PlannedFault, ProgressClient
+from ._batchrun import EXIT_FORBIDDEN, EXIT_OK
 from ._campaign import run_campaign
 from ._common import EPILOG, output_option, run, wait_one, with_batch_options
 from ._connect import connection_options
@@ -144,6 +144,7 @@ def run_starts(
     metrics_port: int | None = None,
     metrics_host: str = "127.0.0.1",
     hold_timeout: float | None = None,
+    plan: bool = False,
 ) -> None:
     """Start one fault (from *fields*) or many (from *source*), as the command line asked.
 
@@ -199,6 +200,8 @@ def run_starts(
 
     async def go(stream: BinaryIO | None) -> int:
         async with connect() as client:
+            if plan:
+                return await planned(client, target, fields, stream, output)
             if stream is None:
                 assert fields is not None
                 return await one(client, fields)
@@ -211,6 +214,51 @@ def run_starts(
     with open_input(source) as stream, serve_metrics(metrics_port, metrics_host):
         run(go(stream))
 
+
+async def planned(
+    client: ProgressClient,
+    target: Callable[[dict[str, str]], FaultTarget],
+    fields: dict[str, str] | None,
+    stream: BinaryIO | None,
+    output: str,
+) -> int:
+    """--plan: every target prepared and held to the rules, printed; nothing is sent."""
+    targets = []
+    if stream is None:
+        assert fields is not None
+        try:
+            targets.append(target(fields))
+        except (ValueError, TypeError) as exc:
+            raise click.BadParameter(str(exc)) from None
+    else:
+        async for row in rows_from(stream, lambda message: err_console().print(f"[yellow]skipped[/] {message}")):
+            try:
+                targets.append(target(dict(row.fields)))
+            except (ValueError, TypeError, KeyError) as exc:
+                err_console().print(f"[yellow]skipped[/] line {row.line}: {escape(str(exc))}")
+    faults = await client.plan(targets)
+    for fault in faults:
+        click.echo(json.dumps(fault.as_dict()) if output == "json" else plan_line(fault))
+    return EXIT_OK if all(fault.allowed for fault in faults) else EXIT_FORBIDDEN
+
+
+def plan_line(fault: PlannedFault) -> str:
+    """One planned fault for people: the target, its baseline's choices, and what would stop it."""
+    ref = fault.target.ref
+    choices = "" if ref.baseline is None else " " + " ".join(f"{k}={v}" for k, v in ref.baseline.as_dict().items())
+    if fault.refused is not None:
+        return f"{ref.kind.short_name} {ref.target}: would not apply: {fault.refused}"
+    if fault.forbidden:
+        why = "; ".join(f"{rule}: {saw}" for rule, saw in fault.forbidden)
+        return f"{ref.kind.short_name} {ref.target}:{choices} forbidden now ({why})"
+    return f"{ref.kind.short_name} {ref.target}:{choices} would start"
+
+
+plan_option = click.option(
+    "--plan", is_flag=True,
+    help="Send nothing: read each target, make the choices left to sf_progress, hold it to the safety rules, "
+    "and print the plan (one line each; -o json: JSON lines). Exit 8 when a rule forbids one now.",
+)
 
 hold_timeout_option = click.option(
     "--hold-timeout",
@@ -247,6 +295,7 @@ def common_options(what: str, columns: str) -> Callable[[Callable[..., Any]], Ca
                 "nothing more, let the active ones finish, and exit 7.",
             ),
             hold_timeout_option,
+            plan_option,
             click.option(
                 "--journal",
                 metavar="PATH",
