@@ -630,3 +630,27 @@ def test_service_fabric_chaos_from_the_toolkit(fake: ThreadedCluster) -> None:
     assert stop_chaos(configuration=configuration)["status"] == "Stopped"
     with pytest.raises(ActivityFailed, match="bad arguments"):
         start_chaos(time_to_run=0, configuration=configuration)
+
+
+def test_an_action_a_safety_rule_refuses_fails_and_leaves_nothing_to_roll_back(fake: ThreadedCluster) -> None:
+    """Refused before sending (a rule, or a fault that does not apply): ActivityFailed, nothing recorded as started."""
+    from chaoslib.exceptions import ActivityFailed
+
+    from sf_progress.chaostoolkit._common import STARTED
+    from sf_progress.chaostoolkit.actions import restart_partition
+    from sf_progress.chaostoolkit.faults import restart_replica
+
+    pid = str(uuid.uuid4())
+    fake.do(fake.cluster.add_service, SERVICE, [pid])
+    fake.call(fake.cluster.add_service, "fabric:/app/cache", [str(uuid.UUID(int=3))], persisted=False)
+    fake.do(setattr, fake.cluster.control, "upgrade_state", "RollingForwardInProgress")
+    configuration = {"sf_endpoint": fake.cluster.url}
+    before = len(STARTED)
+    with pytest.raises(ActivityFailed, match="refused by the safety rule 'upgrade'"):
+        restart_partition(SERVICE, pid, configuration=configuration)
+    with pytest.raises(ActivityFailed, match="remove it instead"):
+        restart_replica("fabric:/app/cache", str(uuid.UUID(int=3)), configuration={**configuration, "sf_allow": "all"})
+    assert len(STARTED) == before
+    assert fake.cluster.by_route["start"] == fake.cluster.by_route["fault"] == 0
+    result = restart_partition(SERVICE, pid, wait=False, configuration={**configuration, "sf_allow": "upgrade"})
+    assert result["state"] == "Running"

@@ -10,6 +10,7 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 
 from .. import (
+    ClusterMismatchError,
     FabricError,
     FabricTransientError,
     FaultProgress,
@@ -18,7 +19,9 @@ from .. import (
     OperationType,
     Outcome,
     OutcomeKind,
+    SafetyError,
     SFProgressError,
+    UnsupportedFaultError,
     Verification,
     WaitTimeout,
 )
@@ -101,6 +104,9 @@ def run_fault(
         except FabricError as exc:
             if not isinstance(exc, FabricTransientError):  # refused by the cluster: nothing runs
                 STARTED.remove(ref)
+            raise failed(f"{what} was not started", exc) from None
+        except (SafetyError, UnsupportedFaultError, ClusterMismatchError) as exc:  # refused before sending
+            STARTED.remove(ref)
             raise failed(f"{what} was not started", exc) from None
         except SFProgressError as exc:  # unreachable, or the answer lost: it may have landed (the rollback checks)
             raise failed(f"{what} was not started", exc) from None
