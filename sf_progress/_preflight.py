@@ -23,12 +23,14 @@ import attrs
 from ._errors import AuthError, NotFoundError, ResponseFormatError, SFProgressError, TransportError
 from ._models import OperationRef
 
-__all__ = ["LEVER_NAME", "LEVER_PROPERTY", "Check", "CheckStatus", "Preflight", "manifest_name", "run_checks"]
+__all__ = [
+    "LEVER_NAME", "LEVER_PROPERTY", "UPGRADE_DONE", "Check", "CheckStatus", "Preflight", "manifest_name", "run_checks",
+]
 
 #: The naming name and property of the stop lever (engaged: the property exists).
 LEVER_NAME, LEVER_PROPERTY = "sfprogress/control", "killswitch"
 #: ``UpgradeState`` values of an upgrade that is over (SF Chaos injects only then; §5.1).
-_UPGRADE_DONE = frozenset({"RollingForwardCompleted", "RollingBackCompleted"})
+UPGRADE_DONE = frozenset({"RollingForwardCompleted", "RollingBackCompleted"})
 _MANIFEST_NAME = re.compile(r"<ClusterManifest\b[^>]*?\sName\s*=\s*(['\"])(?P<name>[^'\"]*)\1")
 _FAS_ABSENT = (
     "the Fault Analysis Service is not in this cluster: every fault call would fail with 0x80071D0A "
@@ -193,7 +195,7 @@ def _chaos(body: bytes) -> Check:
 
 def _upgrade(body: bytes) -> Check:
     state = str(_json(body)["UpgradeState"])
-    if state in _UPGRADE_DONE:
+    if state in UPGRADE_DONE:
         return Check("upgrade", CheckStatus.OK, f"no cluster upgrade in progress ({state})", state)
     return Check("upgrade", CheckStatus.FORBIDS, f"a cluster upgrade is in progress ({state})", state)
 

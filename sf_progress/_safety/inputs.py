@@ -10,7 +10,6 @@ still in force need is read; each read is shared by the starts of one tick.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -19,7 +18,9 @@ import attrs
 from .._errors import ResponseFormatError, SFProgressError
 from .._ids import encode_service_id
 from .._models import OperationRef
+from .._ticked import TickCache
 from .._verified.reads import NodeView, TargetReads
+from .._wire.parsing import decode_json
 
 __all__ = ["TICK", "Inputs", "SafetyReads"]
 
@@ -52,10 +53,7 @@ class Inputs:
 
 
 def _json_object(body: bytes, ref: OperationRef | None) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
+    data = decode_json(body, ref)
     if not isinstance(data, dict):
         raise ResponseFormatError("expected a JSON object", body=body, ref=ref)
     return data
@@ -72,10 +70,7 @@ def _field(name: str) -> Callable[[bytes, OperationRef | None], str]:
 
 
 def _repairs(body: bytes, ref: OperationRef | None) -> tuple[Repair, ...]:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
+    data = decode_json(body, ref)
     if not isinstance(data, list):
         raise ResponseFormatError("expected a list of repair tasks", body=body, ref=ref)
     found = []
@@ -94,43 +89,17 @@ def _present(body: bytes, ref: OperationRef | None) -> bool:
     return bool(body)  # 200 ServiceInfo: present; 204: absent (§5.8)
 
 
-class _Cached:
-    """One read, reused for ``TICK`` seconds and shared while in flight."""
-
-    __slots__ = ("at", "task", "value")
-
-    def __init__(self) -> None:
-        self.at = -1e18
-        self.value: Any = None
-        self.task: asyncio.Future[Any] | None = None
-
-
 class SafetyReads:
     """A client's reads of the rules' inputs."""
 
     def __init__(self, get: Get, reads: TargetReads, clock: Callable[[], float]) -> None:
         self.get, self.reads, self.clock = get, reads, clock
-        self.cache: dict[str, _Cached] = {}
+        self.cache = TickCache(clock, TICK)
         self.repair_manager: bool | None = None  # probed once
 
-    async def _once(self, key: str, read: Callable[[], Awaitable[Any]]) -> Any:
-        entry = self.cache.setdefault(key, _Cached())
-        if entry.task is not None:
-            return await asyncio.shield(entry.task)
-        if self.clock() - entry.at < TICK:
-            return entry.value
-        entry.task = asyncio.ensure_future(read())
-        try:
-            entry.value = await asyncio.shield(entry.task)
-            entry.at = self.clock()
-        finally:
-            entry.task = None
-        return entry.value
-
     def read_at(self, key: str) -> float:
-        """When the input *key* was last read (-inf: never)."""
-        entry = self.cache.get(key)
-        return -1e18 if entry is None else entry.at
+        """When the input *key* was last read (a very old time: never)."""
+        return self.cache.read_at(key)
 
     async def read(self, needs: frozenset[str], apps: frozenset[str]) -> Inputs:
         """Read what *needs* names (``upgrade``, ``repairs``, ``chaos``, ``health``, ``nodes``) and *apps*' upgrades."""
@@ -139,7 +108,7 @@ class SafetyReads:
 
         async def one(name: str, read: Callable[[], Awaitable[Any]]) -> None:
             try:
-                fields[name] = await self._once(name, read)
+                fields[name] = await self.cache.get(name, read)
             except SFProgressError as exc:  # said in the refusal, never a crash
                 unread[name] = str(exc)
 
@@ -160,7 +129,7 @@ class SafetyReads:
         for app in sorted(apps):
             async def app_read(app: str = app) -> None:
                 try:
-                    app_states[app] = await self._once(f"app:{app}", lambda: self.get(
+                    app_states[app] = await self.cache.get(f"app:{app}", lambda: self.get(
                         f"/Applications/{encode_service_id(app)}/$/GetUpgradeProgress", "", "6.0",
                         _field("UpgradeState")))
                 except SFProgressError as exc:

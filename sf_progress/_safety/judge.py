@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 
 from .._models import OperationType
+from .._preflight import UPGRADE_DONE
 from .._specs import NodeTransitionSpec, NodeTransitionType
 from .._targets import FaultTarget
 from .inputs import Inputs
@@ -12,8 +13,6 @@ from .rules import Rule
 
 __all__ = ["needs", "takes_down", "touched", "violations"]
 
-#: ``UpgradeState`` values of an upgrade that is over: SF Chaos injects only then (§5.1).
-UPGRADE_DONE = frozenset({"RollingForwardCompleted", "RollingBackCompleted"})
 _UP = "Up"
 
 

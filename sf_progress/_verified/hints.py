@@ -18,21 +18,19 @@ schedule instead: 1 s after the start, each next read 1.5 times later, up to ``F
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
 from .._errors import ResponseFormatError
 from .._ids import encode_service_id
 from .._models import OperationRef
+from .._ticked import TickCache
 from .._wire.parsing import decode_json
 from . import FALLBACK, TICK
-from .reads import NodeView, TargetReads
+from .reads import NODE_LIST_VERSION, NodeView, TargetReads, parse_node_page
 
 __all__ = ["FALLBACK", "TICK", "Hints"]
 
-_MAX_PAGES = 1000
 _LIST_VERSION = "6.4"
 
 Hint = tuple[str, str]  # (PartitionStatus, the epoch as text)
@@ -63,23 +61,12 @@ def parse_partition_page(body: bytes, ref: OperationRef | None) -> tuple[dict[uu
     return hints, token
 
 
-class _Shared:
-    """One list read, reused for ``TICK`` seconds and shared while in flight."""
-
-    __slots__ = ("at", "task", "value")
-
-    def __init__(self) -> None:
-        self.at = -1e18
-        self.value: Any = None
-        self.task: asyncio.Future[Any] | None = None
-
-
 class Hints:
     """A client's shared hint reads (partition lists per service, the node list)."""
 
     def __init__(self, reads: TargetReads, clock: Callable[[], float]) -> None:
         self.reads, self.clock = reads, clock
-        self.lists: dict[str, _Shared] = {}
+        self.lists = TickCache(clock, TICK)
         self.page_counts: dict[str, int] = {}  # pages of each service's list, as last read
         self.requests = 0  # list pages read (for tests and benchmarks)
 
@@ -89,48 +76,24 @@ class Hints:
 
     async def partition(self, service_id: str, partition_id: uuid.UUID, ref: OperationRef | None) -> Hint | None:
         """The partition's hint now (at most ``TICK`` old); ``None`` when it has none (stateless, not listed)."""
-        hints = await self._shared(f"s:{service_id}", lambda: self._partitions(service_id, ref))
+        hints = await self.lists.get(f"s:{service_id}", lambda: self._partitions(service_id, ref))
         found: Hint | None = hints.get(partition_id)
         return found
 
     async def node(self, name: str, ref: OperationRef | None) -> NodeView | None:
         """The node as listed now (at most ``TICK`` old), or ``None`` when the list does not show it."""
-        nodes = await self._shared("nodes", lambda: self._nodes(ref))
+        nodes = await self.lists.get("nodes", lambda: self._nodes(ref))
         found: NodeView | None = nodes.get(name)
         return found
 
-    async def _shared(self, key: str, read: Callable[[], Awaitable[Any]]) -> Any:
-        entry = self.lists.get(key)
-        if entry is None:
-            entry = self.lists[key] = _Shared()
-        if self.clock() - entry.at < TICK and entry.task is None:
-            return entry.value
-        if entry.task is None:
-            entry.task = asyncio.ensure_future(read())
-            task = entry.task
-            try:
-                entry.value = await asyncio.shield(task)
-                entry.at = self.clock()
-            finally:
-                entry.task = None
-            return entry.value
-        return await asyncio.shield(entry.task)
-
     async def _partitions(self, service_id: str, ref: OperationRef | None) -> dict[uuid.UUID, Hint | None]:
         path = f"/Services/{encode_service_id(service_id)}/$/GetPartitions"
-        found: dict[uuid.UUID, Hint | None] = {}
-        token = ""
-        for page_number in range(1, _MAX_PAGES + 1):
-            self.requests += 1
-            params = f"ContinuationToken={token}" if token else ""
-            page, token = await self.reads.get(path, params, parse_partition_page, ref, _LIST_VERSION)
-            found.update(page)
-            if not token:
-                self.page_counts[service_id] = page_number
-                return found
-        raise ResponseFormatError(f"{path}: more than {_MAX_PAGES} pages", ref=ref)
+        pages = await self.reads.pages(path, parse_partition_page, ref, _LIST_VERSION)
+        self.requests += len(pages)
+        self.page_counts[service_id] = len(pages)
+        return {pid: hint for page in pages for pid, hint in page.items()}
 
     async def _nodes(self, ref: OperationRef | None) -> dict[str, NodeView]:
-        nodes = await self.reads.nodes(ref)
-        self.requests += 1
-        return {node.name: node for node in nodes}
+        pages = await self.reads.pages("/Nodes", parse_node_page, ref, NODE_LIST_VERSION)
+        self.requests += len(pages)
+        return {node.name: node for page in pages for node in page}

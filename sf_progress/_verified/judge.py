@@ -120,13 +120,8 @@ class Verifier:
         return await self.hints.partition(ref.service_id, ref.partition_id, ref)
 
     def _remember(self, ref: OperationRef, memo: _Memo) -> None:
-        old = self.memos.pop(ref.operation_id, None)
-        if old is None and memo.service is not None:
-            self.interest[memo.service] += 1
-        elif old is not None and old.service != memo.service:  # (never: a ref's service is fixed)
-            self._uncount(old)
-            if memo.service is not None:
-                self.interest[memo.service] += 1
+        if self.memos.pop(ref.operation_id, None) is None and memo.service is not None:
+            self.interest[memo.service] += 1  # (a ref remembered again keeps its service: counted once)
         self.memos[ref.operation_id] = memo
         if len(self.memos) > _FIRST_SEEN:
             self._uncount(self.memos.pop(next(iter(self.memos))))

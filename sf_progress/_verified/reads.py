@@ -21,12 +21,12 @@ from .._ids import encode_service_id
 from .._models import OperationRef
 from .._wire.parsing import decode_json
 
-__all__ = ["CodePackage", "Hosting", "NodeView", "Replica", "ServiceView", "TargetReads"]
+__all__ = ["NODE_LIST_VERSION", "CodePackage", "Hosting", "NodeView", "Replica", "ServiceView", "TargetReads"]
 
 T = TypeVar("T")
 #: Most pages read of one list (a continuation token that never ends is an error).
 _MAX_PAGES = 1000
-_NODE_LIST_VERSION = "6.3"
+NODE_LIST_VERSION = "6.3"
 
 
 class Get(Protocol):
@@ -222,12 +222,19 @@ class TargetReads:
 
     async def replicas(self, partition_id: uuid.UUID, ref: OperationRef | None) -> list[Replica]:
         """Every replica of the partition (all pages)."""
-        path = f"/Partitions/{partition_id}/$/GetReplicas"
-        found: list[Replica] = []
+        pages = await self.pages(f"/Partitions/{partition_id}/$/GetReplicas", parse_replica_page, ref)
+        return [replica for page in pages for replica in page]
+
+    async def pages(
+        self, path: str, parse: Callable[[bytes, OperationRef | None], tuple[T, str]], ref: OperationRef | None,
+        version: str = "6.0",
+    ) -> list[T]:
+        """Every page of a paged list (each page as *parse* reads it), following its continuation tokens."""
+        found: list[T] = []
         token = ""
         for _ in range(_MAX_PAGES):
-            page, token = await self.get(path, f"ContinuationToken={token}" if token else "", parse_replica_page, ref)
-            found.extend(page)
+            page, token = await self.get(path, f"ContinuationToken={token}" if token else "", parse, ref, version)
+            found.append(page)
             if not token:
                 return found
         raise ResponseFormatError(f"{path}: more than {_MAX_PAGES} pages", ref=ref)
@@ -257,15 +264,8 @@ class TargetReads:
         return await self.get(f"/Nodes/{encode_service_id(name)}", "", parse_node_view, ref)
 
     async def nodes(self, ref: OperationRef | None) -> list[NodeView]:
-        found: list[NodeView] = []
-        token = ""
-        for _ in range(_MAX_PAGES):
-            params = f"ContinuationToken={token}" if token else ""
-            page, token = await self.get("/Nodes", params, parse_node_page, ref, _NODE_LIST_VERSION)
-            found.extend(page)
-            if not token:
-                return found
-        raise ResponseFormatError(f"/Nodes: more than {_MAX_PAGES} pages", ref=ref)
+        pages = await self.pages("/Nodes", parse_node_page, ref, NODE_LIST_VERSION)
+        return [node for page in pages for node in page]
 
     async def hosting(self, node: str, application_id: str, partition_id: uuid.UUID, ref: OperationRef) -> Hosting:
         path = f"/Nodes/{encode_service_id(node)}/$/GetApplications/{encode_service_id(application_id)}/$/GetReplicas"

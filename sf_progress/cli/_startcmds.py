@@ -168,20 +168,7 @@ def run_starts(
 
     async def many(client: ProgressClient, stream: BinaryIO) -> int:
         # Every campaign is a FaultRun (on --journal, or on a temporary journal): its gates, written once.
-        console = err_console()
-        skipped = 0
-
-        def bad_line(message: str) -> None:
-            nonlocal skipped
-            skipped += 1
-            console.print(f"[yellow]skipped[/] {escape(message)}")
-
-        targets = []
-        async for row in rows_from(stream, bad_line):
-            try:
-                targets.append(target(dict(row.fields)))
-            except (ValueError, TypeError, KeyError) as exc:
-                bad_line(f"line {row.line}: not started: {exc}")
+        targets, skipped = await targets_from(stream, target)
         options = {"deadline": deadline, "concurrency": concurrency, "max_rate": max_rate}
         recovery = until == "recovered"
         gates = {"max_active": max_active, "recovery": recovery, "abort_on_unrecovered": abort_on_unrecovered,
@@ -215,6 +202,27 @@ def run_starts(
         run(go(stream))
 
 
+async def targets_from(
+    stream: BinaryIO, target: Callable[[dict[str, str]], FaultTarget]
+) -> tuple[list[FaultTarget], int]:
+    """The targets of a ``--from`` file, and how many lines were skipped (each said on stderr)."""
+    console = err_console()
+    skipped = 0
+
+    def bad_line(message: str) -> None:
+        nonlocal skipped
+        skipped += 1
+        console.print(f"[yellow]skipped[/] {escape(message)}")
+
+    targets = []
+    async for row in rows_from(stream, bad_line):
+        try:
+            targets.append(target(dict(row.fields)))
+        except (ValueError, TypeError, KeyError) as exc:
+            bad_line(f"line {row.line}: not started: {exc}")
+    return targets, skipped
+
+
 async def planned(
     client: ProgressClient,
     target: Callable[[dict[str, str]], FaultTarget],
@@ -231,11 +239,7 @@ async def planned(
         except (ValueError, TypeError) as exc:
             raise click.BadParameter(str(exc)) from None
     else:
-        async for row in rows_from(stream, lambda message: err_console().print(f"[yellow]skipped[/] {message}")):
-            try:
-                targets.append(target(dict(row.fields)))
-            except (ValueError, TypeError, KeyError) as exc:
-                err_console().print(f"[yellow]skipped[/] line {row.line}: {escape(str(exc))}")
+        targets, _ = await targets_from(stream, target)
     faults = await client.plan(targets)
     for fault in faults:
         click.echo(json.dumps(fault.as_dict()) if output == "json" else plan_line(fault))
