@@ -36,6 +36,7 @@ from ._errors import (
 )
 from ._facts import HealthState, NodeFacts, PartitionFacts, Recovery
 from ._hresults import hresult_name
+from ._lever import LeverState
 from ._models import FaultOperation, OperationRef, OperationState, OperationType
 from ._params import Parameter
 from ._preflight import Check, CheckStatus, Preflight
@@ -156,6 +157,7 @@ __all__ = [
     "InvokeDataLossResult",
     "InvokeQuorumLossResult",
     "JournalError",
+    "LeverState",
     "NodeFacts",
     "NodeRestartSpec",
     "NodeResult",

@@ -6,6 +6,7 @@ A base class of :class:`~sf_progress.ProgressClient` (its public methods are the
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
@@ -13,7 +14,8 @@ from datetime import datetime
 from ._chaos import ChaosParameters, ChaosSchedule, ChaosStatus, confirm, parse_schedule, parse_status
 from ._chaos_events import ChaosEvent, follow, parse_segment
 from ._config import Clock
-from ._errors import ClusterMismatchError, NotFoundError, UnsupportedFaultError
+from ._errors import ClusterMismatchError, ConflictError, NotFoundError, UnsupportedFaultError
+from ._lever import LEVER_NAME, LEVER_PATH, LEVER_PROPERTY, LeverState, lever_body
 from ._preflight import Preflight, manifest_name, raw_body, run_checks
 from ._safety.planning import PlannedFault
 from ._targets import FaultTarget
@@ -94,7 +96,7 @@ class ClusterReads:
                 planned.append(PlannedFault(target, refused=str(exc)))
                 continue
             found = await self._calls.guard.evaluate(prepared)
-            planned.append(PlannedFault(prepared, forbidden=tuple((rule.value, saw) for rule, saw in found)))
+            planned.append(PlannedFault(prepared, forbidden=tuple(found)))
         return planned
 
     async def get_aad_metadata(self, *, timeout: int | None = None) -> AadMetadata:
@@ -162,6 +164,59 @@ class ClusterReads:
             return await calls.control_read(path, params, version, raw_body)
 
         return await run_checks(get, self._endpoint)
+
+    async def get_lever(self) -> LeverState:
+        """Read the stop lever (the ``killswitch`` property of ``fabric:/sfprogress/control``).
+
+        Read at most once per 2 s for every start and caller of this client; a lever this
+        client engages or releases is read anew.
+
+        Returns:
+            The :class:`LeverState`: ``engaged``, and who engaged it, when and why.
+        """
+        return await self._calls.guard.lever()
+
+    async def engage_lever(self, reason: str | None = None, *, by: str | None = None) -> LeverState:
+        """Engage the stop lever: every sf_progress process on this cluster stops starting faults.
+
+        Within one tick (at most 3 s) single starts are refused (:class:`SafetyError`, rule
+        ``lever``) and campaigns start nothing more (they wait for what they started).  The
+        lever lives in the cluster, so it reaches every machine; writing it needs Admin
+        credentials.  Engaging an engaged lever writes the new reason.
+
+        Args:
+            reason: Why, in words (shown by :meth:`get_lever`, ``sf-progress lever status`` and
+                ``check``); at most 1,000 characters.
+            by: Who engages it (default: this process's ``user@host``).
+
+        Returns:
+            The lever as read back.
+
+        Raises:
+            ValueError: A reason over 1,000 characters (nothing is sent).
+            AuthError: The credentials may not write naming properties.
+        """
+        body = lever_body(reason, by)  # checked before anything is sent
+        with contextlib.suppress(ConflictError):  # the name exists already (§6.4, recipe 1)
+            await self._calls.control_post("/Names/$/Create", json.dumps({"Name": f"fabric:/{LEVER_NAME}"}).encode())
+        await self._calls.control_post(f"{LEVER_PATH}/$/GetProperty", body, method="PUT")
+        self._calls.guard.forget_lever()
+        return await self.get_lever()
+
+    async def release_lever(self) -> LeverState:
+        """Release the stop lever: faults may be started again (a released lever stays released).
+
+        Returns:
+            The lever as read back.
+
+        Raises:
+            AuthError: The credentials may not write naming properties.
+        """
+        with contextlib.suppress(NotFoundError):  # released already, or its name never made
+            await self._calls.control_post(f"{LEVER_PATH}/$/GetProperty", None, method="DELETE",
+                                           params=f"PropertyName={LEVER_PROPERTY}")
+        self._calls.guard.forget_lever()
+        return await self.get_lever()
 
     async def get_chaos(self) -> ChaosStatus:
         """Read SF Chaos's status (``GET /Tools/Chaos``).

@@ -310,12 +310,15 @@ class SafetyError(SFProgressError):
 
     ``rule`` is the rule's name (``upgrade``, ``app-upgrade``, ``repair``, ``chaos``,
     ``health``, ``node-health``, ``seed-quorum``, ``domains``), ``saw`` what it read.  Waive it
-    by name (``allow=``, ``--allow``) when you mean to fault anyway.
+    by name (``allow=``, ``--allow``) when you mean to fault anyway.  ``rule`` is ``lever`` when
+    the stop lever is engaged (:meth:`ProgressClient.engage_lever`), which nothing waives.
     """
 
     def __init__(self, rule: str, saw: str, *, ref: OperationRef | None = None) -> None:
-        super().__init__(f"refused by the safety rule {rule!r}: {saw} (waive it: allow={rule!r}, --allow {rule})",
-                         ref=ref)
+        super().__init__(
+            f"refused: {saw} (no fault starts while the stop lever is engaged: sf-progress lever status)"
+            if rule == "lever" else
+            f"refused by the safety rule {rule!r}: {saw} (waive it: allow={rule!r}, --allow {rule})", ref=ref)
         self.rule, self.saw = rule, saw
 
 

@@ -21,14 +21,13 @@ from typing import Any
 import attrs
 
 from ._errors import AuthError, NotFoundError, ResponseFormatError, SFProgressError, TransportError
+from ._lever import LEVER_PATH, LEVER_PROPERTY, parse_lever
 from ._models import OperationRef
 
 __all__ = [
-    "LEVER_NAME", "LEVER_PROPERTY", "UPGRADE_DONE", "Check", "CheckStatus", "Preflight", "manifest_name", "run_checks",
+    "UPGRADE_DONE", "Check", "CheckStatus", "Preflight", "manifest_name", "run_checks",
 ]
 
-#: The naming name and property of the stop lever (engaged: the property exists).
-LEVER_NAME, LEVER_PROPERTY = "sfprogress/control", "killswitch"
 #: ``UpgradeState`` values of an upgrade that is over (SF Chaos injects only then; §5.1).
 UPGRADE_DONE = frozenset({"RollingForwardCompleted", "RollingBackCompleted"})
 _MANIFEST_NAME = re.compile(r"<ClusterManifest\b[^>]*?\sName\s*=\s*(['\"])(?P<name>[^'\"]*)\1")
@@ -116,7 +115,7 @@ async def run_checks(get: Get, endpoint: str) -> Preflight:
         "chaos": get("/Tools/Chaos", "", "6.2"),
         "upgrade": get("/$/GetUpgradeProgress", "", "6.0"),
         "health": get("/$/GetClusterHealth", "NodesHealthStateFilter=0&ApplicationsHealthStateFilter=0", "6.0"),
-        "lever": get(f"/Names/{LEVER_NAME.replace('/', '~')}/$/GetProperty", f"PropertyName={LEVER_PROPERTY}", "6.0"),
+        "lever": get(f"{LEVER_PATH}/$/GetProperty", f"PropertyName={LEVER_PROPERTY}", "6.0"),
     }
     answers = dict(zip(reads, await asyncio.gather(*reads.values(), return_exceptions=True), strict=True))
     first = answers["version"]
@@ -134,7 +133,7 @@ async def run_checks(get: Get, endpoint: str) -> Preflight:
 
 def _judged(name: str, judge: Callable[[bytes], Check], answer: bytes | BaseException) -> Check:
     if isinstance(answer, NotFoundError) and name == "lever":
-        return Check("lever", CheckStatus.OK, "not engaged", False)
+        return Check("lever", CheckStatus.OK, "released", False)
     if isinstance(answer, BaseException):
         return Check(name, CheckStatus.WARN, f"could not be read: {answer}")
     try:
@@ -207,12 +206,8 @@ def _health(body: bytes) -> Check:
 
 
 def _lever(body: bytes) -> Check:
-    data = _json(body)
-    value = data.get("Value") or {}
-    reason = value.get("Data") if isinstance(value, dict) else None
-    when = (data.get("Metadata") or {}).get("LastModifiedUtcTimestamp")
-    detail = f"engaged at {when}" + (f": {reason}" if reason else "")
-    return Check("lever", CheckStatus.FORBIDS, detail + " (sf-progress lever release)", True)
+    state = parse_lever(body)
+    return Check("lever", CheckStatus.FORBIDS, f"{state} (sf-progress lever release)", True)
 
 
 _JUDGES: dict[str, Callable[[bytes], Check]] = {

@@ -47,6 +47,12 @@ class TickCache:
             entry.task = None
         return entry.value
 
+    def forget(self, key: str) -> None:
+        """Read *key* again at its next call (a write made its last value stale)."""
+        entry = self.entries.get(key)
+        if entry is not None:
+            entry.at = -1e18
+
     def read_at(self, key: str) -> float:
         """When *key* was last read (a very old time: never)."""
         entry = self.entries.get(key)

@@ -42,8 +42,9 @@ RUNNING = {"State": "Running"}
 
 @pytest.fixture
 def mocked() -> Iterator[aioresponses]:
-    """aioresponses intercepting every aiohttp request."""
+    """aioresponses intercepting every aiohttp request (the stop lever: released, its property absent)."""
     with aioresponses() as mock:
+        mock.get(re.compile(r".*/Names/sfprogress~control/\$/GetProperty.*"), status=404, repeat=True)
         yield mock
 
 
@@ -67,8 +68,8 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 def sent_urls(mock: aioresponses) -> list[str]:
-    """The URLs requested, in aioresponses' normalised form (query sorted)."""
-    return [str(url) for (_, url) in mock.requests]
+    """The URLs requested, in aioresponses' normalised form (query sorted); the stop lever's reads left out."""
+    return [str(url) for (_, url) in mock.requests if "/Names/" not in str(url)]
 
 
 def norm(url: str) -> str:

@@ -29,7 +29,7 @@ async def test_the_cluster_is_checked_once_before_the_first_start(cluster: FakeC
         assert await client.get_cluster_name() == "DevCluster"
         for _ in range(3):
             await client.start(FaultTarget.restart(SVC, uuid.uuid4()))
-    assert cluster.by_route["control"] == 2  # the read above, and one check before the first start
+    assert cluster.by_route["control"] == 3  # the read above, one check before the first start, the lever
     assert cluster.by_route["start"] == 3
 
 

@@ -129,16 +129,18 @@ async def test_the_rules_are_read_once_per_tick_for_every_start(cluster: FakeClu
         for _ in range(20):
             await client.start(FaultTarget.restart(SVC, uuid.uuid4()))
     assert cluster.by_route["start"] == 20
-    assert cluster.by_route["control"] == 4  # upgrade, chaos, health, the application's upgrade
+    assert cluster.by_route["control"] == 5  # lever, upgrade, chaos, health, the application's upgrade
     assert cluster.by_route["target"] == 1  # the service's application, once
 
 
-async def test_all_waives_every_rule_and_reads_nothing(cluster: FakeCluster) -> None:
+async def test_all_waives_every_rule_and_reads_only_the_lever(cluster: FakeCluster) -> None:
     upgrading(cluster)
     chaos_running(cluster)
     async with ProgressClient(cluster.url, allow="all") as client:
         await client.start(FaultTarget.restart(SVC, P))
-    assert cluster.by_route["control"] == cluster.by_route["target"] == 0
+    assert cluster.by_route["target"] == 0
+    assert [path for _, path in cluster.seen if not path.startswith("/Faults")] == [
+        "/Names/sfprogress~control/$/GetProperty?api-version=6.0&PropertyName=killswitch&timeout=60"]
 
 
 def test_waivers_are_checked_when_given() -> None:

@@ -19,19 +19,19 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from .._errors import ClusterMismatchError
 from .._ids import to_seconds
 from .._models import OperationRef
 from .._targets import FaultTarget
 from .._wait.machine import Backoff, Event, EventHook, Outcome, OutcomeKind, StateChanged, call_hook
 from .._wait.options import DEFAULT, WaitOptions
 from .journal import Journal, JournalError
-from .results import Gates, ResultReason, RunResult, RunSnapshot, TargetState, TargetStatus
+from .live import LEVER_STOPPED, LeverWatch, Live, same_cluster, unconfirmed, unrecovered
+from .results import Gates, ResultReason, RunResult, RunSnapshot, TargetStatus
 from .starts import HELD_OUT, Starts
 
 if TYPE_CHECKING:  # the client imports nothing of this module, so this is no cycle
     from .._client import ProgressClient
-    from .._wait.batch import BatchSnapshot, BatchWaiter
+    from .._wait.batch import BatchSnapshot
 
 __all__ = ["FaultRun"]
 
@@ -59,6 +59,7 @@ class FaultRun:
         settle: float = 2.0,
         on_start: Callable[[OperationRef], object] | None = None,
         hold_timeout: float | None = None,
+        cancel_on_lever: bool = False,
     ) -> None:
         if type(chunk) is not int or chunk < 1:
             raise ValueError(f"chunk must be an int >= 1, got {chunk!r}")
@@ -67,7 +68,8 @@ class FaultRun:
         self.client, self.journal, self.chunk = client, journal, chunk
         hold = None if hold_timeout is None else to_seconds(hold_timeout, "hold_timeout", finite=True)
         self.starts = Starts(client, journal, float(settle), on_start, hold)
-        self._live: _Live | None = None  # the results() iteration under way, if any
+        self.cancel_on_lever = bool(cancel_on_lever)
+        self._live: Live | None = None  # the results() iteration under way, if any
 
     @classmethod
     async def create(
@@ -83,6 +85,7 @@ class FaultRun:
         abort_on_unrecovered: bool = False,
         on_start: Callable[[OperationRef], object] | None = None,
         hold_timeout: float | None = None,
+        cancel_on_lever: bool = False,
     ) -> FaultRun:
         """Create a run with a new journal at *path*, its *targets* planned at once (one fsync).
 
@@ -104,6 +107,9 @@ class FaultRun:
             hold_timeout: A start a safety rule forbids is held (nothing sent; the rule read
                 again every 2 s; the faults started go on) until the rule opens; after this many
                 seconds held, the run is aborted (:attr:`held_out`). ``None``: held until it opens.
+                The stop lever, once engaged, aborts the run at once (:attr:`stopped_by_lever`).
+            cancel_on_lever: Once the stop lever is engaged, also cancel the run's active Fault
+                Analysis operations (default: they are waited for).
 
         Returns:
             The run, its journal locked; use it as ``async with``.
@@ -115,7 +121,8 @@ class FaultRun:
         """
         gates = Gates(max_active, recovery, abort_on_unrecovered)  # checked before the journal exists
         journal = Journal.create(path, client.endpoint, client.cluster)
-        run = cls(client, journal, chunk=chunk, settle=settle, on_start=on_start, hold_timeout=hold_timeout)
+        run = cls(client, journal, chunk=chunk, settle=settle, on_start=on_start, hold_timeout=hold_timeout,
+                   cancel_on_lever=cancel_on_lever)
         try:
             if gates != Gates():
                 run.journal.set_gates(gates)
@@ -131,6 +138,11 @@ class FaultRun:
     def held_out(self) -> bool:
         """Whether the run was aborted because a safety rule stayed closed past ``hold_timeout``."""
         return (self.journal.aborted or "").startswith(HELD_OUT)
+
+    @property
+    def stopped_by_lever(self) -> bool:
+        """Whether the run was aborted because the stop lever was engaged (:meth:`ProgressClient.engage_lever`)."""
+        return (self.journal.aborted or "").startswith(LEVER_STOPPED)
 
     @property
     def gates(self) -> Gates:
@@ -170,6 +182,7 @@ class FaultRun:
         settle: float = 2.0,
         on_start: Callable[[OperationRef], object] | None = None,
         hold_timeout: float | None = None,
+        cancel_on_lever: bool = False,
     ) -> FaultRun:
         """Open the run of an existing journal, to finish it.
 
@@ -182,6 +195,8 @@ class FaultRun:
             on_start: Called as ``on_start(ref)`` right after each start is accepted, as for
                 :meth:`create`.
             hold_timeout: How long a start a safety rule forbids is held, as for :meth:`create`.
+            cancel_on_lever: Cancel the active Fault Analysis operations once the stop lever is
+                engaged, as for :meth:`create`.
 
         Returns:
             The run, its journal locked, with the gates it was created with.
@@ -199,10 +214,11 @@ class FaultRun:
                 f"with a client of {journal.endpoint!r} (--endpoint {journal.endpoint}), or pass force=True "
                 "(--force) if both name the same cluster"
             )
-        await _same_cluster(journal, client, path)
+        await same_cluster(journal, client, path)
         for notice in journal.notices:
             logger.warning("%s", notice)
-        return cls(client, journal, chunk=chunk, settle=settle, on_start=on_start, hold_timeout=hold_timeout)
+        return cls(client, journal, chunk=chunk, settle=settle, on_start=on_start, hold_timeout=hold_timeout,
+                   cancel_on_lever=cancel_on_lever)
 
     async def __aenter__(self) -> FaultRun:
         return self
@@ -373,7 +389,7 @@ class FaultRun:
             elif status is TargetStatus.PLANNED and gates.paced:
                 queue.append(n)
             else:  # not journaled: a resume checks it again
-                yield _unconfirmed(n, state)
+                yield unconfirmed(n, state)
         journal.flush()
         if waiting or queue:
 
@@ -384,9 +400,9 @@ class FaultRun:
                 await call_hook(on_event, event)
 
             batch = self.client.wait_many(None, **attrs.evolve(options, on_event=keep_states).as_kwargs())
-            live = self._live = _Live(batch, numbers)
+            live = self._live = Live(batch, numbers)
             try:
-                async with batch:
+                async with batch, LeverWatch(self.client, journal, live, self.cancel_on_lever):
                     for ref in waiting:
                         live.take(numbers[ref], ref)
                     for result in await self._fill(queue, live):
@@ -405,7 +421,7 @@ class FaultRun:
             yield result
         journal.sync()
 
-    def _ended(self, outcome: Outcome, live: _Live) -> RunResult:
+    def _ended(self, outcome: Outcome, live: Live) -> RunResult:
         """One waited-on target ended: its result, journaled (an abort decided, if its gate says so)."""
         journal = self.journal
         live.active.discard(outcome.ref)
@@ -413,17 +429,17 @@ class FaultRun:
         if n in live.unconfirmed:  # a start with no answer, waited on while it held its slot
             live.unconfirmed.discard(n)
             if outcome.kind is OutcomeKind.NOT_FOUND:  # not there (yet): a resume checks it again
-                return _unconfirmed(n, journal.targets[n])
+                return unconfirmed(n, journal.targets[n])
             journal.accepted(n)  # it was read: the start did land
         result = RunResult.of(n, journal.targets[n].target, outcome)
         journal.outcome(result)
-        if journal.gates.abort_on_unrecovered and _unrecovered(result) and journal.aborted is None:
+        if journal.gates.abort_on_unrecovered and unrecovered(result) and journal.aborted is None:
             reason = result.recovery.reason if result.recovery is not None else None
             self.abort(f"target {n} ({result.ref.target}) did not recover: {reason}")
         journal.flush()
         return result
 
-    async def _fill(self, queue: collections.deque[int], live: _Live) -> list[RunResult]:
+    async def _fill(self, queue: collections.deque[int], live: Live) -> list[RunResult]:
         """Start queued targets while the gates allow."""
         journal, limit = self.journal, self.journal.gates.max_active
         immediate = []
@@ -441,51 +457,3 @@ class FaultRun:
                 live.unconfirmed.add(n)
                 live.take(n, state.target.ref)
         return immediate
-
-
-class _Live:
-    """The targets one :meth:`FaultRun.results` iteration waits on (``run.start()`` adds to it meanwhile)."""
-
-    def __init__(self, batch: BatchWaiter, numbers: dict[OperationRef, int]) -> None:
-        self.batch, self.numbers = batch, numbers
-        self.active: set[OperationRef] = set()
-        self.unconfirmed: set[int] = set()  # started with no answer: waited on, holding their slots
-        self.accepting = True
-
-    def take(self, n: int, ref: OperationRef) -> None:
-        self.numbers[ref] = n
-        self.active.add(ref)
-        self.batch.add(ref)
-
-    def seal_if_done(self, queue: collections.deque[int], aborted: str | None) -> None:
-        """Nothing waited on and nothing more to start: the stream may end."""
-        if self.accepting and not self.active and (not queue or aborted is not None):
-            self.accepting = False
-            self.batch.seal()
-
-
-async def _same_cluster(journal: Journal, client: ProgressClient, path: str | os.PathLike[str]) -> None:
-    """A journal that named its cluster resumes only against that cluster (its manifest's ``Name``)."""
-    intended = journal.cluster
-    if intended is None:
-        return
-    try:
-        if client.cluster is not None and client.cluster != intended:
-            raise ClusterMismatchError(f"this client is for cluster {client.cluster!r}", expected=intended,
-                                       actual=client.cluster)
-        await client.expect_cluster(intended)
-    except ClusterMismatchError as exc:
-        journal.close()
-        raise JournalError(f"journal {str(path)!r} ran against cluster {intended!r}: {exc}") from None
-    except BaseException:
-        journal.close()
-        raise
-
-
-def _unconfirmed(n: int, state: TargetState) -> RunResult:
-    detail = "its start was not confirmed: resume the run to check it"
-    return RunResult.not_started(n, state.target, ResultReason.UNCONFIRMED, detail)
-
-
-def _unrecovered(result: RunResult) -> bool:
-    return result.recovery is not None and not result.recovery.recovered

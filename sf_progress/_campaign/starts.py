@@ -26,10 +26,12 @@ from .._errors import (
     SafetyError,
     SFProgressError,
 )
+from .._lever import LEVER_RULE
 from .._models import OperationRef, OperationState, OperationType
 from .._targets import FaultTarget
 from .._verified.sending import duplicate
 from .journal import Journal
+from .live import LEVER_STOPPED
 from .results import ResultReason, RunResult
 
 if TYPE_CHECKING:  # the client imports nothing of this package, so this is no cycle
@@ -143,8 +145,8 @@ class Starts:
     async def held(self, n: int, target: FaultTarget) -> bool:
         """Start *target*; while a safety rule forbids it, hold (read again every ``HOLD_TICK`` s).
 
-        Returns whether it was started; ``False`` once held past ``hold_timeout`` (the run is
-        aborted, and this target ends aborted, nothing sent).
+        Returns whether it was started; ``False`` once held past ``hold_timeout``, or at once when
+        the stop lever is engaged (the run is aborted, and this target ends aborted, nothing sent).
         """
         held_since: float | None = None
         clock = self.client.clock
@@ -153,6 +155,11 @@ class Starts:
             try:
                 await self.client.start(target)
             except SafetyError as exc:
+                if exc.rule == LEVER_RULE:  # the lever is no rule to wait out: the run stops starting
+                    self.journal.abort(f"{LEVER_STOPPED} ({exc.saw})")
+                    self.journal.sync()
+                    self.journal.outcome(self.aborted(n))
+                    return False
                 now = clock.monotonic()
                 if held_since is None:
                     held_since = now

@@ -3,8 +3,9 @@
 ``faults-beyond-fas-protocol.md`` §5: the cluster upgrade's ``UpgradeState`` (§5.1), an
 application's (§5.2), the active repair tasks (``StateFilter=63``, §5.3; the Repair Manager
 probed first: without it the list would time out), the nodes with their seed flag and
-domains (§5.4), the cluster's health (§5.5), SF Chaos's status (§5.9).  Only what the rules
-still in force need is read; each read is shared by the starts of one tick.
+domains (§5.4), the cluster's health (§5.5), SF Chaos's status (§5.9), and the stop lever
+(§6.4; never waived: read for every start).  Only what the rules still in force need is read;
+each read is shared by the starts of one tick.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 
 import attrs
 
-from .._errors import ResponseFormatError, SFProgressError
+from .._errors import NotFoundError, ResponseFormatError, SFProgressError
 from .._ids import encode_service_id
+from .._lever import LEVER_PATH, LEVER_PROPERTY, RELEASED, LeverState, parse_lever
 from .._models import OperationRef
 from .._ticked import TickCache
 from .._verified.reads import NodeView, TargetReads
@@ -49,6 +51,7 @@ class Inputs:
     chaos: str | None = None
     health: str | None = None
     nodes: Mapping[str, NodeView] | None = None
+    lever: LeverState | None = None
     unread: Mapping[str, str] = attrs.field(factory=dict)  # rule input -> why it could not be read
 
 
@@ -102,7 +105,8 @@ class SafetyReads:
         return self.cache.read_at(key)
 
     async def read(self, needs: frozenset[str], apps: frozenset[str]) -> Inputs:
-        """Read what *needs* names (``upgrade``, ``repairs``, ``chaos``, ``health``, ``nodes``) and *apps*' upgrades."""
+        """Read what *needs* names (``lever``, ``upgrade``, ``repairs``, ``chaos``, ``health``, ``nodes``) and
+        *apps*' upgrades."""
         fields: dict[str, Any] = {}
         unread: dict[str, str] = {}
 
@@ -113,6 +117,8 @@ class SafetyReads:
                 unread[name] = str(exc)
 
         jobs = []
+        if "lever" in needs:
+            jobs.append(one("lever", self.lever))
         if "upgrade" in needs:
             jobs.append(one("upgrade", lambda: self.get("/$/GetUpgradeProgress", "", "6.0", _field("UpgradeState"))))
         if "chaos" in needs:
@@ -138,6 +144,15 @@ class SafetyReads:
             jobs.append(app_read())
         await asyncio.gather(*jobs)
         return Inputs(app_upgrades=app_states, unread=unread, **fields)
+
+    async def lever(self) -> LeverState:
+        """The stop lever now (a missing property or name: released)."""
+        try:
+            state: LeverState = await self.get(f"{LEVER_PATH}/$/GetProperty", f"PropertyName={LEVER_PROPERTY}",
+                                               "6.0", parse_lever)
+        except NotFoundError:
+            return RELEASED
+        return state
 
     async def _repairs(self) -> tuple[Repair, ...] | None:
         if self.repair_manager is None:

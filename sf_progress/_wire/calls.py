@@ -296,10 +296,13 @@ class Calls:
             "GET", url, self.server_timeout, None, parse, route="control", limit=MAX_ENTITY_BODY
         )
 
-    async def control_post(self, path: str, body: bytes | None, version: str = CONTROL_API_VERSION) -> None:
-        """A POST of the cluster's control plane (*body*: JSON), its answer's body ignored."""
-        url = self.urls.control(path, "", self.server_timeout, version=version)
-        await self.transport.call("POST", url, self.server_timeout, None, ignore_body, route="control", body=body)
+    async def control_post(
+        self, path: str, body: bytes | None, version: str = CONTROL_API_VERSION, *, method: str = "POST",
+        params: str = "",
+    ) -> None:
+        """A write of the cluster's control plane (*body*: JSON; a POST, or *method*), its answer's body ignored."""
+        url = self.urls.control(path, params, self.server_timeout, version=version)
+        await self.transport.call(method, url, self.server_timeout, None, ignore_body, route="control", body=body)
 
     async def target_read(
         self, path: str, params: str, parse: Callable[[bytes, OperationRef | None], T], ref: OperationRef | None,

@@ -48,6 +48,7 @@ from ._common import (
 )
 from ._connect import connection_options
 from ._io import OutputFile, open_input, rows_from
+from ._levercmd import lever
 from ._metrics import serve_metrics
 from ._render import progress_json, progress_text
 from ._signals import STOP_SIGNALS
@@ -172,6 +173,7 @@ def watch(
 for _kind in OperationType.fault_kinds():  # one start command per fault kind, from the kind table
     main.add_command(start_command(_kind))
 main.add_command(check)
+main.add_command(lever)
 main.add_command(chaos)
 
 
@@ -252,6 +254,7 @@ def resume(
     journal: str,
     force: bool,
     hold_timeout: float | None,
+    cancel_on_lever: bool,
     results: IO[str] | None,
     concurrency: int,
     max_rate: float | None,
@@ -281,7 +284,7 @@ def resume(
                 targets=None,
                 results=results or sys.stdout,
                 options=options,
-                gates={"hold_timeout": hold_timeout},
+                gates={"hold_timeout": hold_timeout, "cancel_on_lever": cancel_on_lever},
                 force=force,
                 quiet=quiet,
                 title="resumed",

@@ -82,7 +82,8 @@ class _Campaign:
         self, client: ProgressClient, targets: Iterable[FaultTarget] | None, gates: dict[str, Any], force: bool
     ) -> FaultRun:
         if targets is None:
-            self.run = await FaultRun.resume(self.path, client, force=force, hold_timeout=gates.get("hold_timeout"))
+            self.run = await FaultRun.resume(self.path, client, force=force, hold_timeout=gates.get("hold_timeout"),
+                                             cancel_on_lever=bool(gates.get("cancel_on_lever")))
         else:
             hook = None if self.kept else self.on_start
             self.run = await FaultRun.create(self.path, client, targets, on_start=hook, **gates)
@@ -145,7 +146,7 @@ class _Campaign:
             return STOP_SIGNALS[signum]
         if failure is not None:
             return EXIT_ERROR
-        if run.held_out:  # a safety rule stayed closed past --hold-timeout: refused, as check refuses
+        if run.held_out or run.stopped_by_lever:  # a rule stayed closed past --hold-timeout, or the lever: refused
             return EXIT_FORBIDDEN
         # An abort for an unrecovered target has that target among the results (exit 7); one for
         # unwritable results is an error (exit 1).

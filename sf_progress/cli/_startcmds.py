@@ -144,6 +144,7 @@ def run_starts(
     metrics_port: int | None = None,
     metrics_host: str = "127.0.0.1",
     hold_timeout: float | None = None,
+    cancel_on_lever: bool = False,
     plan: bool = False,
 ) -> None:
     """Start one fault (from *fields*) or many (from *source*), as the command line asked.
@@ -172,7 +173,7 @@ def run_starts(
         options = {"deadline": deadline, "concurrency": concurrency, "max_rate": max_rate}
         recovery = until == "recovered"
         gates = {"max_active": max_active, "recovery": recovery, "abort_on_unrecovered": abort_on_unrecovered,
-                 "hold_timeout": hold_timeout}
+                 "hold_timeout": hold_timeout, "cancel_on_lever": cancel_on_lever}
         return await run_campaign(
             client,
             journal=journal,
@@ -264,7 +265,7 @@ plan_option = click.option(
     "and print the plan (one line each; -o json: JSON lines). Exit 8 when a rule forbids one now.",
 )
 
-hold_timeout_option = click.option(
+_hold_timeout = click.option(
     "--hold-timeout",
     type=click.FloatRange(0, min_open=True),
     metavar="SECONDS",
@@ -272,6 +273,16 @@ hold_timeout_option = click.option(
     "until it opens; after this long held, nothing more is started and the run exits 8 (default: held until "
     "it opens).",
 )
+_cancel_on_lever = click.option(
+    "--cancel-on-lever", is_flag=True,
+    help="With --from (and resume): once the stop lever is engaged, also cancel the run's active Fault Analysis "
+    "operations (a run always stops starting faults then, and exits 8).",
+)
+
+
+def hold_timeout_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--hold-timeout`` and ``--cancel-on-lever``: how a campaign meets a closed rule and the stop lever."""
+    return _hold_timeout(_cancel_on_lever(func))
 
 
 def common_options(what: str, columns: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

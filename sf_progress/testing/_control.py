@@ -6,8 +6,7 @@ included), ``/Applications/{app}/$/GetUpgradeProgress``, ``/$/GetClusterManifest
 string of XML; the name is the root's ``Name``), ``/$/GetClusterHealth``,
 ``/Applications/System/$/GetServices/System~{name}`` (200 ``ServiceInfo``, or 204 and an empty
 body when the system service is absent), ``GET /Tools/Chaos`` (``Status``, ``ScheduleStatus``)
-and a naming property's ``GET /Names/{name}/$/GetProperty?PropertyName=`` (404
-``FABRIC_E_NAME_DOES_NOT_EXIST`` or ``FABRIC_E_PROPERTY_DOES_NOT_EXIST``).  Without the Fault
+and the naming calls (§6: names, properties and batches, in ``_naming.py``).  Without the Fault
 Analysis Service every ``/Faults`` call answers 500 ``FMFailoverUnitNotFound`` (§5.8).
 
 ``GET /$/GetRepairTaskList`` answers the repair tasks (a bare array; ``StateFilter`` bits,
@@ -31,6 +30,7 @@ from aiohttp import web
 
 from ._answers import Answer, invalid
 from ._chaos import ChaosRuns
+from ._naming import NAMING_PATHS, NamingStore
 from ._wire import strict_unquote
 
 __all__ = ["CONTROL_ROUTE", "ControlPlane"]
@@ -47,9 +47,10 @@ _PATHS = (
     ("chaos_stop", re.compile(r"^/Tools/Chaos/\$/Stop$")),
     ("chaos_events", re.compile(r"^/Tools/Chaos/Events$")),
     ("chaos_schedule", re.compile(r"^/Tools/Chaos/Schedule$")),
-    ("property", re.compile(r"^/Names/(?P<name>[^$]+)/\$/GetProperty$")),
     ("repair_tasks", re.compile(r"^/\$/GetRepairTaskList$")),
+    *NAMING_PATHS,
 )
+_NAMING = {what for what, _ in NAMING_PATHS}
 #: Repair task states and their bits in ``StateFilter`` (§5.3); 63 is every active state.
 REPAIR_STATES = {"Created": 1, "Claimed": 2, "Preparing": 4, "Approved": 8, "Executing": 16, "Restoring": 32,
                  "Completed": 64}
@@ -81,8 +82,7 @@ class ControlPlane:
             "ChaosParametersDictionary": [], "Jobs": []}}
         self.health = "Ok"
         self.cluster_name = "DevCluster"
-        self._names: dict[str, dict[str, dict[str, Any]]] = {}
-        self._sequence = 100
+        self.names = NamingStore()  # names and their properties (the stop lever's among them)
 
     def upgrade(self, state: str, *, until: float | None = None, then: str = "RollingForwardCompleted") -> None:
         """Set the cluster's ``UpgradeState`` now and, with *until* (seconds), *then* that much later."""
@@ -130,19 +130,11 @@ class ControlPlane:
 
     def set_property(self, name: str, prop: str, value: str, kind: str = "String") -> None:
         """Put a naming property (``name`` with or without ``fabric:/``; the name is created too)."""
-        self._sequence += 3  # a store operation number: it may jump by more than one
-        key = _name_key(name)
-        self._names.setdefault(key, {})[prop] = {
-            "Name": prop,
-            "Value": {"Kind": kind, "Data": value},
-            "Metadata": {"TypeId": kind, "CustomTypeId": "", "Parent": f"fabric:/{key}",
-                         "SizeInBytes": len(value.encode()), "LastModifiedUtcTimestamp": "2026-12-07T10:00:00.000Z",
-                         "SequenceNumber": str(self._sequence)},
-        }
+        self.names.set_property(name, prop, value, kind)
 
     def delete_property(self, name: str, prop: str) -> None:
         """Delete a naming property (nothing if it is not there)."""
-        self._names.get(_name_key(name), {}).pop(prop, None)
+        self.names.delete_property(name, prop)
 
     # --- the wire ------------------------------------------------------------------------
 
@@ -157,6 +149,9 @@ class ControlPlane:
 
     async def answer(self, request: web.Request, match: re.Match[str], query: dict[str, str]) -> web.Response:
         what = next(name for name, pattern in _PATHS if pattern is match.re)
+        if what in _NAMING:
+            name = strict_unquote(match["name"]) if "name" in match.re.groupindex else None
+            return await self.names.answer(what, request, match, query, name)
         posts = ("chaos_start", "chaos_stop") + (("chaos_schedule",) if request.method == "POST" else ())
         if request.method != ("POST" if what in posts else "GET"):
             raise invalid("The request is not supported: unknown path or verb")
@@ -192,7 +187,7 @@ class ControlPlane:
             return web.json_response({"ChaosParameters": self.chaos_parameters if running else {},
                                       "Status": "Running" if running else "Stopped",
                                       "ScheduleStatus": "Active" if running else "Stopped"})
-        return self._property(strict_unquote(match["name"]), query.get("PropertyName"))
+        raise invalid("The request is not supported: unknown path or verb")
 
     @property
     def chaos_running(self) -> bool:
@@ -271,22 +266,6 @@ class ControlPlane:
                  if REPAIR_STATES[task["State"]] & bits and str(task["TaskId"]).startswith(prefix)
                  and (executor is None or task["Executor"] == executor)]
         return web.Response(text=json.dumps(tasks), content_type="application/json")
-
-    def _property(self, name: str, prop: str | None) -> web.Response:
-        if not prop:
-            raise invalid("PropertyName is required")
-        properties = self._names.get(_name_key(name))
-        if properties is None:
-            raise Answer(404, "FABRIC_E_NAME_DOES_NOT_EXIST", f"Name 'fabric:/{_name_key(name)}' does not exist")
-        if prop not in properties:
-            raise Answer(404, "FABRIC_E_PROPERTY_DOES_NOT_EXIST", f"Property '{prop}' does not exist")
-        return web.Response(text=json.dumps(properties[prop]), content_type="application/json")
-
-
-def _name_key(name: str) -> str:
-    """A naming name's key: without ``fabric:/``, ``~`` and ``/`` alike (``sfprogress/control``)."""
-    return name.removeprefix("fabric:/").replace("~", "/").strip("/")
-
 
 def _upgrade(state: str) -> dict[str, Any]:
     return {"CodeVersion": "9.1.1436.9590", "ConfigVersion": "3", "UpgradeDomains": [], "UpgradeState": state,
