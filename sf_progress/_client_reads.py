@@ -16,8 +16,10 @@ from ._chaos_events import ChaosEvent, follow, parse_segment
 from ._config import Clock
 from ._errors import ClusterMismatchError, ConflictError, NotFoundError, UnsupportedFaultError
 from ._lever import LEVER_NAME, LEVER_PATH, LEVER_PROPERTY, LeverState, lever_body
+from ._models import OperationType
 from ._preflight import Preflight, manifest_name, raw_body, run_checks
 from ._safety.planning import PlannedFault
+from ._selection import select_targets
 from ._targets import FaultTarget
 from ._wire.auth import AadMetadata
 from ._wire.calls import Calls
@@ -98,6 +100,53 @@ class ClusterReads:
             found = await self._calls.guard.evaluate(prepared)
             planned.append(PlannedFault(prepared, forbidden=tuple(found)))
         return planned
+
+    async def select_targets(
+        self,
+        /,
+        kind: OperationType | str,
+        *,
+        service: str | None = None,
+        application: str | None = None,
+        node_type: str | None = None,
+        count: int | None = None,
+        seed: int | str | None = None,
+        seed_nodes: bool = False,
+        **parameters: object,
+    ) -> list[FaultTarget]:
+        """Pick targets instead of naming them: a service's or an application's partitions, or nodes.
+
+        Partition faults are selected by *service* or *application* (every service of it the
+        fault applies to: a move of a primary takes stateful ones, a move of an instance
+        stateless ones...); node faults by *node_type*, or among all nodes.  Only ``Up`` nodes
+        are picked (stopped ones for a node start), seed nodes only with *seed_nodes*, and
+        across fault domains in turn.  The pick is random, the same for the same *seed* and
+        cluster.  Nothing is sent but reads; give the result to :meth:`start`, :meth:`plan`
+        or a :class:`FaultRun` (whose journal keeps the targets, so a resume faults the same).
+
+        Args:
+            kind: The fault kind (an :class:`OperationType` or its short name, ``"restart"``...).
+            service: A service's name or id (partition faults).
+            application: An application's name or id (partition faults).
+            node_type: Only nodes of this type (node faults; default: any).
+            count: How many to pick at random (default: every candidate).
+            seed: The random pick's seed (an int or a str), for a repeatable pick.
+            seed_nodes: Also pick seed nodes (default: never).
+            **parameters: The fault's own parameters, as for :meth:`FaultTarget.of` (``mode``,
+                ``transition``, ``stop_duration``, ``force``...).
+
+        Returns:
+            One :class:`FaultTarget` per pick, each with a new OperationId.
+
+        Raises:
+            ValueError: A bad or missing selector or parameter, no candidate, or *count*
+                above the candidates (checked before anything is read where it can be).
+            NotFoundError: No such service or application.
+        """
+        return await select_targets(
+            self._calls.reads, kind, service=service, application=application, node_type=node_type, count=count,
+            seed=seed, seed_nodes=seed_nodes, parameters=parameters,
+        )
 
     async def get_aad_metadata(self, *, timeout: int | None = None) -> AadMetadata:
         """Read the cluster's Azure AD settings (``GET /$/GetAadMetadata``, sent anonymously).

@@ -381,6 +381,7 @@ class SyncProgressClient:
     list_fault_operations = _blocking(ProgressClient.list_fault_operations)
     prepare = _blocking(ProgressClient.prepare)
     plan = _blocking(ProgressClient.plan)
+    select_targets = _blocking(ProgressClient.select_targets)
     get_node_instance_id = _blocking(ProgressClient.get_node_instance_id)
     get_aad_metadata = _blocking(ProgressClient.get_aad_metadata)
     get_cluster_version = _blocking(ProgressClient.get_cluster_version)

@@ -59,7 +59,7 @@ class ServiceView:
 
 @attrs.frozen
 class NodeView:
-    """A node: its status, InstanceId, whether stopped, its health state, seed flag and domains (as listed)."""
+    """A node: its status, InstanceId, whether stopped, its health state, seed flag, domains and type (as listed)."""
 
     name: str
     status: str
@@ -69,6 +69,7 @@ class NodeView:
     seed: bool = False
     fault_domain: str = ""
     upgrade_domain: str = ""
+    node_type: str = ""
 
 
 @attrs.frozen
@@ -145,6 +146,7 @@ def _node(data: dict[str, Any], body: bytes, ref: OperationRef | None) -> NodeVi
         data.get("IsSeedNode") is True,
         str(data.get("FaultDomain") or ""),
         str(data.get("UpgradeDomain") or ""),
+        str(data.get("Type") or ""),
     )
 
 

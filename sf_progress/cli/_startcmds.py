@@ -24,6 +24,7 @@ from ._connect import connection_options
 from ._io import open_input, rows_from
 from ._metrics import serve_metrics
 from ._render import kind_of, ref_record
+from ._selectors import SELECTOR_NAMES, Select, selection, selector_options
 from ._ui import err_console
 
 
@@ -52,7 +53,14 @@ def start_command(kind: OperationType) -> click.Command:
     positional = [p for p in parameters if p.positional]
 
     def command(**options: Any) -> None:
+        selector = {k: options.pop(k, None) for k in SELECTOR_NAMES}
         texts = {p.column: str(value) for p in parameters if (value := options.pop(p.name)) is not None}
+        select = selection(kind, parameters, selector, texts)
+        if select is not None:
+            if options.get("source") is not None:
+                raise click.UsageError("give a selector or --from FILE (not both)")
+            run_starts(lambda row: row_target(kind, row), None, what=name, stray=[], select=select, **options)
+            return
         stray = [texts[p.column] for p in positional if p.column in texts]
         fields = texts if all(p.column in texts for p in positional) else None
         if fields is not None and options.get("source") is None:
@@ -63,6 +71,8 @@ def start_command(kind: OperationType) -> click.Command:
 
     command.__doc__ = f"Start a {name} fault (and optionally wait for it), or many from a file (--from) and watch them."
     decorated: Any = common_options(name, _columns(parameters))(command)
+    for option in reversed(selector_options(parameters)):
+        decorated = option(decorated)
     for parameter in reversed(parameters):
         decorated = _click_parameter(parameter)(decorated)
     return click.command(name=name, epilog=EPILOG, help=command.__doc__)(decorated)
@@ -100,22 +110,27 @@ def _check_usage(
     until: str,
     max_active: int | None,
     abort_on_unrecovered: bool,
+    selected: bool = False,
 ) -> None:
     """The start command's options that do not go together (usage errors, before anything is sent)."""
-    if (source is None) == (fields is None):
-        raise click.UsageError(f"give the {what} target, or --from FILE (not both)")
+    if selected:
+        source = "a selection"
+    elif (source is None) == (fields is None):
+        raise click.UsageError(f"give the {what} target, or --from FILE, or a selector (not both)")
     if source is not None and stray:
         raise click.UsageError(f"--from FILE takes no target arguments (got {' '.join(stray)})")
     if journal is not None and source is None:
-        raise click.UsageError("--journal goes with --from FILE (a journal keeps a run of many faults)")
+        raise click.UsageError("--journal goes with --from FILE or a selector (a journal keeps a run of many faults)")
     if source is not None:
         if operation_id is not None:
             raise click.UsageError("--operation-id is for one target; with --from, give an operation_id column")
         ctx = click.get_current_context()
         if output != "json" and ctx.get_parameter_source("output") is not click.core.ParameterSource.DEFAULT:
-            raise click.UsageError("with --from, results are JSON lines (-o json); the summary is on stderr")
+            raise click.UsageError("with --from or a selector, results are JSON lines (-o json); the summary is on "
+                                   "stderr")
     elif max_active is not None or abort_on_unrecovered:
-        raise click.UsageError("--max-active and --abort-on-unrecovered pace many starts: they go with --from FILE")
+        raise click.UsageError("--max-active and --abort-on-unrecovered pace many starts: they go with --from FILE "
+                               "or a selector")
     if abort_on_unrecovered and until != "recovered":
         raise click.UsageError("--abort-on-unrecovered goes with --until recovered")
 
@@ -146,13 +161,15 @@ def run_starts(
     hold_timeout: float | None = None,
     cancel_on_lever: bool = False,
     plan: bool = False,
+    select: Select | None = None,
 ) -> None:
     """Start one fault (from *fields*) or many (from *source*), as the command line asked.
 
     *target* reads a target's fields (arguments or a row of ``--from``) into a ``FaultTarget``;
     the same reading serves plain starts and journaled runs.  *stray*: target arguments given.
     """
-    _check_usage(what, fields, stray, source, journal, operation_id, output, until, max_active, abort_on_unrecovered)
+    _check_usage(what, fields, stray, source, journal, operation_id, output, until, max_active, abort_on_unrecovered,
+                 select is not None)
 
     async def one(client: ProgressClient, fields: dict[str, str]) -> int:
         if operation_id is not None:
@@ -167,9 +184,8 @@ def run_starts(
         err_console().print(f"started {ref.operation_id}")
         return await wait_one(client, ref, deadline, output, quiet, until)
 
-    async def many(client: ProgressClient, stream: BinaryIO) -> int:
+    async def many(client: ProgressClient, targets: list[FaultTarget], skipped: int = 0) -> int:
         # Every campaign is a FaultRun (on --journal, or on a temporary journal): its gates, written once.
-        targets, skipped = await targets_from(stream, target)
         options = {"deadline": deadline, "concurrency": concurrency, "max_rate": max_rate}
         recovery = until == "recovered"
         gates = {"max_active": max_active, "recovery": recovery, "abort_on_unrecovered": abort_on_unrecovered,
@@ -188,12 +204,17 @@ def run_starts(
 
     async def go(stream: BinaryIO | None) -> int:
         async with connect() as client:
+            if select is not None:
+                targets = await select(client)
+                err_console().print(f"selected {len(targets)}: " + ", ".join(t.ref.target for t in targets),
+                                    soft_wrap=True)
+                return await (client_plan(client, targets, output) if plan else many(client, targets))
             if plan:
                 return await planned(client, target, fields, stream, output)
             if stream is None:
                 assert fields is not None
                 return await one(client, fields)
-            return await many(client, stream)
+            return await many(client, *await targets_from(stream, target))
 
     if source is None:
         with serve_metrics(metrics_port, metrics_host):
@@ -241,6 +262,11 @@ async def planned(
             raise click.BadParameter(str(exc)) from None
     else:
         targets, _ = await targets_from(stream, target)
+    return await client_plan(client, targets, output)
+
+
+async def client_plan(client: ProgressClient, targets: list[FaultTarget], output: str) -> int:
+    """The plan of *targets*, printed (one line, or JSON line, each); exit 8 if a rule forbids one now."""
     faults = await client.plan(targets)
     for fault in faults:
         click.echo(json.dumps(fault.as_dict()) if output == "json" else plan_line(fault))

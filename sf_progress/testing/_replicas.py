@@ -47,6 +47,7 @@ _PATHS = (
     ("partitions", "GET", re.compile(rf"^/Services/(?P<sid>{_ID})/\$/GetPartitions$")),
     ("app_name", "GET", re.compile(rf"^/Services/(?P<sid>{_ID})/\$/GetApplicationName$")),
     ("service", "GET", re.compile(rf"^/Applications/(?!System/)(?P<app>{_ID})/\$/GetServices/(?P<sid>{_ID})$")),
+    ("services", "GET", re.compile(rf"^/Applications/(?!System/)(?P<app>{_ID})/\$/GetServices$")),
     ("deployed", "GET", re.compile(rf"^/Nodes/(?P<node>{_ID})/\$/GetApplications/(?P<app>{_ID})/\$/GetReplicas$")),
     ("packages", "GET", re.compile(rf"^/Nodes/(?P<node>{_ID})/\$/GetApplications/(?P<app>{_ID})/\$/GetCodePackages$")),
     ("package_restart", "POST",
@@ -239,9 +240,26 @@ class Layouts:
 
     def _service(self, g: dict[str, str], query: dict[str, str], body: bytes, version: float) -> web.Response:
         sid, app = g["sid"], g["app"]
-        pids = [pid for pid in self._declared() if self.service_of(pid) == sid]
-        if not pids or sid.split("~")[0] != app:
+        info = self._service_info(sid)
+        if info is None or sid.split("~")[0] != app:
             return web.Response(status=204)
+        return web.json_response(info)
+
+    def _services(self, g: dict[str, str], query: dict[str, str], body: bytes, version: float) -> web.Response:
+        """An application's services, paged by id (an application with none: 404, as the gateway says)."""
+        app, token = g["app"], query.get("ContinuationToken", "")
+        sids = sorted({sid for pid in self._declared() if (sid := self.service_of(pid)) and sid.split("~")[0] == app})
+        if not sids:
+            raise Answer(404, "FABRIC_E_APPLICATION_NOT_FOUND", f"Application fabric:/{app} not found")
+        sids = [sid for sid in sids if sid > token]
+        page, rest = sids[:self.page_size], sids[self.page_size:]
+        items = [self._service_info(sid) for sid in page]
+        return web.json_response({"ContinuationToken": page[-1] if rest else "", "Items": items})
+
+    def _service_info(self, sid: str) -> dict[str, Any] | None:
+        pids = [pid for pid in self._declared() if self.service_of(pid) == sid]
+        if not pids:
+            return None
         stateful = bool(self.stateful(pids[0]))
         info: dict[str, Any] = {
             "ServiceKind": "Stateful" if stateful else "Stateless", "Id": sid,
@@ -250,7 +268,7 @@ class Layouts:
         }
         if stateful:
             info["HasPersistedState"] = sid not in self.volatile
-        return web.json_response(info)
+        return info
 
     def _deployed(self, g: dict[str, str], query: dict[str, str], body: bytes, version: float) -> web.Response:
         node, pid = g["node"], _guid(query.get("PartitionId", ""))

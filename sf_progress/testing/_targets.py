@@ -92,6 +92,7 @@ class Targets:
         self._hidden: dict[str, float] = {}
         self.layouts: Layouts | None = None  # the replicas the verified faults touched (set by the cluster)
         self.page_size = 100  # items per page of GetReplicas and of the node list
+        self.node_fields: dict[str, dict[str, Any]] = {}  # a node's listed fields as set_node changed them
 
     def track(self, op: FakeOperation) -> None:
         """A fault was started (or added) on its target."""
@@ -312,7 +313,25 @@ class Targets:
             "Id": {"Id": f"{index + 1:032x}"},
             "InstanceId": str(instance),
             "IsStopped": stopped,
+            **self.node_fields.get(name, {}),
         }
+
+    def set_node(
+        self,
+        name: str,
+        *,
+        node_type: str | None = None,
+        fault_domain: str | None = None,
+        upgrade_domain: str | None = None,
+        seed: bool | None = None,
+    ) -> None:
+        """Change how a node is listed: its type (``NodeType0`` by default), fault domain (``fd:/N``),
+        upgrade domain (``N``) and seed flag (the first three nodes by name)."""
+        fields = self.node_fields.setdefault(name, {})
+        for key, value in (("Type", node_type), ("FaultDomain", fault_domain), ("UpgradeDomain", upgrade_domain),
+                           ("IsSeedNode", seed)):
+            if value is not None:
+                fields[key] = value
 
     def _node_info(self, name: str) -> web.Response:
         if name not in self.cluster.nodes:
