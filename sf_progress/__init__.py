@@ -56,6 +56,10 @@ from ._progress import (
     VerifiedProgress,
 )
 from ._safety.planning import PlannedFault
+from ._scenario.events import ScenarioEvent, ScenarioEventKind, ScenarioVerdict, StopReason
+from ._scenario.model import FaultStep, Scenario
+from ._scenario.runner import ScenarioRun
+from ._scenario.validation import ServiceValidation
 from ._specs import (
     DataLossMode,
     DataLossSpec,
@@ -148,6 +152,7 @@ __all__ = [
     "FaultOperation",
     "FaultProgress",
     "FaultRun",
+    "FaultStep",
     "FaultTarget",
     "Gates",
     "GatewayUnreachable",
@@ -200,10 +205,17 @@ __all__ = [
     "RunSnapshot",
     "SFProgressError",
     "SafetyError",
+    "Scenario",
+    "ScenarioEvent",
+    "ScenarioEventKind",
+    "ScenarioRun",
+    "ScenarioVerdict",
     "SecondaryMoveSpec",
     "SelectedPartition",
+    "ServiceValidation",
     "StartSpec",
     "StateChanged",
+    "StopReason",
     "TLSConfig",
     "TLSError",
     "TargetSnapshot",

@@ -142,6 +142,7 @@ class ProgressClient(ClusterReads):
             attach(self)
         urls = Urls(str(URL(self._endpoint)), self._api_version)
         self._calls = Calls(self._transport, urls, server_timeout, allow, forbid_health)
+        self._partition_sizes = {}
         self._waits = Waits(self._calls, self._transport, self._retry, interval, self._clock)
         self._cluster = check_cluster_name(cluster)
         self._cluster_seen = False  # its manifest's name was read and matched

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import uuid
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 
@@ -15,10 +16,12 @@ from ._chaos import ChaosParameters, ChaosSchedule, ChaosStatus, confirm, parse_
 from ._chaos_events import ChaosEvent, follow, parse_segment
 from ._config import Clock
 from ._errors import ClusterMismatchError, ConflictError, NotFoundError, UnsupportedFaultError
+from ._ids import normalize_service_id, to_guid, to_seconds
 from ._lever import LEVER_NAME, LEVER_PATH, LEVER_PROPERTY, LeverState, lever_body
 from ._models import OperationType
 from ._preflight import Preflight, manifest_name, raw_body, run_checks
 from ._safety.planning import PlannedFault
+from ._scenario.validation import Listed, ServiceValidation, validate
 from ._selection import select_targets
 from ._targets import FaultTarget
 from ._wire.auth import AadMetadata
@@ -33,6 +36,7 @@ class ClusterReads:
     _calls: Calls
     _endpoint: str
     _clock: Clock
+    _partition_sizes: dict[uuid.UUID, Listed]  # the partitions' target sizes, as last listed (validate_service)
 
     async def get_node_instance_id(self, node_name: str, *, timeout: int | None = None) -> str:
         """Read a node's current ``InstanceId`` (``GET /Nodes/{node}``).
@@ -141,12 +145,44 @@ class ClusterReads:
         Raises:
             ValueError: A bad or missing selector or parameter, no candidate, or *count*
                 above the candidates (checked before anything is read where it can be).
+            UnsupportedFaultError: The fault does not apply to *service*'s kind (a move of a
+                primary on a stateless service...).
             NotFoundError: No such service or application.
         """
         return await select_targets(
             self._calls.reads, kind, service=service, application=application, node_type=node_type, count=count,
             seed=seed, seed_nodes=seed_nodes, parameters=parameters,
         )
+
+    async def validate_service(
+        self, service: str, *, partitions: Iterable[uuid.UUID | str] = (), timeout: float = 120.0
+    ) -> ServiceValidation:
+        """Wait until the whole service is healthy and stable, as Service Fabric's own service check judges it.
+
+        The service's health ``Ok``, every partition ``Ready``, and -- for *partitions*, those
+        a fault touched -- no replica ``InBuild`` and its replica set back to its target size
+        (or the up nodes).  Looks 1 s apart, growing to 5 s; each reads the cheapest leg first
+        and stops at the first that fails, so a look costs about 3 requests plus one replica
+        read per partition given (``faults-beyond-fas-protocol.md`` §5.6).
+
+        Args:
+            service: The service's name or id.
+            partitions: The partitions whose replica sets are checked too.
+            timeout: Seconds to wait for it at most (the last look is at the timeout).
+
+        Returns:
+            The :class:`ServiceValidation`: ``stable``, how long it took, and what was wrong.
+
+        Raises:
+            ValueError: A bad service id, partition id or timeout.
+            TypeError: A timeout that is not a number of seconds.
+            NotFoundError: No such service.
+        """
+        faulted = [to_guid(p, "partition") for p in partitions]
+        seconds = to_seconds(timeout, "timeout", allow_zero=False, finite=True)
+        calls = self._calls
+        return await validate(calls.target_read, calls.reads, self._clock, normalize_service_id(service), faulted,
+                              seconds, self._partition_sizes)
 
     async def get_aad_metadata(self, *, timeout: int | None = None) -> AadMetadata:
         """Read the cluster's Azure AD settings (``GET /$/GetAadMetadata``, sent anonymously).

@@ -15,7 +15,7 @@ import random
 import uuid
 from collections.abc import Mapping
 
-from ._errors import ResponseFormatError
+from ._errors import ResponseFormatError, UnsupportedFaultError
 from ._ids import encode_service_id, normalize_service_id
 from ._models import OperationRef, OperationType
 from ._targets import FaultTarget, spec_of
@@ -131,7 +131,8 @@ async def _partition_candidates(
         sid = normalize_service_id(service)
         view = await reads.service(sid, None)
         if not _applies(need, view.stateful, view.persisted):
-            raise ValueError(f"a {kind.short_name} fault needs {_NEED_WORDS[str(need)]}; {service} is not one")
+            words = f"a {kind.short_name} fault needs {_NEED_WORDS[str(need)]}; {service} is not one"
+            raise UnsupportedFaultError(words, code="FABRIC_E_INVALID_SERVICE_TYPE")
         services = [sid]
     else:
         assert application is not None

@@ -30,7 +30,7 @@ import re
 import threading
 import typing
 import weakref
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -39,6 +39,9 @@ from ._client import ProgressClient
 from ._config import Clock
 from ._errors import SFProgressError
 from ._models import OperationRef
+from ._scenario.events import ScenarioEvent
+from ._scenario.model import Scenario
+from ._scenario.runner import ScenarioRun
 from ._wait.batch import BatchWaiter
 from ._wait.machine import Outcome
 
@@ -388,6 +391,7 @@ class SyncProgressClient:
     get_cluster_name = _blocking(ProgressClient.get_cluster_name)
     expect_cluster = _blocking(ProgressClient.expect_cluster)
     check = _blocking(ProgressClient.check)
+    validate_service = _blocking(ProgressClient.validate_service)
     get_lever = _blocking(ProgressClient.get_lever)
     engage_lever = _blocking(ProgressClient.engage_lever)
     release_lever = _blocking(ProgressClient.release_lever)
@@ -399,6 +403,34 @@ class SyncProgressClient:
     set_chaos_schedule = _blocking(ProgressClient.set_chaos_schedule)
     wait_for_completion = _blocking(ProgressClient.wait_for_completion, cancels=True)
     wait_for_recovery = _blocking(ProgressClient.wait_for_recovery)
+
+    def run_scenario(
+        self,
+        scenario: Scenario | Mapping[str, Any] | str | os.PathLike[str] | None,
+        *,
+        journal: str | os.PathLike[str] | None = None,
+        hold_timeout: float | None = None,
+        on_event: Callable[[ScenarioEvent], object] | None = None,
+    ) -> list[ScenarioEvent]:
+        """Blocking :class:`~sf_progress.ScenarioRun`: run a failover scenario to its end (or resume one).
+
+        Args:
+            scenario: A :class:`~sf_progress.Scenario`, a scenario file's object or path; ``None``
+                to resume the run kept in *journal*.
+            journal: The journal to create (or, with ``scenario=None``, to resume); ``None``: a
+                scratch one, removed at the end.
+            hold_timeout: How long a fault a safety rule forbids is held before the run stops.
+            on_event: Called with each event as it happens (on the client's own thread).
+
+        Returns:
+            Every :class:`~sf_progress.ScenarioEvent`, the last the ``stopped`` one with the verdict.
+
+        Raises:
+            ValueError: A bad scenario, or ``scenario=None`` without a journal.
+            JournalError: The journal cannot be created, or holds no scenario.
+        """
+        checked = ScenarioRun.drive(scenario, journal=journal, hold_timeout=hold_timeout, on_event=on_event)
+        return self._run("run_scenario", lambda: checked(self._client))
     wait_many = _collecting(ProgressClient.wait_many)
 
 

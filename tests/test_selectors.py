@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from sf_progress import FaultRun, FaultTarget, NotFoundError, OperationType, ProgressClient, read_journal
+from sf_progress import (
+    FaultRun,
+    FaultTarget,
+    NotFoundError,
+    OperationType,
+    ProgressClient,
+    UnsupportedFaultError,
+    read_journal,
+)
 from sf_progress.testing import FakeCluster
 
 from .test_cli import ThreadedCluster, cli
@@ -77,7 +85,7 @@ async def test_bad_selections_are_refused_with_what_is_wrong(client: ProgressCli
     with pytest.raises(TypeError, match="seed must be an int or a str"):
         await client.select_targets("restart", service=SVC, seed=1.5)  # type: ignore[arg-type]
     assert cluster.requests == before  # nothing read for a selection refused on its face
-    with pytest.raises(ValueError, match="needs a stateless service; fabric:/shop/cart is not one"):
+    with pytest.raises(UnsupportedFaultError, match="needs a stateless service; fabric:/shop/cart is not one"):
         await client.select_targets("move-instance", service=SVC)
     with pytest.raises(ValueError, match="count=21, but only 20 partition"):
         await client.select_targets("restart", service=SVC, count=21)

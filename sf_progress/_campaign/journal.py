@@ -63,6 +63,7 @@ class Journal:
         self.created = ""
         self.cluster: str | None = None  # the cluster intended, when the run named one
         self.downtimes: list[Downtime] = []  # each stop (or kill) and resume
+        self.scenario_records: list[dict[str, Any]] = []  # a failover scenario's records, when it is one
 
     # --- opening ---------------------------------------------------------------------------
 
@@ -131,6 +132,7 @@ class Journal:
         journal.created = run.get("created", "")
         journal.cluster = run.get("cluster")
         journal.downtimes = list(run.get("downtimes", ()))
+        journal.scenario_records = list(run.get("scenario", ()))
         now = wall_time()
         journal.downtimes.append(Downtime(run.get("last_at"), now))
         try:  # made durable with the run's next records (a resume that sends nothing loses nothing without it)
@@ -169,6 +171,12 @@ class Journal:
     def set_gates(self, gates: Gates) -> None:
         self.gates = gates
         self._append({"event": "gates", **attrs.asdict(gates)})
+
+    def scenario(self, record: dict[str, Any]) -> None:
+        """A failover scenario's record (``what``: its definition, a step, a validation, its end), made durable."""
+        self.scenario_records.append(record)
+        self._append({"event": "scenario", **record})
+        self.sync()
 
     def waived(self, rules: list[str]) -> None:
         """The safety rules the run's client waives (journaled for its reports)."""
@@ -239,6 +247,7 @@ class Journal:
             running=not self._file.closed,
             downtimes=tuple(self.downtimes),
             cluster=self.cluster,
+            scenario=tuple(self.scenario_records),
         )
 
     def close(self) -> None:
@@ -323,6 +332,7 @@ def read_journal(path: str | os.PathLike[str]) -> RunSnapshot:
         cut_plan=bool(run.get("cut_plan")),
         downtimes=tuple(run.get("downtimes", ())),
         cluster=run.get("cluster"),
+        scenario=tuple(run.get("scenario", ())),
     )
 
 

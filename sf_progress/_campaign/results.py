@@ -303,6 +303,8 @@ class RunSnapshot:
         running: A run holds the journal now (it is being written).
         downtimes: Each time the run was stopped (or killed) and resumed, in order.
         cluster: The cluster the run was meant for (its manifest's ``Name``), when it named one.
+        scenario: A failover scenario's records, in order (empty for a plain run): each a
+            JSON object whose ``what`` is ``definition``, ``step``, ``validation`` or ``stopped``.
     """
 
     path: str
@@ -317,6 +319,7 @@ class RunSnapshot:
     running: bool = False
     downtimes: tuple[Downtime, ...] = ()
     cluster: str | None = None
+    scenario: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def counts(self) -> Mapping[TargetStatus, int]:

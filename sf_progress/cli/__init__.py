@@ -51,6 +51,7 @@ from ._io import OutputFile, open_input, rows_from
 from ._levercmd import lever
 from ._metrics import serve_metrics
 from ._render import progress_json, progress_text
+from ._scenariocmd import scenario
 from ._signals import STOP_SIGNALS
 from ._startcmds import hold_timeout_option, start_command
 from ._ui import err_console
@@ -174,6 +175,7 @@ for _kind in OperationType.fault_kinds():  # one start command per fault kind, f
     main.add_command(start_command(_kind))
 main.add_command(check)
 main.add_command(lever)
+main.add_command(scenario)
 main.add_command(chaos)
 
 

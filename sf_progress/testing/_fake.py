@@ -132,6 +132,7 @@ class FakeCluster(InjectsFaults):
         self.control = ControlPlane(clock)  # cluster-wide state: upgrades, system services, Chaos, health, names
         # Replicas, code packages and node restarts as the verified faults change them.
         self.replicas = self.targets.layouts = Layouts(lambda: self.clock(), self.nodes, self.services)
+        self.replicas.status_of = self.targets.partition_status
         self.quorum_loss_modes: tuple[str, ...] = QUORUM_LOSS_MODES
         self.requests = 0
         self.by_route: collections.Counter[str] = collections.Counter()

@@ -129,6 +129,7 @@ class Layouts:
         self.node_restarts: dict[str, list[float]] = {}  # when each restart of a node was taken
         self.entry_points: dict[tuple[str, str], tuple[int, float | None]] = {}  # (node, app): (instance, restarted)
         self._ids = itertools.count(_BASE_REPLICA_ID + 1000)
+        self.status_of: Callable[[uuid.UUID], tuple[str, str]] | None = None  # (status, health); set by the cluster
         self._seq = itertools.count()
 
     def reset(self) -> None:
@@ -219,10 +220,13 @@ class Layouts:
             layout = self.layout(pid)
             assert layout is not None
             ready = all(r.status == "Ready" for r in layout.replicas)
+            status, health = ("Ready", "Ok") if ready else ("Reconfiguring", "Warning")
+            if ready and self.status_of is not None:  # a Fault Analysis fault's effect, if one is under way
+                status, health = self.status_of(pid)
             item: dict[str, Any] = {
                 "ServiceKind": "Stateful" if stateful else "Stateless",
                 "PartitionInformation": {"ServicePartitionKind": "Singleton", "Id": str(pid)},
-                "HealthState": "Ok" if ready else "Warning", "PartitionStatus": "Ready" if ready else "Reconfiguring",
+                "HealthState": health, "PartitionStatus": status,
             }
             if stateful:
                 item.update(TargetReplicaSetSize=_TARGET_REPLICAS, MinReplicaSetSize=2, PrimaryEpoch=layout.epoch)

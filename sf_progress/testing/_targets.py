@@ -42,6 +42,7 @@ from ._wire import strict_unquote
 __all__ = ["ClusterState", "Targets", "node_name"]
 
 PARTITION_ENTITY = re.compile(r"^/Partitions/(?P<pid>[^/]+)(?P<what>/\$/GetHealth|/\$/GetReplicas)?$")
+SERVICE_HEALTH = re.compile(r"^/Services/(?P<sid>[^/]+)/\$/GetHealth$")
 NODE_ENTITY = re.compile(r"^/Nodes(?:/(?P<node>[^/]+)(?P<what>/\$/GetHealth)?)?/?$")
 HEALTH_NOT_FOUND = "FABRIC_E_HEALTH_ENTITY_NOT_FOUND"
 #: Stateful partitions' replica set sizes (the spec examples' 3 and 2).
@@ -110,13 +111,15 @@ class Targets:
 
     @staticmethod
     def route(path: str) -> tuple[str, re.Match[str]] | None:
-        match = PARTITION_ENTITY.match(path) or NODE_ENTITY.match(path)
+        match = PARTITION_ENTITY.match(path) or NODE_ENTITY.match(path) or SERVICE_HEALTH.match(path)
         if match is None:
             return None
-        return ("health" if match["what"] == "/$/GetHealth" else "info"), match
+        return ("health" if match.re is SERVICE_HEALTH or match["what"] == "/$/GetHealth" else "info"), match
 
     def answer(self, match: re.Match[str], query: dict[str, str]) -> web.Response:
         groups = match.groupdict()
+        if match.re is SERVICE_HEALTH:
+            return self._service_health(node_name(groups["sid"]), query)
         if "pid" in groups:
             try:
                 pid = uuid.UUID(groups["pid"])
@@ -267,6 +270,38 @@ class Targets:
             }
         )
 
+    def partition_status(self, pid: uuid.UUID) -> tuple[str, str]:
+        """(PartitionStatus, health) of a declared partition now, whatever fault touched it last."""
+        _, status, health, _ = self._partition(pid)
+        return status, health
+
+    def _service_health(self, sid: str, query: dict[str, str]) -> web.Response:
+        """A service's health (health-and-chaos §5): the worst of its partitions', those not Ok evaluated."""
+        key = sid.removeprefix("fabric:/").replace("/", "~")
+        declared = self.cluster.services.get(key)
+        if declared is None:
+            raise Answer(404, HEALTH_NOT_FOUND, "Entity not found in Health Store.")
+        states = {pid: self._partition(pid)[2] for pid in sorted(declared[0])}
+        worst = max(states.values(), key=_SEVERITY.__getitem__, default="Ok")
+        bits = int(query.get("PartitionsHealthStateFilter") or 0)
+        shown = [{"PartitionId": str(pid), "AggregatedHealthState": state} for pid, state in states.items()
+                 if not bits or bits & _FILTER_BITS[state]]
+        bad = [(pid, state) for pid, state in states.items() if state != "Ok"]
+        evaluations = [] if not bad else [{"HealthEvaluation": {
+            "Kind": "Partitions", "AggregatedHealthState": worst, "MaxPercentUnhealthyPartitionsPerService": 0,
+            "TotalCount": len(states),
+            "Description": f"{len(bad)} of {len(states)} partitions are unhealthy (0% allowed).",
+            "UnhealthyEvaluations": [{"HealthEvaluation": {
+                "Kind": "Partition", "PartitionId": str(pid), "AggregatedHealthState": state,
+                "Description": f"Partition {pid}: {_PARTITION_HEALTH[state]}"}} for pid, state in bad]}}]
+        counts = {name: sum(1 for state in states.values() if state == name) for name in ("Ok", "Warning", "Error")}
+        return web.json_response({
+            "Name": f"fabric:/{key.replace('~', '/')}", "AggregatedHealthState": worst, "HealthEvents": [],
+            "UnhealthyEvaluations": evaluations, "PartitionHealthStates": shown,
+            "HealthStatistics": {"HealthStateCountList": [{"EntityKind": "Partition", "HealthStateCount": {
+                "OkCount": counts["Ok"], "WarningCount": counts["Warning"], "ErrorCount": counts["Error"]}}]},
+        })
+
     # --- nodes ----------------------------------------------------------------------------
 
     def node_state(self, name: str) -> tuple[str, bool, int, str]:
@@ -396,6 +431,10 @@ def _event(health: str, description: str) -> dict[str, Any]:
         "RemoveWhenExpired": False,
         "IsExpired": False,
     }
+
+
+_SEVERITY = {"Ok": 0, "Warning": 1, "Error": 2}
+_FILTER_BITS = {"Ok": 2, "Warning": 4, "Error": 8}
 
 
 def _is_guid(text: str) -> bool:
