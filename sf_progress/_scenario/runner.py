@@ -270,13 +270,20 @@ class ScenarioRun:
             yield self._stopped(StopReason(ended["reason"]), tuple(ended.get("evidence") or ()))
             return
         steps = [r for r in records if r["what"] == "step"]
-        faults = {r["step"]: r for r in records if r["what"] == "fault"}
-        validated = {r["step"] for r in records if r["what"] == "validation"}
         yield self._event(ScenarioEventKind.STARTED, detail=(
             f"resumed at step {len(steps)}" if len(records) > 1 else
             f"{self.service_id}: {len(self.steps)} fault(s) on {len(self.partitions)} partition(s)"),
             progress=self.progress(len(steps)))
-        errors = self._errors_so_far(steps, faults)
+        async for event in self._take_up(steps):
+            yield event
+        if self.last is None:
+            async for event in self._loop(len(steps)):
+                yield event
+
+    async def _take_up(self, steps: list[dict[str, Any]]) -> AsyncIterator[ScenarioEvent]:
+        """What the journal left half done: the check before the first fault, the last step's fault and validation."""
+        records = self.run.journal.scenario_records
+        validated = {r["step"] for r in records if r["what"] == "validation"}
         if INITIAL not in validated:
             event, stop = await self._validate(INITIAL, [], len(steps))
             yield event
@@ -284,30 +291,32 @@ class ScenarioRun:
                 yield self._stop(stop, event.evidence)
                 return
         i = len(steps) - 1
-        if steps and i not in faults:  # killed with its fault under way: wait for it (never sent twice)
-            last = steps[-1]
+        if steps and not any(r["what"] == "fault" and r["step"] == i for r in records):
+            last = steps[-1]  # killed with its fault under way: wait for it (never sent twice)
             if last["n"] >= len(self.run.journal.targets):  # killed before its fault was even planned
                 entry, pid = self.step(i)
                 await self.run.start(FaultTarget.of(entry.fault, service_id=self.service_id, partition_id=pid,
                                                     operation_id=last["operation_id"], **entry.parameters))
             async for event in self._fault_end(i, last["n"], last):
-                errors = errors + 1 if not event.ok else 0
                 yield event
         if steps and self._last_fault_ok(i) and i not in validated:
             event, stop = await self._validate(i, [uuid.UUID(steps[-1]["partition"])], i + 1)
             yield event
             if stop is not None:
                 yield self._stop(stop, event.evidence)
-                return
-        i += 1
+
+    async def _loop(self, i: int) -> AsyncIterator[ScenarioEvent]:
+        """Steps *i* and on: wait, fault, wait for its end, validate -- until a reason to stop."""
+        errors = self._errors_so_far()
         while True:
             stop = self._should_stop(i, errors)
+            if stop is None and i > 0 and self.wait_between > 0:
+                yield self._event(ScenarioEventKind.WAITING, seconds=self.wait_between, progress=self.progress(i))
+                await self.client.clock.sleep(self.wait_between)
+                stop = self._should_stop(i, errors)  # (the budget may have run out meanwhile)
             if stop is not None:
                 yield self._stop(stop)
                 return
-            if i > 0 and self.wait_between > 0:
-                yield self._event(ScenarioEventKind.WAITING, seconds=self.wait_between, progress=self.progress(i))
-                await self.client.clock.sleep(self.wait_between)
             entry, pid = self.step(i)
             target = entry.target(self.service_id, pid)
             n = len(self.run.journal.targets)
@@ -323,10 +332,8 @@ class ScenarioRun:
             async for event in self._fault_end(i, n, {"fault": entry.label, "partition": str(pid)}):
                 ok = event.ok
                 yield event
-            if not ok:
-                errors += 1
-            else:
-                errors = 0
+            errors = 0 if ok else errors + 1
+            if ok:
                 event, stop = await self._validate(i, [pid], i + 1)
                 yield event
                 if stop is not None:
@@ -345,12 +352,12 @@ class ScenarioRun:
             return StopReason.BUDGET_SPENT
         return None
 
-    def _errors_so_far(self, steps: list[dict[str, Any]], faults: Mapping[int, Mapping[str, Any]]) -> int:
+    def _errors_so_far(self) -> int:
+        """The fault errors in a row at the journal's end (a fault that completed sets it back to 0)."""
         errors = 0
-        for record in steps:
-            fault = faults.get(record["step"])
-            if fault is not None:
-                errors = 0 if fault.get("ok") else errors + 1
+        for record in self.run.journal.scenario_records:
+            if record["what"] == "fault":
+                errors = 0 if record.get("ok") else errors + 1
         return errors
 
     def _last_fault_ok(self, i: int) -> bool:

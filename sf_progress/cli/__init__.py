@@ -270,6 +270,9 @@ def resume(
     """Finish a run kept in a journal: start what it never sent, wait for what is left, report every target."""
 
     ctx = click.get_current_context()
+    with contextlib.suppress(JournalError, OSError):
+        if read_journal(journal).scenario:
+            raise click.UsageError(f"{journal} is a failover scenario's journal: sf-progress scenario resume {journal}")
     if ctx.get_parameter_source("endpoint") is click.core.ParameterSource.DEFAULT:
         # No --endpoint (nor SF_ENDPOINT): the cluster the journal was run against.
         with contextlib.suppress(JournalError, OSError):
