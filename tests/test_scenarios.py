@@ -312,3 +312,38 @@ async def test_asyncio_cancellation_leaves_a_resumable_journal(
         rest = [event async for event in resumed.events()]
     assert rest[-1].verdict is ScenarioVerdict.PASSED
     assert cluster.by_route["start"] == 2
+
+
+async def test_the_report_draws_a_scenario(client: ProgressClient, cluster: FakeCluster, tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from sf_progress.report import build_report, render, verdict
+
+    path = tmp_path / "run.jsonl"
+    await run_all(client, Scenario(service=SVC, faults=("move-primary", "restart"), rounds=2, wait_between=1,
+                                   seed=12), journal=path)
+    cluster.default_script = Script(duration=1, recovery=float("inf"))
+    failing = tmp_path / "failing.jsonl"
+    await run_all(client, Scenario(service=SVC, faults=("restart",), rounds=2, stabilization_timeout=10, seed=13),
+                  journal=failing)
+    good, bad = build_report(path), build_report(failing)
+    assert good.scenario is not None
+    assert bad.scenario is not None
+    assert (good.scenario.verdict, bad.scenario.verdict) == ("passed", "failed")
+    assert set(good.scenario.time_to_stable) == {"move-primary", "restart"}
+    assert good.scenario.time_to_stable["restart"]["count"] == 2
+    assert any("InBuild" in line for line in bad.scenario.evidence)
+    markdown = render(bad, "md")
+    assert "### Failover scenario on shop~cart: failed (validation failed)" in markdown
+    assert "NOT stable after 10.0s" in markdown
+    html = render(bad, "html")
+    assert "<svg" in html
+    assert "scenario-evidence" in html
+    suite = ET.fromstring(render(bad, "junit"))
+    assert suite.get("tests") == "3"  # the check before the first fault, the fault, its validation
+    assert suite.get("failures") == "1"
+    failure = suite.find(".//failure")
+    assert failure is not None
+    assert "InBuild" in (failure.text or "")
+    assert (verdict(good)["outcome"], verdict(bad)["outcome"]) == ("passed", "not recovered")
+    assert json.loads(render(good, "json"))["scenario"]["verdict"] == "passed"

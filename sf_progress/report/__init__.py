@@ -20,6 +20,7 @@ import attrs
 from ._bokeh import check_html
 from ._chaos import ChaosRunReport, build_chaos_report, is_chaos_journal, render_chaos
 from ._model import Report, ReportTarget, build_report
+from ._scenario import scenario_markdown
 from ._verdicts import render_junit, render_verdict, verdict
 
 __all__ = [
@@ -63,6 +64,7 @@ def report_json(report: Report) -> dict[str, Any]:
         "notices": list(report.notices),
         "downtimes": [attrs.asdict(d) for d in report.downtimes],
         "targets": [attrs.asdict(t) for t in report.targets],
+        "scenario": None if report.scenario is None else report.scenario.as_dict(),
     }
 
 
@@ -130,6 +132,8 @@ def render_markdown(report: Report) -> str:
         r = report.recovery
         lines += ["", f"Recovery: {int(r['recovered'])} recovered, {int(r['not_recovered'])} not"
                   + (f"; median {r['median']} s, p95 {r['p95']} s, slowest {r['max']} s" if "median" in r else "")]
+    if report.scenario is not None:
+        lines += scenario_markdown(report.scenario, _cell)
     problems = report.problems
     if problems:
         lines += ["", f"### Did not complete ({len(problems)})", "",

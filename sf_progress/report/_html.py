@@ -23,6 +23,7 @@ from bokeh.resources import Resources
 from bokeh.transform import factor_cmap
 
 from ._model import Report, ReportTarget
+from ._scenario import scenario_html
 
 __all__ = ["render_html"]
 
@@ -280,6 +281,7 @@ def render_html(report: Report) -> str:
         f"<p>cluster <code>{html.escape(report.endpoint)}</code> · created {html.escape(report.created)} · "
         f"{html.escape(report.status)} · {span} · {len(report.targets)} targets ({html.escape(kinds)})<br>"
         f"journal <code>{html.escape(report.journal)}</code></p>{notices}",
+        *([scenario_html(report.scenario)] if report.scenario is not None else []),
         f'<h2>Timeline</h2><div id="timeline">{divs["timeline"]}</div>',
         f'<h2>Durations</h2><div id="durations">{divs["durations"]}</div>',
     ]

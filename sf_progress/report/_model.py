@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from .. import Downtime, ResultReason, TargetSnapshot, TargetStatus, hresult_name, read_journal
+from ._scenario import ScenarioReport, scenario_report
 
 __all__ = ["NOT_STARTED", "PENDING", "UNCONFIRMED", "Report", "ReportTarget", "build_report"]
 
@@ -84,6 +85,7 @@ class Report:
     started_at: float | None
     ended_at: float | None
     downtimes: tuple[Downtime, ...] = ()  # each time no client watched the run (stopped or killed, then resumed)
+    scenario: ScenarioReport | None = None  # a failover scenario's steps and verdict, when the run is one
 
     @property
     def problems(self) -> tuple[ReportTarget, ...]:
@@ -244,6 +246,7 @@ def build_report(journal: str | os.PathLike[str]) -> Report:
         started_at=min(times) if times else None,
         ended_at=max(times) if times else None,
         downtimes=downtimes,
+        scenario=scenario_report(snapshot.scenario),
     )
 
 

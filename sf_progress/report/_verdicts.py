@@ -21,6 +21,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from ._model import NOT_STARTED, PENDING, UNCONFIRMED, Report, ReportTarget
+from ._scenario import junit_cases
 
 __all__ = ["VERDICT_SCHEMA", "render_junit", "render_verdict", "verdict"]
 
@@ -118,9 +119,16 @@ def render_junit(report: Report) -> str:
             + "</testsuite>"
         )
     span = 0.0 if report.started_at is None or report.ended_at is None else report.ended_at - report.started_at
+    tests = len(report.targets)
+    if report.scenario is not None:  # a scenario: one case per step's fault and per validation, instead
+        cases, failures, errors = junit_cases(report.scenario, _seconds)
+        suites = [f"<testsuite name={quoteattr('scenario ' + report.scenario.service)} tests=\"{len(cases)}\" "
+                  f"failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\" time=\"{_seconds(span)}\">"
+                  + "".join(cases) + "</testsuite>"]
+        tests, totals = len(cases), Counter({"failure": failures, "error": errors})
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<testsuites name=\"sf-progress run\" tests=\"{len(report.targets)}\" failures=\"{totals['failure']}\" "
+        f"<testsuites name=\"sf-progress run\" tests=\"{tests}\" failures=\"{totals['failure']}\" "
         f"errors=\"{totals['error']}\" time=\"{_seconds(span)}\">"
         + "".join(suites)
         + "</testsuites>\n"
@@ -146,8 +154,12 @@ def verdict(report: Report) -> dict[str, Any]:
     outcomes = Counter(t.outcome for t in report.targets)
     unrecovered = sum(1 for t in report.targets if t.recovered is False)
     bad = sum(n for outcome, n in outcomes.items() if outcome in _FAILURES | _ERRORS)
+    scenario = report.scenario
     if report.status == "in progress":
         outcome = "running"
+    elif scenario is not None:  # a scenario's own verdict: failed validation is the service not recovering
+        outcome = {"passed": "passed", "failed": "not recovered", "aborted": "aborted"}.get(
+            str(scenario.verdict), "interrupted")
     elif report.status in ("interrupted", "cut short"):
         outcome = "interrupted"
     elif report.aborted is not None:
