@@ -94,6 +94,7 @@ _ACTIVITIES = (
     ("action", "sf_progress.chaostoolkit.faults"),
     ("probe", "sf_progress.chaostoolkit.probes"),
     ("action", "sf_progress.chaostoolkit.rollbacks"),
+    ("action", "sf_progress.chaostoolkit.scenarios"),
 )
 
 

@@ -296,7 +296,7 @@ def test_chaos_discover_lists_every_activity(tmp_path: Path) -> None:
         "fault_progress", "fault_operations", "partition_recovered", "node_recovered",
         "cancel_fault", "cancel_started_faults", "start_chaos", "stop_chaos", "chaos_run_passed",
         "restart_replica", "remove_replica", "restart_code_package", "move_primary", "move_secondary",
-        "move_instance", "restart_node",
+        "move_instance", "restart_node", "run_scenario", "scenario_passed",
     }
     args = [a["name"] for a in activities["induce_quorum_loss"]["arguments"]]
     # configuration and secrets are the toolkit's own (keyword-only): not arguments an experiment gives.
@@ -654,3 +654,32 @@ def test_an_action_a_safety_rule_refuses_fails_and_leaves_nothing_to_roll_back(f
     assert fake.cluster.by_route["start"] == fake.cluster.by_route["fault"] == 0
     result = restart_partition(SERVICE, pid, wait=False, configuration={**configuration, "sf_allow": "upgrade"})
     assert result["state"] == "Running"
+
+
+@pytest.mark.parametrize("heals", [True, False])
+def test_a_failover_scenario_as_one_method_step(fake: ThreadedCluster, tmp_path: Path, heals: bool) -> None:
+    """The scenario's verdict through the real CLI: passed, or -- a validation failed -- deviated, not inconclusive."""
+    pids = [str(uuid.uuid4()) for _ in range(2)]
+    fake.do(fake.cluster.add_service, SERVICE, pids)
+    if not heals:
+        fake.do(setattr, fake.cluster, "default_script", Script(duration=1.0, recovery=float("inf")))
+    journal = str(tmp_path / "scenario.jsonl")
+    scenario = {"service": SERVICE, "faults": ["restart"], "rounds": 2, "wait_between": 0,
+                "stabilization_timeout": 4, "seed": 3}
+    probe = activity("probe", "probes", "scenario_passed", journal=journal)
+    probe["tolerance"] = True
+    body = experiment([activity("action", "scenarios", "run_scenario", scenario=scenario, journal=journal)],
+                      steady=[probe])
+    run_journal, result = chaos_run(tmp_path, fake.cluster.url, body)
+    output = run_journal["run"][0]["output"]
+    if heals:
+        assert run_journal["status"] == "completed", result.stderr
+        assert not run_journal["deviated"]
+        assert output["verdict"] == "passed"
+        assert output["faults"] == 2
+    else:
+        assert run_journal["deviated"], result.stderr
+        assert run_journal["run"][0]["status"] == "succeeded"  # a finding, not an action that failed
+        assert output["verdict"] == "failed"
+        assert any("InBuild" in line or "unhealthy" in line for line in output["evidence"])
+    assert "sf_progress: scenario" in (tmp_path / "chaostoolkit.log").read_text()

@@ -1,21 +1,27 @@
 """Chaos Toolkit probes: a fault's progress, the list of faults, whether a partition or node recovered."""
 
 import uuid
+from pathlib import Path
 from typing import Any, Dict, List  # noqa: UP035 - the types Chaos Toolkit reads
 
 from chaoslib.exceptions import ActivityFailed
 
 from .. import (
+    JournalError,
     NodeTransitionType,
     OperationRef,
     OperationState,
     RecoveryTimeout,
     SFProgressError,
+    read_journal,
 )
 from ._common import failed, kind_of, progress_json, server_timeout
 from ._connect import client_for, logger
 
-__all__ = ["chaos_run_passed", "fault_operations", "fault_progress", "node_recovered", "partition_recovered"]
+__all__ = [
+    "chaos_run_passed", "fault_operations", "fault_progress", "node_recovered", "partition_recovered",
+    "scenario_passed",
+]
 
 
 def fault_progress(
@@ -188,6 +194,41 @@ def chaos_run_passed(
     for event in problems:
         logger.warning("sf_progress: Chaos %s at %s: %s", event.raw_kind, event.time_text, event.reason)
     return not problems
+
+
+def scenario_passed(
+    journal: str, *, configuration: dict[str, Any] | None = None, secrets: dict[str, Any] | None = None
+) -> bool:
+    """Whether the failover scenario kept in *journal* passed (``run_scenario(..., journal=...)``).
+
+    Reads the journal only (nothing is sent): a steady-state hypothesis with ``"tolerance":
+    true`` makes the experiment deviate when a validation failed.  A journal with no scenario
+    yet (before the method ran) passes: the service is as it was.
+
+    Args:
+        journal: The scenario's journal.
+        configuration: The experiment's configuration (unused).
+        secrets: The experiment's secrets (unused).
+
+    Returns:
+        ``False`` once the scenario stopped with a failed validation (its evidence is logged);
+        ``True`` otherwise.
+
+    Raises:
+        ActivityFailed: The file is not an sf_progress journal.
+    """
+    if not Path(journal).exists():
+        return True  # the method has not run yet: nothing faulted
+    try:
+        records = read_journal(journal).scenario
+    except (OSError, JournalError) as exc:
+        raise failed("scenario_passed", exc) from None
+    stopped = [r for r in records if r.get("what") == "stopped"]
+    if stopped and stopped[-1].get("verdict") == "failed":
+        evidence = "; ".join(stopped[-1].get("evidence") or ())
+        logger.warning("sf_progress: the scenario's validation failed: %s", evidence)
+        return False
+    return True
 
 
 def _ref(make: Any) -> OperationRef:
