@@ -8,7 +8,8 @@ nodes) ``Ready`` replicas (``Primary``/``ActiveSecondary``) or instances.
 
 One look reads the cheapest leg first and stops at the first that fails: the faulted
 partitions' replicas (their target sizes known from an earlier list), then the partition list,
-then the health; looks are 1 s apart, growing by half up to 5 s (the runtime's own check waits
+then the health.  Looks that stop at a faulted partition's replicas (one request each) are 1 s
+apart; looks at the whole service grow apart by half, up to 5 s (the runtime's own check waits
 5 s), until the stabilisation timeout.
 """
 
@@ -111,19 +112,19 @@ class _Look:
         self.get, self.reads, self.service_id, self.pending, self.sizes = get, reads, service_id, faulted, sizes
         self.up_nodes: int | None = None
 
-    async def once(self) -> list[str]:
-        """What is wrong now (empty: stable)."""
+    async def once(self) -> tuple[list[str], bool]:
+        """What is wrong now (empty: stable), and whether only a faulted partition's replicas were read."""
         if any(pid not in self.sizes for pid in self.pending):
             problems = await self.partitions()
             if problems:
-                return problems
+                return problems, False
         for pid in sorted(self.pending):
             problem = await self.replicas(pid)
             if problem:
-                return [problem]
+                return [problem], True
             self.pending.discard(pid)
         problems = await self.partitions()
-        return problems or await self.health()
+        return problems or await self.health(), False
 
     async def partitions(self) -> list[str]:
         encoded = encode_service_id(self.service_id)
@@ -173,7 +174,7 @@ async def validate(
     pause, looks = FIRST_LOOK, 0
     while True:
         looks += 1
-        problems = await look.once()
+        problems, cheap = await look.once()
         elapsed = clock.monotonic() - began
         if not problems:
             return ServiceValidation(True, elapsed, looks)
@@ -182,4 +183,6 @@ async def validate(
                 problems += [p for p in await look.health() if p not in problems]
             return ServiceValidation(False, elapsed, looks, tuple(problems))
         await clock.sleep(min(pause, timeout - elapsed))  # the last look at the timeout itself
-        pause = min(MAX_LOOK, pause * 1.5)
+        # A look that read one partition's replicas costs one request: 1 s apart; looks at the
+        # whole service (its list, its health) grow apart, up to 5 s.
+        pause = FIRST_LOOK if cheap else min(MAX_LOOK, pause * 1.5)
