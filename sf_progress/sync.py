@@ -430,7 +430,11 @@ class SyncProgressClient:
             JournalError: The journal cannot be created, or holds no scenario.
         """
         checked = ScenarioRun.drive(scenario, journal=journal, hold_timeout=hold_timeout, on_event=on_event)
-        return self._run("run_scenario", lambda: checked(self._client))
+
+        async def go() -> list[ScenarioEvent]:
+            return await checked(self._client)
+
+        return self._run("run_scenario", go)
     wait_many = _collecting(ProgressClient.wait_many)
 
 

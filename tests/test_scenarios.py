@@ -347,3 +347,9 @@ async def test_the_report_draws_a_scenario(client: ProgressClient, cluster: Fake
     assert "InBuild" in (failure.text or "")
     assert (verdict(good)["outcome"], verdict(bad)["outcome"]) == ("passed", "not recovered")
     assert json.loads(render(good, "json"))["scenario"]["verdict"] == "passed"
+
+
+def test_the_published_schema_is_the_one_in_the_code() -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "concepts" / "scenarios.md").read_text()
+    published = page.split("```json\n", 1)[1].split("```", 1)[0]
+    assert json.loads(published) == Scenario.json_schema()

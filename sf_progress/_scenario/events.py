@@ -37,7 +37,7 @@ class ScenarioVerdict(str, enum.Enum):
 
     @property
     def exit_code(self) -> int:
-        """The command line's exit code: 0 passed, 9 failed validation, 8 aborted."""
+        """What the command line exits with (0 passed, 9 failed validation, 8 aborted)."""
         return {"passed": 0, "failed": 9, "aborted": 8}[self.value]
 
 

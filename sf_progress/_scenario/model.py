@@ -49,7 +49,7 @@ class FaultStep:
 
     @property
     def label(self) -> str:
-        """The step in words: ``restart-replica (replica=secondary)``."""
+        """The step in words, as events and reports show it (``restart-replica (replica=secondary)``)."""
         said = ", ".join(f"{k}={v}" for k, v in self.parameters.items())
         return self.fault + (f" ({said})" if said else "")
 

@@ -18,7 +18,7 @@ import random
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -155,7 +155,7 @@ class ScenarioRun:
         journal: str | os.PathLike[str] | None = None,
         hold_timeout: float | None = None,
         on_event: Callable[[ScenarioEvent], object] | None = None,
-    ) -> Callable[[Client], Coroutine[Any, Any, list[ScenarioEvent]]]:
+    ) -> Callable[[Client], Awaitable[list[ScenarioEvent]]]:
         """A whole run as one call (the blocking client's ``run_scenario``), its arguments checked now.
 
         Args:
@@ -224,12 +224,12 @@ class ScenarioRun:
         """How many steps in all (``None``: as many as the time budget lets)."""
         return None if self.rounds is None else self.rounds * len(self.steps)
 
-    def step(self, i: int) -> tuple[FaultStep, uuid.UUID]:
+    def _step(self, i: int) -> tuple[FaultStep, uuid.UUID]:
         """Step *i*'s fault (each fault ``rounds`` times in a row; by a budget alone, in turn) and partition."""
         entry = self.steps[i // self.rounds if self.rounds is not None else i % len(self.steps)]
         return entry, random.Random(f"{self.seed}/{i}").choice(self.partitions)
 
-    def progress(self, done: int) -> float:
+    def _progress(self, done: int) -> float:
         shares = [] if self.total is None else [done / self.total]
         if self.duration is not None:
             shares.append((wall_time() - self.started_at) / self.duration)
@@ -244,7 +244,7 @@ class ScenarioRun:
         firsts: dict[int, FaultTarget] = {}
         i = 0
         while len(firsts) < len(self.steps) and (self.total is None or i < self.total):
-            entry, pid = self.step(i)
+            entry, pid = self._step(i)
             firsts.setdefault(self.steps.index(entry), entry.target(self.service_id, pid))
             i += 1
         planned: list[PlannedFault] = await self.client.plan([firsts[k] for k in sorted(firsts)])
@@ -273,7 +273,7 @@ class ScenarioRun:
         yield self._event(ScenarioEventKind.STARTED, detail=(
             f"resumed at step {len(steps)}" if len(records) > 1 else
             f"{self.service_id}: {len(self.steps)} fault(s) on {len(self.partitions)} partition(s)"),
-            progress=self.progress(len(steps)))
+            progress=self._progress(len(steps)))
         async for event in self._take_up(steps):
             yield event
         if self.last is None:
@@ -294,7 +294,7 @@ class ScenarioRun:
         if steps and not any(r["what"] == "fault" and r["step"] == i for r in records):
             last = steps[-1]  # killed with its fault under way: wait for it (never sent twice)
             if last["n"] >= len(self.run.journal.targets):  # killed before its fault was even planned
-                entry, pid = self.step(i)
+                entry, pid = self._step(i)
                 await self.run.start(FaultTarget.of(entry.fault, service_id=self.service_id, partition_id=pid,
                                                     operation_id=last["operation_id"], **entry.parameters))
             async for event in self._fault_end(i, last["n"], last):
@@ -311,19 +311,19 @@ class ScenarioRun:
         while True:
             stop = self._should_stop(i, errors)
             if stop is None and i > 0 and self.wait_between > 0:
-                yield self._event(ScenarioEventKind.WAITING, seconds=self.wait_between, progress=self.progress(i))
+                yield self._event(ScenarioEventKind.WAITING, seconds=self.wait_between, progress=self._progress(i))
                 await self.client.clock.sleep(self.wait_between)
                 stop = self._should_stop(i, errors)  # (the budget may have run out meanwhile)
             if stop is not None:
                 yield self._stop(stop)
                 return
-            entry, pid = self.step(i)
+            entry, pid = self._step(i)
             target = entry.target(self.service_id, pid)
             n = len(self.run.journal.targets)
             self._record("step", step=i, n=n, fault=entry.label, partition=str(pid),
                          operation_id=str(target.operation_id))
             yield self._event(ScenarioEventKind.FAULT_STARTED, step=i, fault=entry.label, partition=str(pid),
-                              operation_id=str(target.operation_id), progress=self.progress(i))
+                              operation_id=str(target.operation_id), progress=self._progress(i))
             await self.run.start(target)
             if self.run.stopped_by_lever or self.run.held_out:
                 yield self._stop(StopReason.LEVER if self.run.stopped_by_lever else StopReason.HELD_OUT)
@@ -394,7 +394,7 @@ class ScenarioRun:
                      looks=found.looks, evidence=list(found.evidence))
         kind = ScenarioEventKind.VALIDATION_PASSED if found.stable else ScenarioEventKind.VALIDATION_FAILED
         event = self._event(kind, step=i, ok=found.stable, seconds=found.seconds, evidence=found.evidence,
-                            partition=str(faulted[0]) if faulted else None, progress=self.progress(done))
+                            partition=str(faulted[0]) if faulted else None, progress=self._progress(done))
         if found.stable:
             return event, None
         return event, StopReason.NOT_STABLE if i == INITIAL else StopReason.VALIDATION_FAILED
@@ -408,7 +408,7 @@ class ScenarioRun:
         faults = sum(1 for r in records if r["what"] == "step")
         errors = sum(1 for r in records if r["what"] == "fault" and not r.get("ok"))
         self.last = self._event(ScenarioEventKind.STOPPED, verdict=reason.verdict, reason=reason, evidence=evidence,
-                                progress=self.progress(faults), detail=f"{faults} fault(s), {errors} error(s)")
+                                progress=self._progress(faults), detail=f"{faults} fault(s), {errors} error(s)")
         return self.last
 
 
