@@ -43,7 +43,7 @@ from ._ui import err_console
 EPILOG = (
     "Exit codes: 0 completed, 1 error, 2 bad usage, 3 faulted, 4 cancelled, 5 timed out, 6 not found, "
     "7 completed but not recovered (--until recovered), 8 refused for safety (a rule, the stop lever), "
-    "9 Chaos validation failed (chaos watch), "
+    "9 validation failed (chaos watch, scenario), "
     "130 interrupted (Ctrl-C). "
     "Every connection option can also come from an SF_* environment variable."
 )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 from collections.abc import Callable
 
 import click
 from rich.markup import escape
 
-from .. import JournalError, ProgressClient, Scenario, ScenarioEvent, ScenarioEventKind, ScenarioRun
+from .. import JournalError, ProgressClient, Scenario, ScenarioEvent, ScenarioEventKind, ScenarioRun, read_journal
 from ._batchrun import EXIT_FORBIDDEN, EXIT_OK, EXIT_USAGE
 from ._common import EPILOG, output_option, run
 from ._connect import connection_options
@@ -120,6 +122,11 @@ def resume(
     journal: str, hold_timeout: float | None, cancel_on_lever: bool, output: str, connect: Callable[[], ProgressClient]
 ) -> None:
     """Go on with a killed scenario run from its JOURNAL: no fault repeated, an interrupted validation redone."""
+    ctx = click.get_current_context()
+    if ctx.get_parameter_source("endpoint") is click.core.ParameterSource.DEFAULT:
+        # No --endpoint (nor SF_ENDPOINT): the cluster the journal was run against.
+        with contextlib.suppress(JournalError, OSError):
+            connect = functools.partial(connect, endpoint=read_journal(journal).endpoint)
 
     async def go() -> int:
         async with connect() as client:
