@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from sf_progress.testing import FakeCluster, Script
 from .test_cli import ThreadedCluster, cli
 from .test_cli_hardening import fake  # noqa: F401 - the fixture
 
+_BROWSER = bool(shutil.which("chromium") or shutil.which("chromium-browser")) and bool(shutil.which("chromedriver"))
 SVC = "fabric:/shop/cart"
 PIDS = [uuid.UUID(int=0x100 + i) for i in range(4)]
 WEB = "fabric:/shop/web"
@@ -353,3 +355,24 @@ def test_the_published_schema_is_the_one_in_the_code() -> None:
     page = (Path(__file__).resolve().parent.parent / "docs" / "concepts" / "scenarios.md").read_text()
     published = page.split("```json\n", 1)[1].split("```", 1)[0]
     assert json.loads(published) == Scenario.json_schema()
+
+
+@pytest.mark.skipif(not _BROWSER, reason="no Chromium/chromedriver here (.ci/run installs them)")
+async def test_a_scenarios_report_renders_in_headless_chromium(
+    client: ProgressClient, cluster: FakeCluster, tmp_path: Path
+) -> None:
+    """A real browser draws the scenario's timeline (its fault and validation windows) with no console error."""
+    from sf_progress.report import build_report, write_report
+
+    from .test_report import _render_in_chromium
+
+    path = tmp_path / "run.jsonl"
+    cluster.default_script = Script(duration=1, recovery=float("inf"))
+    await run_all(client, Scenario(service=SVC, faults=("move-primary", "restart"), rounds=1, wait_between=1,
+                                   stabilization_timeout=10, seed=14), journal=path)
+    page = tmp_path / "report.html"
+    write_report(build_report(path), page)
+    _render_in_chromium(page)  # no console error, the page's own timeline drawn
+    text = page.read_text()
+    assert text.count("<rect") == 5  # the check before, move-primary's fault and validation, restart's two
+    assert "#e45756" in text  # the failed validation, red
