@@ -2,8 +2,8 @@
 
 30 replica removals (a secondary each, one after the other, on random partitions) of one
 stateful service of 200 partitions, on a FakeCluster in its own process (``_load_server.py``)
-that counts every request by route.  A removal shows ``delay`` seconds after its start (the
-replica gone, a new one InBuild) and the new replica is Ready ``rebuild`` seconds later: the
+that counts every request by route.  A removal shows ``delay`` + U(0, ``jitter``) seconds after
+its start (the replica gone, a new one InBuild) and the new replica is Ready ``rebuild`` seconds later: the
 service is stable again at that moment, per the fake.  Real time, real loopback HTTP.  Side by
 side in one run, each on its own service:
 
@@ -15,10 +15,11 @@ side in one run, each on its own service:
   until the old one is gone, then every 1 s read the service's health and every partition's
   replicas until all is well (Service Fabric's own service check, as a loop).
 
-Reported per validation: requests (from the fault's verified end to "stable" known), and the
-lag from the moment the service was stable (per the fake) to the moment the client knew.
+Reported per validation: requests (from the fault's verified end to "stable" known), the lag
+from the moment the service was stable (per the fake) to the moment the client knew, and the
+time from the fault's verification to "stable" known.
 Prints one JSON line:
-    python benchmarks/bench_scenario.py [--faults 30] [--partitions 200] [--delay 1] [--rebuild 3]
+    python benchmarks/bench_scenario.py [--faults 30] [--partitions 200] [--delay 1] [--jitter 1] [--rebuild 3]
 """
 
 from __future__ import annotations
@@ -47,9 +48,10 @@ def _total(stats: dict[str, Any]) -> int:
     return sum(stats["by_route"].values())
 
 
-async def ours(gateway: Gateway, service: str, args: argparse.Namespace) -> tuple[list[int], list[float]]:
+async def ours(gateway: Gateway, service: str, args: argparse.Namespace) -> tuple[list[int], list[float], list[float]]:
     requests: list[int] = []
     lags: list[float] = []
+    spans: list[float] = []
     step = {"fault": "remove-replica", "replica": "secondary"}
     scenario = Scenario(service=service, partitions="all", faults=(step,), rounds=args.faults, wait_between=0,
                         stabilization_timeout=120, seed=args.seed)
@@ -60,19 +62,24 @@ async def ours(gateway: Gateway, service: str, args: argparse.Namespace) -> tupl
     ):
         async for event in run.events():
             if event.kind is ScenarioEventKind.FAULT_ENDED:
+                verified = time.monotonic()
                 before = _total(gateway(cmd="stats"))
             elif event.kind is ScenarioEventKind.VALIDATION_PASSED and event.step is not None and event.step >= 0:
                 known = time.monotonic()
+                spans.append(known - verified)
                 requests.append(_total(gateway(cmd="stats")) - before)
                 lags.append(known - (gateway(cmd="effects")["effects"][str(event.partition)] + args.rebuild))
             elif event.kind is ScenarioEventKind.VALIDATION_FAILED:
                 raise AssertionError(event)
-    return requests, lags
+    return requests, lags, spans
 
 
-async def hand_loop(gateway: Gateway, service: str, args: argparse.Namespace) -> tuple[list[int], list[float]]:
+async def hand_loop(
+    gateway: Gateway, service: str, args: argparse.Namespace
+) -> tuple[list[int], list[float], list[float]]:
     requests: list[int] = []
     lags: list[float] = []
+    spans: list[float] = []
     rng = __import__("random").Random(args.seed)
     slots = asyncio.Semaphore(IN_FLIGHT)
     sid = service.replace("fabric:/", "").replace("/", "~")
@@ -108,6 +115,7 @@ async def hand_loop(gateway: Gateway, service: str, args: argparse.Namespace) ->
                 if not any(r["ReplicaId"] == before["ReplicaId"] for r in now) and any(
                         int(r["ReplicaId"]) > int(before["ReplicaId"]) for r in now):
                     break
+            verified = time.monotonic()
             start = _total(gateway(cmd="stats"))
             while True:  # the whole service: health Ok, every partition's replicas Ready and at size
                 health = await call("GET", f"/Services/{sid}/$/GetHealth")
@@ -118,30 +126,32 @@ async def hand_loop(gateway: Gateway, service: str, args: argparse.Namespace) ->
                     known = time.monotonic()
                     break
                 await asyncio.sleep(1.0)
+            spans.append(known - verified)
             requests.append(_total(gateway(cmd="stats")) - start)
             lags.append(known - (gateway(cmd="effects")["effects"][pid] + args.rebuild))
-    return requests, lags
+    return requests, lags, spans
 
 
 async def main(args: argparse.Namespace) -> None:
     pin_to_cores()
     gateway = Gateway()
     results: dict[str, Any] = {"faults": args.faults, "partitions": args.partitions, "delay_s": args.delay,
-                               "rebuild_s": args.rebuild}
+                               "jitter_s": args.jitter, "rebuild_s": args.rebuild}
     try:
         for name, runner in (("ours", ours), ("loop_1s", hand_loop)):
             gateway(cmd="reset")
             service = f"fabric:/{name.replace('_', '')}/svc"
             gateway(cmd="verified", service=service, partitions=[str(uuid.uuid4()) for _ in range(args.partitions)],
-                    delay=args.delay, jitter=0.0, rebuild=args.rebuild, seed=args.seed)
+                    delay=args.delay, jitter=args.jitter, rebuild=args.rebuild, seed=args.seed)
             began = time.monotonic()
-            requests, lags = await runner(gateway, service, args)
+            requests, lags, spans = await runner(gateway, service, args)
             results[name] = {
                 "validations": len(requests),
                 "requests_per_validation_mean": round(statistics.fmean(requests), 1),
                 "requests_per_validation_max": max(requests),
                 "lag_to_stable_mean_s": round(statistics.fmean(lags), 3),
                 "lag_to_stable_p95_s": round(sorted(lags)[int(0.95 * (len(lags) - 1))], 3),
+                "verified_to_stable_known_mean_s": round(statistics.fmean(spans), 3),
                 "wall_s": round(time.monotonic() - began, 1),
             }
     finally:
@@ -156,6 +166,7 @@ if __name__ == "__main__":
     parser.add_argument("--faults", type=int, default=30)
     parser.add_argument("--partitions", type=int, default=200)
     parser.add_argument("--delay", type=float, default=1.0, help="seconds until a removal shows")
+    parser.add_argument("--jitter", type=float, default=1.0, help="... plus up to this many seconds, at random")
     parser.add_argument("--rebuild", type=float, default=3.0, help="seconds from then until the new replica is Ready")
     parser.add_argument("--seed", type=int, default=1)
     asyncio.run(main(parser.parse_args()))
