@@ -15,12 +15,11 @@ import random
 import uuid
 from collections.abc import Mapping
 
-from ._errors import ResponseFormatError, UnsupportedFaultError
+from ._errors import UnsupportedFaultError
 from ._ids import encode_service_id, normalize_service_id
 from ._models import OperationRef, OperationType
 from ._targets import FaultTarget, spec_of
-from ._verified.reads import NodeView, TargetReads
-from ._wire.parsing import decode_json
+from ._verified.reads import NodeView, TargetReads, paged_items, parse_partition_list
 
 __all__ = ["select_targets"]
 
@@ -39,32 +38,12 @@ Service = tuple[str, bool, bool]  # (id, stateful, persisted)
 
 
 def _service_page(body: bytes, ref: OperationRef | None) -> tuple[list[Service], str]:
-    data = decode_json(body, ref)
-    items = data.get("Items") if isinstance(data, dict) else None
-    token = (data.get("ContinuationToken") or "") if isinstance(data, dict) else ""
-    if not isinstance(items, list) or not isinstance(token, str):
-        raise ResponseFormatError("expected a paged list of services", body=body, ref=ref)
+    items, token = paged_items(body, ref, "services")
     found = []
     for item in items:
-        if isinstance(item, dict) and isinstance(item.get("Id"), str):
+        if isinstance(item.get("Id"), str):
             stateful = item.get("ServiceKind") == "Stateful"
             found.append((item["Id"], stateful, stateful and item.get("HasPersistedState") is True))
-    return found, token
-
-
-def _partition_page(body: bytes, ref: OperationRef | None) -> tuple[list[uuid.UUID], str]:
-    data = decode_json(body, ref)
-    items = data.get("Items") if isinstance(data, dict) else None
-    token = (data.get("ContinuationToken") or "") if isinstance(data, dict) else ""
-    if not isinstance(items, list) or not isinstance(token, str):
-        raise ResponseFormatError("expected a paged list of partitions", body=body, ref=ref)
-    found = []
-    for item in items:
-        info = item.get("PartitionInformation") if isinstance(item, dict) else None
-        try:
-            found.append(uuid.UUID(str(info["Id"])))  # type: ignore[index]
-        except (TypeError, KeyError, ValueError):
-            continue
     return found, token
 
 
@@ -145,8 +124,8 @@ async def _partition_candidates(
             raise ValueError(f"application {application} has no service to select{words}")
     pairs: list[tuple[str, uuid.UUID]] = []
     for sid in services:
-        pages = await reads.pages(f"/Services/{encode_service_id(sid)}/$/GetPartitions", _partition_page, None,
-                                  "6.4")
+        pages = await reads.pages(f"/Services/{encode_service_id(sid)}/$/GetPartitions", parse_partition_list,
+                                  None, "6.4")
         pairs.extend((sid, pid) for page in pages for pid in sorted(page))
     if not pairs:
         raise ValueError(f"{service or application} has no partition to select")

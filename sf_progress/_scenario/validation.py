@@ -25,15 +25,14 @@ from .._config import Clock
 from .._errors import ResponseFormatError
 from .._ids import encode_service_id, normalize_service_id
 from .._models import OperationRef
-from .._verified.reads import TargetReads
+from .._verified.reads import ListedPartition, TargetReads, parse_partition_list
 from .._wire.parsing import decode_json
 
 __all__ = ["ServiceValidation", "validate"]
 
 #: ``get(path, params, parse, ref, version)``: one GET of the cluster, retried like every read.
 Get = Callable[..., Awaitable[Any]]
-#: A partition as its service's list shows it: (stateful, PartitionStatus, target size or None for "every up node").
-Listed = tuple[bool, str, int | None]
+Listed = ListedPartition
 FIRST_LOOK, MAX_LOOK = 1.0, 5.0
 
 
@@ -63,26 +62,6 @@ class ServiceValidation:
         """
         return {"stable": self.stable, "seconds": round(self.seconds, 3), "looks": self.looks,
                 "evidence": list(self.evidence)}
-
-
-def _page(body: bytes, ref: OperationRef | None) -> tuple[dict[uuid.UUID, Listed], str]:
-    data = decode_json(body, ref)
-    items = data.get("Items") if isinstance(data, dict) else None
-    token = (data.get("ContinuationToken") or "") if isinstance(data, dict) else ""
-    if not isinstance(items, list) or not isinstance(token, str):
-        raise ResponseFormatError("expected a paged list of partitions", body=body, ref=ref)
-    found: dict[uuid.UUID, Listed] = {}
-    for item in items:
-        info = item.get("PartitionInformation") if isinstance(item, dict) else None
-        try:
-            pid = uuid.UUID(str(info["Id"]))  # type: ignore[index]
-        except (TypeError, KeyError, ValueError):
-            continue
-        stateful = item.get("ServiceKind") == "Stateful"
-        size = item.get("TargetReplicaSetSize") if stateful else item.get("InstanceCount")
-        target = int(size) if isinstance(size, (int, str)) and str(size).lstrip("-").isdigit() else None
-        found[pid] = (stateful, str(item.get("PartitionStatus")), None if target is None or target < 0 else target)
-    return found, token
 
 
 def _evaluations(body: bytes, ref: OperationRef | None) -> tuple[str, list[str]]:
@@ -128,14 +107,15 @@ class _Look:
 
     async def partitions(self) -> list[str]:
         encoded = encode_service_id(self.service_id)
-        pages = await self.reads.pages(f"/Services/{encoded}/$/GetPartitions", _page, None, "6.4")
+        pages = await self.reads.pages(f"/Services/{encoded}/$/GetPartitions", parse_partition_list, None, "6.4")
         listed = {pid: item for page in pages for pid, item in page.items()}
         self.sizes.update(listed)
-        return [f"partition {pid} is {status}, not Ready" for pid, (_, status, _) in sorted(listed.items())
-                if status != "Ready"][:20]
+        return [f"partition {pid} is {item.status}, not Ready" for pid, item in sorted(listed.items())
+                if item.status != "Ready"][:20]
 
     async def replicas(self, pid: uuid.UUID) -> str | None:
-        stateful, _, target = self.sizes.get(pid, (True, "", None))
+        known = self.sizes.get(pid)
+        stateful, target = (True, None) if known is None else (known.stateful, known.target)
         replicas = await self.reads.replicas(pid, None)
         building = [r.id for r in replicas if r.status == "InBuild"]
         if stateful and building:

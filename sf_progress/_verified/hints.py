@@ -21,13 +21,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from .._errors import ResponseFormatError
 from .._ids import encode_service_id
 from .._models import OperationRef
 from .._ticked import TickCache
-from .._wire.parsing import decode_json
 from . import FALLBACK, TICK
-from .reads import NODE_LIST_VERSION, NodeView, TargetReads, parse_node_page
+from .reads import NODE_LIST_VERSION, NodeView, TargetReads, parse_node_page, parse_partition_list
 
 __all__ = ["FALLBACK", "TICK", "Hints"]
 
@@ -38,27 +36,8 @@ Hint = tuple[str, str]  # (PartitionStatus, the epoch as text)
 
 def parse_partition_page(body: bytes, ref: OperationRef | None) -> tuple[dict[uuid.UUID, Hint | None], str]:
     """One page of a service's partitions: each partition's hint (``None`` without an epoch), and the token."""
-    data = decode_json(body, ref)
-    items = data.get("Items") if isinstance(data, dict) else None
-    token = (data.get("ContinuationToken") or "") if isinstance(data, dict) else ""
-    if not isinstance(items, list) or not isinstance(token, str):
-        raise ResponseFormatError("expected a paged list of partitions", body=body, ref=ref)
-    hints: dict[uuid.UUID, Hint | None] = {}
-    for item in items:
-        info = item.get("PartitionInformation") if isinstance(item, dict) else None
-        try:
-            pid = uuid.UUID(str(info.get("Id"))) if isinstance(info, dict) else None
-        except ValueError:
-            pid = None
-        if pid is None:
-            continue
-        epoch = item.get("PrimaryEpoch") or item.get("CurrentConfigurationEpoch")
-        if isinstance(epoch, dict) and epoch.get("ConfigurationVersion") is not None:
-            text = f"{epoch.get('ConfigurationVersion')}/{epoch.get('DataLossVersion')}"
-            hints[pid] = (str(item.get("PartitionStatus")), text)
-        else:
-            hints[pid] = None
-    return hints, token
+    listed, token = parse_partition_list(body, ref)
+    return {pid: None if p.epoch is None else (p.status, p.epoch) for pid, p in listed.items()}, token
 
 
 class Hints:

@@ -128,6 +128,47 @@ def parse_replica_page(body: bytes, ref: OperationRef | None) -> tuple[list[Repl
     return replicas, token
 
 
+@attrs.frozen
+class ListedPartition:
+    """A partition as its service's list shows it (``GET /Services/{id}/$/GetPartitions``)."""
+
+    stateful: bool
+    status: str
+    target: int | None  # TargetReplicaSetSize or InstanceCount (None: -1, every up node; or not said)
+    epoch: str | None  # the primary's epoch as text ("ConfigurationVersion/DataLossVersion"), stateful only
+
+
+def paged_items(body: bytes, ref: OperationRef | None, what: str) -> tuple[list[dict[str, Any]], str]:
+    """A paged list's items (the JSON objects among them) and continuation token."""
+    data = decode_json(body, ref)
+    items = data.get("Items") if isinstance(data, dict) else None
+    token = (data.get("ContinuationToken") or "") if isinstance(data, dict) else ""
+    if not isinstance(items, list) or not isinstance(token, str):
+        raise ResponseFormatError(f"expected a paged list of {what}", body=body, ref=ref)
+    return [item for item in items if isinstance(item, dict)], token
+
+
+def parse_partition_list(body: bytes, ref: OperationRef | None) -> tuple[dict[uuid.UUID, ListedPartition], str]:
+    """One page of a service's partitions, by id (items without a valid id skipped), and the token."""
+    items, token = paged_items(body, ref, "partitions")
+    found: dict[uuid.UUID, ListedPartition] = {}
+    for item in items:
+        info = item.get("PartitionInformation")
+        try:
+            pid = uuid.UUID(str(info["Id"]))  # type: ignore[index]
+        except (TypeError, KeyError, ValueError):
+            continue
+        stateful = item.get("ServiceKind") == "Stateful"
+        size = item.get("TargetReplicaSetSize") if stateful else item.get("InstanceCount")
+        target = int(size) if isinstance(size, (int, str)) and str(size).lstrip("-").isdigit() else None
+        epoch = item.get("PrimaryEpoch") or item.get("CurrentConfigurationEpoch")
+        text = (f"{epoch.get('ConfigurationVersion')}/{epoch.get('DataLossVersion')}" if isinstance(epoch, dict)
+                and epoch.get("ConfigurationVersion") is not None else None)
+        found[pid] = ListedPartition(stateful, str(item.get("PartitionStatus")),
+                                     None if target is None or target < 0 else target, text)
+    return found, token
+
+
 def parse_node_view(body: bytes, ref: OperationRef | None) -> NodeView:
     data = _object(body, ref, "the node")
     if not isinstance(data, dict):

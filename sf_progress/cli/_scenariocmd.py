@@ -119,7 +119,8 @@ def run_command(
 @output_option
 @connection_options
 def resume(
-    journal: str, hold_timeout: float | None, cancel_on_lever: bool, output: str, connect: Callable[[], ProgressClient]
+    journal: str, hold_timeout: float | None, cancel_on_lever: bool, output: str,
+    connect: Callable[..., ProgressClient],
 ) -> None:
     """Go on with a killed scenario run from its JOURNAL: no fault repeated, an interrupted validation redone."""
     ctx = click.get_current_context()
