@@ -376,3 +376,12 @@ async def test_a_scenarios_report_renders_in_headless_chromium(
     text = page.read_text()
     assert text.count("<rect") == 5  # the check before, move-primary's fault and validation, restart's two
     assert "#e45756" in text  # the failed validation, red
+
+
+async def test_partitions_named_must_be_the_services(client: ProgressClient, cluster: FakeCluster) -> None:
+    events = await run_all(client, Scenario(service=SVC, partitions=(PIDS[1],), faults=("restart",), rounds=2,
+                                            wait_between=0))
+    assert {e.partition for e in events if e.kind is ScenarioEventKind.FAULT_STARTED} == {str(PIDS[1])}
+    with pytest.raises(ValueError, match=f"partitions: {WEB_PIDS[0]} not of {SVC}"):
+        await ScenarioRun.create(client, Scenario(service=SVC, partitions=(WEB_PIDS[0],)))
+    assert cluster.by_route["start"] == 2

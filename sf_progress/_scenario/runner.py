@@ -431,6 +431,10 @@ async def _resolve(client: Client, scenario: Scenario) -> dict[str, Any]:
     seed = scenario.seed if scenario.seed is not None else random.SystemRandom().randrange(2**32)
     picked = scenario.partitions
     if isinstance(picked, tuple):
+        known = {t.ref.partition_id for t in await client.select_targets("restart", service=service_id)}
+        strangers = [str(p) for p in picked if p not in known]
+        if strangers:
+            raise ValueError(f"partitions: {', '.join(strangers)} not of {scenario.service}")
         partitions = [str(p) for p in picked]
     else:
         targets = await client.select_targets("restart", service=service_id, seed=seed,
