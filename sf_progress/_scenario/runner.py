@@ -300,7 +300,7 @@ class ScenarioRun:
             async for event in self._fault_end(i, last["n"], last):
                 yield event
         if steps and self._last_fault_ok(i) and i not in validated:
-            event, stop = await self._validate(i, [uuid.UUID(steps[-1]["partition"])], i + 1)
+            event, stop = await self._validate(i, [uuid.UUID(steps[-1]["partition"])], i + 1, steps[-1]["fault"])
             yield event
             if stop is not None:
                 yield self._stop(stop, event.evidence)
@@ -334,7 +334,7 @@ class ScenarioRun:
                 yield event
             errors = 0 if ok else errors + 1
             if ok:
-                event, stop = await self._validate(i, [pid], i + 1)
+                event, stop = await self._validate(i, [pid], i + 1, entry.label)
                 yield event
                 if stop is not None:
                     yield self._stop(stop, event.evidence)
@@ -383,17 +383,18 @@ class ScenarioRun:
         self._record("fault", step=i, ok=ok, detail=detail)
         yield self._event(ScenarioEventKind.FAULT_ENDED, step=i, fault=step.get("fault"),
                           partition=step.get("partition"), operation_id=str(state.target.operation_id), ok=ok,
-                          seconds=None if result is None else result.elapsed, detail=detail)
+                          seconds=None if result is None else result.elapsed, detail=detail,
+                          progress=self._progress(i))
 
     async def _validate(
-        self, i: int, faulted: list[uuid.UUID], done: int
+        self, i: int, faulted: list[uuid.UUID], done: int, fault: str | None = None
     ) -> tuple[ScenarioEvent, StopReason | None]:
         found = await self.client.validate_service(self.service_id, partitions=faulted,
                                                    timeout=self.stabilization)
         self._record("validation", step=i, stable=found.stable, seconds=round(found.seconds, 3),
                      looks=found.looks, evidence=list(found.evidence))
         kind = ScenarioEventKind.VALIDATION_PASSED if found.stable else ScenarioEventKind.VALIDATION_FAILED
-        event = self._event(kind, step=i, ok=found.stable, seconds=found.seconds, evidence=found.evidence,
+        event = self._event(kind, step=i, fault=fault, ok=found.stable, seconds=found.seconds, evidence=found.evidence,
                             partition=str(faulted[0]) if faulted else None, progress=self._progress(done))
         if found.stable:
             return event, None
