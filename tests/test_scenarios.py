@@ -385,3 +385,35 @@ async def test_partitions_named_must_be_the_services(client: ProgressClient, clu
     with pytest.raises(ValueError, match=f"partitions: {WEB_PIDS[0]} not of {SVC}"):
         await ScenarioRun.create(client, Scenario(service=SVC, partitions=(WEB_PIDS[0],)))
     assert cluster.by_route["start"] == 2
+
+
+@pytest.mark.real_wait
+def test_ctrl_c_says_so_and_scenario_resume_finishes(fake: ThreadedCluster, tmp_path: Path) -> None:  # noqa: F811
+    """SIGINT mid-fault: exit 130 with a last 'stopped: interrupted' line; `scenario resume` sends nothing twice."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    fake.call(fake.cluster.add_service, SVC, PIDS)
+    fake.do(setattr, fake.cluster, "default_script", Script(duration=2))
+    plan, journal = tmp_path / "s.json", tmp_path / "run.jsonl"
+    plan.write_text(json.dumps({"service": SVC, "faults": ["restart"], "rounds": 2, "wait_between": 0, "seed": 1}))
+    proc = subprocess.Popen([sys.executable, "-m", "sf_progress", "scenario", "run", str(plan), "--journal",
+                             str(journal), "-o", "json", "--endpoint", fake.cluster.url],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 60
+    while not fake.cluster.operations and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    last = json.loads(out.splitlines()[-1])
+    assert (last["event"], last["reason"]) == ("stopped", "interrupted")
+    assert "sf-progress scenario resume" in last["detail"]
+    result = cli("scenario", "resume", str(journal), "-o", "json")  # (the journal's own endpoint)
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert events[-1]["verdict"] == "passed"
+    assert len(fake.cluster.operations) == 2  # the interrupted fault waited for, not sent again
+    assert cli("resume", str(journal)).exit_code == 2  # plain resume names the scenario's own command

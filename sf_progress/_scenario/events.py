@@ -51,6 +51,7 @@ class StopReason(str, enum.Enum):
     NOT_STABLE = "not stable before the first fault"
     LEVER = "stop lever"
     HELD_OUT = "held by a safety rule past the hold timeout"
+    INTERRUPTED = "interrupted"  # (never journaled: an interrupted run resumes)
 
     def __str__(self) -> str:
         return self.value

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import json
+import time
 from collections.abc import Callable
 
 import click
 from rich.markup import escape
 
-from .. import JournalError, ProgressClient, Scenario, ScenarioEvent, ScenarioEventKind, ScenarioRun, read_journal
+from .. import (
+    JournalError,
+    ProgressClient,
+    Scenario,
+    ScenarioEvent,
+    ScenarioEventKind,
+    ScenarioRun,
+    ScenarioVerdict,
+    StopReason,
+    read_journal,
+)
 from ._batchrun import EXIT_FORBIDDEN, EXIT_OK, EXIT_USAGE
 from ._common import EPILOG, output_option, run
 from ._connect import connection_options
@@ -44,12 +56,22 @@ def event_line(event: ScenarioEvent) -> str:
 
 async def _drive(run_: ScenarioRun, output: str) -> int:
     console = err_console()
+
+    def say(event: ScenarioEvent) -> None:
+        if output == "json":
+            click.echo(json.dumps(event.as_dict()))
+        else:
+            console.print(escape(event_line(event)), style=_STYLE.get(event.kind), soft_wrap=True)
+
     async with run_:
-        async for event in run_.events():
-            if output == "json":
-                click.echo(json.dumps(event.as_dict()))
-            else:
-                console.print(escape(event_line(event)), style=_STYLE.get(event.kind), soft_wrap=True)
+        try:
+            async for event in run_.events():
+                say(event)
+        except asyncio.CancelledError:  # a stop signal: said, the journal kept for `scenario resume`
+            say(ScenarioEvent(ScenarioEventKind.STOPPED, time.time(), verdict=ScenarioVerdict.ABORTED,
+                              reason=StopReason.INTERRUPTED, detail=f"resume it: sf-progress scenario resume "
+                              f"{run_.journal}" if run_.scratch is None else "no journal was kept"))
+            raise
         last = run_.result
         assert last is not None
         assert last.verdict is not None
