@@ -20,7 +20,7 @@ from sf_progress import (
     ResultReason,
     SafetyError,
 )
-from sf_progress.testing import FakeCluster, Script
+from sf_progress.testing import FakeCluster, Fault, Script
 
 from .test_cli import ThreadedCluster, cli
 from .test_cli_hardening import fake  # noqa: F401 - the fixture
@@ -151,7 +151,7 @@ async def test_an_engaged_lever_refuses_every_start_and_nothing_waives_it(cluste
 
 
 async def test_a_lever_that_cannot_be_read_refuses_the_start(cluster: FakeCluster) -> None:
-    cluster.inject("status:500", routes=["control"], times=100)
+    cluster.inject(*[Fault.error(500, "E_FAIL")] * 100, routes=["control"])
     async with ProgressClient(cluster.url, allow="all") as client:
         with pytest.raises(SafetyError, match="the stop lever could not be read"):
             await client.start(FaultTarget.restart(SVC, P))

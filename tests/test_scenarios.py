@@ -417,3 +417,18 @@ def test_ctrl_c_says_so_and_scenario_resume_finishes(fake: ThreadedCluster, tmp_
     assert events[-1]["verdict"] == "passed"
     assert len(fake.cluster.operations) == 2  # the interrupted fault waited for, not sent again
     assert cli("resume", str(journal)).exit_code == 2  # plain resume names the scenario's own command
+
+
+async def test_a_validation_read_failing_past_its_retries_is_looked_at_again(
+    client: ProgressClient, cluster: FakeCluster
+) -> None:
+    from sf_progress.testing import Fault
+
+    cluster.inject(*[Fault.service_unavailable()] * 12, routes=["health"])  # several looks' health reads fail
+    found = await client.validate_service(SVC, timeout=60)
+    assert found.stable
+    assert found.looks > 1
+    cluster.inject(*[Fault.service_unavailable()] * 1000, routes=["health"])
+    failed = await client.validate_service(SVC, timeout=10)
+    assert not failed.stable
+    assert any("could not be read" in line for line in failed.evidence)

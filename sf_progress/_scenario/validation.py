@@ -15,6 +15,7 @@ apart; looks at the whole service grow apart by half, up to 5 s (the runtime's o
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 import attrs
 
 from .._config import Clock
-from .._errors import ResponseFormatError
+from .._errors import ResponseFormatError, SFProgressError
 from .._ids import encode_service_id, normalize_service_id
 from .._models import OperationRef
 from .._verified.reads import ListedPartition, TargetReads, parse_partition_list
@@ -154,13 +155,19 @@ async def validate(
     pause, looks = FIRST_LOOK, 0
     while True:
         looks += 1
-        problems, cheap = await look.once()
+        try:
+            problems, cheap = await look.once()
+        except SFProgressError as exc:  # a read that failed past its retries: not stable yet, look again
+            if not exc.transient:
+                raise
+            problems, cheap = [f"the service could not be read: {exc}"], False
         elapsed = clock.monotonic() - began
         if not problems:
             return ServiceValidation(True, elapsed, looks)
         if elapsed >= timeout:
             if not problems[0].startswith("service health"):  # the cluster's own words, as evidence
-                problems += [p for p in await look.health() if p not in problems]
+                with contextlib.suppress(SFProgressError):
+                    problems += [p for p in await look.health() if p not in problems]
             return ServiceValidation(False, elapsed, looks, tuple(problems))
         await clock.sleep(min(pause, timeout - elapsed))  # the last look at the timeout itself
         # A look that read one partition's replicas costs one request: 1 s apart; looks at the
