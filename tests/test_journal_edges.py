@@ -373,3 +373,17 @@ def test_a_report_looking_at_a_journal_never_makes_a_resume_refuse_it(tmp_path: 
     finally:
         stop.set()
         looker.join()
+
+
+async def test_a_runs_notes_are_journaled_and_reported(cluster: FakeCluster, tmp_path: Path) -> None:
+    """FaultRun.note: a line about the run (how its targets were chosen), in the journal and its reports."""
+    from sf_progress import FaultRun, ProgressClient, read_journal
+    from sf_progress.report import build_report, render
+
+    path = tmp_path / "run.jsonl"
+    async with ProgressClient(cluster.url, allow="all") as client, await FaultRun.create(path, client) as run:
+        run.note("3 target(s) selected by --service fabric:/app/svc\n--count 3")
+        assert any("selected by" in n for n in run.snapshot().notices)
+    notice = f"journal {str(path)!r}: 3 target(s) selected by --service fabric:/app/svc --count 3"
+    assert notice in read_journal(path).notices
+    assert "selected by --service" in render(build_report(path), "md")

@@ -151,7 +151,8 @@ def test_the_command_line_selects_and_runs(fake: ThreadedCluster, tmp_path: Path
     ended = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     picked = sorted(line["partition_id"] for line in ended if "partition_id" in line)
     assert len(set(picked)) == 3
-    assert "selected 3" in result.output
+    assert "3 target(s) selected by --service fabric:/shop/cart --count 3 --seed 42" in " ".join(result.output.split())
+    assert any("selected by --service" in notice for notice in read_journal(journal).notices)  # journaled
     planned = cli("restart", "--service", SVC, "--count", "3", "--seed", "42", "--plan", "-o", "json",
                   "--endpoint", url)
     assert planned.exit_code == 0, planned.output

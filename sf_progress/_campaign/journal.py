@@ -178,6 +178,11 @@ class Journal:
         self._append({"event": "scenario", **record})
         self.sync()
 
+    def note(self, text: str) -> None:
+        """A line about the run (journaled, shown in its reports)."""
+        self.notices.append(f"journal {str(self.path)!r}: {text}")
+        self._append({"event": "note", "text": text})
+
     def waived(self, rules: list[str]) -> None:
         """The safety rules the run's client waives (journaled for its reports)."""
         self._append({"event": "waived", "rules": rules})

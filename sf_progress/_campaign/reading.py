@@ -21,7 +21,7 @@ JOURNAL_VERSION = 3
 _EVENTS = frozenset({"target", "intent", "accepted", "rejected", "state", "outcome"})
 #: Records of the whole run (no target number): its gates, why it stopped starting, "planned" (the
 #: plan so far is whole: ``count`` targets), which closes every addition to it, and "resumed".
-_RUN_EVENTS = frozenset({"gates", "aborted", "planned", "resumed", "waived", "scenario"})
+_RUN_EVENTS = frozenset({"gates", "aborted", "planned", "resumed", "waived", "scenario", "note"})
 
 
 def read_records(
@@ -116,6 +116,8 @@ class _Reader:
                 self.run[event] = Gates(**{k: v for k, v in record.items() if k != "event"})
             elif event == "scenario":  # a failover scenario's own records (its definition, steps, validations)
                 self.run.setdefault("scenario", []).append({k: v for k, v in record.items() if k != "event"})
+            elif event == "note":  # a line about the run (how its targets were chosen...): said in its reports
+                self.notices.append(f"{self.name}: {record.get('text', '')}")
             elif event == "waived":  # the safety rules the run's client waived: said in its reports
                 rules = ", ".join(str(rule) for rule in record.get("rules") or []) or "none"
                 note = f"{self.name}: safety rules waived: {rules}"

@@ -301,6 +301,18 @@ class FaultRun:
         for i in range(0, len(unsent), self.chunk):
             await self.starts.chunk(unsent[i : i + self.chunk])
 
+    def note(self, text: str) -> None:
+        """Journal a line about the run -- how its targets were chosen, say; its reports show it.
+
+        Args:
+            text: The line, in words.
+
+        Raises:
+            JournalError: The journal cannot be written.
+        """
+        self.journal.note(" ".join(str(text).split()))
+        self.journal.sync()
+
     def abort(self, reason: str) -> None:
         """Start nothing more (the faults already started are still waited on); journaled at once.
 

@@ -44,15 +44,19 @@ async def run_campaign(
     force: bool = False,
     quiet: bool = True,
     title: str = "faults",
+    note: str | None = None,
 ) -> int:
     """Create (*targets* given) or resume (*journal*, no targets) a run; start, wait, print; return the exit code.
 
-    *options* are the waits' options (``WaitOptions`` names); *gates* those of ``FaultRun.create``.
+    *options* are the waits' options (``WaitOptions`` names); *gates* those of ``FaultRun.create``;
+    *note*: a line about a new run (how its targets were chosen), journaled before its first start.
     """
     campaign = _Campaign(journal, results)
     try:
         try:
             run = await campaign.open(client, targets, gates or {}, force)
+            if note is not None and targets is not None:
+                run.note(note)
         except (JournalError, ValueError) as exc:
             campaign.console.print(f"[red]error:[/] {escape(str(exc))}")
             return EXIT_USAGE

@@ -12,8 +12,8 @@ from .. import FaultTarget, OperationType, Parameter, ProgressClient
 
 __all__ = ["SELECTOR_NAMES", "Select", "selection", "selector_options"]
 
-#: ``select(client)``: the targets a selector names, read from the cluster.
-Select = Callable[[ProgressClient], Awaitable[list[FaultTarget]]]
+#: ``select(client)``: the targets a selector names, read from the cluster, and the selector in words.
+Select = Callable[[ProgressClient], Awaitable[tuple[list[FaultTarget], str]]]
 SELECTOR_NAMES = ("service", "application", "node_type", "count", "seed", "seed_nodes")
 _NODE_FIELDS = {"node_name"}
 
@@ -91,10 +91,13 @@ def selection(
              "seed": int(seed) if isinstance(seed, str) and seed.lstrip("-").isdigit() else seed,
              "seed_nodes": bool(chosen.get("seed_nodes"))}
 
-    async def select(client: ProgressClient) -> list[FaultTarget]:
+    said = " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in chosen.items())
+
+    async def select(client: ProgressClient) -> tuple[list[FaultTarget], str]:
         try:
-            return await client.select_targets(kind, **picks, **values)
+            targets = await client.select_targets(kind, **picks, **values)
         except (ValueError, TypeError) as exc:
             raise click.BadParameter(str(exc)) from None
+        return targets, f"{len(targets)} target(s) selected by {said}"
 
     return select

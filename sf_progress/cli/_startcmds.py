@@ -184,7 +184,9 @@ def run_starts(
         err_console().print(f"started {ref.operation_id}")
         return await wait_one(client, ref, deadline, output, quiet, until)
 
-    async def many(client: ProgressClient, targets: list[FaultTarget], skipped: int = 0) -> int:
+    async def many(
+        client: ProgressClient, targets: list[FaultTarget], skipped: int = 0, note: str | None = None
+    ) -> int:
         # Every campaign is a FaultRun (on --journal, or on a temporary journal): its gates, written once.
         options = {"deadline": deadline, "concurrency": concurrency, "max_rate": max_rate}
         recovery = until == "recovered"
@@ -200,15 +202,15 @@ def run_starts(
             skipped=skipped,
             quiet=quiet,
             title=f"{what}s",
+            note=note,
         )
 
     async def go(stream: BinaryIO | None) -> int:
         async with connect() as client:
             if select is not None:
-                targets = await select(client)
-                err_console().print(f"selected {len(targets)}: " + ", ".join(t.ref.target for t in targets),
-                                    soft_wrap=True)
-                return await (client_plan(client, targets, output) if plan else many(client, targets))
+                targets, said = await select(client)
+                err_console().print(escape(f"{said}: " + ", ".join(t.ref.target for t in targets)), soft_wrap=True)
+                return await (client_plan(client, targets, output) if plan else many(client, targets, note=said))
             if plan:
                 return await planned(client, target, fields, stream, output)
             if stream is None:
