@@ -264,6 +264,7 @@ class Transport:
                 session.detach()  # its loop is gone, and its connections with it: nothing to close
                 return
             await session.close()
+            await asyncio.sleep(0)  # the closed connections' sockets are released on the loop's next turn
 
     def timeout(self, server_timeout: int, total: float | None = None) -> aiohttp.ClientTimeout:
         """The client-side timeout: the server's plus the margin, or *total* when given."""

@@ -173,6 +173,10 @@ class FakeCluster(InjectsFaults):
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+            # A closed connection's socket is released on the loop's next turns: give them, so that a
+            # loop closed right after (asyncio.run, a test's loop) leaves no socket to the collector.
+            for _ in range(3):
+                await asyncio.sleep(0)
 
     async def __aenter__(self) -> FakeCluster:
         return await self.start()
