@@ -19,7 +19,8 @@ from ._errors import UnsupportedFaultError
 from ._ids import encode_service_id, normalize_service_id
 from ._models import OperationRef, OperationType
 from ._targets import FaultTarget, spec_of
-from ._verified.reads import NodeView, TargetReads, paged_items, parse_partition_list
+from ._verified.reads import NodeView, TargetReads, parse_partition_list
+from ._wire.parsing import decode_json, page_of
 
 __all__ = ["select_targets"]
 
@@ -38,7 +39,7 @@ Service = tuple[str, bool, bool]  # (id, stateful, persisted)
 
 
 def _service_page(body: bytes, ref: OperationRef | None) -> tuple[list[Service], str]:
-    items, token = paged_items(body, ref, "services")
+    items, token = page_of(decode_json(body, ref), body, ref, "services")
     found = []
     for item in items:
         if isinstance(item.get("Id"), str):

@@ -19,7 +19,7 @@ import attrs
 from .._errors import NotFoundError, ResponseFormatError
 from .._ids import encode_service_id
 from .._models import OperationRef
-from .._wire.parsing import decode_json
+from .._wire.parsing import decode_json, page_of
 
 __all__ = ["NODE_LIST_VERSION", "CodePackage", "Hosting", "NodeView", "Replica", "ServiceView", "TargetReads"]
 
@@ -107,14 +107,9 @@ def _text(item: dict[str, Any], key: str, body: bytes, ref: OperationRef | None)
 
 def parse_replica_page(body: bytes, ref: OperationRef | None) -> tuple[list[Replica], str]:
     """One page of ``GetReplicas``: its replicas and its continuation token."""
-    data = _object(body, ref, "the partition")
-    items, token = (data.get("Items"), data.get("ContinuationToken") or "") if isinstance(data, dict) else (None, "")
-    if not isinstance(items, list) or not isinstance(token, str):
-        raise ResponseFormatError("expected a paged list of replicas", body=body, ref=ref)
+    items, token = page_of(_object(body, ref, "the partition"), body, ref, "replicas")
     replicas = []
     for item in items:
-        if not isinstance(item, dict):
-            continue
         key = "ReplicaId" if "ReplicaId" in item else "InstanceId"
         role = item.get("ReplicaRole")
         replicas.append(
@@ -138,19 +133,9 @@ class ListedPartition:
     epoch: str | None  # the primary's epoch as text ("ConfigurationVersion/DataLossVersion"), stateful only
 
 
-def paged_items(body: bytes, ref: OperationRef | None, what: str) -> tuple[list[dict[str, Any]], str]:
-    """A paged list's items (the JSON objects among them) and continuation token."""
-    data = decode_json(body, ref)
-    items = data.get("Items") if isinstance(data, dict) else None
-    token = (data.get("ContinuationToken") or "") if isinstance(data, dict) else ""
-    if not isinstance(items, list) or not isinstance(token, str):
-        raise ResponseFormatError(f"expected a paged list of {what}", body=body, ref=ref)
-    return [item for item in items if isinstance(item, dict)], token
-
-
 def parse_partition_list(body: bytes, ref: OperationRef | None) -> tuple[dict[uuid.UUID, ListedPartition], str]:
     """One page of a service's partitions, by id (items without a valid id skipped), and the token."""
-    items, token = paged_items(body, ref, "partitions")
+    items, token = page_of(decode_json(body, ref), body, ref, "partitions")
     found: dict[uuid.UUID, ListedPartition] = {}
     for item in items:
         info = item.get("PartitionInformation")
@@ -192,11 +177,8 @@ def _node(data: dict[str, Any], body: bytes, ref: OperationRef | None) -> NodeVi
 
 
 def parse_node_page(body: bytes, ref: OperationRef | None) -> tuple[list[NodeView], str]:
-    data = _object(body, ref, "the node list")
-    items, token = (data.get("Items"), data.get("ContinuationToken") or "") if isinstance(data, dict) else (None, "")
-    if not isinstance(items, list) or not isinstance(token, str):
-        raise ResponseFormatError("expected a paged list of nodes", body=body, ref=ref)
-    return [_node(item, body, ref) for item in items if isinstance(item, dict)], token
+    items, token = page_of(_object(body, ref, "the node list"), body, ref, "nodes")
+    return [_node(item, body, ref) for item in items], token
 
 
 def parse_name_id(body: bytes, ref: OperationRef | None) -> str:

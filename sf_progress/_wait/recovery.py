@@ -32,7 +32,7 @@ from .._facts import _HEALTH_BY_WIRE, HealthState, NodeFacts, PartitionFacts
 from .._ids import encode_service_id
 from .._models import OperationRef, OperationType
 from .._specs import NodeTransitionType
-from .._wire.parsing import decode_json
+from .._wire.parsing import decode_json, page_of
 
 __all__ = ["HEALTH_NOT_FOUND", "Verdict", "check_recovery", "parse_node"]
 
@@ -93,11 +93,7 @@ def parse_partition(body: bytes, ref: OperationRef | None) -> dict[str, Any]:
 
 def parse_page(body: bytes, ref: OperationRef | None) -> tuple[list[dict[str, Any]], str]:
     """One page of a paged list: its items (objects) and its continuation token (``""`` at the end)."""
-    data = _object(body, ref, "the list")
-    items, token = data.get("Items"), data.get("ContinuationToken") or ""
-    if not isinstance(items, list) or not isinstance(token, str):
-        raise ResponseFormatError("expected a paged list with 'Items'", body=body, ref=ref)
-    return [item for item in items if isinstance(item, dict)], token
+    return page_of(_object(body, ref, "the list"), body, ref, "items")
 
 
 def parse_node(body: bytes, ref: OperationRef | None) -> dict[str, Any]:

@@ -19,6 +19,7 @@ __all__ = [
     "decode_json",
     "json_body",
     "node_result",
+    "page_of",
     "parse_active_list",
     "parse_operation_list",
     "parse_progress",
@@ -142,6 +143,15 @@ def decode_json(body: bytes, ref: OperationRef | None = None) -> Any:
         ) from None
     except RecursionError:
         raise ResponseFormatError("the answer's JSON is nested too deep to decode", body=body, ref=ref) from None
+
+
+def page_of(data: object, body: bytes, ref: OperationRef | None, what: str) -> tuple[list[dict[str, Any]], str]:
+    """A decoded paged list's items (the JSON objects among them) and its continuation token (``""`` at the end)."""
+    items = data.get("Items") if isinstance(data, dict) else None
+    token = (data.get("ContinuationToken") or "") if isinstance(data, dict) else ""
+    if not isinstance(items, list) or not isinstance(token, str):
+        raise ResponseFormatError(f"expected a paged list of {what}", body=body, ref=ref)
+    return [item for item in items if isinstance(item, dict)], token
 
 
 def _looks_truncated(body: bytes) -> bool:
