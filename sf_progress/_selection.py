@@ -22,7 +22,7 @@ from ._targets import FaultTarget, spec_of
 from ._verified.reads import NodeView, TargetReads, parse_partition_list
 from ._wire.parsing import decode_json, page_of
 
-__all__ = ["select_targets"]
+__all__ = ["check_kind", "select_targets"]
 
 #: What a partition fault needs of its service (the others apply to any service).
 _NEEDS = {
@@ -50,6 +50,19 @@ def _service_page(body: bytes, ref: OperationRef | None) -> tuple[list[Service],
 
 def _applies(need: str | None, stateful: bool, persisted: bool) -> bool:
     return need is None or ((need == "stateless") != stateful and (need != "persisted" or persisted))
+
+
+def check_kind(kind: OperationType | str, service: str, stateful: bool, persisted: bool) -> None:
+    """Refuse a partition fault its service's kind does not allow (a move of a primary on a stateless service...).
+
+    Raises:
+        UnsupportedFaultError: The fault needs another kind of service.
+    """
+    kind = spec_of(kind).kind
+    need = _NEEDS.get(kind)
+    if not _applies(need, stateful, persisted):
+        words = f"a {kind.short_name} fault needs {_NEED_WORDS[str(need)]}; {service} is not one"
+        raise UnsupportedFaultError(words, code="FABRIC_E_INVALID_SERVICE_TYPE")
 
 
 def _check(
@@ -110,9 +123,7 @@ async def _partition_candidates(
     if service is not None:
         sid = normalize_service_id(service)
         view = await reads.service(sid, None)
-        if not _applies(need, view.stateful, view.persisted):
-            words = f"a {kind.short_name} fault needs {_NEED_WORDS[str(need)]}; {service} is not one"
-            raise UnsupportedFaultError(words, code="FABRIC_E_INVALID_SERVICE_TYPE")
+        check_kind(kind, service, view.stateful, view.persisted)
         services = [sid]
     else:
         assert application is not None

@@ -29,6 +29,7 @@ from .._config import wall_time
 from .._errors import UnsupportedFaultError
 from .._ids import normalize_service_id
 from .._safety.planning import PlannedFault
+from .._selection import check_kind
 from .._targets import FaultTarget
 from .events import ScenarioEvent, ScenarioEventKind, StopReason
 from .model import FaultStep, Scenario, default_steps
@@ -426,9 +427,7 @@ async def _resolve(client: Client, scenario: Scenario) -> dict[str, Any]:
             stateful = False
     steps = scenario.faults if scenario.faults is not None else default_steps(stateful, persisted)
     for step in steps:  # a fault the service's kind does not allow: refused here, before anything is sent
-        if step.fault in ("move-primary", "move-secondary", "restart-replica", "move-instance", "data-loss",
-                          "quorum-loss"):
-            await client.select_targets(step.fault, service=service_id, count=1, **step.parameters)
+        check_kind(step.fault, scenario.service, stateful, persisted)
     seed = scenario.seed if scenario.seed is not None else random.SystemRandom().randrange(2**32)
     picked = scenario.partitions
     if isinstance(picked, tuple):
