@@ -8,6 +8,7 @@ import collections
 import contextlib
 import logging
 import os
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -55,8 +56,8 @@ class LeverWatch:
     (nothing more is started; what was started is still waited on) and, with *cancel*, cancel the run's
     active Fault Analysis operations (the other kinds have nothing to cancel)."""
 
-    def __init__(self, client: ProgressClient, journal: Journal, live: Live, cancel: bool) -> None:
-        self.client, self.journal, self.live, self.cancel = client, journal, live, cancel
+    def __init__(self, client: ProgressClient, abort: Callable[[str], None], live: Live, cancel: bool) -> None:
+        self.client, self.abort, self.live, self.cancel = client, abort, live, cancel
         self.task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> LeverWatch:
@@ -84,11 +85,7 @@ class LeverWatch:
             await self.client.clock.sleep(LEVER_TICK)
 
     async def engaged(self, reason: str) -> None:
-        journal = self.journal
-        if journal.aborted is None:
-            journal.abort(reason)
-            journal.sync()
-            logger.warning("run aborted: %s; no more faults are started", reason)
+        self.abort(reason)  # (FaultRun.abort: journaled at once; a second abort keeps the first reason)
         if not self.cancel:
             return
         refs = [ref for ref in self.live.active if not ref.kind.verified]

@@ -414,7 +414,7 @@ class FaultRun:
             batch = self.client.wait_many(None, **attrs.evolve(options, on_event=keep_states).as_kwargs())
             live = self._live = Live(batch, numbers)
             try:
-                async with batch, LeverWatch(self.client, journal, live, self.cancel_on_lever):
+                async with batch, LeverWatch(self.client, self.abort, live, self.cancel_on_lever):
                     for ref in waiting:
                         live.take(numbers[ref], ref)
                     for result in await self._fill(queue, live):

@@ -155,22 +155,21 @@ class Starts:
             try:
                 await self.client.start(target)
             except SafetyError as exc:
-                if exc.rule == LEVER_RULE:  # the lever is no rule to wait out: the run stops starting
-                    self.journal.abort(f"{LEVER_STOPPED} ({exc.saw})")
-                    self.journal.sync()
-                    self.journal.outcome(self.aborted(n))
-                    return False
                 now = clock.monotonic()
-                if held_since is None:
-                    held_since = now
-                    logger.warning("holding the run's starts: %s", exc)
-                if self.hold_timeout is not None and now - held_since >= self.hold_timeout:
-                    self.journal.abort(f"{HELD_OUT} {exc.rule!r} for {now - held_since:.0f}s ({exc.saw})")
-                    self.journal.sync()
-                    self.journal.outcome(self.aborted(n))
-                    return False
-                await clock.sleep(HOLD_TICK)
-                continue
+                if exc.rule == LEVER_RULE:  # the lever is no rule to wait out: the run stops starting
+                    reason = f"{LEVER_STOPPED} ({exc.saw})"
+                else:
+                    if held_since is None:
+                        held_since = now
+                        logger.warning("holding the run's starts: %s", exc)
+                    if self.hold_timeout is None or now - held_since < self.hold_timeout:
+                        await clock.sleep(HOLD_TICK)
+                        continue
+                    reason = f"{HELD_OUT} {exc.rule!r} for {now - held_since:.0f}s ({exc.saw})"
+                self.journal.abort(reason)
+                self.journal.sync()
+                self.journal.outcome(self.aborted(n))
+                return False
             if held_since is not None:
                 logger.warning("the safety rules allow faults again: the run's starts go on")
             return True
