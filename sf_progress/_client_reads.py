@@ -17,7 +17,7 @@ from ._chaos_events import ChaosEvent, follow, parse_segment
 from ._config import Clock
 from ._errors import ClusterMismatchError, ConflictError, NotFoundError, UnsupportedFaultError
 from ._ids import normalize_service_id, to_guid, to_seconds
-from ._lever import LEVER_NAME, LEVER_PATH, LEVER_PROPERTY, LeverState, lever_body
+from ._lever import LEVER_NAME, PROPERTY_PATH, PROPERTY_QUERY, LeverState, lever_body
 from ._models import OperationType
 from ._preflight import Preflight, manifest_name, raw_body, run_checks
 from ._safety.planning import PlannedFault
@@ -284,7 +284,7 @@ class ClusterReads:
         body = lever_body(reason, by)  # checked before anything is sent
         with contextlib.suppress(ConflictError):  # the name exists already (§6.4, recipe 1)
             await self._calls.control_post("/Names/$/Create", json.dumps({"Name": f"fabric:/{LEVER_NAME}"}).encode())
-        await self._calls.control_post(f"{LEVER_PATH}/$/GetProperty", body, method="PUT")
+        await self._calls.control_post(PROPERTY_PATH, body, method="PUT")
         self._calls.guard.forget_lever()
         return await self.get_lever()
 
@@ -298,8 +298,7 @@ class ClusterReads:
             AuthError: The credentials may not write naming properties.
         """
         with contextlib.suppress(NotFoundError):  # released already, or its name never made
-            await self._calls.control_post(f"{LEVER_PATH}/$/GetProperty", None, method="DELETE",
-                                           params=f"PropertyName={LEVER_PROPERTY}")
+            await self._calls.control_post(PROPERTY_PATH, None, method="DELETE", params=PROPERTY_QUERY)
         self._calls.guard.forget_lever()
         return await self.get_lever()
 

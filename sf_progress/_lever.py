@@ -21,7 +21,8 @@ from ._models import OperationRef
 from ._wire.parsing import decode_json
 
 __all__ = [
-    "LEVER_NAME", "LEVER_PATH", "LEVER_PROPERTY", "LEVER_RULE", "RELEASED", "LeverState", "engaged_by", "lever_body",
+    "LEVER_NAME", "LEVER_PATH", "LEVER_PROPERTY", "LEVER_RULE", "PROPERTY_PATH", "PROPERTY_QUERY", "RELEASED",
+    "LeverState", "engaged_by", "lever_body",
     "parse_lever",
 ]
 
@@ -29,6 +30,8 @@ __all__ = [
 LEVER_NAME, LEVER_PROPERTY = "sfprogress/control", "killswitch"
 #: The path of the lever's name in the gateway's ``/Names/{name}`` calls (``~`` for ``/``, §6.1).
 LEVER_PATH = "/Names/" + LEVER_NAME.replace("/", "~")
+#: The lever's property: the path (PUT, GET, DELETE) and the query that names it (GET, DELETE).
+PROPERTY_PATH, PROPERTY_QUERY = f"{LEVER_PATH}/$/GetProperty", f"PropertyName={LEVER_PROPERTY}"
 #: The rule a refusal by the stop lever names (``SafetyError.rule``); nothing waives it.
 LEVER_RULE = "lever"
 #: Longest reason kept (a property value is bounded by the cluster; this keeps it readable).

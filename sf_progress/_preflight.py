@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 
 from ._errors import AuthError, NotFoundError, ResponseFormatError, SFProgressError, TransportError
-from ._lever import LEVER_PATH, LEVER_PROPERTY, parse_lever
+from ._lever import PROPERTY_PATH, PROPERTY_QUERY, parse_lever
 from ._models import OperationRef
 
 __all__ = [
@@ -115,7 +115,7 @@ async def run_checks(get: Get, endpoint: str) -> Preflight:
         "chaos": get("/Tools/Chaos", "", "6.2"),
         "upgrade": get("/$/GetUpgradeProgress", "", "6.0"),
         "health": get("/$/GetClusterHealth", "NodesHealthStateFilter=0&ApplicationsHealthStateFilter=0", "6.0"),
-        "lever": get(f"{LEVER_PATH}/$/GetProperty", f"PropertyName={LEVER_PROPERTY}", "6.0"),
+        "lever": get(PROPERTY_PATH, PROPERTY_QUERY, "6.0"),
     }
     answers = dict(zip(reads, await asyncio.gather(*reads.values(), return_exceptions=True), strict=True))
     first = answers["version"]

@@ -18,7 +18,7 @@ import attrs
 
 from .._errors import NotFoundError, ResponseFormatError, SFProgressError
 from .._ids import encode_service_id
-from .._lever import LEVER_PATH, LEVER_PROPERTY, RELEASED, LeverState, parse_lever
+from .._lever import PROPERTY_PATH, PROPERTY_QUERY, RELEASED, LeverState, parse_lever
 from .._models import OperationRef
 from .._ticked import TickCache
 from .._verified.reads import NodeView, TargetReads
@@ -148,8 +148,7 @@ class SafetyReads:
     async def lever(self) -> LeverState:
         """The stop lever now (a missing property or name: released)."""
         try:
-            state: LeverState = await self.get(f"{LEVER_PATH}/$/GetProperty", f"PropertyName={LEVER_PROPERTY}",
-                                               "6.0", parse_lever)
+            state: LeverState = await self.get(PROPERTY_PATH, PROPERTY_QUERY, "6.0", parse_lever)
         except NotFoundError:
             return RELEASED
         return state
