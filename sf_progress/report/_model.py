@@ -6,7 +6,6 @@ Reads the journal's public view (:func:`sf_progress.read_journal`) and nothing e
 from __future__ import annotations
 
 import os
-import statistics
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +15,7 @@ import attrs
 
 from .. import Downtime, ResultReason, TargetSnapshot, TargetStatus, hresult_name, read_journal
 from ._scenario import ScenarioReport, scenario_report
+from ._stats import spread
 
 __all__ = ["NOT_STARTED", "PENDING", "UNCONFIRMED", "Report", "ReportTarget", "build_report"]
 
@@ -171,16 +171,6 @@ def _time_to_end(snap: TargetSnapshot, started_at: float | None, downtimes: tupl
     return {"elapsed": None, "elapsed_bounds": (round(least, 3), round(max(least, seen - started_at), 3))}
 
 
-def _stats(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {
-        "min": round(ordered[0], 3),
-        "median": round(statistics.median(ordered), 3),
-        "p95": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))], 3),
-        "max": round(ordered[-1], 3),
-    }
-
-
 def build_report(journal: str | os.PathLike[str]) -> Report:
     """Read *journal* without changing it (its lock is only tried, to tell a running run) and summarise its run.
 
@@ -208,7 +198,7 @@ def build_report(journal: str | os.PathLike[str]) -> Report:
     for kind in counts:
         ended = [t.elapsed for t in targets if t.kind == kind and t.elapsed is not None and t.outcome != "failed"]
         if ended:
-            durations[kind] = _stats(ended)
+            durations[kind] = spread(ended)
     recoveries = [t for t in targets if t.recovered is not None]
     recovery = None
     if recoveries:
@@ -216,7 +206,7 @@ def build_report(journal: str | os.PathLike[str]) -> Report:
         recovery = {"recovered": float(sum(1 for t in recoveries if t.recovered)),
                     "not_recovered": float(sum(1 for t in recoveries if not t.recovered))}
         if back:
-            recovery.update(_stats(back))
+            recovery.update(spread(back))
     aborted = snapshot.aborted
     open_targets = snapshot.counts[TargetStatus.UNCONFIRMED]
     if aborted is None:  # once aborted, a planned target is never started: it is not waiting to be

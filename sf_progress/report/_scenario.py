@@ -14,6 +14,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 import attrs
 
+from ._stats import spread
+
 __all__ = ["ScenarioReport", "ScenarioStep", "junit_cases", "scenario_html", "scenario_markdown", "scenario_report"]
 
 
@@ -46,7 +48,7 @@ class ScenarioReport:
     verdict: str | None  # passed / failed / aborted; None while it runs (or was killed)
     reason: str | None
     steps: tuple[ScenarioStep, ...]
-    time_to_stable: Mapping[str, Mapping[str, float]]  # fault -> count / mean / p95 / max seconds
+    time_to_stable: Mapping[str, Mapping[str, float]]  # fault -> count, mean, min, median, p95, max seconds
     evidence: tuple[str, ...]
 
     def as_dict(self) -> dict[str, Any]:
@@ -97,10 +99,8 @@ def scenario_report(records: Sequence[Mapping[str, Any]]) -> ScenarioReport | No
 
 
 def _stats(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
-    return {"count": float(len(ordered)), "mean": round(statistics.fmean(ordered), 3), "p95": round(p95, 3),
-            "max": round(ordered[-1], 3)}
+    """The validations' count and mean, and the report's spread (min, median, p95, max)."""
+    return {"count": float(len(values)), "mean": round(statistics.fmean(values), 3), **spread(values)}
 
 
 def _label(row: ScenarioStep) -> str:
